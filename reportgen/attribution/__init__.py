@@ -1,0 +1,1 @@
+"""Attribution methods (gradients, CAM, path and noise integrals) and their sanity metrics."""

@@ -1,0 +1,153 @@
+"""Content-addressed artifact store with atomic writes.
+
+An entry is a folder ``objects/<k[:2]>/<key>/`` holding the rendered files, the raw arrays and
+``entry.json``. It is written in a temporary folder beside it and renamed into place in one step,
+so an entry either exists whole or not at all: a killed build leaves nothing half-written, and two
+builds racing on the same key both end with one complete entry.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from reportgen.techniques.base import Result
+
+ENTRY_FILE = "entry.json"
+
+
+def cache_key(
+    technique: str,
+    version: int,
+    spec: Mapping[str, Any],
+    model_identity: Mapping[str, Any] | None,
+    image_hash: str | None,
+) -> str:
+    """sha256 over sorted JSON of everything an artifact depends on."""
+    payload = {
+        "technique": technique,
+        "version": version,
+        "spec": spec,
+        "model": model_identity,
+        "image": image_hash,
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    folder: Path
+    files: dict[str, str]  # role -> file name inside ``folder``
+    meta: dict[str, Any]
+
+    def path(self, role: str) -> Path:
+        return self.folder / self.files[role]
+
+    def array(self, role: str) -> np.ndarray:
+        return np.load(self.path(role), allow_pickle=False)
+
+
+class Cache:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def _folder(self, key: str) -> Path:
+        return self.root / "objects" / key[:2] / key
+
+    def get(self, key: str) -> Entry | None:
+        folder = self._folder(key)
+        try:
+            record = json.loads((folder / ENTRY_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        if not all((folder / name).is_file() for name in record["files"].values()):
+            return None
+        return Entry(key, folder, record["files"], record["meta"])
+
+    def put(self, key: str, result: Result) -> Entry:
+        """Store a result under ``key``; the entry appears whole or not at all."""
+        final = self._folder(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:8]}-", dir=final.parent))
+        try:
+            files = _write_result(staging, result)
+            record = {"key": key, "files": files, "meta": result.meta}
+            (staging / ENTRY_FILE).write_text(json.dumps(record, sort_keys=True, indent=1))
+            _fsync_folder(staging)
+            try:
+                os.rename(staging, final)
+            except OSError:
+                if self.get(key) is None:  # a broken leftover, not a racing twin: replace it
+                    shutil.rmtree(final, ignore_errors=True)
+                    os.rename(staging, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        entry = self.get(key)
+        assert entry is not None
+        return entry
+
+    # Small JSON documents (model cards) stored by name, written atomically.
+    def read_json(self, name: str) -> Any | None:
+        try:
+            return json.loads((self.root / "json" / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def write_json(self, name: str, data: Any) -> None:
+        atomic_write_bytes(self.root / "json" / f"{name}.json", json.dumps(data, sort_keys=True).encode())
+
+    def clear(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _write_result(folder: Path, result: Result) -> dict[str, str]:
+    from reportgen import render  # keeps cache import light for the site renderer
+
+    roles = [*result.arrays, *result.images, *result.animations]
+    if len(set(roles)) != len(roles):
+        raise ValueError(f"a result names a role twice: {roles}")
+    files: dict[str, str] = {}
+    for role, array in result.arrays.items():
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+        files[role] = _write(folder, f"{role}.npy", buffer.getvalue())
+    for role, picture in result.images.items():
+        files[role] = _write(folder, f"{role}.png", render.png_bytes(picture))
+    for role, frames in result.animations.items():
+        files[role] = _write(folder, f"{role}.gif", render.gif_bytes(frames))
+    return files
+
+
+def _write(folder: Path, name: str, data: bytes) -> str:
+    (folder / name).write_bytes(data)
+    return name
+
+
+def _fsync_folder(folder: Path) -> None:
+    for path in folder.iterdir():
+        with open(path, "rb") as stream:
+            os.fsync(stream.fileno())

@@ -1,0 +1,146 @@
+"""The only place reportgen attaches anything to a model. Every attachment is a context manager
+that removes itself in ``finally``, also when the code inside raises.
+
+- ``capture``: record the outputs of named modules during a forward pass, optionally stopping the
+  forward right after the last of them (a truncated network, for early layers).
+- ``activation_override``: make ReLU-family modules pass gradients back as vanilla backprop,
+  guided backprop or DeconvNet do. The rule is read at backward time, so one forward pass can
+  serve all three. Works with in-place activations because the override computes its own output.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+GRADIENT_RULES = ("vanilla", "guided", "deconvnet")
+
+
+class _Truncated(Exception):
+    """Raised by a capture hook to stop a forward pass once every wanted output is recorded."""
+
+
+def module_at(model: nn.Module, name: str) -> nn.Module:
+    """The submodule with this dotted name (``features.29``, ``layer4.2``); a clear error if none."""
+    modules = dict(model.named_modules())
+    if name not in modules or name == "":
+        raise KeyError(f"no layer {name!r} in this model")
+    return modules[name]
+
+
+@contextmanager
+def capture(model: nn.Module, names: Sequence[str], truncate: bool = False) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the outputs of ``names`` into the yielded dict during forwards run inside the block.
+
+    With ``truncate=True`` the forward stops once all outputs are recorded; run it through
+    ``forward_until`` so the stop is not mistaken for an error. Outputs keep their autograd graph.
+    """
+    outputs: dict[str, torch.Tensor] = {}
+    wanted = set(names)
+    handles = []
+
+    def make_hook(name: str):
+        def hook(_module, _inputs, output):
+            outputs[name] = output
+            if truncate and wanted.issubset(outputs):
+                raise _Truncated
+
+        return hook
+
+    try:
+        for name in dict.fromkeys(names):
+            handles.append(module_at(model, name).register_forward_hook(make_hook(name)))
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def forward_until(model: nn.Module, inputs: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Run the model only as far as needed to produce the outputs of ``names``."""
+    with capture(model, names, truncate=True) as outputs:
+        try:
+            model(inputs)
+        except _Truncated:
+            pass
+    missing = [n for n in names if n not in outputs]
+    if missing:
+        raise RuntimeError(f"layers never ran in the forward pass: {', '.join(missing)}")
+    return dict(outputs)
+
+
+@dataclass
+class ActivationOverride:
+    """Handle yielded by ``activation_override``: set ``rule`` before each backward."""
+
+    rule: str = "vanilla"
+    guided: int = 0  # activation modules whose gradient rule is overridden
+    unguided: list[str] = field(default_factory=list)  # activation modules we cannot guide
+
+
+class _RuleActivation(torch.autograd.Function):
+    """ReLU / ReLU6 / Hardtanh-style clamp whose backward follows the override's current rule."""
+
+    @staticmethod
+    def forward(ctx, x, low, high, state):
+        ctx.save_for_backward(x)
+        ctx.low, ctx.high, ctx.state = low, high, state
+        return x.clamp(min=low, max=high)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        inside = x > ctx.low
+        if ctx.high is not None:
+            inside = inside & (x < ctx.high)
+        rule = ctx.state.rule
+        if rule == "vanilla":
+            return grad * inside, None, None, None
+        if rule == "guided":
+            return grad.clamp(min=0) * inside, None, None, None
+        if rule == "deconvnet":
+            return grad.clamp(min=0), None, None, None
+        raise ValueError(f"unknown gradient rule {rule!r}; valid: {', '.join(GRADIENT_RULES)}")
+
+
+_CLAMPS: dict[type, tuple[float, float | None]] = {nn.ReLU: (0.0, None), nn.ReLU6: (0.0, 6.0)}
+_UNGUIDABLE = (nn.SiLU, nn.GELU, nn.ELU, nn.LeakyReLU, nn.PReLU, nn.Hardswish, nn.Mish, nn.Sigmoid, nn.Tanh)
+
+
+@contextmanager
+def activation_override(model: nn.Module) -> Iterator[ActivationOverride]:
+    """Route the gradients of every ReLU / ReLU6 module through the yielded handle's rule."""
+    state = ActivationOverride()
+    patched: list[nn.Module] = []
+    try:
+        for name, module in model.named_modules():
+            clamp = _CLAMPS.get(type(module))
+            if clamp is None:
+                if isinstance(module, _UNGUIDABLE):
+                    state.unguided.append(name)
+                continue
+            low, high = clamp
+
+            def forward(x, low=low, high=high):
+                return _RuleActivation.apply(x, low, high, state)
+
+            module.forward = forward  # instance attribute shadows the class method until removed
+            patched.append(module)
+        state.guided = len(patched)
+        yield state
+    finally:
+        for module in patched:
+            del module.forward
+
+
+def hooks_left(model: nn.Module) -> int:
+    """How many hooks or overrides are still attached anywhere in the model (0 after any block)."""
+    count = 0
+    for module in model.modules():
+        count += len(module._forward_hooks) + len(module._forward_pre_hooks)
+        count += len(module._backward_hooks) + len(getattr(module, "_backward_pre_hooks", {}))
+        count += int("forward" in vars(module))
+    return count

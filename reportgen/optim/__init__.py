@@ -1,0 +1,1 @@
+"""Feature visualisation by optimisation: image parameterisations, transforms, objectives, ascent loop."""

@@ -1,0 +1,2 @@
+"""Every technique, one file each, registered in the gallery's order (the seed README's)."""
+from reportgen.techniques import feature_maps, filters  # noqa: F401

@@ -1,0 +1,181 @@
+"""The contract every technique follows, and the registry that collects them.
+
+A technique is one file: a frozen ``Params`` dataclass (with per-preset values), a ``plan`` that
+turns parameters + a model card + images into ``Request``s (one per artifact), and a ``compute``
+that turns the requests the cache misses into ``Result``s. Planning never touches torch, so a warm
+rebuild can decide that everything is cached without loading a model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
+
+import numpy as np
+
+if typing.TYPE_CHECKING:  # imported for annotations only: planning must stay torch-free
+    from reportgen.images import InputImage
+    from reportgen.models import LoadedModel, ModelCard
+    from reportgen.progress import Progress
+
+
+@dataclass(frozen=True)
+class Request:
+    """One artifact to produce.
+
+    ``spec`` holds every value the artifact depends on (it enters the cache key); ``variant`` is
+    the short label the gallery groups by (``"features.29"``, ``"guided"``, ``"52/l2"``).
+    """
+
+    variant: str
+    spec: Mapping[str, Any]
+    image: "InputImage | None" = None
+
+
+@dataclass
+class Result:
+    """What ``compute`` returns for one request.
+
+    arrays: raw float results, stored as .npy beside the pictures for regression checks.
+    images: rendered pictures (uint8, HxW or HxWx3), stored as PNG.
+    animations: lists of frames (uint8 HxWx3), stored as looping GIFs.
+    meta: small JSON-able facts the gallery shows (class explained, final probability...).
+    """
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    animations: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS = ("quick", "standard", "full")
+
+
+class Technique:
+    """Base class. Subclasses set the class attributes and implement ``plan`` and ``compute``."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    Params: ClassVar[type]
+    # Values that differ from the Params defaults, per preset name ("standard" = the defaults).
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    # Image-independent techniques (filters, class ascent) are planned once per model.
+    per_image: ClassVar[bool] = True
+
+    def params_for(self, preset: str, overrides: Mapping[str, Any] | None = None) -> Any:
+        """The Params of a preset with ``--set`` overrides applied (overrides already typed)."""
+        values = dict(self.presets.get(preset, {}))
+        values.update(overrides or {})
+        return self.Params(**values)
+
+    def plan(self, params: Any, card: "ModelCard", images: "list[InputImage]") -> list[Request]:
+        raise NotImplementedError
+
+    def compute(
+        self,
+        params: Any,
+        model: "LoadedModel",
+        requests: list[Request],
+        progress: "Progress",
+    ) -> Iterator[tuple[Request, Result]]:
+        """Yield a Result for every request. Batch freely; yield as soon as a result is ready."""
+        raise NotImplementedError
+
+
+def spec_of(params: Any, **chosen: Any) -> dict[str, Any]:
+    """Every Params field as a JSON-able dict, with fan-out fields replaced by the chosen value.
+
+    A technique that makes one artifact per layer passes ``layers=None, layer="features.1"`` so
+    that adding a layer to the list does not change the keys of the artifacts already cached.
+    """
+    spec = {f.name: _jsonable(getattr(params, f.name)) for f in dataclasses.fields(params)}
+    for name, value in chosen.items():
+        if value is None:
+            spec.pop(name, None)
+        else:
+            spec[name] = _jsonable(value)
+    return spec
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+# --- parsing ``--set technique.param=value`` -------------------------------------------------
+
+
+class ParamError(ValueError):
+    """A ``--set`` that names an unknown parameter or gives a value of the wrong type."""
+
+
+def parse_param(params_cls: type, name: str, text: str) -> Any:
+    """Turn the text of ``--set technique.name=text`` into a value of the field's declared type."""
+    hints = typing.get_type_hints(params_cls)
+    names = [f.name for f in dataclasses.fields(params_cls)]
+    if name not in names:
+        raise ParamError(f"unknown parameter {name!r}; valid: {', '.join(names)}")
+    try:
+        return _parse(hints[name], text.strip())
+    except ValueError as error:
+        raise ParamError(f"bad value {text!r} for {name}: {error}") from None
+
+
+def _parse(kind: Any, text: str) -> Any:
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        (item, *_rest) = typing.get_args(kind)
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return tuple(_parse(item, p) for p in parts)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        if text.lower() in ("none", "null", ""):
+            return None
+        return _parse(options[0], text)
+    if kind is bool:
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("expected true or false")
+    if kind in (int, float, str):
+        return kind(text)
+    raise ValueError(f"cannot parse a value of type {kind}")
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+_REGISTRY: dict[str, Technique] = {}
+
+
+def register(cls: type[Technique]) -> type[Technique]:
+    """Class decorator: make a technique available to the pipeline, CLI and registry-wide tests."""
+    if cls.name in _REGISTRY:
+        raise ValueError(f"technique {cls.name!r} registered twice")
+    _REGISTRY[cls.name] = cls()
+    return cls
+
+
+def registry() -> dict[str, Technique]:
+    """All techniques, in the gallery's (the seed README's) order."""
+    from reportgen import techniques  # noqa: F401  importing the package registers every technique
+
+    return dict(_REGISTRY)
+
+
+def batched(items: Iterable[Any], size: int, key: Callable[[Any], Any] = lambda _: None) -> Iterator[list[Any]]:
+    """Group items with equal ``key`` into lists of at most ``size`` (order kept within a group)."""
+    groups: dict[Any, list[Any]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    for group in groups.values():
+        for start in range(0, len(group), size):
+            yield group[start : start + size]

@@ -1,0 +1,88 @@
+"""Feature maps: the activations of chosen layers for one forward pass of each image.
+
+As in the seed README: the first 64 channels of a layer in an 8 x 8 grid, each channel scaled to
+its own range so that weak channels are still visible. Only the network up to the deepest chosen
+layer runs, and all images of a model share one batched pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reportgen import render
+from reportgen.lazy import torch
+from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
+
+# The seed's VGG16 layers (indices into `features`): ReLU outputs after conv blocks 1, 2, 3, 5.
+SEED_LAYERS = {
+    "vgg16": ("features.1", "features.6", "features.15", "features.29"),
+    "vgg19": ("features.1", "features.6", "features.17", "features.35"),
+}
+ACTIVATIONS = ("ReLU", "ReLU6", "SiLU", "GELU", "Hardswish", "BatchNormAct2d")
+
+
+@dataclass(frozen=True)
+class Params:
+    layers: tuple[str, ...] = ()  # dotted module names; empty = the seed's (VGG) or early..late
+    channels: int = 64
+    columns: int = 8
+    batch_size: int = 8
+
+
+@register
+class FeatureMaps(Technique):
+    name = "feature_maps"
+    title = "Feature maps"
+    description = (
+        "One forward pass, and the outputs of intermediate layers shown directly: early layers "
+        "respond to edges and colours, later ones to parts of objects. Each channel is scaled to "
+        "its own range."
+    )
+    version = 1
+    Params = Params
+    presets = {"quick": {"channels": 16, "columns": 4}}
+
+    def layers_for(self, params: Params, card) -> tuple[str, ...]:
+        if params.layers:
+            return params.layers
+        return SEED_LAYERS.get(card.name) or tuple(card.pick(4, ACTIVATIONS))
+
+    def plan(self, params, card, images):
+        requests = []
+        for layer in self.layers_for(params, card):
+            info = card.layer(layer)
+            shown = min(params.channels, info.channels or 0)
+            spec = spec_of(params, layers=None, batch_size=None, layer=layer, channels=shown)
+            requests += [Request(layer, spec, image) for image in images]
+        return requests
+
+    def compute(self, params, model, requests, progress):
+        layers = list(dict.fromkeys(r.variant for r in requests))
+        images = list({r.image.pixel_hash: r.image for r in requests}.values())
+        done = 0
+        for chunk in batched(images, params.batch_size):
+            with torch.inference_mode():
+                outputs = _forward(model, chunk, layers)
+            position = {image.pixel_hash: index for index, image in enumerate(chunk)}
+            for request in requests:
+                if request.image.pixel_hash not in position:
+                    continue
+                activation = outputs[request.variant][position[request.image.pixel_hash]]
+                yield request, _render(activation[: request.spec["channels"]], params.columns)
+                done += 1
+                progress.tick(done, len(requests))
+
+
+def _forward(model, images, layers):
+    from reportgen.hooks import forward_until
+
+    inputs = model.inputs([image.pixels for image in images])
+    return {name: output.float().cpu().numpy() for name, output in forward_until(model.module, inputs, layers).items()}
+
+
+def _render(activation: np.ndarray, columns: int) -> Result:
+    tiles = [render.to_uint8(render.minmax(channel)) for channel in activation]
+    picture = render.grid(tiles, columns=columns, pad=1)
+    return Result(arrays={"activations": activation.astype(np.float32)}, images={"grid": picture},
+                  meta={"channels": int(activation.shape[0]), "size": list(activation.shape[1:])})

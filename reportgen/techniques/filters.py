@@ -1,0 +1,98 @@
+"""Raw convolution filters: the weights themselves, no image involved.
+
+The first convolution's filters see RGB, so each is shown in colour (scaled to its own range) and
+they form a mosaic. A deeper convolution's filters have many input channels; as in the seed each is
+shown through its first input channel, in gray, in a grid. Keyed per model, not per image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reportgen import render
+from reportgen.techniques.base import Request, Result, Technique, register, spec_of
+
+# The seed's parameters (it indexed named_parameters(): AlexNet 0/6, ResNet50 0/18, DenseNet121 0/26).
+SEED_PARAMETERS = {
+    "alexnet": ("features.0.weight", "features.8.weight"),
+    "resnet50": ("conv1.weight", "layer1.1.conv2.weight"),
+    "densenet121": ("features.conv0.weight", "features.denseblock1.denselayer4.conv2.weight"),
+}
+TILE_PX = 48  # each filter is enlarged to about this size, weights kept as crisp squares
+
+
+@dataclass(frozen=True)
+class Params:
+    parameters: tuple[str, ...] = ()  # conv weight names; empty = the seed's, or first + a deeper one
+    max_filters: int = 64  # RGB mosaic: at most this many filters
+    deep_filters: int = 25  # deeper layer: a 5 x 5 grid, as in the seed
+
+
+@register
+class Filters(Technique):
+    name = "filters"
+    title = "Convolution filters"
+    description = (
+        "The raw weights of convolution filters. The first layer's filters act on colour and show "
+        "edges and colour blobs; deeper filters act on feature maps and are shown through their "
+        "first input channel, which says little — as the seed notes."
+    )
+    version = 1
+    Params = Params
+    presets = {"quick": {"max_filters": 16, "deep_filters": 9}}
+    per_image = False
+
+    def parameters_for(self, params: Params, card) -> tuple[str, ...]:
+        if params.parameters:
+            return params.parameters
+        if card.name in SEED_PARAMETERS:
+            return SEED_PARAMETERS[card.name]
+        convs = [(n, s) for n, s in card.parameters if len(s) == 4]
+        if not convs:
+            return ()
+        first = next((n for n, s in convs if s[1] == 3), convs[0][0])
+        spatial = [n for n, s in convs if s[2] >= 3 and s[1] > 1 and n != first]
+        return (first, spatial[len(spatial) // 2]) if spatial else (first,)
+
+    def plan(self, params, card, images):
+        shapes = dict(card.parameters)
+        requests = []
+        for name in self.parameters_for(params, card):
+            if name not in shapes or len(shapes[name]) != 4:
+                valid = ", ".join(n for n, s in card.parameters if len(s) == 4)
+                from reportgen.models import ModelError
+
+                raise ModelError(f"{card.name} has no convolution weight {name!r}; valid: {valid}")
+            rgb = shapes[name][1] == 3
+            spec = spec_of(params, parameters=None, parameter=name, rgb=rgb)
+            requests.append(Request(name, spec, None))
+        return requests
+
+    def compute(self, params, model, requests, progress):
+        weights = dict(model.module.named_parameters())
+        for done, request in enumerate(requests, 1):
+            weight = weights[request.variant].detach().float().cpu().numpy()
+            if request.spec["rgb"]:
+                picture = rgb_mosaic(weight[: params.max_filters])
+            else:
+                picture = channel_grid(weight[: params.deep_filters])
+            shape = list(weight.shape)
+            yield request, Result(arrays={"weights": weight}, images={"filters": picture}, meta={"shape": shape})
+            progress.tick(done, len(requests))
+
+
+def _enlarge(tile: np.ndarray) -> np.ndarray:
+    return render.upscale_nearest(tile, max(1, TILE_PX // tile.shape[0]))
+
+
+def rgb_mosaic(weight: np.ndarray) -> np.ndarray:
+    """(out, 3, k, k) -> colour mosaic, each filter scaled to its own range."""
+    tiles = [_enlarge(render.to_uint8(render.minmax(render.chw_to_hwc(f)))) for f in weight]
+    return render.grid(tiles, pad=2)
+
+
+def channel_grid(weight: np.ndarray) -> np.ndarray:
+    """(out, in, k, k) -> gray grid of each filter's first input channel."""
+    tiles = [_enlarge(render.to_uint8(render.minmax(f[0]))) for f in weight]
+    return render.grid(tiles, pad=2)
