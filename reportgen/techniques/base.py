@@ -65,6 +65,8 @@ class Technique:
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     # Image-independent techniques (filters, class ascent) are planned once per model.
     per_image: ClassVar[bool] = True
+    # False for techniques that feed every page (predictions) rather than a gallery section.
+    gallery: ClassVar[bool] = True
 
     def params_for(self, preset: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The Params of a preset with ``--set`` overrides applied (overrides already typed)."""

@@ -53,6 +53,7 @@ class Filters(Technique):
             return ()
         first = next((n for n, s in convs if s[1] == 3), convs[0][0])
         spatial = [n for n, s in convs if s[2] >= 3 and s[1] > 1 and n != first]
+        spatial = spatial or [n for n, s in convs if s[2] >= 3 and n != first]  # depthwise-only nets
         return (first, spatial[len(spatial) // 2]) if spatial else (first,)
 
     def plan(self, params, card, images):

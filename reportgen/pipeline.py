@@ -1,0 +1,188 @@
+"""Plan models x images x techniques, compute only what the cache misses, write the manifest.
+
+Two phases, as in a static-site generator: first everything is planned and validated (bad
+layers, classes and parameters fail here, before any work), then the misses are computed model by
+model. A model is loaded only if one of its artifacts is missing, so a warm rebuild never imports
+torch. A technique that fails is reported in one line and the rest of the build goes on.
+"""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from reportgen import __version__
+from reportgen.cache import Cache, Entry, cache_key
+from reportgen.config import BuildConfig, ConfigError
+from reportgen.images import InputImage, Skipped, load_folder
+from reportgen.models import ModelCard, ModelError, package_version, card_for
+from reportgen.progress import Progress
+from reportgen.techniques.base import Request, Technique, registry
+
+
+class BuildError(Exception):
+    """The build cannot start; the message is for a person."""
+
+
+@dataclass(frozen=True)
+class Planned:
+    technique: Technique
+    model: str
+    request: Request
+    key: str
+
+
+@dataclass
+class BuildReport:
+    manifest: dict[str, Any]
+    images: list[InputImage] = field(default_factory=list)
+    computed: int = 0
+    cached: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.computed + self.cached
+
+    def summary(self) -> str:
+        return f"{self.total} artifacts: {self.computed} computed, {self.cached} cached"
+
+
+def build(config: BuildConfig, progress: Progress) -> BuildReport:
+    """Run every technique through the cache and return the manifest (the site is written apart)."""
+    techniques = _techniques(config)
+    params = {t.name: t.params_for(config.preset, config.overrides.get(t.name)) for t in techniques}
+    if not config.input_dir.is_dir():
+        raise BuildError(f"input folder {config.input_dir} does not exist or is not a folder")
+    images, skipped = load_folder(config.input_dir)
+    for item in skipped:
+        progress.message(str(item))
+    if config.strict and skipped:
+        raise BuildError(f"{len(skipped)} input(s) skipped and --strict is set")
+    if not images:
+        raise BuildError(f"no usable images in {config.input_dir}")
+
+    cache = Cache(config.cache_dir)
+    cards = {name: _card(name, config.weights, cache) for name in config.models}
+    plan = [item for name in config.models for item in _plan(techniques, params, cards[name], images)]
+
+    entries: dict[str, Entry] = {}
+    misses: list[Planned] = []
+    for item in plan:
+        entry = cache.get(item.key)
+        if entry is None:
+            misses.append(item)
+        else:
+            entries[item.key] = entry
+    report = BuildReport(manifest={}, images=images, cached=len(entries), skipped=skipped)
+    if misses:
+        _compute(misses, cards, params, config, cache, entries, report, progress)
+    report.manifest = _manifest(config, cards, images, plan, entries)
+    return report
+
+
+def _techniques(config: BuildConfig) -> list[Technique]:
+    available = registry()
+    unknown = [n for n in config.techniques if n not in available]
+    if unknown:
+        raise ConfigError(f"unknown technique {unknown[0]!r}; valid: {', '.join(available)}")
+    hidden = [t for t in available.values() if not t.gallery]  # predictions feed every page
+    return hidden + [available[n] for n in config.techniques if available[n].gallery]
+
+
+def _card(name: str, weights: str, cache: Cache) -> ModelCard:
+    try:
+        return card_for(name, weights, cache)
+    except ModelError as error:
+        raise BuildError(str(error)) from None
+
+
+def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, images: list[InputImage]) -> list[Planned]:
+    planned = []
+    for technique in techniques:
+        try:
+            requests = technique.plan(params[technique.name], card, images if technique.per_image else [])
+        except (ModelError, ConfigError, ValueError, KeyError) as error:
+            message = error.args[0] if error.args else str(error)
+            raise BuildError(f"{technique.name} on {card.name}: {message}") from None
+        for request in requests:
+            image_hash = request.image.pixel_hash if request.image is not None else None
+            key = cache_key(technique.name, technique.version, request.spec, card.identity, image_hash)
+            planned.append(Planned(technique, card.name, request, key))
+    return planned
+
+
+def _compute(misses, cards, params, config, cache, entries, report, progress) -> None:
+    from reportgen.models import load, require_weights, select_device
+    from reportgen.lazy import torch
+
+    try:
+        device = select_device(config.device)
+        for name in dict.fromkeys(m.model for m in misses):
+            require_weights(cards[name])
+    except ModelError as error:
+        raise BuildError(str(error)) from None
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    for model_name in dict.fromkeys(m.model for m in misses):
+        progress.step(f"loading {model_name}")
+        try:
+            model = load(cards[model_name], device)
+        except ModelError as error:
+            raise BuildError(str(error)) from None
+        for technique in dict.fromkeys(m.technique for m in misses if m.model == model_name):
+            todo = [m for m in misses if m.model == model_name and m.technique is technique]
+            by_request = {id(m.request): m for m in todo}
+            progress.step(f"{technique.name} on {model_name}: {len(todo)} to compute")
+            try:
+                results = technique.compute(params[technique.name], model, [m.request for m in todo], progress)
+                for request, result in results:
+                    item = by_request[id(request)]
+                    entries[item.key] = cache.put(item.key, result)
+                    report.computed += 1
+            except Exception as error:  # one technique failing must not lose the rest of the build
+                line = f"error: {technique.name} on {model_name} failed: {type(error).__name__}: {error}"
+                report.errors.append(line)
+                progress.message(line)
+                progress.message(traceback.format_exc(limit=-3).rstrip())
+        del model
+
+
+def _manifest(config, cards, images, plan, entries) -> dict[str, Any]:
+    """Plain data for the site: every artifact that exists, with its full parameters."""
+    artifacts = []
+    for item in plan:
+        entry = entries.get(item.key)
+        if entry is None:  # its technique failed; reported already
+            continue
+        image = item.request.image
+        artifacts.append(
+            {
+                "technique": item.technique.name,
+                "variant": item.request.variant,
+                "model": item.model,
+                "image": image.name if image is not None else None,
+                "image_id": image.id if image is not None else None,
+                "spec": dict(item.request.spec),
+                "key": item.key,
+                "cache_files": {role: f"{entry.folder.relative_to(config.cache_dir).as_posix()}/{name}"
+                                for role, name in entry.files.items()},
+                "meta": entry.meta,
+            }
+        )
+    return {
+        "reportgen": __version__,
+        "preset": config.preset,
+        "overrides": {t: dict(sorted(p.items())) for t, p in sorted(config.overrides.items())},
+        "weights": config.weights,
+        "versions": {p: package_version(p) for p in ("torch", "torchvision", "timm", "numpy", "pillow")},
+        "techniques": list(config.techniques),
+        "sections": [{"name": t.name, "title": t.title, "description": t.description}
+                     for t in registry().values() if t.name in config.techniques],
+        "models": [
+            {"name": c.name, "weights_id": c.weights_id, "untrained": c.untrained, "input_size": c.input_size}
+            for c in cards.values()
+        ],
+        "images": [{"name": i.name, "id": i.id, "width": i.size[0], "height": i.size[1]} for i in images],
+        "artifacts": artifacts,
+    }

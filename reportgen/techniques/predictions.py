@@ -1,0 +1,43 @@
+"""Top-5 predictions of each model for each input: shown on every gallery page, and the default
+class that attribution techniques explain. One batched forward pass in inference mode."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reportgen.lazy import torch
+from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
+
+
+@dataclass(frozen=True)
+class Params:
+    top: int = 5
+    batch_size: int = 16
+
+
+@register
+class Predictions(Technique):
+    name = "predictions"
+    title = "Predictions"
+    description = "What each model sees in each image: its five most probable classes."
+    version = 1
+    Params = Params
+    gallery = False
+
+    def plan(self, params, card, images):
+        spec = spec_of(params, batch_size=None)
+        return [Request("top", spec, image) for image in images]
+
+    def compute(self, params, model, requests, progress):
+        done = 0
+        for chunk in batched(requests, params.batch_size):
+            with torch.inference_mode():
+                logits = model.module(model.inputs([r.image.pixels for r in chunk])).float().cpu()
+            probabilities = logits.softmax(dim=1).numpy()
+            for request, row, raw in zip(chunk, probabilities, logits.numpy()):
+                order = np.argsort(-row, kind="stable")[: params.top]
+                top = [{"index": int(i), "name": model.card.category(int(i)), "probability": float(row[i])} for i in order]
+                yield request, Result(arrays={"logits": raw.astype(np.float32)}, meta={"top": top})
+                done += 1
+            progress.tick(done, len(requests))
