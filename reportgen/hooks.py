@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 GRADIENT_RULES = ("vanilla", "guided", "deconvnet")
 
@@ -79,6 +80,10 @@ class ActivationOverride:
     rule: str = "vanilla"
     guided: int = 0  # activation modules whose gradient rule is overridden
     unguided: list[str] = field(default_factory=list)  # activation modules we cannot guide
+    # Calls of functional activations (DenseNet's F.relu, F.silu...) made by forwards inside the
+    # block, outside any activation module: they pass plain gradients, and the gallery says so.
+    functional_calls: int = 0
+    _inside_module: int = 0
 
 
 class _RuleActivation(torch.autograd.Function):
@@ -108,19 +113,52 @@ class _RuleActivation(torch.autograd.Function):
 
 _CLAMPS: dict[type, tuple[float, float | None]] = {nn.ReLU: (0.0, None), nn.ReLU6: (0.0, 6.0)}
 _UNGUIDABLE = (nn.SiLU, nn.GELU, nn.ELU, nn.LeakyReLU, nn.PReLU, nn.Hardswish, nn.Mish, nn.Sigmoid, nn.Tanh)
+_FUNCTIONAL_ACTIVATIONS = frozenset({
+    F.relu, F.relu_, F.relu6, F.hardtanh, F.silu, F.gelu, F.elu, F.leaky_relu, F.hardswish, F.mish,
+    torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_,
+})
+
+
+class _FunctionalActivationCounter(torch.overrides.TorchFunctionMode):
+    """Counts functional activation calls that no activation module made (those cannot be guided)."""
+
+    def __init__(self, state: ActivationOverride):
+        super().__init__()
+        self.state = state
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _FUNCTIONAL_ACTIVATIONS and not self.state._inside_module:
+            self.state.functional_calls += 1
+        return func(*args, **(kwargs or {}))
 
 
 @contextmanager
 def activation_override(model: nn.Module) -> Iterator[ActivationOverride]:
-    """Route the gradients of every ReLU / ReLU6 module through the yielded handle's rule."""
+    """Route the gradients of every ReLU / ReLU6 module through the yielded handle's rule.
+
+    Activations it cannot guide are reported on the handle: modules by name (``unguided``), and
+    functional calls outside modules by count (``functional_calls``, counted by a torch-function
+    mode that lives only inside this block).
+    """
     state = ActivationOverride()
     patched: list[nn.Module] = []
+    handles = []
+    counter = _FunctionalActivationCounter(state)
+
+    def enter(_module, _inputs):
+        state._inside_module += 1
+
+    def leave(_module, _inputs, _output):
+        state._inside_module -= 1
+
     try:
         for name, module in model.named_modules():
             clamp = _CLAMPS.get(type(module))
             if clamp is None:
                 if isinstance(module, _UNGUIDABLE):
                     state.unguided.append(name)
+                    handles.append(module.register_forward_pre_hook(enter))
+                    handles.append(module.register_forward_hook(leave, always_call=True))
                 continue
             low, high = clamp
 
@@ -130,8 +168,11 @@ def activation_override(model: nn.Module) -> Iterator[ActivationOverride]:
             module.forward = forward  # instance attribute shadows the class method until removed
             patched.append(module)
         state.guided = len(patched)
-        yield state
+        with counter:
+            yield state
     finally:
+        for handle in handles:
+            handle.remove()
         for module in patched:
             del module.forward
 

@@ -1,0 +1,121 @@
+"""Every saliency method of one model on one batch of images, sharing work where methods can:
+vanilla / guided / DeconvNet / Grad-CAM come out of one forward pass; SmoothGrad and Integrated
+Gradients run their own batched passes. Also the sanity metrics, which re-run the same methods."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from reportgen.attribution import cam, paths, sanity
+from reportgen.attribution.gradients import shared_pass
+
+RULE_METHODS = ("vanilla", "deconvnet", "guided")  # a method named after its gradient rule
+METHODS = (*RULE_METHODS, "gradcam", "guided_gradcam", "smoothgrad", "integrated_gradients")
+CAM_METHODS = ("gradcam", "guided_gradcam")
+
+
+@dataclass(frozen=True)
+class Settings:
+    cam_layer: str | None = None
+    smoothgrad_noise: float = 0.15  # noise spread as a fraction of each input's value range
+    smoothgrad_samples: int = 16
+    ig_steps: int = 16
+    batch_size: int = 8
+
+
+@dataclass
+class Maps:
+    logits: torch.Tensor
+    targets: torch.Tensor
+    attributions: dict[str, torch.Tensor] = field(default_factory=dict)  # method -> N x C x H x W
+    cam: torch.Tensor | None = None  # raw Grad-CAM at the layer's resolution, N x h x w
+    unguided_modules: int = 0
+    functional_calls: int = 0
+    ig_gap: torch.Tensor | None = None  # IG completeness error per image
+
+    def importance(self, method: str) -> torch.Tensor:
+        """N x H x W: what the sanity metrics rank (Grad-CAM upsampled, others max |value| over channels)."""
+        return sanity.importance(self.attributions[method])
+
+
+def compute(
+    module: nn.Module,
+    inputs: torch.Tensor,
+    pinned: Sequence[int | None],
+    methods: Sequence[str],
+    settings: Settings,
+    baseline: torch.Tensor,
+    noise_seeds: Sequence[int],
+) -> Maps:
+    """All ``methods`` for a batch; ``pinned`` classes (None = top-1); ``baseline`` for IG."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown saliency methods {unknown}; valid: {', '.join(METHODS)}")
+    wants_cam = any(m in CAM_METHODS for m in methods)
+    if wants_cam and not settings.cam_layer:
+        raise ValueError("Grad-CAM needs a layer")
+    rules = [m for m in RULE_METHODS if m in methods]
+    if "guided_gradcam" in methods and "guided" not in rules:
+        rules.append("guided")
+    shared = shared_pass(module, inputs, pinned, rules, settings.cam_layer if wants_cam else None)
+    maps = Maps(shared.logits, shared.targets, unguided_modules=shared.unguided_modules,
+                functional_calls=shared.functional_calls)
+    maps.attributions.update({m: shared.gradients[m] for m in RULE_METHODS if m in methods})
+    if wants_cam:
+        maps.cam = cam.grad_cam(shared.activation, shared.activation_gradient)
+        if "gradcam" in methods:
+            maps.attributions["gradcam"] = cam.upsample(maps.cam, tuple(inputs.shape[2:]))[:, None]
+        if "guided_gradcam" in methods:
+            maps.attributions["guided_gradcam"] = cam.guided_grad_cam(shared.gradients["guided"], maps.cam)
+    if "smoothgrad" in methods:
+        spread = (inputs.flatten(1).amax(dim=1) - inputs.flatten(1).amin(dim=1)) * settings.smoothgrad_noise
+        noise = paths.smoothgrad_noise(inputs, spread.tolist(), settings.smoothgrad_samples, noise_seeds)
+        maps.attributions["smoothgrad"] = paths.smoothgrad(module, inputs, maps.targets, noise, settings.batch_size)
+    if "integrated_gradients" in methods:
+        attribution = paths.integrated_gradients(module, inputs, maps.targets, baseline, settings.ig_steps, settings.batch_size)
+        maps.attributions["integrated_gradients"] = attribution
+        maps.ig_gap = paths.completeness_gap(module, inputs, maps.targets, baseline, attribution)
+    return maps
+
+
+@dataclass
+class Sanity:
+    deletion_auc: dict[str, list[float]] = field(default_factory=dict)  # method -> per image
+    # method -> per cascade stage -> per image Spearman correlation (None: a constant map)
+    randomisation: dict[str, list[list[float | None]]] = field(default_factory=dict)
+    stages: list[tuple[int, str]] = field(default_factory=list)  # (layers randomised, down to layer)
+
+
+def sanity_metrics(
+    module: nn.Module,
+    inputs: torch.Tensor,
+    maps: Maps,
+    methods: Sequence[str],
+    settings: Settings,
+    baseline: torch.Tensor,
+    noise_seeds: Sequence[int],
+    deletion_steps: int,
+    stages: int,
+    seed: int,
+    fill: torch.Tensor,
+) -> Sanity:
+    """Deletion AUC of every map, and its rank correlation with the same method on a model whose
+    weights are randomised in ``stages`` cascading steps (the classes explained stay the same)."""
+    result = Sanity()
+    original = {m: maps.importance(m).detach().cpu().numpy() for m in methods}
+    if deletion_steps > 0:
+        for method in methods:
+            curves = sanity.deletion_curves(module, inputs, maps.importance(method), maps.targets, deletion_steps, fill)
+            result.deletion_auc[method] = [sanity.area_under(c) for c in curves]
+    pinned = maps.targets.tolist()
+    for count, down_to, randomised in sanity.cascading_randomisation(module, stages, seed) if stages > 0 else ():
+        again = compute(randomised, inputs, pinned, methods, settings, baseline, noise_seeds)
+        result.stages.append((count, down_to))
+        for method in methods:
+            changed = again.importance(method).detach().cpu().numpy()
+            result.randomisation.setdefault(method, []).append(
+                [sanity.spearman(a, b) for a, b in zip(original[method], changed)])
+    return result

@@ -1,0 +1,239 @@
+"""Saliency maps: which pixels the class score is sensitive to, by seven methods of one family.
+
+The seed's three (vanilla gradient, DeconvNet, guided backprop) differ only in how ReLUs pass
+gradients back, so they share one forward pass; Grad-CAM and guided Grad-CAM ride on the same pass;
+SmoothGrad and Integrated Gradients average vanilla gradients over noisy copies / a path from a
+baseline. Each map explains one class: the image's pinned label (labels.json) or the top-1
+prediction. Optional sanity metrics: the model-randomisation test (Adebayo et al. 2018) and the
+deletion score (Petsiuk et al. 2018).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from reportgen import render
+from reportgen.lazy import torch
+from reportgen.models import ModelError
+from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
+
+METHODS = ("vanilla", "deconvnet", "guided", "gradcam", "guided_gradcam", "smoothgrad", "integrated_gradients")
+RULE_METHODS = ("vanilla", "deconvnet", "guided", "guided_gradcam")  # where unguided activations matter
+CAM_METHODS = ("gradcam", "guided_gradcam")
+IG_BASELINES = {"black": 0.0, "white": 1.0, "mean": None}  # pixel value; None = the dataset mean (0 after normalising)
+SEED_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}
+NOT_CAM_LAYERS = {"MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "SelectAdaptivePool2d",
+                  "Dropout", "Dropout2d", "Identity", "Flatten"}
+DISPLAY_SIDE = 320  # longer side of the shown pictures, at the input image's aspect ratio
+# Fields each method's artifact depends on beyond the shared ones (the rest stay out of its key).
+METHOD_FIELDS = {"gradcam": ("cam_layer",), "guided_gradcam": ("cam_layer",),
+                 "smoothgrad": ("smoothgrad_samples", "smoothgrad_noise"),
+                 "integrated_gradients": ("ig_steps", "ig_baseline")}
+SANITY_FIELDS = ("randomisation_stages", "deletion_steps")
+
+
+@dataclass(frozen=True)
+class Params:
+    methods: tuple[str, ...] = METHODS
+    cam_layer: str = ""  # empty: the seed's (VGG) or the last feature-map layer before global pooling
+    smoothgrad_samples: int = 16
+    smoothgrad_noise: float = 0.15  # noise spread as a fraction of the input's value range
+    ig_steps: int = 16  # Gauss-Legendre points along the path
+    ig_baseline: str = "black"  # black, white or mean (the dataset's mean colour)
+    sanity: bool = True  # randomisation test + deletion score
+    randomisation_stages: int = 2  # cascade steps from the top layer down; the last randomises all
+    deletion_steps: int = 16
+    seed: int = 0
+    batch_size: int = 8
+
+
+def cam_layer_for(params: Params, card) -> str:
+    """The Grad-CAM layer: the chosen one, the seed's for VGG, else the last layer with a feature map
+    (4-D, more than 1 x 1) that is not pooling, widened to the outermost module ending with it
+    (``layer4`` rather than ``layer4.2.relu``)."""
+    if params.cam_layer:
+        return card.layer(params.cam_layer).name
+    if card.name in SEED_CAM_LAYERS:
+        return SEED_CAM_LAYERS[card.name]
+    maps = [info for info in card.layers if info.spatial and min(info.spatial) > 1 and info.type not in NOT_CAM_LAYERS]
+    if not maps:
+        raise ModelError(f"{card.name} has no layer with a feature map for Grad-CAM")
+    chosen = maps[-1]
+    by_name = {info.name: info for info in card.layers}
+    name = chosen.name
+    while "." in name:
+        parent = by_name.get(name.rsplit(".", 1)[0])
+        descendants = [info.name for info in card.layers if info.name.startswith(f"{parent.name}.")] if parent else []
+        if not parent or (parent.channels, parent.spatial) != (chosen.channels, chosen.spatial) or descendants[-1] != chosen.name:
+            break
+        name = parent.name
+    return name
+
+
+@register
+class Saliency(Technique):
+    name = "saliency"
+    title = "Saliency maps"
+    description = (
+        "Which pixels the explained class's score is most sensitive to. Vanilla gradients, DeconvNet "
+        "and guided backpropagation differ only in how ReLUs pass gradients back; Grad-CAM weights a "
+        "late feature map by its gradient; SmoothGrad averages gradients over noisy copies and "
+        "Integrated Gradients along a path from a baseline image."
+    )
+    version = 1
+    Params = Params
+    presets = {
+        "quick": {"methods": ("vanilla", "guided", "gradcam"), "smoothgrad_samples": 4, "ig_steps": 4, "sanity": False},
+        "full": {"smoothgrad_samples": 50, "ig_steps": 50, "randomisation_stages": 5, "deletion_steps": 32},
+    }
+
+    def plan(self, params, card, images):
+        unknown = [m for m in params.methods if m not in METHODS]
+        if unknown:
+            raise ModelError(f"unknown saliency methods {', '.join(unknown)}; valid: {', '.join(METHODS)}")
+        if params.ig_baseline not in IG_BASELINES:
+            raise ModelError(f"unknown IG baseline {params.ig_baseline!r}; valid: {', '.join(IG_BASELINES)}")
+        cam_layer = cam_layer_for(params, card) if any(m in CAM_METHODS for m in params.methods) else None
+        optional = (*{f for fields in METHOD_FIELDS.values() for f in fields}, *SANITY_FIELDS, "seed")
+        requests = []
+        for image in images:
+            target = _pinned_class(card, image)
+            for method in params.methods:
+                wanted = set(METHOD_FIELDS.get(method, ())) | (set(SANITY_FIELDS) if params.sanity else set())
+                if params.sanity or method == "smoothgrad":
+                    wanted.add("seed")
+                chosen = {name: None for name in optional if name not in wanted}
+                if "cam_layer" in wanted:
+                    chosen["cam_layer"] = cam_layer
+                spec = spec_of(params, methods=None, batch_size=None, method=method, target=target, **chosen)
+                requests.append(Request(method, spec, image))
+        return requests
+
+    def compute(self, params, model, requests, progress):
+        from reportgen.attribution import maps as attribution
+
+        cam_layer = next((r.spec["cam_layer"] for r in requests if "cam_layer" in r.spec), None)
+        settings = attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples,
+                                        params.ig_steps, params.batch_size)
+        images = list({r.image.pixel_hash: r.image for r in requests}.values())
+        done = 0
+        for chunk in batched(images, params.batch_size):
+            position = {image.pixel_hash: index for index, image in enumerate(chunk)}
+            mine = [r for r in requests if r.image.pixel_hash in position]
+            methods = [m for m in METHODS if any(r.variant == m for r in mine)]
+            pinned = [next(r.spec.get("target") for r in mine if r.image is image) for image in chunk]
+            inputs = model.inputs([image.pixels for image in chunk])
+            baseline = _baseline(model, params.ig_baseline)
+            seeds = [_noise_seed(params.seed, image.pixel_hash) for image in chunk]
+            maps = attribution.compute(model.module, inputs, pinned, methods, settings, baseline, seeds)
+            checks = None
+            if params.sanity:
+                fill = model.normalise(torch.zeros(1, 3, 1, 1, device=inputs.device)).flatten()
+                checks = attribution.sanity_metrics(model.module, inputs, maps, methods, settings, baseline, seeds,
+                                                    params.deletion_steps, params.randomisation_stages, params.seed, fill)
+            probabilities = maps.logits.softmax(dim=1)
+            for request in mine:
+                index = position[request.image.pixel_hash]
+                yield request, _result(request, index, maps, probabilities, checks, model.card)
+                done += 1
+                progress.tick(done, len(requests))
+
+
+def _pinned_class(card, image) -> int | None:
+    if image.label is None:
+        return None
+    try:
+        return card.class_index(image.label)
+    except ModelError as error:
+        raise ModelError(f"labels.json entry for {image.name}: {error}") from None
+
+
+def _noise_seed(seed: int, pixel_hash: str) -> int:
+    """Each image's own SmoothGrad noise seed, so its map is the same whatever batch it is in."""
+    return int(hashlib.sha256(f"{seed}:{pixel_hash}".encode()).hexdigest()[:15], 16)
+
+
+def _baseline(model, name: str):
+    value = IG_BASELINES[name]
+    if value is None:
+        return torch.zeros(1, 3, 1, 1, device=model.device)
+    return model.normalise(torch.full((1, 3, 1, 1), value, device=model.device))
+
+
+def _result(request: Request, index: int, maps, probabilities, checks, card) -> Result:
+    method = request.variant
+    image = request.image
+    target = int(maps.targets[index])
+    top1 = int(maps.logits[index].argmax())
+    meta = {
+        "method": method,
+        "class_index": target,
+        "class_name": card.category(target),
+        "class_source": "labels.json" if request.spec.get("target") is not None else "top-1 prediction",
+        "probability": round(float(probabilities[index, target]), 6),
+        "top1_index": top1,
+        "top1_name": card.category(top1),
+    }
+    if "cam_layer" in request.spec:
+        meta["cam_layer"] = request.spec["cam_layer"]
+    if method in RULE_METHODS:
+        meta["unguided_modules"] = maps.unguided_modules
+        meta["unguided_calls"] = maps.functional_calls
+    if method == "integrated_gradients":
+        gain = float(maps.ig_gap[index])
+        meta["ig_completeness_gap"] = round(gain, 6)
+    if checks is not None:
+        meta.update(_sanity_meta(method, index, checks))
+    display = _display_size(image.pixels)
+    photo = render.resize(np.ascontiguousarray(image.pixels), display)
+    attribution = maps.attributions[method][index].detach().double().cpu().numpy()
+    if method == "gradcam":
+        raw = maps.cam[index].detach().float().cpu().numpy()
+        heat = raw / raw.max() if raw.max() > 0 else np.zeros_like(raw)
+        return Result(arrays={"cam": raw}, images={"overlay": render.overlay(photo, heat)}, meta=meta)
+    return Result(
+        arrays={"attribution": attribution.astype(np.float32)},
+        images={"color": render.resize(colour_picture(attribution), display),
+                "gray": render.resize(gray_picture(attribution), display)},
+        meta=meta,
+    )
+
+
+def _sanity_meta(method: str, index: int, checks) -> dict:
+    meta = {}
+    if method in checks.deletion_auc:
+        meta["deletion_auc"] = round(checks.deletion_auc[method][index], 6)
+    if method in checks.randomisation:
+        cascade = [{"layers": count, "down_to": name, "spearman": _rounded(stage[index])}
+                   for (count, name), stage in zip(checks.stages, checks.randomisation[method])]
+        meta["randomisation"] = cascade
+        meta["spearman"] = cascade[-1]["spearman"]
+    return meta
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _display_size(pixels: np.ndarray) -> tuple[int, int]:
+    """(width, height) with the longer side DISPLAY_SIDE, at the input image's aspect ratio."""
+    height, width = pixels.shape[:2]
+    scale = DISPLAY_SIDE / max(height, width)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def colour_picture(attribution: np.ndarray) -> np.ndarray:
+    """C x H x W -> the seed's colour rendering: the whole gradient min-max scaled to RGB."""
+    return render.to_uint8(render.minmax(render.chw_to_hwc(attribution)))
+
+
+def gray_picture(attribution: np.ndarray) -> np.ndarray:
+    """C x H x W -> the seed's gray rendering: max |value| over channels, from its minimum to its
+    99th percentile scaled to [0, 1] (brighter outliers clipped)."""
+    magnitude = np.abs(attribution).max(axis=0)
+    low, high = float(magnitude.min()), float(np.percentile(magnitude, 99))
+    if high - low <= 0:
+        return np.zeros(magnitude.shape, dtype=np.uint8)
+    return render.to_uint8((magnitude - low) / (high - low))
