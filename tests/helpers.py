@@ -1,0 +1,31 @@
+"""Small builders shared by the pipeline, site and CLI tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from reportgen.config import BuildConfig
+
+
+def write_inputs(folder: Path, names=("a.png", "b.png"), size=(48, 40)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed, name in enumerate(names):
+        pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / name)
+    return folder
+
+
+def config(tmp_path: Path, **changes) -> BuildConfig:
+    values = dict(
+        input_dir=tmp_path / "inputs",
+        models=("tiny",),
+        techniques=("feature_maps", "filters"),
+        out=tmp_path / "site",
+        cache_dir=tmp_path / "cache",
+        preset="quick",
+        device="cpu",
+    )
+    values.update(changes)
+    return BuildConfig(**values)

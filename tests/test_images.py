@@ -1,0 +1,124 @@
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from reportgen import images as images_module
+from reportgen.images import InputImage, Skipped, load_folder, load_image
+
+
+def save(path, image, **kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, **kwargs)
+    return path
+
+
+def loaded(path) -> InputImage:
+    result = load_image(path, path.name)
+    assert isinstance(result, InputImage), result
+    return result
+
+
+def test_rgba_is_composited_on_white(tmp_path):
+    rgba = Image.new("RGBA", (16, 16), (255, 0, 0, 0))
+    rgba.putpixel((0, 0), (0, 0, 255, 255))
+    pixels = loaded(save(tmp_path / "a.png", rgba)).pixels
+    assert tuple(pixels[5, 5]) == (255, 255, 255) and tuple(pixels[0, 0]) == (0, 0, 255)
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "CMYK", "RGB", "1", "I"])
+def test_every_mode_becomes_rgb(tmp_path, mode):
+    image = Image.new(mode, (12, 10))
+    extension = "tiff" if mode in ("CMYK", "I") else "png"
+    pixels = loaded(save(tmp_path / f"x.{extension}", image)).pixels
+    assert pixels.shape == (10, 12, 3) and pixels.dtype == np.uint8
+
+
+def test_palette_transparency_is_composited(tmp_path):
+    image = Image.new("P", (10, 10), 0)
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    image.putpixel((1, 1), 1)
+    image.info["transparency"] = 0
+    pixels = loaded(save(tmp_path / "p.png", image, transparency=0)).pixels
+    assert tuple(pixels[0, 0]) == (255, 255, 255) and tuple(pixels[1, 1]) == (255, 0, 0)
+
+
+def test_sixteen_bit_gray_is_rescaled_not_clipped(tmp_path):
+    ramp = np.linspace(1000, 3000, 16 * 16).reshape(16, 16).astype(np.uint16)
+    pixels = loaded(save(tmp_path / "deep.png", Image.fromarray(ramp))).pixels
+    assert pixels.min() == 0 and pixels.max() == 255
+    assert len(np.unique(pixels[..., 0])) > 200
+
+
+def test_exif_rotation_is_applied(tmp_path):
+    image = Image.new("RGB", (30, 10), (0, 255, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    pixels = loaded(save(tmp_path / "rot.jpg", image, exif=exif)).pixels
+    assert pixels.shape[:2] == (30, 10)
+
+
+def test_animated_input_uses_its_first_frame(tmp_path):
+    frames = [Image.new("RGB", (10, 10), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    pixels = loaded(path).pixels
+    assert pixels[..., 0].mean() > 200 and pixels[..., 2].mean() < 50
+
+
+def test_large_images_are_capped(tmp_path):
+    pixels = loaded(save(tmp_path / "big.png", Image.new("RGB", (3000, 1500)))).pixels
+    assert pixels.shape == (images_module.MAX_SIDE // 2, images_module.MAX_SIDE, 3)
+
+
+def test_bad_files_are_skipped_with_a_reason(tmp_path, monkeypatch):
+    save(tmp_path / "good.png", Image.new("RGB", (20, 20), (1, 2, 3)))
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("hello")
+    whole = tmp_path / "whole.png"
+    save(whole, Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)))
+    (tmp_path / "truncated.png").write_bytes(whole.read_bytes()[:300])
+    whole.unlink()
+    save(tmp_path / "dot.png", Image.new("RGB", (1, 1)))
+    save(tmp_path / "bomb.png", Image.new("L", (200, 200)))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10000)
+    images, skipped = load_folder(tmp_path)
+    assert [i.name for i in images] == ["good.png"]
+    reasons = {s.name: s.reason for s in skipped}
+    assert set(reasons) == {"empty.png", "notes.txt", "truncated.png", "dot.png", "bomb.png"}
+    assert "empty" in reasons["empty.png"] and "not an image" in reasons["notes.txt"]
+    assert "decompression-bomb" in reasons["bomb.png"] and "too small" in reasons["dot.png"]
+    assert all("\n" not in str(s) for s in skipped)
+
+
+def test_folders_nested_hidden_and_linked(tmp_path):
+    save(tmp_path / "a" / "b" / "deep.png", Image.new("RGB", (20, 20), (9, 9, 9)))
+    save(tmp_path / ".hidden" / "secret.png", Image.new("RGB", (20, 20), (1, 1, 1)))
+    save(tmp_path / ".dot.png", Image.new("RGB", (20, 20), (2, 2, 2)))
+    outside = save(tmp_path.parent / "outside" / "linked.png", Image.new("RGB", (20, 20), (3, 3, 3)))
+    os.symlink(outside.parent, tmp_path / "link")
+    os.symlink(tmp_path, tmp_path / "a" / "loop")  # a cycle must not hang
+    images, _ = load_folder(tmp_path)
+    assert [i.name for i in images] == ["a/b/deep.png", "link/linked.png"]
+
+
+def test_duplicate_content_is_kept_once(tmp_path):
+    for name in ("one.png", "two.png"):
+        save(tmp_path / name, Image.new("RGB", (20, 20), (5, 6, 7)))
+    images, skipped = load_folder(tmp_path)
+    assert [i.name for i in images] == ["one.png"] and "same pixels" in skipped[0].reason
+
+
+def test_labels_json_pins_classes(tmp_path):
+    save(tmp_path / "cat.png", Image.new("RGB", (20, 20)))
+    (tmp_path / "labels.json").write_text(json.dumps({"cat.png": "tabby"}))
+    images, skipped = load_folder(tmp_path)
+    assert images[0].label == "tabby" and not skipped
+
+
+def test_hash_depends_on_pixels_not_file_name(tmp_path):
+    a = loaded(save(tmp_path / "a.png", Image.new("RGB", (20, 20), (1, 2, 3))))
+    b = loaded(save(tmp_path / "b.bmp", Image.new("RGB", (20, 20), (1, 2, 3))))
+    assert a.pixel_hash == b.pixel_hash and isinstance(Skipped("x", "y"), Skipped)

@@ -1,0 +1,98 @@
+import subprocess
+import sys
+
+import pytest
+
+from reportgen.config import ConfigError, parse_overrides
+from reportgen.pipeline import BuildError, build
+from reportgen.progress import Silent
+from reportgen.techniques import feature_maps
+from reportgen.techniques.base import registry
+from helpers import config, write_inputs
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    return write_inputs(tmp_path / "inputs")
+
+
+def test_first_build_computes_and_second_hits_the_cache(tmp_path, inputs):
+    first = build(config(tmp_path), Silent())
+    # predictions (2 images) + feature maps (2 images x 3 activation layers) + filters (2 weights)
+    assert (first.computed, first.cached) == (2 + 6 + 2, 0)
+    second = build(config(tmp_path), Silent())
+    assert (second.computed, second.cached) == (0, 10)
+    assert second.manifest == first.manifest
+    assert second.summary() == "10 artifacts: 0 computed, 10 cached"
+
+
+def test_changing_one_parameter_recomputes_only_what_depends_on_it(tmp_path, inputs):
+    build(config(tmp_path), Silent())
+    overrides = parse_overrides(["feature_maps.layers=features.1,features.2"], registry())
+    report = build(config(tmp_path, overrides=overrides), Silent())
+    # features.1 was already among the default layers: only features.2 is new (2 images)
+    assert (report.computed, report.cached) == (2, 2 + 2 + 2)
+
+
+def test_manifest_describes_every_artifact(tmp_path, inputs):
+    manifest = build(config(tmp_path), Silent()).manifest
+    assert [m["name"] for m in manifest["models"]] == ["tiny"]
+    assert {i["name"] for i in manifest["images"]} == {"a.png", "b.png"}
+    maps = [a for a in manifest["artifacts"] if a["technique"] == "feature_maps"]
+    assert {a["variant"] for a in maps} == {"features.1", "features.3", "features.5"}
+    first = maps[0]
+    assert first["spec"]["layer"] == first["variant"] and first["image"] in ("a.png", "b.png")
+    assert set(first["cache_files"]) == {"activations", "grid"}
+    filters = [a for a in manifest["artifacts"] if a["technique"] == "filters"]
+    assert all(a["image"] is None for a in filters)
+
+
+def test_a_failing_technique_does_not_lose_the_rest(tmp_path, inputs, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+        yield
+
+    monkeypatch.setattr(feature_maps.FeatureMaps, "compute", explode)
+    report = build(config(tmp_path), Silent())
+    assert report.errors and "feature_maps on tiny failed" in report.errors[0]
+    assert {a["technique"] for a in report.manifest["artifacts"]} == {"predictions", "filters"}
+
+
+def test_bad_layer_fails_before_any_work(tmp_path, inputs):
+    overrides = parse_overrides(["feature_maps.layers=nope"], registry())
+    with pytest.raises(BuildError, match="no layer 'nope'"):
+        build(config(tmp_path, overrides=overrides), Silent())
+    assert not (tmp_path / "cache" / "objects").exists()
+
+
+def test_unknown_set_key_lists_valid_parameters():
+    with pytest.raises(ConfigError, match="valid: layers, channels"):
+        parse_overrides(["feature_maps.depth=3"], registry())
+    with pytest.raises(ConfigError, match="unknown technique"):
+        parse_overrides(["nothing.x=1"], registry())
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "inputs").mkdir()
+    with pytest.raises(BuildError, match="no usable images"):
+        build(config(tmp_path), Silent())
+
+
+def test_strict_refuses_skipped_inputs(tmp_path, inputs):
+    (inputs / "broken.png").write_bytes(b"not a png")
+    assert build(config(tmp_path), Silent()).skipped
+    with pytest.raises(BuildError, match="--strict"):
+        build(config(tmp_path, strict=True), Silent())
+
+
+def test_warm_rebuild_does_not_import_torch(tmp_path, inputs):
+    build(config(tmp_path), Silent())
+    script = (
+        "import sys; sys.path.insert(0, 'tests');"
+        "from helpers import config; from pathlib import Path;"
+        "from reportgen.pipeline import build; from reportgen.progress import Silent;"
+        f"report = build(config(Path({str(tmp_path)!r})), Silent());"
+        "assert report.computed == 0, report.summary();"
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
