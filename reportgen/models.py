@@ -23,7 +23,7 @@ from reportgen.lazy import F, torch
 if TYPE_CHECKING:
     from reportgen.cache import Cache
 
-CARD_VERSION = 2  # bump when the card's contents or the loading of a model change
+CARD_VERSION = 3  # bump when the card's contents or the loading of a model change
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 WEIGHTS = ("pretrained", "random")
@@ -48,6 +48,7 @@ class ModelCard:
     weights: str  # "pretrained" or "random"
     weights_id: str  # what exactly was loaded: enum name, file name and package version, seed
     weights_file: str | None  # where pretrained weights are read from (for error messages)
+    weights_url: str | None  # where torchvision downloads them from; None for embedded models
     input_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
@@ -295,6 +296,7 @@ def _build_card(name: str, weights: str) -> ModelCard:
         weights=weights,
         weights_id=weights_id,
         weights_file=meta["weights_file"] if weights == "pretrained" else None,
+        weights_url=meta["weights_url"] if weights == "pretrained" else None,
         input_size=meta["input_size"],
         mean=tuple(meta["mean"]),
         std=tuple(meta["std"]),
@@ -318,6 +320,7 @@ def _architecture(name: str) -> tuple[Any, dict[str, Any]]:
             "categories": list(local.categories()),
             "weights_file": weights_file,
             "weights_id": f"{Path(weights_file).name}" if weights_file else "builtin",
+            "weights_url": None,
         }
         return net, meta
     import torchvision
@@ -332,6 +335,7 @@ def _architecture(name: str) -> tuple[Any, dict[str, Any]]:
         "categories": list(enum.meta["categories"]),
         "weights_file": str(checkpoints_dir() / os.path.basename(enum.url)),
         "weights_id": f"{enum} ({os.path.basename(enum.url)})",
+        "weights_url": enum.url,
     }
     return net, meta
 
@@ -391,31 +395,37 @@ def _load_torchvision(card: ModelCard) -> Any:
         if target.exists():
             raise ModelError(f"cannot load {card.name} weights from {target}: {_one_line(error)}") from None
         raise ModelError(
-            f"{card.name}: pretrained weights are not available offline. Place {target.name} "
-            f"(from {enum.url}) in {target.parent}/, or build with --weights random"
+            f"{card.name}: pretrained weights are not available offline. Place {target.name} in "
+            f"{target.parent}/ (downloaded from {enum.url}), or build with --weights random"
         ) from None
 
 
 def require_weights(card: ModelCard) -> None:
-    """Fail fast, before any work, when pretrained torchvision weights are missing offline."""
-    if card.weights != "pretrained" or card.name in _LOCAL or card.weights_file is None:
-        return
-    target = Path(card.weights_file)
-    local = checkpoints_dir() / target.name
-    if local.exists():
-        return
-    try:  # the real loading path: torch.hub downloads it when the network allows
-        from torch.hub import download_url_to_file
-        import torchvision
+    """Fail fast, before any work, when pretrained torchvision weights are missing offline.
 
-        url = torchvision.models.get_model_weights(card.name).DEFAULT.url
-        local.parent.mkdir(parents=True, exist_ok=True)
-        download_url_to_file(url, str(local), progress=False)
-    except Exception:
-        raise ModelError(
-            f"{card.name}: pretrained weights are not available offline. Place {local.name} in "
-            f"{local.parent}/ (or set $TORCH_HOME), or build with --weights random"
-        ) from None
+    Torch-free and quick: the card knows the file and its URL. When the download host answers,
+    torchvision's own loader fetches the file later, as for any user.
+    """
+    if card.weights != "pretrained" or card.name in _LOCAL or card.weights_url is None:
+        return
+    target = checkpoints_dir() / os.path.basename(card.weights_url)
+    if target.exists() or _reachable(card.weights_url):
+        return
+    raise ModelError(
+        f"{card.name}: pretrained weights are not available offline. Place {target.name} in "
+        f"{target.parent}/ (downloaded from {card.weights_url}), or build with --weights random"
+    )
+
+
+def _reachable(url: str, timeout_s: float = 1.5) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    try:
+        socket.create_connection((urlparse(url).hostname, 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
 
 
 def _one_line(error: BaseException) -> str:

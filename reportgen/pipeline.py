@@ -118,9 +118,9 @@ def _compute(misses, cards, params, config, cache, entries, report, progress) ->
     from reportgen.lazy import torch
 
     try:
-        device = select_device(config.device)
         for name in dict.fromkeys(m.model for m in misses):
             require_weights(cards[name])
+        device = select_device(config.device)
     except ModelError as error:
         raise BuildError(str(error)) from None
     torch.use_deterministic_algorithms(True, warn_only=True)
