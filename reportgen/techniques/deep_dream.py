@@ -1,0 +1,283 @@
+"""Deep Dream: gradient ascent on a real photo, so that what a layer sees in it grows stronger.
+
+Four variants, as in the seed README: the objective is one channel of a layer or the whole layer,
+and the method is ``simple`` (Adam on the image at its working size, loss = mean activation) or
+``octaves`` (the seed's improved script: an image pyramid dreamed from coarse to fine, the detail
+carried up each octave, every step normalised by the mean gradient magnitude, loss = L2 norm).
+Both methods are one ``_dream`` loop: ``simple`` is a pyramid of one octave with an Adam update.
+
+Fixed from the seed: the octave method honours the one-channel objective (the seed's script
+ignored its filter option), images are RGB, normalised by the model's own mean/std, and pixels
+are kept in the valid range after every step by both methods. The pyramid stops before its
+smallest octave's shorter side would fall under ``min_octave_side`` px (the seed's 10 octaves at
+1.4 shrink a 224 px photo to 11 px, where a deep layer has no spatial extent left).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reportgen import render
+from reportgen.lazy import F, torch
+from reportgen.techniques.base import Request, Result, Technique, register, spec_of
+
+OBJECTIVES = ("one_channel", "all_channels")
+METHODS = ("simple", "octaves")
+SEED_LAYERS = {"vgg19": "features.34"}  # the seed dreams VGG19 `features[34]`, filter 45
+SEED_FILTER = 45
+DEEP_FRACTION = 2 / 3  # default layer for other models: a block about this deep
+MIN_LAYER_SIDE = 7  # ... whose output is still at least this many px a side at the input size
+ACTIVATIONS = ("ReLU", "ReLU6", "SiLU", "GELU", "Hardswish", "BatchNormAct2d")
+NOT_BLOCKS = ("Sequential", "ModuleList", "ModuleDict", *ACTIVATIONS)
+# Fields only one method reads; left out of the other method's cache key.
+SIMPLE_ONLY = ("steps", "learning_rate", "weight_decay")
+OCTAVES_ONLY = ("octaves", "octave_scale", "octave_steps", "step_size", "min_octave_side", "gif")
+
+
+@dataclass(frozen=True)
+class Params:
+    layer: str | None = None  # dotted module name; None = VGG19 features.34, else a block ~2/3 deep
+    filter: int | None = None  # channel of one_channel; None = 45 (the last channel if fewer)
+    objectives: tuple[str, ...] = OBJECTIVES
+    methods: tuple[str, ...] = METHODS
+    working_side: int | None = 320  # longer side the dream runs at (at most the input's); None = own size
+    steps: int = 25  # simple: Adam steps
+    learning_rate: float = 0.1  # simple: Adam learning rate, on the normalised image
+    weight_decay: float = 1e-6  # simple: Adam weight decay (an L2 pull towards the mean colour)
+    octaves: int = 5  # octaves: pyramid levels, fewer when the smallest would be too small
+    octave_scale: float = 1.4
+    octave_steps: int = 10  # octaves: gradient steps per octave
+    step_size: float = 0.02  # octaves: step = step_size / mean(|grad|) * grad (seed: 0.01 x 20 steps)
+    min_octave_side: int = 32  # octaves: the smallest octave's shorter side is at least this
+    jitter: int = 0  # random shift of up to this many px before each step (0 = none, as the seed)
+    gif: bool = False  # octaves: also an animation of the image after each octave
+    seed: int = 0  # seeds the jitter
+    batch_pixels: int = 1 << 19  # images of one working size dreamed together, up to this many px
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How one method walks the shared loop: the pyramid's sizes, its update rule and its loss."""
+
+    sizes: list[tuple[int, int]]  # (height, width) per octave, coarse to fine
+    steps: int  # per octave
+    update: str  # "adam" or "normalised"
+    reduction: str  # "mean" or "norm" of the chosen channels
+    learning_rate: float
+    weight_decay: float
+    step_size: float
+    jitter: int
+    seed: int
+
+
+@register
+class DeepDream(Technique):
+    name = "deep_dream"
+    title = "Deep Dream"
+    description = (
+        "Gradient ascent on a real photo: the image is changed so that a deep layer (one filter, "
+        "or the whole layer) responds more strongly, and what the layer looks for appears in it. "
+        "The simple method climbs at one scale; the octave method dreams an image pyramid from "
+        "coarse to fine, which gives larger, cleaner patterns."
+    )
+    version = 1
+    Params = Params
+    presets = {
+        "quick": {"working_side": 64, "steps": 4, "octaves": 3, "octave_steps": 2, "min_octave_side": 16},
+        "full": {"working_side": None, "steps": 200, "octaves": 10, "octave_steps": 20, "step_size": 0.01},
+    }
+
+    def layer_for(self, params: Params, card) -> str:
+        if params.layer:
+            return params.layer
+        return SEED_LAYERS.get(card.name) or deep_layer(card)
+
+    def filter_for(self, params: Params, channels: int) -> int:
+        return params.filter if params.filter is not None else min(SEED_FILTER, channels - 1)
+
+    def plan(self, params, card, images):
+        from reportgen.models import ModelError
+
+        for name, chosen, valid in (("objective", params.objectives, OBJECTIVES), ("method", params.methods, METHODS)):
+            unknown = [value for value in chosen if value not in valid]
+            if unknown:
+                raise ModelError(f"unknown deep_dream {name} {unknown[0]!r}; valid: {', '.join(valid)}")
+        layer = self.layer_for(params, card)
+        channels = card.layer(layer).channels
+        if not channels:
+            raise ModelError(f"{card.name} layer {layer!r} has no feature maps to dream on")
+        chosen_filter = self.filter_for(params, channels)
+        if not 0 <= chosen_filter < channels:
+            raise ModelError(f"filter {chosen_filter} is out of range for {card.name} {layer} (0..{channels - 1})")
+        requests = []
+        for method in params.methods:
+            unread = OCTAVES_ONLY if method == "simple" else SIMPLE_ONLY
+            for objective in params.objectives:
+                spec = spec_of(
+                    params, objectives=None, methods=None, batch_pixels=None,
+                    **dict.fromkeys(unread), method=method, objective=objective, layer=layer,
+                    filter=chosen_filter if objective == "one_channel" else None,
+                )
+                requests += [Request(f"{method}/{objective}", spec, image) for image in images]
+        return requests
+
+    def compute(self, params, model, requests, progress):
+        groups: dict[tuple[str, tuple[int, int]], list[Request]] = {}
+        for request in requests:
+            size = working_size(request.image.pixels.shape[:2], params.working_side)
+            groups.setdefault((request.spec["method"], size), []).append(request)
+        chunks = []
+        for (method, size), group in groups.items():
+            per_batch = max(1, params.batch_pixels // (size[0] * size[1]))
+            chunks += [(method, size, group[start : start + per_batch]) for start in range(0, len(group), per_batch)]
+        schedules = {(method, size): schedule_for(params, method, size) for method, size, _ in chunks}
+        total = sum(len(s.sizes) * s.steps for s in (schedules[(m, z)] for m, z, _ in chunks))
+        done = 0
+        for method, size, chunk in chunks:
+            schedule = schedules[(method, size)]
+
+            def tick(steps: int) -> None:
+                nonlocal done
+                done += steps
+                progress.tick(done, total)
+
+            yield from _dream_chunk(params, model, chunk, size, schedule, tick)
+
+
+def deep_layer(card) -> str:
+    """A block about 2/3 deep whose output is still >= 7 px a side: blocks (modules with children:
+    residual blocks, inverted residuals, dense layers) if the model has them, else activations."""
+    names = [info.name for info in card.layers]
+
+    def has_children(name: str) -> bool:
+        return any(other.startswith(name + ".") for other in names)
+
+    roomy = [info for info in card.feature_layers() if min(info.spatial) >= MIN_LAYER_SIDE] or card.feature_layers()
+    blocks = [info.name for info in roomy if has_children(info.name) and info.type not in NOT_BLOCKS]
+    activations = [info.name for info in roomy if info.type in ACTIVATIONS]
+    candidates = blocks or activations or [info.name for info in roomy]
+    return candidates[round(DEEP_FRACTION * (len(candidates) - 1))]
+
+
+def working_size(shape: tuple[int, int], side: int | None) -> tuple[int, int]:
+    """(height, width) with the longer side ``side``, the aspect ratio kept. Never enlarged: an
+    upscaled dream would be mostly lost again when the result is resized back to the input."""
+    height, width = shape
+    if side is None or side >= max(height, width):
+        return height, width
+    scale = side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def octave_sizes(size: tuple[int, int], octaves: int, scale: float, min_side: int) -> list[tuple[int, int]]:
+    """Pyramid sizes, coarse to fine, as many as asked but none with a shorter side < ``min_side``."""
+    fit = 1 + math.floor(math.log(min(size) / min_side) / math.log(scale)) if min(size) >= min_side else 1
+    count = max(1, min(octaves, fit))
+    return [(max(1, round(size[0] / scale**k)), max(1, round(size[1] / scale**k))) for k in reversed(range(count))]
+
+
+def schedule_for(params: Params, method: str, size: tuple[int, int]) -> Schedule:
+    common = dict(learning_rate=params.learning_rate, weight_decay=params.weight_decay,
+                  step_size=params.step_size, jitter=params.jitter, seed=params.seed)
+    if method == "simple":
+        return Schedule([size], params.steps, "adam", "mean", **common)
+    sizes = octave_sizes(size, params.octaves, params.octave_scale, params.min_octave_side)
+    return Schedule(sizes, params.octave_steps, "normalised", "norm", **common)
+
+
+def _dream_chunk(params, model, chunk, size, schedule, tick):
+    """Dream a batch of same-size images; yield each request with its Result."""
+    layer = chunk[0].spec["layer"]
+    channels = [request.spec.get("filter") for request in chunk]
+    base = model.to_tensor([request.image.pixels for request in chunk], size)
+    dreamed, frames, trace = _dream(model, base, layer, channels, schedule, tick)
+    with torch.inference_mode():
+        before = _objective(model, model.normalise(base), layer, channels, schedule.reduction)
+        after = _objective(model, dreamed, layer, channels, schedule.reduction)
+    for index, request in enumerate(chunk):
+        height, width = request.image.pixels.shape[:2]
+        picture = _picture(model, dreamed[index : index + 1], (height, width))
+        result = Result(
+            arrays={"objective": trace[:, index].astype(np.float32)},
+            images={"dream": picture},
+            meta={
+                "layer": layer, "filter": channels[index], "method": request.spec["method"],
+                "objective": request.spec["objective"], "reduction": schedule.reduction,
+                "working_size": [size[1], size[0]], "octaves": len(schedule.sizes),
+                "steps": len(schedule.sizes) * schedule.steps,
+                "objective_before": float(before[index]), "objective_after": float(after[index]),
+            },
+        )
+        if request.spec.get("gif"):
+            result.animations["octaves"] = [_picture(model, frame[index : index + 1], (height, width)) for frame in frames]
+        yield request, result
+
+
+def _dream(model, base01, layer, channels, schedule: Schedule, tick):
+    """The shared loop. ``base01``: NCHW in [0, 1] at the working size. Returns the dreamed image
+    (normalised), the image after each octave, and the objective before every step (steps x N)."""
+    low = model.normalise(torch.zeros(1, 3, 1, 1, device=base01.device))
+    high = model.normalise(torch.ones(1, 3, 1, 1, device=base01.device))
+    generator = torch.Generator().manual_seed(schedule.seed)
+    frames, trace = [], []
+    detail = None
+    for octave_size in schedule.sizes:
+        octave_base = model.normalise(_resize(base01, octave_size))
+        if detail is None:
+            detail = torch.zeros_like(octave_base)
+        elif detail.shape[-2:] != octave_base.shape[-2:]:
+            detail = F.interpolate(detail, size=octave_size, mode="bilinear", align_corners=False)
+        image = torch.maximum(torch.minimum(octave_base + detail, high), low).requires_grad_(True)
+        optimiser = None
+        if schedule.update == "adam":
+            optimiser = torch.optim.Adam([image], lr=schedule.learning_rate, weight_decay=schedule.weight_decay)
+        for _ in range(schedule.steps):
+            shift = _shift(schedule.jitter, generator)
+            value = _objective(model, torch.roll(image, shift, dims=(2, 3)), layer, channels, schedule.reduction)
+            (gradient,) = torch.autograd.grad(value.sum(), image)
+            trace.append(value.detach().cpu().numpy())
+            with torch.no_grad():
+                if optimiser is not None:
+                    image.grad = -gradient  # Adam minimises: ascend the objective
+                    optimiser.step()
+                else:
+                    magnitude = gradient.abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+                    image += schedule.step_size / magnitude * gradient
+                image.copy_(torch.maximum(torch.minimum(image, high), low))
+            tick(1)
+        image = image.detach()
+        detail = image - octave_base
+        frames.append(image)
+    return image, frames, np.stack(trace)
+
+
+def _objective(model, inputs, layer, channels, reduction):
+    """Per image: the mean or L2 norm of the layer output, over one channel or all of them."""
+    from reportgen.hooks import forward_until
+
+    output = forward_until(model.module, inputs, [layer])[layer]
+    chosen = [output[i] if channel is None else output[i, channel] for i, channel in enumerate(channels)]
+    return torch.stack([c.mean() if reduction == "mean" else c.norm() for c in chosen])
+
+
+def _shift(jitter: int, generator) -> tuple[int, int]:
+    if jitter <= 0:
+        return 0, 0
+    offsets = torch.randint(-jitter, jitter + 1, (2,), generator=generator)
+    return int(offsets[0]), int(offsets[1])
+
+
+def _resize(batch, size: tuple[int, int]):
+    if tuple(batch.shape[-2:]) == tuple(size):
+        return batch
+    return F.interpolate(batch, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def _picture(model, normalised, size: tuple[int, int]) -> np.ndarray:
+    """A normalised 1xCxhxw image -> uint8 HxWx3 at ``size`` (the input's own size)."""
+    with torch.inference_mode():
+        pixels = _resize(model.denormalise(normalised).clamp(0, 1), size)[0]
+    return render.to_uint8(pixels.permute(1, 2, 0).float().cpu().numpy())
