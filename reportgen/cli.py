@@ -115,3 +115,30 @@ def clean(cache_dir: Path) -> None:
 
     Cache(cache_dir).clear()
     click.echo(f"removed {cache_dir}")
+
+
+@main.command()
+@click.argument("baseline_dir", type=click.Path(path_type=Path))
+@click.option("--out", default="site", show_default=True, type=click.Path(path_type=Path), help="The build's gallery folder.")
+@click.option("--cache-dir", default=".reportgen-cache", show_default=True, type=click.Path(path_type=Path), help="The build's cache (raw arrays).")
+@click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=VALUE",
+              help="pixel=LEVELS (default 8), pixels=FRACTION (0.005) or raw=RELATIVE (0.01); repeatable.")
+@click.option("--update", is_flag=True, help="Make the current build the baseline instead of checking it.")
+def check(baseline_dir: Path, out: Path, cache_dir: Path, tolerances: tuple[str, ...], update: bool) -> None:
+    """Compare the build in --out with BASELINE_DIR; exit 1 if any artifact moved, appeared or vanished."""
+    from reportgen.regress import RegressionError, Tolerance, check as run_check, promote
+
+    try:
+        if update:
+            count = promote(baseline_dir, out, cache_dir)
+            click.echo(f"baseline {baseline_dir}: {count} artifacts")
+            return
+        outcome, report = run_check(baseline_dir, out, cache_dir, Tolerance.parse(tolerances))
+    except RegressionError as error:
+        _fail(str(error))
+    for line in outcome.lines():
+        click.echo(line, err=True)
+    click.echo(f"report: {report}", err=True)
+    click.echo(outcome.summary())
+    if not outcome.passed:
+        sys.exit(EXIT_FAILED)

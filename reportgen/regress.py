@@ -1,0 +1,385 @@
+"""Compare a build's artifacts with a baseline build: exact match first, then per-pixel tolerances.
+
+Artifacts are matched through the two manifests by what they are (technique, variant, model, image
+and spec), not by cache key, so a changed technique version or model still lines up with its old
+self and is compared picture by picture; a changed parameter shows up as one artifact vanished
+and one appeared. Never imports torch.
+
+A baseline is a folder written by ``promote`` (``reportgen check BASELINE --update``):
+
+    manifest.json         the site's manifest of the build it was made from
+    a/...                 every picture that manifest names (the site's copies)
+    raw/<key>.npz         every raw array, stored as float16 of array / peak plus the peak, so any
+                          scale keeps 1/2048 of its peak (8x finer than one level of a picture)
+    .reportgen-baseline   marker: only such folders are ever replaced
+
+The report, ``regressions.html`` with its pictures under ``regressions/``, is written into the
+build's site folder (``--out``) beside the gallery, so it can link the gallery's pages.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+from PIL import Image, ImageSequence
+
+from reportgen import render
+from reportgen.cache import atomic_write_bytes
+
+MARKER = ".reportgen-baseline"
+REPORT = "regressions.html"
+REPORT_PICTURES = "regressions"
+
+
+class RegressionError(Exception):
+    """The check cannot run; the message is for a person."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far an artifact may move and still pass (cross-machine floating-point noise)."""
+
+    pixel: int = 8  # a channel differing by at most this many levels (of 255) counts as unchanged
+    pixels: float = 0.005  # fraction of a picture's pixels allowed beyond ``pixel``
+    raw: float = 0.01  # largest |new - baseline| of a raw array, relative to the baseline's peak |value|
+
+    @classmethod
+    def parse(cls, texts: Iterable[str]) -> "Tolerance":
+        """``["pixel=2", "raw=1e-3"]`` -> Tolerance; unknown names list the valid ones."""
+        names = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for text in texts:
+            name, equals, value = (part.strip() for part in text.partition("="))
+            if not equals or name not in names:
+                raise RegressionError(f"--tolerance {text!r}: expected NAME=VALUE with NAME one of {', '.join(names)}")
+            try:
+                values[name] = int(value) if name == "pixel" else float(value)
+            except ValueError:
+                raise RegressionError(f"--tolerance {text!r}: {value!r} is not a number") from None
+            if values[name] < 0:
+                raise RegressionError(f"--tolerance {text!r}: must not be negative")
+        return replace(cls(), **values)
+
+
+@dataclass
+class RoleDifference:
+    """How one file (picture, animation or raw array) of an artifact moved."""
+
+    role: str
+    kind: str  # "picture" or "raw"
+    within: bool
+    largest: float  # picture: levels of 255; raw: relative to the baseline's peak
+    changed: float = 0.0  # picture: fraction of pixels beyond the pixel tolerance
+    note: str = ""  # why it cannot be compared value by value (shape, frames, missing)
+    frames: tuple[np.ndarray, np.ndarray] | None = None  # baseline and new frame where they differ most
+
+    def describe(self) -> str:
+        if self.note:
+            return f"{self.role} {self.note}"
+        if self.kind == "raw":
+            return f"{self.role} off by {self.largest:.3g} of its peak"
+        return (f"{self.role}: {100 * self.changed:.2f}% of pixels off by more than the tolerance, "
+                f"at most {self.largest:.0f} levels")
+
+
+@dataclass
+class Comparison:
+    baseline: Mapping[str, Any]
+    current: Mapping[str, Any]
+    identical: bool
+    differences: list[RoleDifference] = field(default_factory=list)
+
+    @property
+    def moved(self) -> bool:
+        return not all(d.within for d in self.differences)
+
+
+@dataclass
+class Outcome:
+    tolerance: Tolerance
+    compared: list[Comparison]
+    appeared: list[Mapping[str, Any]]
+    vanished: list[Mapping[str, Any]]
+
+    @property
+    def moved(self) -> list[Comparison]:
+        return [c for c in self.compared if c.moved]
+
+    @property
+    def passed(self) -> bool:
+        return not (self.moved or self.appeared or self.vanished)
+
+    def summary(self) -> str:
+        identical = sum(c.identical for c in self.compared)
+        within = len(self.compared) - identical - len(self.moved)
+        verdict = "passed" if self.passed else "FAILED"
+        return (f"check {verdict}: {len(self.compared)} compared, {identical} identical, {within} within tolerance, "
+                f"{len(self.moved)} moved, {len(self.appeared)} appeared, {len(self.vanished)} vanished")
+
+    def lines(self) -> list[str]:
+        """One line per artifact that fails the check."""
+        found = [f"moved: {describe(c.current)}: " + "; ".join(d.describe() for d in c.differences if not d.within)
+                 for c in self.moved]
+        found += [f"appeared: {describe(a)}" for a in self.appeared]
+        found += [f"vanished: {describe(a)}" for a in self.vanished]
+        return found
+
+
+def identity(artifact: Mapping[str, Any]) -> tuple:
+    """What an artifact is, independent of cache key and machine."""
+    return (artifact["technique"], artifact["variant"], artifact["model"], artifact["image"],
+            json.dumps(artifact["spec"], sort_keys=True))
+
+
+def describe(artifact: Mapping[str, Any]) -> str:
+    parts = [artifact["technique"], artifact["variant"], artifact["model"], artifact["image"] or "(per model)"]
+    return " / ".join(str(p) for p in parts)
+
+
+def raw_roles(artifact: Mapping[str, Any]) -> list[str]:
+    return sorted(role for role, path in artifact["cache_files"].items() if path.endswith(".npy"))
+
+
+class Build:
+    """A build's site folder (pictures, manifest.json) and the cache holding its raw arrays."""
+
+    def __init__(self, site_dir: Path, cache_dir: Path):
+        self.root, self.cache_dir = Path(site_dir), Path(cache_dir)
+        self.manifest = _read_manifest(self.root, f"no build in {self.root} (no manifest.json); run reportgen build first")
+
+    def picture(self, artifact: Mapping[str, Any], role: str) -> Path:
+        return self.root / artifact["files"][role]["path"]
+
+    def raw(self, artifact: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        arrays = {}
+        for role in raw_roles(artifact):
+            path = self.cache_dir / artifact["cache_files"][role]
+            try:
+                arrays[role] = np.load(path, allow_pickle=False)
+            except OSError:
+                raise RegressionError(
+                    f"raw array {path} is missing: pass the --cache-dir the build used, or rebuild") from None
+        return arrays
+
+
+class Baseline(Build):
+    """A folder written by ``promote``."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.manifest = _read_manifest(
+            self.root, f"no baseline in {self.root}; create one with: reportgen check {self.root} --update")
+
+    def raw(self, artifact: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        if not raw_roles(artifact):
+            return {}
+        path = self.root / "raw" / f"{artifact['key']}.npz"
+        if not path.is_file():
+            raise RegressionError(f"the baseline lacks {path}; recreate it with: reportgen check {self.root} --update")
+        with np.load(path, allow_pickle=False) as stored:
+            return {role: _unpack(stored[role], stored[f"{role}__peak"]) for role in raw_roles(artifact)}
+
+
+def _read_manifest(root: Path, missing: str) -> dict[str, Any]:
+    try:
+        return json.loads((root / "manifest.json").read_text())
+    except FileNotFoundError:
+        raise RegressionError(missing) from None
+    except (OSError, ValueError) as error:
+        raise RegressionError(f"cannot read {root / 'manifest.json'}: {error}") from None
+
+
+def _pack(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float arrays -> float16 of array / peak and the peak (float32); others unchanged."""
+    if not np.issubdtype(array.dtype, np.floating):
+        return array, np.float32(1)
+    finite = np.abs(array[np.isfinite(array)])
+    peak = np.float32(finite.max() if finite.size and finite.max() > 0 else 1)
+    return (array / peak).astype(np.float16), peak
+
+
+def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """A compressed .npz without timestamps, so an unchanged baseline is rewritten byte for byte."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            member = io.BytesIO()
+            np.save(member, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, member.getvalue(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    return buffer.getvalue()
+
+
+def _unpack(stored: np.ndarray, peak: np.ndarray) -> np.ndarray:
+    return stored.astype(np.float32) * peak if stored.dtype == np.float16 else stored
+
+
+def _stored_precision(array: np.ndarray) -> np.ndarray:
+    """What ``array`` reads back as after a trip through the baseline."""
+    return _unpack(*_pack(array))
+
+
+def compare(baseline: Baseline, build: Build, tolerance: Tolerance) -> Outcome:
+    """Match every artifact of ``build`` with ``baseline`` and measure how far each moved."""
+    old = {identity(a): a for a in baseline.manifest["artifacts"]}
+    new = {identity(a): a for a in build.manifest["artifacts"]}
+    compared = [_compare_artifact(baseline, build, old[k], new[k], tolerance) for k in new if k in old]
+    return Outcome(tolerance, compared,
+                   appeared=[a for k, a in new.items() if k not in old],
+                   vanished=[a for k, a in old.items() if k not in new])
+
+
+def _compare_artifact(baseline: Baseline, build: Build, old, new, tolerance: Tolerance) -> Comparison:
+    differences = []
+    identical = True
+    for role in sorted(set(old["files"]) | set(new["files"])):
+        if role not in old["files"] or role not in new["files"]:
+            differences.append(RoleDifference(role, "picture", False, 0, note="is new" if role in new["files"] else "is gone"))
+            identical = False
+            continue
+        before, after = baseline.picture(old, role), build.picture(new, role)
+        if before.read_bytes() == after.read_bytes():
+            continue
+        identical = False
+        differences.append(_compare_pictures(role, _frames(before), _frames(after), tolerance))
+    old_raw, new_raw = baseline.raw(old), build.raw(new)
+    for role in sorted(set(old_raw) | set(new_raw)):
+        if role not in old_raw or role not in new_raw:
+            differences.append(RoleDifference(role, "raw", False, 0, note="is new" if role in new_raw else "is gone"))
+            identical = False
+            continue
+        after = _stored_precision(new_raw[role])
+        if old_raw[role].shape == after.shape and np.array_equal(old_raw[role], after, equal_nan=True):
+            continue
+        identical = False
+        differences.append(_compare_raw(role, old_raw[role], after, tolerance))
+    return Comparison(old, new, identical, differences)
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    with Image.open(path) as picture:
+        return [np.asarray(frame.convert("RGBA")) for frame in ImageSequence.Iterator(picture)]
+
+
+def _compare_pictures(role: str, before: list[np.ndarray], after: list[np.ndarray], tolerance: Tolerance) -> RoleDifference:
+    if len(before) != len(after):
+        return RoleDifference(role, "picture", False, 0, note=f"has {len(after)} frames, was {len(before)}",
+                              frames=(before[-1], after[-1]))
+    if before[0].shape != after[0].shape:
+        shape = lambda frame: f"{frame.shape[1]}x{frame.shape[0]}"
+        return RoleDifference(role, "picture", False, 0, note=f"is {shape(after[0])} px, was {shape(before[0])}",
+                              frames=(before[0], after[0]))
+    levels = [np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=-1) for a, b in zip(before, after)]
+    worst = int(np.argmax([frame.sum() for frame in levels]))
+    changed = float(np.mean([np.mean(frame > tolerance.pixel) for frame in levels]))
+    return RoleDifference(role, "picture", changed <= tolerance.pixels, float(max(f.max() for f in levels)),
+                          changed, frames=(before[worst], after[worst]))
+
+
+def _compare_raw(role: str, before: np.ndarray, after: np.ndarray, tolerance: Tolerance) -> RoleDifference:
+    if before.shape != after.shape:
+        return RoleDifference(role, "raw", False, 0, note=f"has shape {list(after.shape)}, was {list(before.shape)}")
+    before, after = before.astype(np.float64), after.astype(np.float64)
+    finite = np.isfinite(before)
+    if not np.array_equal(finite, np.isfinite(after)) or not np.array_equal(before[~finite], after[~finite], equal_nan=True):
+        return RoleDifference(role, "raw", False, float("inf"), note="has NaN or infinity where the baseline does not")
+    peak = np.abs(before[finite]).max() if finite.any() else 0.0
+    largest = float(np.abs(before - after)[finite].max() / (peak or 1.0)) if finite.any() else 0.0
+    return RoleDifference(role, "raw", largest <= tolerance.raw, largest)
+
+
+def check(baseline_dir: Path, site_dir: Path, cache_dir: Path, tolerance: Tolerance) -> tuple[Outcome, Path]:
+    """Compare the build in ``site_dir`` with the baseline and write the report; returns both."""
+    baseline, build = Baseline(baseline_dir), Build(site_dir, cache_dir)
+    outcome = compare(baseline, build, tolerance)
+    return outcome, write_report(outcome, build, baseline_dir)
+
+
+def write_report(outcome: Outcome, build: Build, baseline_dir: Path) -> Path:
+    """``regressions.html`` in the site folder: baseline, new and a diff heat map for every moved picture."""
+    from reportgen.site import environment
+
+    pictures = build.root / REPORT_PICTURES
+    shutil.rmtree(pictures, ignore_errors=True)
+    moved = []
+    for number, comparison in enumerate(outcome.moved, start=1):
+        shown = []
+        for difference in comparison.differences:
+            if difference.within:
+                continue
+            files = {}
+            if difference.frames is not None:
+                before, after = difference.frames
+                files = {"baseline": before, "new": after}
+                if before.shape == after.shape:
+                    files["difference"] = heat_map(before, after)
+                for name, picture in list(files.items()):
+                    path = f"{REPORT_PICTURES}/{number:04d}-{render_name(difference.role)}-{name}.png"
+                    atomic_write_bytes(build.root / path, render.png_bytes(picture))
+                    files[name] = {"path": path, "width": picture.shape[1], "height": picture.shape[0]}
+            shown.append({"role": difference.role, "text": difference.describe(), "files": files,
+                          "peak": difference.largest if difference.frames is not None and not difference.note else None})
+        moved.append({"artifact": comparison.current, "differences": shown})
+    site = build.manifest
+    html = environment().get_template("regressions.html").render(
+        site=site, sections=site["sections"], untrained=[m["name"] for m in site["models"] if m["untrained"]],
+        page="regressions", outcome=outcome, moved=moved, baseline=str(baseline_dir), tolerance=outcome.tolerance,
+        within=[c for c in outcome.compared if not c.identical and not c.moved],
+    )
+    path = build.root / REPORT
+    atomic_write_bytes(path, html.encode("utf-8"))
+    return path
+
+
+def render_name(role: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in role)[:40] or "x"
+
+
+def heat_map(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Per-pixel largest channel difference, scaled to the largest one, through a colour map."""
+    levels = np.abs(before.astype(np.int16) - after.astype(np.int16)).max(axis=-1).astype(np.float64)
+    return render.colourise(levels / max(levels.max(), 1.0), "viridis")
+
+
+def promote(baseline_dir: Path, site_dir: Path, cache_dir: Path) -> int:
+    """Make the build in ``site_dir`` (raw arrays from ``cache_dir``) the baseline; returns its artifact count."""
+    baseline_dir = Path(baseline_dir)
+    build = Build(site_dir, cache_dir)
+    if baseline_dir.exists() and (not baseline_dir.is_dir() or (any(baseline_dir.iterdir()) and not (baseline_dir / MARKER).exists())):
+        raise RegressionError(f"{baseline_dir} exists and is not a reportgen baseline (no {MARKER} inside); "
+                              "choose another folder or empty it first")
+    baseline_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{baseline_dir.name}.staging-", dir=baseline_dir.parent))
+    try:
+        shutil.copyfile(build.root / "manifest.json", staging / "manifest.json")
+        for artifact in build.manifest["artifacts"]:
+            for role in artifact["files"]:
+                target = staging / artifact["files"][role]["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(build.picture(artifact, role), target)
+            arrays = build.raw(artifact)
+            if arrays:
+                packed: dict[str, np.ndarray] = {}
+                for role, array in arrays.items():
+                    packed[role], packed[f"{role}__peak"] = _pack(array)
+                (staging / "raw").mkdir(exist_ok=True)
+                (staging / "raw" / f"{artifact['key']}.npz").write_bytes(_npz_bytes(packed))
+        (staging / MARKER).write_text("a reportgen baseline; `reportgen check DIR --update` replaces it whole\n")
+        old = Path(tempfile.mkdtemp(prefix=f".{baseline_dir.name}.old-", dir=baseline_dir.parent))
+        try:
+            if baseline_dir.exists():
+                os.rename(baseline_dir, old / "baseline")
+            os.rename(staging, baseline_dir)
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return len(build.manifest["artifacts"])

@@ -1,0 +1,152 @@
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from reportgen.cli import main
+from reportgen.pipeline import build
+from reportgen.progress import Silent
+from reportgen.regress import MARKER, REPORT, Baseline, RegressionError, Tolerance, _npz_bytes, promote
+from reportgen.site import write_site
+from helpers import config, write_inputs
+
+HOSTILE = "<img src=x onerror=alert(1)>.png"
+
+
+def make_site(tmp_path, name="site", **changes):
+    cfg = config(tmp_path, out=tmp_path / name, **changes)
+    report = build(cfg, Silent())
+    write_site(report.manifest, cfg.cache_dir, report.images, cfg.out)
+    return cfg
+
+
+def check(tmp_path, cfg, *extra):
+    return CliRunner().invoke(main, ["check", str(tmp_path / "baseline"), "--out", str(cfg.out),
+                                     "--cache-dir", str(cfg.cache_dir), *extra])
+
+
+@pytest.fixture
+def baseline(tmp_path):
+    write_inputs(tmp_path / "inputs", names=("a.png", HOSTILE))
+    cfg = make_site(tmp_path)
+    promoted = CliRunner().invoke(main, ["check", str(tmp_path / "baseline"), "--update", "--out", str(cfg.out),
+                                         "--cache-dir", str(cfg.cache_dir)])
+    assert promoted.exit_code == 0, promoted.output
+    return cfg
+
+
+def artifact(cfg, technique, image=None):
+    site = json.loads((cfg.out / "manifest.json").read_text())
+    return next(a for a in site["artifacts"] if a["technique"] == technique and a["image"] in (image, None))
+
+
+def test_unchanged_build_passes_with_zero_differences(baseline, tmp_path):
+    rebuilt = make_site(tmp_path, name="again")
+    result = check(tmp_path, rebuilt)
+    assert result.exit_code == 0, result.output
+    total = len(json.loads((rebuilt.out / "manifest.json").read_text())["artifacts"])
+    assert result.stdout.strip() == (f"check passed: {total} compared, {total} identical, 0 within tolerance, "
+                                     "0 moved, 0 appeared, 0 vanished")
+    assert "Regression check: passed" in (rebuilt.out / REPORT).read_text()
+
+
+def test_baseline_holds_pictures_and_compact_raw_arrays_and_is_rewritten_byte_for_byte(baseline, tmp_path):
+    root = tmp_path / "baseline"
+    first = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert (root / MARKER).exists() and (root / "manifest.json").exists()
+    entry = artifact(baseline, "feature_maps", "a.png")
+    assert (root / entry["files"]["grid"]["path"]).exists()
+    stored = Baseline(root).raw(entry)["activations"]
+    original = np.load(baseline.cache_dir / entry["cache_files"]["activations"])
+    assert stored.shape == original.shape
+    assert np.abs(stored - original).max() <= np.abs(original).max() / 2048
+    promote(root, baseline.out, baseline.cache_dir)
+    assert first == {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_perturbed_picture_fails_and_is_shown_with_a_heat_map(baseline, tmp_path):
+    entry = artifact(baseline, "feature_maps", HOSTILE)
+    path = baseline.out / entry["files"]["grid"]["path"]
+    pixels = np.asarray(Image.open(path).convert("RGB")).copy()
+    corner = (slice(0, pixels.shape[0] // 4), slice(0, pixels.shape[1] // 4))
+    pixels[corner] = 255 - pixels[corner]
+    Image.fromarray(pixels).save(path)
+    result = check(tmp_path, baseline)
+    assert result.exit_code == 1
+    assert "1 moved" in result.stdout and f"moved: feature_maps / {entry['variant']} / tiny / {HOSTILE}" in result.stderr
+    report = (baseline.out / REPORT).read_text()
+    assert "Regression check: FAILED" in report and "&lt;img src=x onerror=alert(1)&gt;" in report
+    assert "<img src=x onerror" not in report
+    shown = sorted(p.name for p in (baseline.out / "regressions").iterdir())
+    assert shown == ["0001-grid-baseline.png", "0001-grid-difference.png", "0001-grid-new.png"]
+    heat = np.asarray(Image.open(baseline.out / "regressions" / "0001-grid-difference.png"))
+    flipped = np.zeros(heat.shape[:2], bool)
+    flipped[corner] = True
+    assert (heat[~flipped] == heat[-1, -1]).all() and (heat[flipped] != heat[-1, -1]).any()
+
+
+def test_noise_inside_the_tolerances_passes_but_is_listed(baseline, tmp_path):
+    entry = artifact(baseline, "feature_maps", "a.png")
+    path = baseline.out / entry["files"]["grid"]["path"]
+    pixels = np.asarray(Image.open(path).convert("RGB")).copy()
+    pixels[0, 0] = np.clip(pixels[0, 0].astype(int) + 1, 0, 255)
+    Image.fromarray(pixels).save(path)
+    raw = baseline.cache_dir / entry["cache_files"]["activations"]
+    np.save(raw, np.load(raw) * (1 + 1e-4))
+    result = check(tmp_path, baseline)
+    assert result.exit_code == 0, result.output
+    assert "1 within tolerance" in result.stdout
+    strict = check(tmp_path, baseline, "--tolerance", "pixel=0", "--tolerance", "pixels=0", "--tolerance", "raw=1e-6")
+    assert strict.exit_code == 1 and "grid: " in strict.stderr and "activations off by" in strict.stderr
+
+
+def test_a_raw_array_that_moved_fails_even_when_its_picture_did_not(baseline, tmp_path):
+    entry = artifact(baseline, "filters")
+    raw = baseline.cache_dir / entry["cache_files"]["weights"]
+    weights = np.load(raw)
+    weights.flat[0] += 0.5 * np.abs(weights).max()
+    np.save(raw, weights)
+    result = check(tmp_path, baseline)
+    assert result.exit_code == 1 and "weights off by 0.5" in result.stderr
+
+
+def test_a_changed_parameter_shows_as_vanished_and_appeared(baseline, tmp_path):
+    changed = make_site(tmp_path, name="changed", overrides={"feature_maps": {"channels": 4}})
+    result = check(tmp_path, changed)
+    assert result.exit_code == 1
+    moved = len([a for a in json.loads((changed.out / "manifest.json").read_text())["artifacts"]
+                 if a["technique"] == "feature_maps"])
+    assert f"{moved} appeared, {moved} vanished" in result.stdout
+    report = (changed.out / REPORT).read_text()
+    assert "Appeared (%d)" % moved in report and "channels=4" in report and "channels=16" in report
+
+
+def test_people_get_one_line_errors(tmp_path, baseline):
+    result = check(tmp_path, baseline, "--tolerance", "pixle=3")
+    assert result.exit_code == 2 and "NAME one of pixel, pixels, raw" in result.stderr
+    missing = CliRunner().invoke(main, ["check", str(tmp_path / "nowhere"), "--out", str(baseline.out)])
+    assert missing.exit_code == 2 and "--update" in missing.stderr and "Traceback" not in missing.output
+    no_cache = CliRunner().invoke(main, ["check", str(tmp_path / "baseline"), "--out", str(baseline.out),
+                                         "--cache-dir", str(tmp_path / "empty")])
+    assert no_cache.exit_code == 2 and "--cache-dir" in no_cache.stderr
+    foreign = tmp_path / "thesis"
+    foreign.mkdir()
+    (foreign / "chapter.tex").write_text("precious")
+    with pytest.raises(RegressionError, match="not a reportgen baseline"):
+        promote(foreign, baseline.out, baseline.cache_dir)
+    assert (foreign / "chapter.tex").read_text() == "precious"
+
+
+def test_tolerances_parse_by_name():
+    assert Tolerance.parse(["pixel=3", "raw=1e-4"]) == Tolerance(pixel=3, pixels=Tolerance().pixels, raw=1e-4)
+    with pytest.raises(RegressionError, match="not a number"):
+        Tolerance.parse(["pixels=lots"])
+
+
+def test_raw_archives_carry_no_timestamps():
+    archive = zipfile.ZipFile(io.BytesIO(_npz_bytes({"x": np.arange(4, dtype=np.float16)})))
+    assert [info.date_time for info in archive.infolist()] == [(1980, 1, 1, 0, 0, 0)]
