@@ -78,7 +78,7 @@ class Cache:
         """Store a result under ``key``; the entry appears whole or not at all."""
         final = self._folder(key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:8]}-", dir=final.parent))
+        staging = Path(tempfile.mkdtemp(prefix=temporary_prefix("tmp"), dir=final.parent))
         try:
             files = _write_result(staging, result)
             record = {"key": key, "files": files, "meta": result.meta}
@@ -106,13 +106,45 @@ class Cache:
     def write_json(self, name: str, data: Any) -> None:
         atomic_write_bytes(self.root / "json" / f"{name}.json", json.dumps(data, sort_keys=True).encode())
 
+    def sweep(self) -> int:
+        """Remove staging folders left by builds that were killed (their process is gone)."""
+        objects = self.root / "objects"
+        folders = [self.root / "json", *(f for f in objects.iterdir() if f.is_dir())] if objects.is_dir() else []
+        return sum(sweep_abandoned(folder, "tmp") for folder in folders if folder.is_dir())
+
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def temporary_prefix(stem: str) -> str:
+    """Hidden name prefix that records the writing process, so leftovers of dead ones can be found."""
+    return f".{stem}-{os.getpid()}-"
+
+
+def sweep_abandoned(folder: Path, stem: str) -> int:
+    """Delete ``folder``'s temporaries named by ``temporary_prefix(stem)`` whose process is dead."""
+    removed = 0
+    for path in folder.glob(f".{stem}-*-*"):
+        pid = path.name[len(stem) + 2 :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    handle, temp = tempfile.mkstemp(prefix=temporary_prefix("tmp"), dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)

@@ -64,6 +64,7 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
         raise BuildError(f"no usable images in {config.input_dir}")
 
     cache = Cache(config.cache_dir)
+    cache.sweep()
     cards = {name: _card(name, config.weights, cache) for name in config.models}
     plan = [item for name in config.models for item in _plan(techniques, params, cards[name], images)]
 

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from reportgen import render
-from reportgen.cache import atomic_write_bytes
+from reportgen.cache import sweep_abandoned, temporary_prefix
 from reportgen.images import InputImage
 
 MARKER = ".reportgen-site"  # present in every folder reportgen wrote; others are never replaced
@@ -87,7 +87,9 @@ def write_site(manifest: dict[str, Any], cache_dir: Path, images: list[InputImag
     check_out_folder(out)
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    for stem in (f"{out.name}.staging", f"{out.name}.old"):
+        sweep_abandoned(out.parent, stem)
+    staging = Path(tempfile.mkdtemp(prefix=temporary_prefix(f"{out.name}.staging"), dir=out.parent))
     try:
         site_manifest = _gather(manifest, Path(cache_dir), images, staging)
         _write_pages(site_manifest, staging)
@@ -167,7 +169,7 @@ def _swap(staging: Path, out: Path, attempts: int = 20) -> None:
 
     Another build may swap its own site in at the same moment: then the last one wins, whole.
     """
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    old = Path(tempfile.mkdtemp(prefix=temporary_prefix(f"{out.name}.old"), dir=out.parent))
     try:
         for attempt in range(attempts):
             try:

@@ -39,7 +39,7 @@ class FeatureMaps(Technique):
         "respond to edges and colours, later ones to parts of objects. Each channel is scaled to "
         "its own range."
     )
-    version = 1
+    version = 2
     Params = Params
     presets = {"quick": {"channels": 16, "columns": 4}}
 
@@ -81,8 +81,12 @@ def _forward(model, images, layers):
     return {name: output.float().cpu().numpy() for name, output in forward_until(model.module, inputs, layers).items()}
 
 
+MIN_TILE_PX = 48  # deep layers (7 x 7) are enlarged, pixel-exact, so they can be seen
+
+
 def _render(activation: np.ndarray, columns: int) -> Result:
-    tiles = [render.to_uint8(render.minmax(channel)) for channel in activation]
+    factor = -(-MIN_TILE_PX // activation.shape[1])
+    tiles = [render.upscale_nearest(render.to_uint8(render.minmax(channel)), factor) for channel in activation]
     picture = render.grid(tiles, columns=columns, pad=1)
     return Result(arrays={"activations": activation.astype(np.float32)}, images={"grid": picture},
                   meta={"channels": int(activation.shape[0]), "size": list(activation.shape[1:])})
