@@ -38,13 +38,13 @@ SANITY_FIELDS = ("randomisation_stages", "deletion_steps")
 class Params:
     methods: tuple[str, ...] = METHODS
     cam_layer: str = ""  # empty: the seed's (VGG) or the last feature-map layer before global pooling
-    smoothgrad_samples: int = 16
+    smoothgrad_samples: int = 8
     smoothgrad_noise: float = 0.15  # noise spread as a fraction of the input's value range
-    ig_steps: int = 16  # Gauss-Legendre points along the path
+    ig_steps: int = 8  # Gauss-Legendre points along the path
     ig_baseline: str = "black"  # black, white or mean (the dataset's mean colour)
     sanity: bool = True  # randomisation test + deletion score
-    randomisation_stages: int = 2  # cascade steps from the top layer down; the last randomises all
-    deletion_steps: int = 16
+    randomisation_stages: int = 2  # cascade steps from the top layer down; the last randomises all; 0: none
+    deletion_steps: int = 10  # 0: no deletion score
     seed: int = 0
     batch_size: int = 8
 
