@@ -83,3 +83,14 @@ def test_select_device_refuses_cuda_without_a_gpu(monkeypatch):
     assert models.select_device("auto") == "cpu"
     with pytest.raises(ModelError, match="no CUDA GPU"):
         models.select_device("cuda")
+
+
+def test_corrupt_torchvision_weights_name_the_file(cache, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    card = models.card_for("alexnet", "pretrained", cache)
+    target = tmp_path / "torch" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"this is not a checkpoint")
+    models.require_weights(card)  # present: nothing to download
+    with pytest.raises(ModelError, match=f"cannot load alexnet weights from {target}"):
+        models.load(card)
