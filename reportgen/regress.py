@@ -117,12 +117,14 @@ class Outcome:
     def passed(self) -> bool:
         return not (self.moved or self.appeared or self.vanished)
 
-    def summary(self) -> str:
+    def counts(self) -> str:
         identical = sum(c.identical for c in self.compared)
         within = len(self.compared) - identical - len(self.moved)
-        verdict = "passed" if self.passed else "FAILED"
-        return (f"check {verdict}: {len(self.compared)} compared, {identical} identical, {within} within tolerance, "
+        return (f"{len(self.compared)} compared, {identical} identical, {within} within tolerance, "
                 f"{len(self.moved)} moved, {len(self.appeared)} appeared, {len(self.vanished)} vanished")
+
+    def summary(self) -> str:
+        return f"check {'passed' if self.passed else 'FAILED'}: {self.counts()}"
 
     def lines(self) -> list[str]:
         """One line per artifact that fails the check."""
