@@ -85,7 +85,7 @@ class Saliency(Technique):
     version = 1
     Params = Params
     presets = {
-        "quick": {"methods": ("vanilla", "guided", "gradcam"), "smoothgrad_samples": 4, "ig_steps": 4, "sanity": False},
+        "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "sanity": False},
         "full": {"smoothgrad_samples": 50, "ig_steps": 50, "randomisation_stages": 5, "deletion_steps": 32},
     }
 

@@ -153,3 +153,24 @@ def test_randomising_the_weights_changes_vanilla_and_gradcam_more_than_guided_ba
         assert vanilla[stage] < guided[stage] and gradcam[stage] < guided[stage]
     assert vanilla[0] < guided[0] - 0.15 and gradcam[0] < guided[0] - 0.3
     assert vanilla[1] < 0.5 and gradcam[1] < 0.3
+
+
+def test_gallery_section_shows_every_rendering_the_class_and_the_sanity_metrics(tmp_path):
+    from helpers import config, write_inputs
+
+    from reportgen.pipeline import build
+    from reportgen.site import write_site
+
+    write_inputs(tmp_path / "inputs")
+    overrides = {"saliency": {"methods": ("vanilla", "guided", "gradcam"), "sanity": True,
+                              "randomisation_stages": 2, "deletion_steps": 2}}
+    settings = config(tmp_path, techniques=("saliency",), overrides=overrides)
+    report = build(settings, Silent())
+    write_site(report.manifest, settings.cache_dir, report.images, settings.out)
+    page = (settings.out / "saliency.html").read_text()
+    assert page.count("Original image") == 1 and page.count("Class explained") == 1
+    for method, roles in {"vanilla": ("color", "gray"), "guided": ("color", "gray"), "gradcam": ("overlay",)}.items():
+        for role in roles:
+            assert page.count(f"saliency {method} {role}, tiny,") == 2  # one picture per input image
+    assert page.count(", top-1 prediction</span>") == 2 and page.count("&rho;") >= 3 * 2 and "deletion" in page
+    assert "layer <code>features</code>" in page
