@@ -1,0 +1,73 @@
+"""Objectives: what the ascent maximises, per image of a batch.
+
+A score maps a batch of model inputs to a dict of per-image tensors: ``"score"`` is maximised,
+any other entry is recorded beside it (a class probability, the top-1 class). Penalties map the
+same batch to the per-image amount subtracted from the score.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from reportgen.hooks import forward_until
+from reportgen.optim import PENALTIES
+
+Score = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+Penalty = Callable[[torch.Tensor], torch.Tensor]
+
+
+def class_logit(module: nn.Module, classes: Sequence[int]) -> Score:
+    """S_c(I): the logit (pre-softmax score) of each image's own class c."""
+
+    def score(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = module(images)
+        targets = torch.as_tensor(list(classes), device=logits.device)[:, None]
+        observed = logits.detach()
+        return {
+            "score": logits.gather(1, targets)[:, 0],
+            "probability": observed.softmax(1).gather(1, targets)[:, 0],
+            "top1": observed.argmax(1),
+        }
+
+    return score
+
+
+def channel_mean(module: nn.Module, layers: Sequence[str], channels: Sequence[int]) -> Score:
+    """M_ij(I): the mean activation of channel j of layer i, each image its own (layer, channel).
+
+    The images of each layer go through the network only up to that layer, and the forward stops
+    right there: a later in-place activation (VGG's ReLU(inplace=True)) would otherwise overwrite
+    a recorded convolution output, making the result depend on which layers share the batch.
+    """
+
+    def score(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        means: list[torch.Tensor | None] = [None] * len(layers)
+        for layer in dict.fromkeys(layers):
+            rows = [row for row, name in enumerate(layers) if name == layer]
+            output = forward_until(module, images[rows], [layer])[layer]
+            for position, row in enumerate(rows):
+                means[row] = output[position, channels[row]].mean()
+        return {"score": torch.stack(means)}
+
+    return score
+
+
+def norm_penalty(kinds: Sequence[str], weights: Sequence[float]) -> Penalty:
+    """Per image: lambda * mean|I| ("l1"), lambda * mean(I^2) ("l2") or nothing ("none").
+
+    Means, not sums, over the image's values: a class score pools over positions too, so one
+    lambda then fits every image size. I is the normalised input: zero is the mean colour.
+    """
+    unknown = sorted(set(kinds) - set(PENALTIES))
+    if unknown:
+        raise ValueError(f"unknown penalty {', '.join(unknown)}; valid: {', '.join(PENALTIES)}")
+    l1 = torch.tensor([w if k == "l1" else 0.0 for k, w in zip(kinds, weights)])
+    l2 = torch.tensor([w if k == "l2" else 0.0 for k, w in zip(kinds, weights)])
+
+    def penalty(images: torch.Tensor) -> torch.Tensor:
+        flat = images.flatten(1)
+        return l1.to(flat.device) * flat.abs().mean(1) + l2.to(flat.device) * flat.square().mean(1)
+
+    return penalty

@@ -1,0 +1,62 @@
+"""Image parameterisations: what the optimiser actually changes, and how it becomes an image.
+
+Both return the model's *normalised* input (zero = the dataset's mean colour), batched NCHW, so
+that objectives, penalties and rendering all work in one space:
+
+- ``PixelImage``: the input values themselves (the seed's naive method).
+- ``FourierImage``: a spectrum scaled by 1/frequency with colours decorrelated, squashed by a
+  sigmoid into [0, 1] pixels (Olah et al., Distill 2017; lucent's ``fft_image`` + ``to_valid_rgb``).
+  High frequencies start and stay small, which removes most of the adversarial noise.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+# ImageNet colour correlation, square root of its covariance (from lucid / lucent).
+COLOUR_CORRELATION_SQRT = np.asarray(
+    [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32
+)
+COLOUR_CORRELATION = COLOUR_CORRELATION_SQRT / np.max(np.linalg.norm(COLOUR_CORRELATION_SQRT, axis=0))
+
+Normalise = Callable[[torch.Tensor], torch.Tensor]
+
+
+class PixelImage:
+    """The normalised input is the parameter; it starts from ``start`` (NCHW, normalised)."""
+
+    def __init__(self, start: torch.Tensor):
+        self.values = start.detach().clone().requires_grad_(True)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.values]
+
+    def __call__(self) -> torch.Tensor:
+        return self.values
+
+
+class FourierImage:
+    """A decorrelated, frequency-scaled spectrum per image; all images start from one spectrum."""
+
+    def __init__(self, count: int, height: int, width: int, normalise: Normalise, generator: torch.Generator,
+                 device: torch.device, start_sd: float = 0.01, decay_power: float = 1.0):
+        self.height, self.width = height, width
+        self.normalise = normalise
+        frequencies = np.sqrt(np.fft.fftfreq(height)[:, None] ** 2 + np.fft.rfftfreq(width)[None, :] ** 2)
+        scale = 1.0 / np.maximum(frequencies, 1.0 / max(height, width)) ** decay_power
+        self.scale = torch.tensor(scale, dtype=torch.float32, device=device)[None, None, :, :, None]
+        start = torch.randn((1, 3, *frequencies.shape, 2), generator=generator) * start_sd
+        self.spectrum = start.expand(count, -1, -1, -1, -1).clone().to(device).requires_grad_(True)
+        self.colours = torch.tensor(COLOUR_CORRELATION.T, device=device)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.spectrum]
+
+    def __call__(self) -> torch.Tensor:
+        spectrum = torch.view_as_complex((self.scale * self.spectrum).contiguous())
+        image = torch.fft.irfftn(spectrum, s=(self.height, self.width), norm="ortho") / 4.0
+        image = (image.permute(0, 2, 3, 1) @ self.colours).permute(0, 3, 1, 2)
+        return self.normalise(torch.sigmoid(image))
+

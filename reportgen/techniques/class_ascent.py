@@ -1,0 +1,110 @@
+"""Class models by gradient ascent (Simonyan et al., 2013): the image that maximises a class score.
+
+argmax_I S_c(I) - penalty(I), with no penalty, an L1 or an L2 penalty, in two styles: the seed's
+naive pixel ascent and the robust one (Fourier parameterisation + random transforms). Every
+class x penalty x style run of a model goes through the model as one batch; each becomes a looping
+GIF of its optimisation, its final frame, the objective / probability at each frame, and the final
+probability measured on the final frame as shown. Keyed per model, not per image.
+
+Unlike the seed (L2 as Adam's weight decay, no L1 at all), penalties are explicit terms on the
+normalised input: lambda * mean|I| and lambda * mean(I^2).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reportgen.optim import PENALTIES, STYLES
+from reportgen.techniques.base import ParamError, Request, Technique, register, spec_of
+
+SEED_CLASSES = (52, 77, 231)  # thunder snake, wolf spider, collie
+
+
+@dataclass(frozen=True)
+class Params:
+    classes: tuple[str, ...] = ()  # indices or category names; empty = the seed's 52, 77, 231
+    regularisers: tuple[str, ...] = ("none", "l1", "l2")
+    styles: tuple[str, ...] = ("naive", "robust")
+    l1_weight: float = 3.0  # lambda of lambda * mean|I|
+    l2_weight: float = 3.0  # lambda of lambda * mean(I^2)
+    steps: int = 60
+    frames: int = 20  # GIF frames, whatever the number of steps
+    height: int = 128
+    width: int = 128
+    lr: float = 0.1  # naive: Adam on the input values (the seed's)
+    robust_lr: float = 0.05  # robust: Adam on the Fourier spectrum (lucent's)
+    seed: int = 0
+    batch_size: int = 18  # runs per forward; all defaults of a model in one
+
+
+def check_choices(params, field: str, valid: tuple[str, ...]) -> None:
+    unknown = [value for value in getattr(params, field) if value not in valid]
+    if unknown:
+        raise ParamError(f"unknown {field} {', '.join(unknown)}; valid: {', '.join(valid)}")
+
+
+def style_spec(params, regulariser: str, style: str) -> dict:
+    """The Params fields that matter to one run: the chosen penalty's lambda, the chosen style's lr."""
+    return {
+        "regulariser": regulariser, "style": style,
+        "l1_weight": params.l1_weight if regulariser == "l1" else None,
+        "l2_weight": params.l2_weight if regulariser == "l2" else None,
+        "lr": params.lr if style == "naive" else None,
+        "robust_lr": params.robust_lr if style == "robust" else None,
+    }
+
+
+@register
+class ClassAscent(Technique):
+    name = "class_ascent"
+    title = "Class models (gradient ascent)"
+    description = (
+        "Starting from a plain image, gradient ascent changes the pixels until the model's score "
+        "for a class is as high as it gets, optionally penalising large pixel values (L1, L2). The "
+        "naive style (the seed's) finds adversarial texture; the robust style (decorrelated "
+        "Fourier image, random jitter, scale and rotation at each step) finds shapes. Under each "
+        "animation: the model's probability for the class on the final image."
+    )
+    version = 1
+    Params = Params
+    presets = {
+        "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48},
+        "full": {"steps": 200, "frames": 40, "height": 400, "width": 600, "batch_size": 6},
+    }
+    per_image = False
+
+    def classes_for(self, params: Params, card) -> list[int]:
+        if params.classes:
+            return list(dict.fromkeys(card.class_index(label) for label in params.classes))
+        if len(card.categories) > max(SEED_CLASSES):
+            return list(SEED_CLASSES)
+        return sorted({int(i) for i in np.linspace(0, len(card.categories) - 1, 3).round()})
+
+    def plan(self, params, card, images):
+        check_choices(params, "regularisers", PENALTIES)
+        check_choices(params, "styles", STYLES)
+        requests = []
+        for index in self.classes_for(params, card):
+            for regulariser in params.regularisers:
+                for style in params.styles:
+                    spec = spec_of(params, classes=None, regularisers=None, styles=None, batch_size=None,
+                                   class_index=index, **style_spec(params, regulariser, style))
+                    requests.append(Request(f"{index}/{regulariser}/{style}", spec))
+        return requests
+
+    def compute(self, params, model, requests, progress):
+        from reportgen.optim.objectives import class_logit
+        from reportgen.optim.styles import run_requests
+
+        def score_for(batch):
+            return class_logit(model.module, [request.spec["class_index"] for request in batch])
+
+        for request, run in run_requests(model, requests, params, score_for, progress):
+            index, top1 = request.spec["class_index"], int(run.final["top1"])
+            yield request, run.result({
+                "class_index": index, "category": model.card.category(index),
+                "regulariser": request.spec["regulariser"], "style": request.spec["style"],
+                "final_probability": run.final["probability"], "final_logit": run.final["score"],
+                "top1": top1, "top1_category": model.card.category(top1),
+            })

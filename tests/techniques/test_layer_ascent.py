@@ -1,0 +1,71 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from reportgen import render
+from reportgen.hooks import hooks_left
+from reportgen.progress import Silent
+from reportgen.techniques.base import ParamError, registry
+
+TECHNIQUE = registry()["layer_ascent"]
+
+
+def _run(model, **changes):
+    params = TECHNIQUE.params_for("quick", changes)
+    requests = TECHNIQUE.plan(params, model.card, [])
+    return params, {request.variant: result for request, result in TECHNIQUE.compute(params, model, requests, Silent())}
+
+
+def test_default_units_seed_for_vgg16_and_by_depth_elsewhere(tiny_card, lite0):
+    params = TECHNIQUE.params_for("standard")
+    vgg = type("Card", (), {"name": "vgg16"})()
+    assert TECHNIQUE.units_for(params, vgg) == [("features.12", 5), ("features.24", 25)]
+    units = TECHNIQUE.units_for(params, lite0.card)
+    assert len(units) == 2
+    for layer, filter_index in units:
+        assert lite0.card.layer(layer).type == "Conv2d" and filter_index < lite0.card.layer(layer).channels
+    # tiny: convs features.0 (8 ch), .2 (16), .4 (16): the seed's 5 and 25 wrap to fit
+    assert TECHNIQUE.units_for(params, tiny_card) == [("features.2", 5), ("features.4", 9)]
+
+
+def test_units_from_the_command_line_are_checked(tiny_card):
+    params = TECHNIQUE.params_for("quick", {"units": ("features.2:3",), "styles": ("robust",)})
+    (request,) = TECHNIQUE.plan(params, tiny_card, [])
+    assert request.variant == "features.2:3/robust" and request.spec["filter"] == 3
+    with pytest.raises(ParamError, match="16 filters"):
+        TECHNIQUE.plan(TECHNIQUE.params_for("quick", {"units": ("features.2:16",)}), tiny_card, [])
+    with pytest.raises(ParamError, match="layer:filter"):
+        TECHNIQUE.plan(TECHNIQUE.params_for("quick", {"units": ("features.2",)}), tiny_card, [])
+
+
+@pytest.mark.parametrize("regulariser", ["none", "l1", "l2"])
+def test_activation_rises_with_every_regulariser(tiny, regulariser):
+    _, results = _run(tiny, regulariser=regulariser, steps=10, frames=4)
+    assert len(results) == 4
+    for variant, result in results.items():
+        objective = result.arrays["objective"]
+        assert objective[-1] > objective[0], variant
+    assert hooks_left(tiny.module) == 0
+
+
+def test_gif_frames_are_deterministic_and_loop(tiny):
+    _, first = _run(tiny, frames=4)
+    _, again = _run(tiny, frames=4)
+    for variant, result in first.items():
+        frames = result.animations["gif"]
+        assert len(frames) == 4
+        assert all(np.array_equal(a, b) for a, b in zip(frames, again[variant].animations["gif"]))
+        gif = Image.open(io.BytesIO(render.gif_bytes(frames)))
+        assert gif.n_frames == 4 and gif.info["loop"] == 0
+
+
+def test_real_filter_activation_keeps_growing(lite0):
+    _, results = _run(lite0, steps=12, frames=3, height=64, width=64)
+    assert len(results) == 4
+    for variant, result in results.items():
+        at_frames = result.arrays["score"]  # after 4, 8 and 12 steps
+        assert result.meta["final_activation"] > at_frames[0], variant
+        if variant.endswith("naive"):
+            assert at_frames[0] < at_frames[1] < at_frames[2], variant
