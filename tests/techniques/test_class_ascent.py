@@ -90,3 +90,20 @@ def test_real_model_sees_each_default_class_in_its_robust_image(lite0):
     for index in (52, 77, 231):
         result = results[f"{index}/none/robust"]
         assert result.meta["top1"] == index, (result.meta["top1_category"], result.meta["final_probability"])
+
+
+def test_gallery_section_has_a_gif_per_class_regulariser_and_style_with_its_probability(tmp_path):
+    from helpers import config, write_inputs
+
+    from reportgen.pipeline import build
+    from reportgen.site import write_site
+
+    write_inputs(tmp_path / "inputs")
+    settings = config(tmp_path, techniques=("class_ascent",),
+                      overrides={"class_ascent": {"classes": ("thing 2", "5"), "steps": 2, "frames": 2}})
+    report = build(settings, Silent())
+    write_site(report.manifest, settings.cache_dir, report.images, settings.out)
+    page = (settings.out / "class_ascent.html").read_text()
+    assert page.count(".gif") >= 2 * 3 * 2 * 2  # 2 classes x 3 regularisers x 2 styles: link + img
+    assert "class=2 (thing 2)" in page and "class=5 (thing 5)" in page
+    assert page.count("L1 regularisation") == 2 and page.count("p = ") == 12

@@ -69,3 +69,19 @@ def test_real_filter_activation_keeps_growing(lite0):
         assert result.meta["final_activation"] > at_frames[0], variant
         if variant.endswith("naive"):
             assert at_frames[0] < at_frames[1] < at_frames[2], variant
+
+
+def test_gallery_section_has_a_row_per_unit_and_a_gif_per_style(tmp_path):
+    from helpers import config, write_inputs
+
+    from reportgen.pipeline import build
+    from reportgen.site import write_site
+
+    write_inputs(tmp_path / "inputs")
+    settings = config(tmp_path, techniques=("layer_ascent",), overrides={"layer_ascent": {"steps": 2, "frames": 2}})
+    report = build(settings, Silent())
+    write_site(report.manifest, settings.cache_dir, report.images, settings.out)
+    page = (settings.out / "layer_ascent.html").read_text()
+    assert "layer=<code>features.2</code>, filter=5" in page and "layer=<code>features.4</code>, filter=9" in page
+    assert page.count("layer_ascent features.4:9/robust gif, tiny") == 1
+    assert page.count("Robust (Fourier") == 1 and page.count('class="caption">') >= 4
