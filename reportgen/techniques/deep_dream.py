@@ -148,8 +148,9 @@ class DeepDream(Technique):
 
 
 def deep_layer(card) -> str:
-    """A block about 2/3 deep whose output is still >= 7 px a side: blocks (modules with children:
-    residual blocks, inverted residuals, dense layers) if the model has them, else activations."""
+    """A layer about 2/3 deep whose output is still >= 7 px a side. Outermost blocks (modules with
+    children that are not plain containers: residual blocks, inverted residuals, dense blocks,
+    inception modules) if the model has them, else activations (VGG, AlexNet)."""
     names = [info.name for info in card.layers]
 
     def has_children(name: str) -> bool:
@@ -157,6 +158,7 @@ def deep_layer(card) -> str:
 
     roomy = [info for info in card.feature_layers() if min(info.spatial) >= MIN_LAYER_SIDE] or card.feature_layers()
     blocks = [info.name for info in roomy if has_children(info.name) and info.type not in NOT_BLOCKS]
+    blocks = [name for name in blocks if not any(name.startswith(outer + ".") for outer in blocks)]
     activations = [info.name for info in roomy if info.type in ACTIVATIONS]
     candidates = blocks or activations or [info.name for info in roomy]
     return candidates[round(DEEP_FRACTION * (len(candidates) - 1))]

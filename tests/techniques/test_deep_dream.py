@@ -142,3 +142,20 @@ def test_lite0_dream_raises_objective_on_real_photos(lite0, samples):
         assert result.images["dream"].shape == request.image.pixels.shape
         assert result.meta["layer"] == deep_layer(lite0.card)
     assert hooks_left(lite0.module) == 0
+
+
+def test_default_layer_is_an_outermost_block_two_thirds_deep_with_room_left(tiny_card):
+    from reportgen.models import LayerInfo
+
+    def block(name, channels, side):
+        return [LayerInfo(name, "Block", channels, (side, side)), LayerInfo(f"{name}.conv", "Conv2d", channels, (side, side)),
+                LayerInfo(f"{name}.act", "ReLU", channels, (side, side)), LayerInfo(f"{name}.se", "SqueezeExcite", channels, (side, side)),
+                LayerInfo(f"{name}.se.fc", "Conv2d", channels, (1, 1))]
+
+    layers = [LayerInfo("stem", "Conv2d", 8, (32, 32)), LayerInfo("stage", "Sequential", 64, (4, 4)),
+              *block("stage.0", 16, 16), *block("stage.1", 32, 8), *block("stage.2", 64, 8), *block("stage.3", 64, 4)]
+    card = dataclasses.replace(tiny_card, layers=tuple(layers))
+    assert deep_layer(card) == "stage.1"  # of stage.0..2 (stage.3 is 4 px; the .se blocks are nested)
+    without_blocks = dataclasses.replace(card, layers=tuple(l for l in layers if l.type not in ("Block", "SqueezeExcite")))
+    assert deep_layer(without_blocks) == "stage.1.act"  # activations instead, the same 2/3 rule
+    assert deep_layer(tiny_card) == "features.3"
