@@ -131,20 +131,19 @@ class DeepDream(Technique):
             groups.setdefault((request.spec["method"], size), []).append(request)
         chunks = []
         for (method, size), group in groups.items():
+            schedule = schedule_for(params, method, size)
             per_batch = max(1, params.batch_pixels // (size[0] * size[1]))
-            chunks += [(method, size, group[start : start + per_batch]) for start in range(0, len(group), per_batch)]
-        schedules = {(method, size): schedule_for(params, method, size) for method, size, _ in chunks}
-        total = sum(len(s.sizes) * s.steps for s in (schedules[(m, z)] for m, z, _ in chunks))
+            chunks += [(schedule, size, group[start : start + per_batch]) for start in range(0, len(group), per_batch)]
+        total = sum(len(schedule.sizes) * schedule.steps for schedule, _, _ in chunks)
         done = 0
-        for method, size, chunk in chunks:
-            schedule = schedules[(method, size)]
 
-            def tick(steps: int) -> None:
-                nonlocal done
-                done += steps
-                progress.tick(done, total)
+        def tick(steps: int) -> None:
+            nonlocal done
+            done += steps
+            progress.tick(done, total)
 
-            yield from _dream_chunk(params, model, chunk, size, schedule, tick)
+        for schedule, size, chunk in chunks:
+            yield from _dream_chunk(model, chunk, size, schedule, tick)
 
 
 def deep_layer(card) -> str:
@@ -190,7 +189,7 @@ def schedule_for(params: Params, method: str, size: tuple[int, int]) -> Schedule
     return Schedule(sizes, params.octave_steps, "normalised", "norm", **common)
 
 
-def _dream_chunk(params, model, chunk, size, schedule, tick):
+def _dream_chunk(model, chunk, size, schedule, tick):
     """Dream a batch of same-size images; yield each request with its Result."""
     layer = chunk[0].spec["layer"]
     channels = [request.spec.get("filter") for request in chunk]
