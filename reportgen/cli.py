@@ -122,15 +122,18 @@ def clean(cache_dir: Path) -> None:
 @click.option("--out", default="site", show_default=True, type=click.Path(path_type=Path), help="The build's gallery folder.")
 @click.option("--cache-dir", default=".reportgen-cache", show_default=True, type=click.Path(path_type=Path), help="The build's cache (raw arrays).")
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=VALUE",
-              help="pixel=LEVELS (default 8), pixels=FRACTION (0.005) or raw=RELATIVE (0.01); repeatable.")
+              help="pixel=LEVELS (default 8), pixels=FRACTION (0.005) or raw=RELATIVE (0.03); repeatable.")
 @click.option("--update", is_flag=True, help="Make the current build the baseline instead of checking it.")
-def check(baseline_dir: Path, out: Path, cache_dir: Path, tolerances: tuple[str, ...], update: bool) -> None:
+@click.option("--raw-limit", type=click.FloatRange(min=0), default=None, metavar="KB",
+              help="With --update: leave out raw arrays over KB (as float16); their pictures are still checked.")
+def check(baseline_dir: Path, out: Path, cache_dir: Path, tolerances: tuple[str, ...], update: bool,
+          raw_limit: float | None) -> None:
     """Compare the build in --out with BASELINE_DIR; exit 1 if any artifact moved, appeared or vanished."""
     from reportgen.regress import RegressionError, Tolerance, check as run_check, promote
 
     try:
         if update:
-            count = promote(baseline_dir, out, cache_dir)
+            count = promote(baseline_dir, out, cache_dir, raw_limit)
             click.echo(f"baseline {baseline_dir}: {count} artifacts")
             return
         outcome, report = run_check(baseline_dir, out, cache_dir, Tolerance.parse(tolerances))

@@ -9,8 +9,10 @@ A baseline is a folder written by ``promote`` (``reportgen check BASELINE --upda
 
     manifest.json         the site's manifest of the build it was made from
     a/...                 every picture that manifest names (the site's copies)
-    raw/<key>.npz         every raw array, stored as float16 of array / peak plus the peak, so any
-                          scale keeps 1/2048 of its peak (8x finer than one level of a picture)
+    raw/<key>.npz         the raw arrays, stored as float16 of array / peak plus the peak, so any
+                          scale keeps 1/2048 of its peak (8x finer than one level of a picture);
+                          ``--raw-limit`` leaves out big ones, whose artifacts are then checked
+                          through their pictures only (a small baseline that can live in a repository)
     .reportgen-baseline   marker: only such folders are ever replaced
 
 The report, ``regressions.html`` with its pictures under ``regressions/``, is written into the
@@ -49,7 +51,7 @@ class Tolerance:
 
     pixel: int = 8  # a channel differing by at most this many levels (of 255) counts as unchanged
     pixels: float = 0.005  # fraction of a picture's pixels allowed beyond ``pixel``
-    raw: float = 0.01  # largest |new - baseline| of a raw array, relative to the baseline's peak |value|
+    raw: float = 0.03  # largest |new - baseline| of a raw array, relative to the baseline's peak |value|
 
     @classmethod
     def parse(cls, texts: Iterable[str]) -> "Tolerance":
@@ -96,6 +98,7 @@ class Comparison:
     current: Mapping[str, Any]
     identical: bool
     differences: list[RoleDifference] = field(default_factory=list)
+    unkept: list[str] = field(default_factory=list)  # raw roles the baseline left out (--raw-limit)
 
     @property
     def moved(self) -> bool:
@@ -116,6 +119,10 @@ class Outcome:
     @property
     def passed(self) -> bool:
         return not (self.moved or self.appeared or self.vanished)
+
+    @property
+    def unkept(self) -> int:
+        return sum(len(c.unkept) for c in self.compared)
 
     def counts(self) -> str:
         identical = sum(c.identical for c in self.compared)
@@ -181,13 +188,15 @@ class Baseline(Build):
             self.root, f"no baseline in {self.root}; create one with: reportgen check {self.root} --update")
 
     def raw(self, artifact: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The raw arrays kept for ``artifact`` (those over the baseline's --raw-limit are not)."""
         if not raw_roles(artifact):
             return {}
         path = self.root / "raw" / f"{artifact['key']}.npz"
         if not path.is_file():
             raise RegressionError(f"the baseline lacks {path}; recreate it with: reportgen check {self.root} --update")
         with np.load(path, allow_pickle=False) as stored:
-            return {role: _unpack(stored[role], stored[f"{role}__peak"]) for role in raw_roles(artifact)}
+            return {role: _unpack(stored[role], stored[f"{role}__peak"]) for role in raw_roles(artifact)
+                    if role in stored.files}
 
 
 def _read_manifest(root: Path, missing: str) -> dict[str, Any]:
@@ -253,6 +262,9 @@ def _compare_artifact(baseline: Baseline, build: Build, old, new, tolerance: Tol
         identical = False
         differences.append(_compare_pictures(role, _frames(before), _frames(after), tolerance))
     old_raw, new_raw = baseline.raw(old), build.raw(new)
+    unkept = [role for role in raw_roles(old) if role not in old_raw]
+    for role in unkept:
+        new_raw.pop(role, None)
     for role in sorted(set(old_raw) | set(new_raw)):
         if role not in old_raw or role not in new_raw:
             differences.append(RoleDifference(role, "raw", False, 0, note="is new" if role in new_raw else "is gone"))
@@ -263,7 +275,7 @@ def _compare_artifact(baseline: Baseline, build: Build, old, new, tolerance: Tol
             continue
         identical = False
         differences.append(_compare_raw(role, old_raw[role], after, tolerance))
-    return Comparison(old, new, identical, differences)
+    return Comparison(old, new, identical, differences, unkept)
 
 
 def _frames(path: Path) -> list[np.ndarray]:
@@ -351,8 +363,11 @@ def heat_map(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return render.colourise(levels / max(levels.max(), 1.0), "viridis")
 
 
-def promote(baseline_dir: Path, site_dir: Path, cache_dir: Path) -> int:
-    """Make the build in ``site_dir`` (raw arrays from ``cache_dir``) the baseline; returns its artifact count."""
+def promote(baseline_dir: Path, site_dir: Path, cache_dir: Path, raw_limit_kb: float | None = None) -> int:
+    """Make the build in ``site_dir`` (raw arrays from ``cache_dir``) the baseline; returns its artifact count.
+
+    Raw arrays over ``raw_limit_kb`` (as float16) are left out; their pictures are still kept.
+    """
     baseline_dir = Path(baseline_dir)
     build = Build(site_dir, cache_dir)
     if baseline_dir.exists() and (not baseline_dir.is_dir() or (any(baseline_dir.iterdir()) and not (baseline_dir / MARKER).exists())):
@@ -371,7 +386,9 @@ def promote(baseline_dir: Path, site_dir: Path, cache_dir: Path) -> int:
             if arrays:
                 packed: dict[str, np.ndarray] = {}
                 for role, array in arrays.items():
-                    packed[role], packed[f"{role}__peak"] = _pack(array)
+                    stored, peak = _pack(array)
+                    if raw_limit_kb is None or stored.nbytes <= raw_limit_kb * 1024:
+                        packed[role], packed[f"{role}__peak"] = stored, peak
                 (staging / "raw").mkdir(exist_ok=True)
                 (staging / "raw" / f"{artifact['key']}.npz").write_bytes(_npz_bytes(packed))
         (staging / MARKER).write_text("a reportgen baseline; `reportgen check DIR --update` replaces it whole\n")

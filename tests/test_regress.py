@@ -150,3 +150,18 @@ def test_tolerances_parse_by_name():
 def test_raw_archives_carry_no_timestamps():
     archive = zipfile.ZipFile(io.BytesIO(_npz_bytes({"x": np.arange(4, dtype=np.float16)})))
     assert [info.date_time for info in archive.infolist()] == [(1980, 1, 1, 0, 0, 0)]
+
+
+def test_raw_arrays_over_the_limit_are_left_out_and_checked_through_their_pictures(tmp_path):
+    write_inputs(tmp_path / "inputs")
+    cfg = make_site(tmp_path)
+    promote(tmp_path / "baseline", cfg.out, cfg.cache_dir, raw_limit_kb=1)
+    entry = artifact(cfg, "feature_maps", "a.png")
+    assert Baseline(tmp_path / "baseline").raw(entry) == {}
+    raw = cfg.cache_dir / entry["cache_files"]["activations"]
+    np.save(raw, np.load(raw) * 2)
+    result = check(tmp_path, cfg)
+    assert result.exit_code == 0, result.output
+    assert "checked through their pictures only" in (cfg.out / REPORT).read_text()
+    logits = artifact(cfg, "predictions", "a.png")
+    assert set(Baseline(tmp_path / "baseline").raw(logits)) == {"logits"}  # 10 classes: small, kept
