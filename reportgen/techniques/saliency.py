@@ -123,7 +123,7 @@ class Saliency(Technique):
             position = {image.pixel_hash: index for index, image in enumerate(chunk)}
             mine = [r for r in requests if r.image.pixel_hash in position]
             methods = [m for m in METHODS if any(r.variant == m for r in mine)]
-            pinned = [next(r.spec.get("target") for r in mine if r.image is image) for image in chunk]
+            pinned = [next(r.spec.get("target") for r in mine if r.image.pixel_hash == image.pixel_hash) for image in chunk]
             inputs = model.inputs([image.pixels for image in chunk])
             baseline = _baseline(model, params.ig_baseline)
             seeds = [_noise_seed(params.seed, image.pixel_hash) for image in chunk]
