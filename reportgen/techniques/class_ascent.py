@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reportgen.optim import PENALTIES, STYLES
-from reportgen.techniques.base import ParamError, Request, Technique, register, spec_of
+from reportgen.optim import PENALTIES, STYLES, check_choices, style_spec
+from reportgen.techniques.base import Request, Technique, register, spec_of
 
 SEED_CLASSES = (52, 77, 231)  # thunder snake, wolf spider, collie
 
@@ -36,23 +36,6 @@ class Params:
     robust_lr: float = 0.05  # robust: Adam on the Fourier spectrum (lucent's)
     seed: int = 0
     batch_size: int = 18  # runs per forward; all defaults of a model in one
-
-
-def check_choices(params, field: str, valid: tuple[str, ...]) -> None:
-    unknown = [value for value in getattr(params, field) if value not in valid]
-    if unknown:
-        raise ParamError(f"unknown {field} {', '.join(unknown)}; valid: {', '.join(valid)}")
-
-
-def style_spec(params, regulariser: str, style: str) -> dict:
-    """The Params fields that matter to one run: the chosen penalty's lambda, the chosen style's lr."""
-    return {
-        "regulariser": regulariser, "style": style,
-        "l1_weight": params.l1_weight if regulariser == "l1" else None,
-        "l2_weight": params.l2_weight if regulariser == "l2" else None,
-        "lr": params.lr if style == "naive" else None,
-        "robust_lr": params.robust_lr if style == "robust" else None,
-    }
 
 
 @register

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reportgen.optim import PENALTIES, STYLES
+from reportgen.optim import PENALTIES, STYLES, check_choices, style_spec
 from reportgen.techniques.base import ParamError, Request, Technique, register, spec_of
-from reportgen.techniques.class_ascent import check_choices, style_spec
 
 # The seed's VGG16 units (indices into `features`: conv3_3 filter 5, conv5_1 filter 25).
 SEED_UNITS = {"vgg16": (("features.12", 5), ("features.24", 25))}
