@@ -1,7 +1,12 @@
 """Shared fixtures: a tiny CNN registered as a local model, small images, the real embedded model."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# OpenMP threads that spin while waiting starve each other when tests (and their subprocesses)
+# share two cores: measured 68-92 s for one lite0 test with spinning threads, 4 s with passive ones.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import pytest
