@@ -50,8 +50,9 @@ class Tolerance:
     """How far an artifact may move and still pass (cross-machine floating-point noise)."""
 
     pixel: int = 8  # a channel differing by at most this many levels (of 255) counts as unchanged
-    pixels: float = 0.005  # fraction of a picture's pixels allowed beyond ``pixel``
-    raw: float = 0.03  # largest |new - baseline| of a raw array, relative to the baseline's peak |value|
+    animation: int = 32  # the same for GIF frames: a 256-colour palette chosen per frame jumps by steps
+    pixels: float = 0.005  # fraction of a picture's pixels allowed beyond ``pixel`` / ``animation``
+    raw: float = 0.05  # largest |new - baseline| of a raw array, relative to the baseline's peak |value|
 
     @classmethod
     def parse(cls, texts: Iterable[str]) -> "Tolerance":
@@ -63,7 +64,7 @@ class Tolerance:
             if not equals or name not in names:
                 raise RegressionError(f"--tolerance {text!r}: expected NAME=VALUE with NAME one of {', '.join(names)}")
             try:
-                values[name] = int(value) if name == "pixel" else float(value)
+                values[name] = int(value) if names[name] in (int, "int") else float(value)
             except ValueError:
                 raise RegressionError(f"--tolerance {text!r}: {value!r} is not a number") from None
             if values[name] < 0:
@@ -260,7 +261,8 @@ def _compare_artifact(baseline: Baseline, build: Build, old, new, tolerance: Tol
         if before.read_bytes() == after.read_bytes():
             continue
         identical = False
-        differences.append(_compare_pictures(role, _frames(before), _frames(after), tolerance))
+        levels = tolerance.animation if after.suffix == ".gif" else tolerance.pixel
+        differences.append(_compare_pictures(role, _frames(before), _frames(after), levels, tolerance.pixels))
     old_raw, new_raw = baseline.raw(old), build.raw(new)
     unkept = [role for role in raw_roles(old) if role not in old_raw]
     for role in unkept:
@@ -283,7 +285,8 @@ def _frames(path: Path) -> list[np.ndarray]:
         return [np.asarray(frame.convert("RGBA")) for frame in ImageSequence.Iterator(picture)]
 
 
-def _compare_pictures(role: str, before: list[np.ndarray], after: list[np.ndarray], tolerance: Tolerance) -> RoleDifference:
+def _compare_pictures(role: str, before: list[np.ndarray], after: list[np.ndarray], levels: int,
+                      fraction: float) -> RoleDifference:
     if len(before) != len(after):
         return RoleDifference(role, "picture", False, 0, note=f"has {len(after)} frames, was {len(before)}",
                               frames=(before[-1], after[-1]))
@@ -291,10 +294,10 @@ def _compare_pictures(role: str, before: list[np.ndarray], after: list[np.ndarra
         shape = lambda frame: f"{frame.shape[1]}x{frame.shape[0]}"
         return RoleDifference(role, "picture", False, 0, note=f"is {shape(after[0])} px, was {shape(before[0])}",
                               frames=(before[0], after[0]))
-    levels = [np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=-1) for a, b in zip(before, after)]
-    worst = int(np.argmax([frame.sum() for frame in levels]))
-    changed = float(np.mean([np.mean(frame > tolerance.pixel) for frame in levels]))
-    return RoleDifference(role, "picture", changed <= tolerance.pixels, float(max(f.max() for f in levels)),
+    moved = [np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=-1) for a, b in zip(before, after)]
+    worst = int(np.argmax([frame.sum() for frame in moved]))
+    changed = float(np.mean([np.mean(frame > levels) for frame in moved]))
+    return RoleDifference(role, "picture", changed <= fraction, float(max(f.max() for f in moved)),
                           changed, frames=(before[worst], after[worst]))
 
 

@@ -10,7 +10,8 @@ from PIL import Image
 from reportgen.cli import main
 from reportgen.pipeline import build
 from reportgen.progress import Silent
-from reportgen.regress import MARKER, REPORT, Baseline, RegressionError, Tolerance, _npz_bytes, promote
+from reportgen import render
+from reportgen.regress import MARKER, REPORT, Baseline, Build, RegressionError, Tolerance, _npz_bytes, compare, promote
 from reportgen.site import write_site
 from helpers import config, write_inputs
 
@@ -127,7 +128,7 @@ def test_a_changed_parameter_shows_as_vanished_and_appeared(baseline, tmp_path):
 
 def test_people_get_one_line_errors(tmp_path, baseline):
     result = check(tmp_path, baseline, "--tolerance", "pixle=3")
-    assert result.exit_code == 2 and "NAME one of pixel, pixels, raw" in result.stderr
+    assert result.exit_code == 2 and "NAME one of pixel, animation, pixels, raw" in result.stderr
     missing = CliRunner().invoke(main, ["check", str(tmp_path / "nowhere"), "--out", str(baseline.out)])
     assert missing.exit_code == 2 and "--update" in missing.stderr and "Traceback" not in missing.output
     no_cache = CliRunner().invoke(main, ["check", str(tmp_path / "baseline"), "--out", str(baseline.out),
@@ -142,7 +143,8 @@ def test_people_get_one_line_errors(tmp_path, baseline):
 
 
 def test_tolerances_parse_by_name():
-    assert Tolerance.parse(["pixel=3", "raw=1e-4"]) == Tolerance(pixel=3, pixels=Tolerance().pixels, raw=1e-4)
+    assert Tolerance.parse(["pixel=3", "raw=1e-4"]) == Tolerance(pixel=3, raw=1e-4)
+    assert Tolerance.parse(["animation=40"]).animation == 40 and isinstance(Tolerance.parse(["pixel=3"]).pixel, int)
     with pytest.raises(RegressionError, match="not a number"):
         Tolerance.parse(["pixels=lots"])
 
@@ -165,3 +167,29 @@ def test_raw_arrays_over_the_limit_are_left_out_and_checked_through_their_pictur
     assert "checked through their pictures only" in (cfg.out / REPORT).read_text()
     logits = artifact(cfg, "predictions", "a.png")
     assert set(Baseline(tmp_path / "baseline").raw(logits)) == {"logits"}  # 10 classes: small, kept
+
+
+def fake_site(root, pictures):
+    """A site folder holding one artifact whose files are ``pictures`` (role -> (suffix, frames))."""
+    files = {}
+    for role, (suffix, frames) in pictures.items():
+        path = f"a/{role}{suffix}"
+        (root / "a").mkdir(parents=True, exist_ok=True)
+        data = render.gif_bytes(frames) if suffix == ".gif" else render.png_bytes(frames[0])
+        (root / path).write_bytes(data)
+        files[role] = {"path": path, "width": frames[0].shape[1], "height": frames[0].shape[0]}
+    artifact = {"technique": "t", "variant": "v", "model": "m", "image": None, "spec": {}, "key": "k" * 64,
+                "cache_files": {role: f"x/{role}" for role in pictures}, "files": files, "meta": {}}
+    (root / "manifest.json").write_text(json.dumps({"artifacts": [artifact]}))
+    return root
+
+
+def test_gif_frames_get_the_animation_tolerance_pictures_the_pixel_one(tmp_path):
+    frames = [np.random.default_rng(seed).integers(0, 200, (24, 24, 3), dtype=np.uint8) for seed in range(2)]
+    shifted = [frame + 20 for frame in frames]  # every pixel 20 levels brighter
+    before = fake_site(tmp_path / "before", {"still": (".png", frames[:1]), "film": (".gif", frames)})
+    after = fake_site(tmp_path / "after", {"still": (".png", shifted[:1]), "film": (".gif", shifted)})
+    moved = compare(Baseline(before), Build(after, tmp_path), Tolerance()).compared[0].differences
+    assert {d.role: d.within for d in moved} == {"still": False, "film": True}
+    strict = compare(Baseline(before), Build(after, tmp_path), Tolerance(animation=8)).compared[0].differences
+    assert not any(d.within for d in strict)
