@@ -26,10 +26,10 @@ class Params:
     classes: tuple[str, ...] = ()  # indices or category names; empty = the seed's 52, 77, 231
     regularisers: tuple[str, ...] = ("none", "l1", "l2")
     styles: tuple[str, ...] = ("naive", "robust")
-    l1_weight: float = 3.0  # lambda of lambda * mean|I|
-    l2_weight: float = 3.0  # lambda of lambda * mean(I^2)
+    l1_weight: float = 30.0  # lambda of lambda * mean|I|
+    l2_weight: float = 30.0  # lambda of lambda * mean(I^2)
     steps: int = 60
-    frames: int = 20  # GIF frames, whatever the number of steps
+    frames: int = 20  # GIF frames whatever the steps (with frames > steps, repeats merge in the GIF)
     height: int = 128
     width: int = 128
     lr: float = 0.1  # naive: Adam on the input values (the seed's)

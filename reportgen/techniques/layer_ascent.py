@@ -27,8 +27,8 @@ class Params:
     units: tuple[str, ...] = ()  # "layer:filter", e.g. "features.12:5"; empty = the seed's or by depth
     regulariser: str = "none"
     styles: tuple[str, ...] = ("naive", "robust")
-    l1_weight: float = 3.0
-    l2_weight: float = 3.0
+    l1_weight: float = 30.0
+    l2_weight: float = 30.0
     steps: int = 60
     frames: int = 20
     height: int = 128
