@@ -1,0 +1,284 @@
+"""The straightforward way, for the benchmark to compare reportgen against: the seed scripts' loops.
+
+One image, one class, one regulariser, one method at a time; the model's weights require gradients
+(a copy of the model, as torchvision and timm hand it out, so every backward also computes weight
+gradients); every forward runs the whole network, even for an early layer; nothing is shared
+between variants. Each runner takes the same Params and the same planned requests as its technique
+and returns the same Results (arrays, pictures, frames), so the benchmark compares numbers as well
+as times. The operations themselves (gradient rules, Grad-CAM, noise, quadrature, parameterisations,
+rendering) are reportgen's own: only the way the work is organised differs.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from reportgen.hooks import activation_override, capture
+from reportgen.models import LoadedModel
+from reportgen.techniques.base import Request, Result
+
+Runner = Callable[[Any, LoadedModel, list[Request]], Iterator[tuple[Request, Result]]]
+RUNNERS: dict[str, Runner] = {}
+
+
+def runner(name: str) -> Callable[[Runner], Runner]:
+    def register(function: Runner) -> Runner:
+        RUNNERS[name] = function
+        return function
+
+    return register
+
+
+def unfrozen(model: LoadedModel) -> LoadedModel:
+    """A copy of the model whose weights require gradients, as the seed scripts used theirs."""
+    module = copy.deepcopy(model.module).requires_grad_(True)
+    return LoadedModel(card=model.card, module=module, device=model.device)
+
+
+def run(name: str, params: Any, model: LoadedModel, requests: list[Request]) -> list[tuple[Request, Result]]:
+    if name not in RUNNERS:
+        raise KeyError(f"no naive loop for {name!r}; have: {', '.join(RUNNERS)}")
+    return list(RUNNERS[name](params, model, requests))
+
+
+def full_forward(module: nn.Module, inputs: torch.Tensor, layers: list[str] = ()) -> tuple[torch.Tensor, dict]:
+    """The whole network (nothing stops early), recording the outputs of ``layers`` on the way."""
+    with capture(module, list(layers)) as outputs:
+        logits = module(inputs)
+    return logits, dict(outputs)
+
+
+class OneByOne(nn.Module):
+    """Runs a batch through the network one image at a time, as a per-image loop does."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.inner = module
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.inner(row[None]) for row in batch])
+
+
+# --- one forward pass each ---------------------------------------------------------------------
+
+
+@runner("predictions")
+def predictions(params, model, requests):
+    for request in requests:
+        logits = model.module(model.inputs([request.image.pixels]))[0]
+        yield request, Result(arrays={"logits": logits.detach().float().cpu().numpy()})
+
+
+@runner("feature_maps")
+def feature_maps(params, model, requests):
+    from reportgen.techniques.feature_maps import _render
+
+    for request in requests:  # one image, one layer, the whole network each time
+        _, outputs = full_forward(model.module, model.inputs([request.image.pixels]), [request.variant])
+        activation = outputs[request.variant][0].detach().float().cpu().numpy()
+        yield request, _render(activation[: request.spec["channels"]], params.columns)
+
+
+@runner("filters")
+def filters(params, model, requests):
+    from reportgen.techniques.filters import channel_grid, rgb_mosaic
+
+    for request in requests:
+        weight = dict(model.module.named_parameters())[request.variant].detach().float().cpu().numpy()
+        picture = rgb_mosaic(weight[: params.max_filters]) if request.spec["rgb"] else channel_grid(weight[: params.deep_filters])
+        yield request, Result(arrays={"weights": weight}, images={"filters": picture})
+
+
+# --- saliency: one image, one method, its own forward and backward passes ----------------------
+
+
+def _gradient(module, x, target, rule=None, layer=None):
+    """One forward and one backward of one image under a gradient rule (None: plain autograd).
+    Returns logits, the class explained (top-1 when ``target`` is None), the input gradient, and
+    the layer's output and gradient when ``layer`` is given, and the rule override's handle."""
+    override_context = activation_override(module) if rule else contextlib.nullcontext()
+    with override_context as override, capture(module, [layer] if layer else []) as captured:
+        if override is not None:
+            override.rule = rule
+        x = x.detach().clone().requires_grad_(True)
+        logits = module(x)
+        target = int(logits[0].argmax()) if target is None else int(target)
+        wanted = [x, captured[layer]] if layer else [x]
+        grads = torch.autograd.grad(logits[0, target], wanted)
+    activation = captured[layer].detach() if layer else None
+    return logits.detach(), target, grads, activation, override
+
+
+def _one_method(module, x, pinned, method, params, cam_layer, baseline, noise_seed):
+    """``Maps`` of one image for one saliency method, recomputing everything it needs."""
+    from reportgen.attribution import cam, paths
+    from reportgen.attribution.maps import Maps
+
+    if method in ("vanilla", "deconvnet", "guided"):
+        logits, target, (gradient,), _, override = _gradient(module, x, pinned, method)
+        return Maps(logits, torch.tensor([target]), {method: gradient}, unguided_modules=len(override.unguided),
+                    functional_calls=override.functional_calls)
+    if method in ("gradcam", "guided_gradcam"):
+        logits, target, (_, layer_gradient), activation, override = _gradient(module, x, pinned, "vanilla", cam_layer)
+        heat = cam.grad_cam(activation, layer_gradient)
+        if method == "gradcam":
+            attribution = cam.upsample(heat, tuple(x.shape[2:]))[:, None]
+        else:
+            _, _, (guided,), _, override = _gradient(module, x, target, "guided")
+            attribution = cam.guided_grad_cam(guided, heat)
+        return Maps(logits, torch.tensor([target]), {method: attribution}, cam=heat,
+                    unguided_modules=len(override.unguided), functional_calls=override.functional_calls)
+    logits = module(x).detach()
+    target = int(logits[0].argmax()) if pinned is None else int(pinned)
+    targets = torch.tensor([target])
+    if method == "smoothgrad":
+        spread = float(x.max() - x.min()) * params.smoothgrad_noise
+        noise = paths.smoothgrad_noise(x, [spread], params.smoothgrad_samples, [noise_seed])
+        gradients = [_gradient(module, x + row[None], target)[2][0] for row in noise]
+        return Maps(logits, targets, {method: torch.stack(gradients).mean(dim=0)})
+    alphas, weights = paths.gauss_legendre(params.ig_steps)
+    total = torch.zeros_like(x)
+    for alpha, weight in zip(alphas, weights):
+        point = baseline + float(alpha) * (x - baseline)
+        total += float(weight) * _gradient(module, point, target)[2][0]
+    attribution = total * (x - baseline)
+    maps = Maps(logits, targets, {method: attribution})
+    maps.ig_gap = paths.completeness_gap(module, x, targets, baseline, attribution)
+    return maps
+
+
+def _sanity(module, x, maps, method, params, cam_layer, baseline, noise_seed, fill):
+    """Deletion curve (one forward per deletion step) and randomisation cascade for one map."""
+    from reportgen.attribution import sanity
+    from reportgen.attribution.maps import Sanity
+
+    checks = Sanity()
+    importance = maps.importance(method)
+    if params.deletion_steps > 0:
+        curves = sanity.deletion_curves(OneByOne(module), x, importance, maps.targets, params.deletion_steps, fill)
+        checks.deletion_auc[method] = [sanity.area_under(curves[0])]
+    stages = sanity.cascading_randomisation(module, params.randomisation_stages, params.seed)
+    for count, down_to, randomised in stages if params.randomisation_stages > 0 else ():
+        again = _one_method(randomised, x, int(maps.targets[0]), method, params, cam_layer, baseline, noise_seed)
+        checks.stages.append((count, down_to))
+        before, after = importance[0].detach().cpu().numpy(), again.importance(method)[0].detach().cpu().numpy()
+        checks.randomisation.setdefault(method, []).append([sanity.spearman(before, after)])
+    return checks
+
+
+@runner("saliency")
+def saliency(params, model, requests):
+    from reportgen.techniques import saliency as technique
+
+    baseline = technique._baseline(model, params.ig_baseline)
+    fill = model.normalise(torch.zeros(1, 3, 1, 1, device=model.device)).flatten()
+    for request in requests:
+        x = model.inputs([request.image.pixels])
+        cam_layer = request.spec.get("cam_layer")
+        noise_seed = technique._noise_seed(params.seed, request.image.pixel_hash)
+        maps = _one_method(model.module, x, request.spec.get("target"), request.variant, params, cam_layer, baseline,
+                           noise_seed)
+        checks = None
+        if params.sanity:
+            checks = _sanity(model.module, x, maps, request.variant, params, cam_layer, baseline, noise_seed, fill)
+        yield request, technique._result(request, 0, maps, maps.logits.softmax(dim=1), checks, model.card)
+
+
+# --- gradient ascent: one run (class or filter, regulariser, style) at a time ------------------
+
+
+def _ascent(params, model, requests, score_for):
+    from reportgen.optim.objectives import norm_penalty
+    from reportgen.optim.styles import visualise
+
+    lambdas = {"none": 0.0, "l1": params.l1_weight, "l2": params.l2_weight}
+    for request in requests:
+        kind = request.spec["regulariser"]
+        trace, _final = visualise(model, [request.spec["style"]], score_for(request), norm_penalty([kind], [lambdas[kind]]),
+                                  params)
+        frames = trace.frames[0]
+        arrays = {name: values[:, 0] for name, values in trace.history.items()}
+        yield request, Result(arrays=arrays, images={"final": frames[-1]}, animations={"gif": frames})
+
+
+@runner("class_ascent")
+def class_ascent(params, model, requests):
+    from reportgen.optim.objectives import class_logit
+
+    return _ascent(params, model, requests, lambda request: class_logit(model.module, [request.spec["class_index"]]))
+
+
+@runner("layer_ascent")
+def layer_ascent(params, model, requests):
+    def score_for(request):
+        layer, channel = request.spec["layer"], request.spec["filter"]
+
+        def score(images):
+            _, outputs = full_forward(model.module, images, [layer])
+            return {"score": outputs[layer][:, channel].mean(dim=(1, 2))}
+
+        return score
+
+    return _ascent(params, model, requests, score_for)
+
+
+# --- deep dream: one image, one objective, one method at a time --------------------------------
+
+
+@runner("deep_dream")
+def deep_dream(params, model, requests):
+    from reportgen.techniques import deep_dream as technique
+
+    for request in requests:
+        height, width = request.image.pixels.shape[:2]
+        size = technique.working_size((height, width), params.working_side)
+        schedule = technique.schedule_for(params, request.spec["method"], size)
+        base = model.to_tensor([request.image.pixels], size)
+        dreamed, trace = _dream(model, base, request.spec["layer"], request.spec.get("filter"), schedule)
+        picture = technique._picture(model, dreamed, (height, width))
+        yield request, Result(arrays={"objective": trace}, images={"dream": picture})
+
+
+def _dream(model, base01, layer, channel, schedule):
+    """The seed's dream loop for one image: the whole network every step, loss.backward() into
+    the image (and into the weights, which require gradients), then Adam or a normalised step."""
+    from reportgen.techniques.deep_dream import _resize, _shift
+
+    low = model.normalise(torch.zeros(1, 3, 1, 1, device=base01.device))
+    high = model.normalise(torch.ones(1, 3, 1, 1, device=base01.device))
+    generator = torch.Generator().manual_seed(schedule.seed)
+    trace, detail, image = [], None, None
+    for octave_size in schedule.sizes:
+        octave_base = model.normalise(_resize(base01, octave_size))
+        if detail is None:
+            detail = torch.zeros_like(octave_base)
+        elif detail.shape[-2:] != octave_base.shape[-2:]:
+            detail = F.interpolate(detail, size=octave_size, mode="bilinear", align_corners=False)
+        image = torch.maximum(torch.minimum(octave_base + detail, high), low).requires_grad_(True)
+        optimiser = None
+        if schedule.update == "adam":
+            optimiser = torch.optim.Adam([image], lr=schedule.learning_rate, weight_decay=schedule.weight_decay)
+        for _ in range(schedule.steps):
+            _, outputs = full_forward(model.module, torch.roll(image, _shift(schedule.jitter, generator), dims=(2, 3)), [layer])
+            chosen = outputs[layer][0] if channel is None else outputs[layer][0, channel]
+            value = chosen.mean() if schedule.reduction == "mean" else chosen.norm()
+            image.grad = None
+            value.backward()
+            trace.append(float(value.detach()))
+            with torch.no_grad():
+                if optimiser is not None:
+                    image.grad.neg_()  # Adam minimises: ascend the objective
+                    optimiser.step()
+                else:
+                    gradient = image.grad
+                    image += schedule.step_size / gradient.abs().mean().clamp_min(1e-12) * gradient
+                image.copy_(torch.maximum(torch.minimum(image, high), low))
+        image = image.detach()
+        detail = image - octave_base
+    return image, np.asarray(trace, dtype=np.float32)
