@@ -48,6 +48,10 @@ def capture(model: nn.Module, names: Sequence[str], truncate: bool = False) -> I
             outputs[name] = output
             if truncate and wanted.issubset(outputs):
                 raise _Truncated
+            # The rest of the network gets a copy: an in-place op downstream (ReLU(inplace=True),
+            # a residual +=) would otherwise overwrite what we recorded. The copy derives from the
+            # recorded tensor, so gradients with respect to it still flow.
+            return output.clone() if isinstance(output, torch.Tensor) else output
 
         return hook
 
