@@ -45,7 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode, conv_backward_flop  # noqa
 from benchmarks import naive  # noqa: E402
 from reportgen.cache import Cache  # noqa: E402
 from reportgen.images import load_folder  # noqa: E402
-from reportgen.models import DEFAULT_MODEL, card_for, load  # noqa: E402
+from reportgen.models import DEFAULT_MODEL, card_for, load, prepare_device  # noqa: E402
 from reportgen.progress import Silent  # noqa: E402
 from reportgen.techniques.base import registry  # noqa: E402
 
@@ -62,10 +62,12 @@ class Options:
     input_dir: Path = ROOT / "inputs"
     preset: str = "standard"
     device: str = "cpu"
+    weights: str = "pretrained"  # "random": untrained weights, for timing models whose files are absent
     threads: int | None = None  # torch.set_num_threads before anything runs; None: torch's default
     flops: bool = True
     probes: bool = True
     rebuild: bool = True
+    probe_only: bool = False  # the machine probes alone: no techniques, no rebuild
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -190,7 +192,7 @@ def gradient_step_ms(module: Any, inputs: Any, device: str, repeats: int = 3) ->
     return 1000 * min(timed(step, device)[0] for _ in range(repeats))
 
 
-def probe_inputs(model: Any, device: str, batch: int = 3) -> Any:
+def probe_inputs(model: Any, device: str, batch: int = 6) -> Any:
     size = model.card.input_size
     return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
 
@@ -229,7 +231,34 @@ def machine_probes(model: Any, device: str) -> dict[str, Any]:
     probes["step_ms_contiguous"] = gradient_step_ms(model.module, inputs, device)
     channels_last = copy.deepcopy(model.module).to(memory_format=torch.channels_last)
     probes["step_ms_channels_last"] = gradient_step_ms(channels_last, inputs.to(memory_format=torch.channels_last), device)
+    if device.startswith("cuda"):
+        probes["step_ms_by_gpu_setting"] = gpu_setting_probes(model.module, inputs, device)
     return probes
+
+
+# The pipeline's GPU settings first (models.prepare_device), then the ones it forgoes: TF32 (faster,
+# but outputs drift from the CPU's), and cuDNN's autotuner with nondeterministic kernels as well.
+GPU_SETTINGS = {
+    "deterministic, no TF32 (as built)": (True, False, False),
+    "deterministic, TF32": (True, False, True),
+    "autotuned, nondeterministic, TF32": (False, True, True),
+}
+
+
+def gpu_setting_probes(module: Any, inputs: Any, device: str) -> dict[str, float]:
+    """Gradient-step milliseconds under each of GPU_SETTINGS (restored afterwards)."""
+    cudnn = torch.backends.cudnn
+    before = (torch.are_deterministic_algorithms_enabled(), cudnn.benchmark, cudnn.allow_tf32)
+    results = {}
+    try:
+        for label, (deterministic, autotune, tf32) in GPU_SETTINGS.items():
+            torch.use_deterministic_algorithms(deterministic, warn_only=True)
+            cudnn.benchmark, cudnn.allow_tf32 = autotune, tf32
+            results[label] = gradient_step_ms(module, inputs, device)
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=True)
+        cudnn.benchmark, cudnn.allow_tf32 = before[1:]
+    return results
 
 
 # --- the two ways --------------------------------------------------------------------------------
@@ -283,10 +312,14 @@ def measure_technique(name: str, technique: Any, params: Any, model: Any, naive_
 def rebuild_times(options: Options, input_dir: Path, work: Path) -> dict[str, Any]:
     """``reportgen build`` of the full default gallery twice on a fresh cache: cold, then warm."""
     executable = Path(sys.executable).with_name("reportgen")
-    command = [str(executable) if executable.exists() else shutil.which("reportgen") or "reportgen", "build",
-               str(input_dir), "--models", ",".join(options.models), "--preset", options.preset,
-               "--device", options.device, "--out", str(work / "site"), "--cache-dir", str(work / "cache")]
-    result: dict[str, Any] = {"command": " ".join(command[1:])}
+    if executable.exists() or shutil.which("reportgen"):
+        launcher = [str(executable) if executable.exists() else shutil.which("reportgen")]
+    else:  # not installed, only importable (PYTHONPATH)
+        launcher = [sys.executable, "-m", "reportgen"]
+    command = [*launcher, "build", str(input_dir), "--models", ",".join(options.models), "--preset", options.preset,
+               "--device", options.device, "--weights", options.weights,
+               "--out", str(work / "site"), "--cache-dir", str(work / "cache")]
+    result: dict[str, Any] = {"command": " ".join(command[len(launcher):])}
     for run in ("cold", "warm"):
         start = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True)
@@ -352,7 +385,7 @@ def benchmark(options: Options, say: Callable[[str], None] = lambda line: None) 
     """Run everything the options ask for; return the report (plain JSON-able data)."""
     if options.threads:
         torch.set_num_threads(options.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)  # as the pipeline runs
+    prepare_device(options.device)  # as the pipeline runs
     available = registry()
     names = list(options.techniques) or list(available)
     unknown = [n for n in names if n not in available]
@@ -372,10 +405,12 @@ def benchmark(options: Options, say: Callable[[str], None] = lambda line: None) 
             say(f"matmul probe: {matmul / 1e9:.1f} GFLOP/s")
         cache = Cache(work / "cards")
         for model_name in options.models:
-            model = load(card_for(model_name, "pretrained", cache), options.device)
+            model = load(card_for(model_name, options.weights, cache), options.device)
             if options.probes:
                 report.setdefault("probes", {})[model_name] = machine_probes(model, options.device)
                 say(f"probes on {model_name}: {report['probes'][model_name]}")
+            if options.probe_only:
+                continue
             naive_model = naive.unfrozen(model)
             for name in names:
                 technique = available[name]
@@ -386,9 +421,10 @@ def benchmark(options: Options, say: Callable[[str], None] = lambda line: None) 
                 say(f"{model_name} {name}: reportgen {row['reportgen_s']:.2f} s, naive {row['naive_s']:.2f} s, "
                     f"x{row['speedup']:.1f}")
             del model, naive_model
-        report["total"] = totals(report["rows"])
-        add_rates(report["total"], matmul)
-        if options.rebuild:
+        if not options.probe_only:
+            report["total"] = totals(report["rows"])
+            add_rates(report["total"], matmul)
+        if options.rebuild and not options.probe_only:
             say("rebuild: reportgen build, cold then warm ...")
             report["rebuild"] = rebuild_times(options, input_dir, work)
     report["load_average_end"] = os.getloadavg()
@@ -424,7 +460,7 @@ def table(report: dict[str, Any]) -> str:
 
 
 def summary(report: dict[str, Any]) -> str:
-    lines = [table(report), ""]
+    lines = [table(report), ""] if report["rows"] else []
     if "matmul" in report:
         m = report["matmul"]
         lines.append(f"matmul probe ({m['size']}x{m['size']} float32): {m['flops_per_s'] / 1e9:.1f} GFLOP/s")
@@ -434,6 +470,9 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(f"{model_name} gradient step ({probe['workload']}): {threads + '; ' if threads else ''}"
                      f"contiguous {probe['step_ms_contiguous']:.0f} ms, channels-last {probe['step_ms_channels_last']:.0f} ms"
                      f" (torch default threads: {probe['default_threads']}, OMP_WAIT_POLICY {probe['omp_wait_policy']})")
+        if "step_ms_by_gpu_setting" in probe:
+            lines.append(f"{model_name} gradient step by GPU setting: "
+                         + ", ".join(f"{label} {ms:.1f} ms" for label, ms in probe["step_ms_by_gpu_setting"].items()))
     if "rebuild" in report:
         r = report["rebuild"]
         lines.append(f"reportgen build: cold {r['cold_s']:.1f} s ({r.get('cold_summary', '')}), "
@@ -452,9 +491,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--input-dir", type=Path, default=ROOT / "inputs")
     parser.add_argument("--preset", default="standard", choices=("quick", "standard", "full"))
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--weights", default="pretrained", choices=("pretrained", "random"))
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before running")
     parser.add_argument("--no-flops", dest="flops", action="store_false", help="skip FLOP counting")
     parser.add_argument("--no-probes", dest="probes", action="store_false", help="skip matmul/thread/memory-format probes")
+    parser.add_argument("--probe-only", action="store_true", help="run the machine probes only")
     parser.add_argument("--no-rebuild", dest="rebuild", action="store_false", help="skip the cold/warm reportgen build")
     parser.add_argument("--probe-step", nargs=3, metavar=("MODEL", "THREADS", "DEVICE"), help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=None, help="where to write results (default benchmarks/results-<device>.json)")
@@ -465,8 +506,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     split = lambda text: tuple(n.strip() for n in text.split(",") if n.strip())  # noqa: E731
     options = Options(models=split(args.models), techniques=split(args.techniques), images=args.images,
-                      input_dir=args.input_dir, preset=args.preset, device=args.device, threads=args.threads,
-                      flops=args.flops, probes=args.probes, rebuild=args.rebuild)
+                      input_dir=args.input_dir, preset=args.preset, device=args.device, weights=args.weights,
+                      threads=args.threads,
+                      flops=args.flops, probes=args.probes or args.probe_only, rebuild=args.rebuild,
+                      probe_only=args.probe_only)
     report = benchmark(options, say=lambda line: print(line, file=sys.stderr, flush=True))
     target = args.json or ROOT / "benchmarks" / f"results-{options.device.split(':')[0]}.json"
     target.write_text(json.dumps(report, indent=2, default=str) + "\n")

@@ -99,9 +99,10 @@ def filters(params, model, requests):
 
 
 def _gradient(module, x, target, rule=None, layer=None):
-    """One forward and one backward of one image under a gradient rule (None: plain autograd).
-    Returns logits, the class explained (top-1 when ``target`` is None), the input gradient, and
-    the layer's output and gradient when ``layer`` is given, and the rule override's handle."""
+    """One forward and one ``backward()`` of one image under a gradient rule (None: plain autograd),
+    as the seed does it: weight gradients are computed too. Returns logits, the class explained
+    (top-1 when ``target`` is None), the input gradient (and the layer's), the layer's output, and
+    the rule override's handle."""
     override_context = activation_override(module) if rule else contextlib.nullcontext()
     with override_context as override, capture(module, [layer] if layer else []) as captured:
         if override is not None:
@@ -109,8 +110,10 @@ def _gradient(module, x, target, rule=None, layer=None):
         x = x.detach().clone().requires_grad_(True)
         logits = module(x)
         target = int(logits[0].argmax()) if target is None else int(target)
-        wanted = [x, captured[layer]] if layer else [x]
-        grads = torch.autograd.grad(logits[0, target], wanted)
+        if layer:
+            captured[layer].retain_grad()
+        logits[0, target].backward()
+    grads = (x.grad, captured[layer].grad) if layer else (x.grad,)
     activation = captured[layer].detach() if layer else None
     return logits.detach(), target, grads, activation, override
 
@@ -122,7 +125,7 @@ def _one_method(module, x, pinned, method, params, cam_layer, baseline, noise_se
 
     if method in ("vanilla", "deconvnet", "guided"):
         logits, target, (gradient,), _, override = _gradient(module, x, pinned, method)
-        return Maps(logits, torch.tensor([target]), {method: gradient}, unguided_modules=len(override.unguided),
+        return Maps(logits, torch.tensor([target], device=x.device), {method: gradient}, unguided_modules=len(override.unguided),
                     functional_calls=override.functional_calls)
     if method in ("gradcam", "guided_gradcam"):
         logits, target, (_, layer_gradient), activation, override = _gradient(module, x, pinned, "vanilla", cam_layer)
@@ -132,11 +135,11 @@ def _one_method(module, x, pinned, method, params, cam_layer, baseline, noise_se
         else:
             _, _, (guided,), _, override = _gradient(module, x, target, "guided")
             attribution = cam.guided_grad_cam(guided, heat)
-        return Maps(logits, torch.tensor([target]), {method: attribution}, cam=heat,
+        return Maps(logits, torch.tensor([target], device=x.device), {method: attribution}, cam=heat,
                     unguided_modules=len(override.unguided), functional_calls=override.functional_calls)
     logits = module(x).detach()
     target = int(logits[0].argmax()) if pinned is None else int(pinned)
-    targets = torch.tensor([target])
+    targets = torch.tensor([target], device=x.device)
     if method == "smoothgrad":
         spread = float(x.max() - x.min()) * params.smoothgrad_noise
         noise = paths.smoothgrad_noise(x, [spread], params.smoothgrad_samples, [noise_seed])

@@ -115,7 +115,7 @@ def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, 
 
 
 def _compute(misses, cards, params, config, cache, entries, report, progress) -> None:
-    from reportgen.models import load, require_weights, select_device
+    from reportgen.models import load, prepare_device, require_weights, select_device
     from reportgen.lazy import torch
 
     try:
@@ -124,7 +124,7 @@ def _compute(misses, cards, params, config, cache, entries, report, progress) ->
         device = select_device(config.device)
     except ModelError as error:
         raise BuildError(str(error)) from None
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    prepare_device(device)
     for model_name in dict.fromkeys(m.model for m in misses):
         progress.step(f"loading {model_name}")
         try:

@@ -34,7 +34,11 @@ class SiteError(Exception):
 
 
 def templates_dir() -> Path:
-    return Path(str(resources.files("reportgen.templates")))
+    """The installed package's templates, or the checkout's when reportgen runs uninstalled."""
+    try:
+        return Path(str(resources.files("reportgen.templates")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "templates"
 
 
 def environment() -> jinja2.Environment:

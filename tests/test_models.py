@@ -94,3 +94,18 @@ def test_corrupt_torchvision_weights_name_the_file(cache, monkeypatch, tmp_path)
     models.require_weights(card)  # present: nothing to download
     with pytest.raises(ModelError, match=f"cannot load alexnet weights from {target}"):
         models.load(card)
+
+
+def test_prepare_device_turns_tf32_off_and_fixes_the_cublas_workspace_on_cuda(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.allow_tf32,
+              torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        models.prepare_device("cuda")  # only settings: no GPU is needed to apply them
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        assert models.os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before[1:]

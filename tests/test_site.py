@@ -104,3 +104,13 @@ def test_find_and_select_match_fields_spec_and_meta():
     ]
     assert find(artifacts, layer="y")["variant"] == "b"
     assert len(select(artifacts, model="m")) == 2 and find(artifacts, k=3) is None
+
+
+def test_templates_come_from_the_checkout_when_reportgen_runs_uninstalled(monkeypatch):
+    from reportgen import site
+
+    def not_installed(name):
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(site.resources, "files", not_installed)
+    assert (site.templates_dir() / "base.html").is_file()

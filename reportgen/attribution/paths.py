@@ -24,13 +24,14 @@ def batched_gradients(module: nn.Module, inputs: torch.Tensor, targets: torch.Te
 
 def smoothgrad_noise(inputs: torch.Tensor, stdevs: Sequence[float], samples: int, seeds: Sequence[int]) -> torch.Tensor:
     """(N * samples) x C x H x W Gaussian noise, image-major, each image from its own seeded generator
-    (so an image's map does not depend on the batch it is in). Drawn in float32 like Captum's."""
+    (so an image's map does not depend on the batch it is in). Drawn in float32 like Captum's, by
+    the CPU's generator on every device: a GPU's draws other numbers from the same seed."""
     draws = []
     for stdev, seed in zip(stdevs, seeds):
-        generator = torch.Generator(device=inputs.device).manual_seed(int(seed))
-        noise = torch.randn((samples, *inputs.shape[1:]), generator=generator, device=inputs.device)
-        draws.append(noise * torch.tensor(float(stdev), device=inputs.device))
-    return torch.cat(draws).to(inputs.dtype)
+        generator = torch.Generator().manual_seed(int(seed))
+        noise = torch.randn((samples, *inputs.shape[1:]), generator=generator)
+        draws.append(noise * torch.tensor(float(stdev)))
+    return torch.cat(draws).to(inputs.device, inputs.dtype)
 
 
 def smoothgrad(
