@@ -17,7 +17,6 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from reportgen.hooks import activation_override, capture
 from reportgen.models import LoadedModel
@@ -250,23 +249,14 @@ def deep_dream(params, model, requests):
 
 def _dream(model, base01, layer, channel, schedule):
     """The seed's dream loop for one image: the whole network every step, loss.backward() into
-    the image (and into the weights, which require gradients), then Adam or a normalised step."""
-    from reportgen.techniques.deep_dream import _resize, _shift
+    the image (and into the weights, which require gradients), then the same update as reportgen's."""
+    from reportgen.techniques.deep_dream import _shift, ascend, octave_start, valid_range
 
-    low = model.normalise(torch.zeros(1, 3, 1, 1, device=base01.device))
-    high = model.normalise(torch.ones(1, 3, 1, 1, device=base01.device))
+    bounds = valid_range(model, base01.device)
     generator = torch.Generator().manual_seed(schedule.seed)
     trace, detail, image = [], None, None
     for octave_size in schedule.sizes:
-        octave_base = model.normalise(_resize(base01, octave_size))
-        if detail is None:
-            detail = torch.zeros_like(octave_base)
-        elif detail.shape[-2:] != octave_base.shape[-2:]:
-            detail = F.interpolate(detail, size=octave_size, mode="bilinear", align_corners=False)
-        image = torch.maximum(torch.minimum(octave_base + detail, high), low).requires_grad_(True)
-        optimiser = None
-        if schedule.update == "adam":
-            optimiser = torch.optim.Adam([image], lr=schedule.learning_rate, weight_decay=schedule.weight_decay)
+        octave_base, image, optimiser = octave_start(model, base01, octave_size, detail, bounds, schedule)
         for _ in range(schedule.steps):
             _, outputs = full_forward(model.module, torch.roll(image, _shift(schedule.jitter, generator), dims=(2, 3)), [layer])
             chosen = outputs[layer][0] if channel is None else outputs[layer][0, channel]
@@ -274,14 +264,7 @@ def _dream(model, base01, layer, channel, schedule):
             image.grad = None
             value.backward()
             trace.append(float(value.detach()))
-            with torch.no_grad():
-                if optimiser is not None:
-                    image.grad.neg_()  # Adam minimises: ascend the objective
-                    optimiser.step()
-                else:
-                    gradient = image.grad
-                    image += schedule.step_size / gradient.abs().mean().clamp_min(1e-12) * gradient
-                image.copy_(torch.maximum(torch.minimum(image, high), low))
+            ascend(image, image.grad, optimiser, schedule, bounds)
         image = image.detach()
         detail = image - octave_base
     return image, np.asarray(trace, dtype=np.float32)

@@ -191,13 +191,21 @@ def _swap(staging: Path, out: Path, attempts: int = 20) -> None:
 
 
 def size_summary(out: Path) -> tuple[str, list[str]]:
-    """A one-line size report and warnings for GitHub Pages' limits."""
-    files = [p for p in out.rglob("*") if p.is_file()]
-    total = sum(p.stat().st_size for p in files) / 1e6
+    """A one-line size report and warnings for GitHub Pages' limits. Files that vanish while it
+    counts (another build swapping its site in) are passed over, not an error."""
+    sizes = {}
+    for folder, _, names in os.walk(out):  # os.walk ignores folders that are gone
+        for name in names:
+            path = Path(folder) / name
+            try:
+                sizes[path] = path.stat().st_size
+            except OSError:
+                continue
+    total = sum(sizes.values()) / 1e6
     warnings = []
     if total > PAGES_SOFT_LIMIT_MB:
         warnings.append(f"warning: the site is {total:.0f} MB; GitHub Pages allows at most 1 GB")
-    for path in files:
-        if path.stat().st_size / 1e6 > PAGES_FILE_LIMIT_MB:
+    for path, size in sorted(sizes.items()):
+        if size / 1e6 > PAGES_FILE_LIMIT_MB:
             warnings.append(f"warning: {path} is over {PAGES_FILE_LIMIT_MB} MB; GitHub rejects such files")
-    return f"site: {len(files)} files, {total:.1f} MB in {out}", warnings
+    return f"site: {len(sizes)} files, {total:.1f} MB in {out}", warnings

@@ -25,6 +25,8 @@ sys.path.insert(0, "tests")
 import conftest  # registers the tiny model
 from reportgen import cache, site
 point, count, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+# As on a terminal, whatever launched the tests: a background job inherits SIGINT ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 calls = [0]
 
 def stop_at(module, name, sig=signal.SIGKILL):

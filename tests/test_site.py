@@ -114,3 +114,21 @@ def test_templates_come_from_the_checkout_when_reportgen_runs_uninstalled(monkey
 
     monkeypatch.setattr(site.resources, "files", not_installed)
     assert (site.templates_dir() / "base.html").is_file()
+
+
+def test_size_summary_passes_over_files_a_racing_build_removed(tmp_path, monkeypatch):
+    from reportgen import site
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "kept.png").write_bytes(b"x" * 10)
+    (tmp_path / "a" / "gone.png").write_bytes(b"x" * 10)
+    stat = Path.stat
+
+    def vanishing(path, *args, **kwargs):
+        if path.name == "gone.png":
+            raise FileNotFoundError(path)
+        return stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", vanishing)
+    line, warnings = site.size_summary(tmp_path)
+    assert line.startswith("site: 1 files") and warnings == []

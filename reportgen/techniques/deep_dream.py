@@ -224,39 +224,57 @@ def _dream_chunk(model, chunk, size, schedule, tick):
 def _dream(model, base01, layer, channels, schedule: Schedule, tick):
     """The shared loop. ``base01``: NCHW in [0, 1] at the working size. Returns the dreamed image
     (normalised), the image after each octave, and the objective before every step (steps x N)."""
-    low = model.normalise(torch.zeros(1, 3, 1, 1, device=base01.device))
-    high = model.normalise(torch.ones(1, 3, 1, 1, device=base01.device))
+    bounds = valid_range(model, base01.device)
     generator = torch.Generator().manual_seed(schedule.seed)
     frames, trace = [], []
     detail = None
     for octave_size in schedule.sizes:
-        octave_base = model.normalise(_resize(base01, octave_size))
-        if detail is None:
-            detail = torch.zeros_like(octave_base)
-        elif detail.shape[-2:] != octave_base.shape[-2:]:
-            detail = F.interpolate(detail, size=octave_size, mode="bilinear", align_corners=False)
-        image = torch.maximum(torch.minimum(octave_base + detail, high), low).requires_grad_(True)
-        optimiser = None
-        if schedule.update == "adam":
-            optimiser = torch.optim.Adam([image], lr=schedule.learning_rate, weight_decay=schedule.weight_decay)
+        octave_base, image, optimiser = octave_start(model, base01, octave_size, detail, bounds, schedule)
         for _ in range(schedule.steps):
             shift = _shift(schedule.jitter, generator)
             value = _objective(model, torch.roll(image, shift, dims=(2, 3)), layer, channels, schedule.reduction)
             (gradient,) = torch.autograd.grad(value.sum(), image)
             trace.append(value.detach().cpu().numpy())
-            with torch.no_grad():
-                if optimiser is not None:
-                    image.grad = -gradient  # Adam minimises: ascend the objective
-                    optimiser.step()
-                else:
-                    magnitude = gradient.abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
-                    image += schedule.step_size / magnitude * gradient
-                image.copy_(torch.maximum(torch.minimum(image, high), low))
+            ascend(image, gradient, optimiser, schedule, bounds)
             tick(1)
         image = image.detach()
         detail = image - octave_base
         frames.append(image)
     return image, frames, np.stack(trace)
+
+
+def valid_range(model, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The normalised values of black and white: dreamed pixels stay between them."""
+    return (model.normalise(torch.zeros(1, 3, 1, 1, device=device)),
+            model.normalise(torch.ones(1, 3, 1, 1, device=device)))
+
+
+def octave_start(model, base01, size, detail, bounds, schedule: Schedule):
+    """An octave's normalised base image, the image it dreams on (base plus the detail carried up
+    from the coarser octave, clipped, requiring grad) and its optimiser (None: normalised steps)."""
+    octave_base = model.normalise(_resize(base01, size))
+    if detail is None:
+        detail = torch.zeros_like(octave_base)
+    elif detail.shape[-2:] != octave_base.shape[-2:]:
+        detail = F.interpolate(detail, size=size, mode="bilinear", align_corners=False)
+    image = torch.maximum(torch.minimum(octave_base + detail, bounds[1]), bounds[0]).requires_grad_(True)
+    optimiser = None
+    if schedule.update == "adam":
+        optimiser = torch.optim.Adam([image], lr=schedule.learning_rate, weight_decay=schedule.weight_decay)
+    return octave_base, image, optimiser
+
+
+def ascend(image, gradient, optimiser, schedule: Schedule, bounds) -> None:
+    """One update of ``image`` up ``gradient``: Adam's, or a step normalised by the gradient's mean
+    magnitude per image; then clip to the valid range."""
+    with torch.no_grad():
+        if optimiser is not None:
+            image.grad = -gradient  # Adam minimises: ascend the objective
+            optimiser.step()
+        else:
+            magnitude = gradient.abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+            image += schedule.step_size / magnitude * gradient
+        image.copy_(torch.maximum(torch.minimum(image, bounds[1]), bounds[0]))
 
 
 def _objective(model, inputs, layer, channels, reduction):

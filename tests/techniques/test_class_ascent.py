@@ -68,8 +68,13 @@ def test_frames_are_deterministic_and_do_not_depend_on_the_batch(tiny):
             assert np.array_equal(frame, repeated)
     batched, single = first["9/l1/robust"].animations["gif"], alone["9/l1/robust"].animations["gif"]
     differences = [np.abs(a.astype(int) - b.astype(int)) for a, b in zip(batched, single)]
-    # only float rounding differs with the batch's size: a few pixels move by a level or two
-    assert max(d.max() for d in differences) <= 3 and max(d.mean() for d in differences) < 0.05
+    # only float rounding differs with the batch's size, amplified by the robust style's large steps:
+    # measured at most 3 levels on an AMD EPYC and 9 on an Intel Xeon (AVX-512), 0.3% of pixels
+    # beyond 3 levels; an image whose loss reached into another's would move everywhere
+    assert np.array_equal(batched[0], single[0])
+    assert max((d > 3).mean() for d in differences) < 0.01 and max(d.mean() for d in differences) < 1.0
+    np.testing.assert_allclose(first["9/l1/robust"].arrays["objective"], alone["9/l1/robust"].arrays["objective"],
+                               rtol=2e-3)
 
 
 @pytest.mark.parametrize("steps", [5, 12])
@@ -84,14 +89,18 @@ def test_gif_has_the_frame_count_whatever_the_steps_loops_and_ends_on_the_final_
         assert gif.n_frames == 5 and gif.info["loop"] == 0
 
 
-def test_real_model_sees_each_default_class_in_its_robust_image(lite0):
-    """Measured at 96 px after 30 steps: robust images are top-1 for 52, 77 and 231 (p = 1.00,
-    1.00, 0.52); naive ones for 52 and 77 only (231, collie, drifts to another class). At the
-    standard preset (128 px, 60 steps) all 18 runs are top-1 with p > 0.99."""
-    _, results = _run(lite0, regularisers=("none",), styles=("robust",), steps=30, frames=3, height=96, width=96)
-    for index in (52, 77, 231):
-        result = results[f"{index}/none/robust"]
-        assert result.meta["top1"] == index, (result.meta["top1_category"], result.meta["final_probability"])
+def test_real_model_sees_each_default_class_in_its_image_at_the_standard_preset(lite0):
+    """At the standard preset's size and steps (128 px, 60 steps) every default class wins on its
+    own image in both styles (measured p > 0.99 on two CPUs). Smaller runs are not safe: at 96 px
+    and 30 steps the robust collie (231) was top-1 with p = 0.52 on one CPU, a Shetland sheepdog
+    on another."""
+    standard = TECHNIQUE.params_for("standard")
+    _, results = _run(lite0, regularisers=("none",), steps=standard.steps, frames=2, height=standard.height,
+                      width=standard.width)
+    assert len(results) == 6
+    for variant, result in results.items():
+        assert result.meta["top1"] == int(variant.split("/")[0]), (variant, result.meta["top1_category"])
+        assert result.meta["final_probability"] > 0.9, variant
 
 
 def test_gallery_section_has_a_gif_per_class_regulariser_and_style_with_its_probability(tmp_path):
