@@ -77,6 +77,20 @@ def test_frames_are_deterministic_and_do_not_depend_on_the_batch(tiny):
                                rtol=2e-3)
 
 
+def test_gif_plays_as_long_whatever_the_steps_when_frames_repeat(tiny):
+    """With more frames than steps some frames repeat; GIF writers merge identical neighbours into
+    one longer frame, so the animation keeps its length, though not its frame count."""
+    _, results = _run(tiny, classes=("1",), regularisers=("none",), styles=("naive",), steps=2, frames=5)
+    (result,) = results.values()
+    assert len(result.animations["gif"]) == 5
+    gif = Image.open(io.BytesIO(render.gif_bytes(result.animations["gif"])))
+    durations = []
+    for index in range(gif.n_frames):
+        gif.seek(index)
+        durations.append(gif.info["duration"])
+    assert sum(durations) == 4 * 100 + 1000 and gif.n_frames < 5
+
+
 @pytest.mark.parametrize("steps", [5, 12])
 def test_gif_has_the_frame_count_whatever_the_steps_loops_and_ends_on_the_final_image(tiny, steps):
     params, results = _run(tiny, classes=("1",), regularisers=("none",), steps=steps, frames=5)
