@@ -7,7 +7,10 @@ parameters are frozen, in eval mode, on the chosen device.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import importlib.util
 import hashlib
 import json
 import os
@@ -231,9 +234,58 @@ DEFAULT_MODEL = "efficientnet_lite0"
 
 
 def torchvision_names() -> list[str]:
+    """torchvision's classification models, from its source when that can be read (fast)."""
+    catalogue = torchvision_catalogue()
+    if catalogue:
+        return sorted(catalogue)
     import torchvision
 
     return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+@functools.lru_cache(maxsize=1)
+def torchvision_catalogue() -> dict[str, str | None]:
+    """Classification model name -> its DEFAULT weights' URL (None where the source does not say it
+    plainly), read from torchvision's source without importing it: importing torch and torchvision
+    takes seconds, and an unknown name or a missing weights file should be reported at once.
+    Empty when the source cannot be read; tests check it against torchvision itself."""
+    try:
+        spec = importlib.util.find_spec("torchvision")
+        folder = Path(spec.origin).parent / "models"
+        catalogue: dict[str, str | None] = {}
+        for path in sorted(folder.glob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+            for node in tree.body:
+                if isinstance(node, ast.FunctionDef) and any(_registers(d) for d in node.decorator_list):
+                    catalogue[node.name] = _default_weights_url(node, classes)
+        return catalogue
+    except (AttributeError, OSError, SyntaxError, TypeError, ValueError):
+        return {}
+
+
+def _registers(decorator: ast.expr) -> bool:
+    call = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return isinstance(call, ast.Name) and call.id == "register_model"
+
+
+def _default_weights_url(builder: ast.FunctionDef, classes: dict[str, ast.ClassDef]) -> str | None:
+    """``def vgg16(*, weights: Optional[VGG16_Weights] ...)`` -> VGG16_Weights.DEFAULT's url."""
+    annotation = next((a.annotation for a in builder.args.kwonlyargs if a.arg == "weights"), None)
+    if isinstance(annotation, ast.Subscript):
+        annotation = annotation.slice
+    enum = classes.get(annotation.id) if isinstance(annotation, ast.Name) else None
+    if enum is None:
+        return None
+    members = {t.id: node.value for node in enum.body if isinstance(node, ast.Assign)
+               for t in node.targets if isinstance(t, ast.Name)}
+    default = members.get("DEFAULT")
+    weights = members.get(default.id) if isinstance(default, ast.Name) else None
+    if isinstance(weights, ast.Call):
+        for keyword in weights.keywords:
+            if keyword.arg == "url" and isinstance(keyword.value, ast.Constant):
+                return str(keyword.value.value)
+    return None
 
 
 def available_models() -> list[str]:
@@ -269,6 +321,15 @@ def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
     if stored is not None:
         return ModelCard.from_json(stored)
     check_name(name)
+    if weights == "pretrained" and name not in _LOCAL:
+        # Before building the card (the architecture, a probe of its layers: seconds for a big
+        # model): a missing weights file offline is the common first error, and should come fast.
+        url = torchvision_catalogue().get(name)
+        if url is None:
+            import torchvision
+
+            url = torchvision.models.get_model_weights(name).DEFAULT.url
+        _require_weights_file(name, url)
     card = _build_card(name, weights)
     cache.write_json(cache_name, card.to_json())
     return card
@@ -408,12 +469,16 @@ def require_weights(card: ModelCard) -> None:
     """
     if card.weights != "pretrained" or card.name in _LOCAL or card.weights_url is None:
         return
-    target = checkpoints_dir() / os.path.basename(card.weights_url)
-    if target.exists() or _reachable(card.weights_url):
+    _require_weights_file(card.name, card.weights_url)
+
+
+def _require_weights_file(name: str, url: str) -> None:
+    target = checkpoints_dir() / os.path.basename(url)
+    if target.exists() or _reachable(url):
         return
     raise ModelError(
-        f"{card.name}: pretrained weights are not available offline. Place {target.name} in "
-        f"{target.parent}/ (downloaded from {card.weights_url}), or build with --weights random"
+        f"{name}: pretrained weights are not available offline. Place {target.name} in "
+        f"{target.parent}/ (downloaded from {url}), or build with --weights random"
     )
 
 

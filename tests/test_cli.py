@@ -65,3 +65,18 @@ def test_clean_removes_the_cache(tmp_path):
     (tmp_path / "cache" / "objects").mkdir(parents=True)
     assert run("clean", "--cache-dir", tmp_path / "cache").exit_code == 0
     assert not (tmp_path / "cache").exists()
+
+
+def test_missing_weights_offline_stop_the_build_at_once_naming_the_file(tmp_path, monkeypatch):
+    from reportgen import models
+
+    write_inputs(tmp_path / "inputs")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(models, "_reachable", lambda url: False)
+    args = list(build_args(tmp_path))
+    args[args.index("tiny")] = "alexnet"
+    result = run(*args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: alexnet: pretrained weights are not available offline. Place alexnet-owt-7be5be79.pth")
+    assert not (tmp_path / "site").exists()

@@ -56,12 +56,26 @@ def test_unknown_model_error_lists_valid_names(cache):
 def test_missing_torchvision_weights_offline_name_the_file(cache, monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(models, "_reachable", lambda url: False)
-    card = models.card_for("alexnet", "pretrained", cache)
-    with pytest.raises(ModelError) as raised:
-        models.require_weights(card)
+    built = []
+    monkeypatch.setattr(models, "_build_card", lambda *a: built.append(a))
+    with pytest.raises(ModelError) as raised:  # before the (slow) card is built
+        models.card_for("alexnet", "pretrained", cache)
     message = str(raised.value)
     assert "alexnet-owt-7be5be79.pth" in message and str(tmp_path / "torch" / "hub" / "checkpoints") in message
-    assert "--weights random" in message
+    assert "--weights random" in message and not built
+
+
+def test_a_cached_card_meets_the_same_weights_check_before_any_work(cache, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(models, "_reachable", lambda url: False)
+    target = tmp_path / "torch" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"present when the card was made")
+    card = models.card_for("alexnet", "pretrained", cache)
+    target.unlink()
+    assert models.card_for("alexnet", "pretrained", cache) == card  # from the cache: no check, no torch
+    with pytest.raises(ModelError, match="Place alexnet-owt-7be5be79.pth in"):
+        models.require_weights(card)
     assert models.card_for("alexnet", "random", cache).untrained
 
 
@@ -87,10 +101,10 @@ def test_select_device_refuses_cuda_without_a_gpu(monkeypatch):
 
 def test_corrupt_torchvision_weights_name_the_file(cache, monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    card = models.card_for("alexnet", "pretrained", cache)
     target = tmp_path / "torch" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"this is not a checkpoint")
+    card = models.card_for("alexnet", "pretrained", cache)
     models.require_weights(card)  # present: nothing to download
     with pytest.raises(ModelError, match=f"cannot load alexnet weights from {target}"):
         models.load(card)
@@ -109,3 +123,13 @@ def test_prepare_device_turns_tf32_off_and_fixes_the_cublas_workspace_on_cuda(mo
     finally:
         torch.use_deterministic_algorithms(before[0])
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before[1:]
+
+
+def test_the_catalogue_read_from_torchvision_source_matches_torchvision():
+    import torchvision
+
+    catalogue = models.torchvision_catalogue()
+    names = sorted(torchvision.models.list_models(module=torchvision.models))
+    assert sorted(catalogue) == names
+    for name in names:
+        assert catalogue[name] == torchvision.models.get_model_weights(name).DEFAULT.url, name
