@@ -6,6 +6,8 @@ that removes itself in ``finally``, also when the code inside raises.
 - ``activation_override``: make ReLU-family modules pass gradients back as vanilla backprop,
   guided backprop or DeconvNet do. The rule is read at backward time, so one forward pass can
   serve all three. Works with in-place activations because the override computes its own output.
+- ``module_calls``: which modules of given types ran, in order, with their inputs and outputs
+  (how ``folding`` finds each batch norm's convolution).
 """
 from __future__ import annotations
 
@@ -75,6 +77,24 @@ def forward_until(model: nn.Module, inputs: torch.Tensor, names: Sequence[str]) 
     if missing:
         raise RuntimeError(f"layers never ran in the forward pass: {', '.join(missing)}")
     return dict(outputs)
+
+
+def module_calls(model: nn.Module, inputs: torch.Tensor, types: tuple[type, ...]) -> list[tuple[str, nn.Module, tuple, torch.Tensor]]:
+    """(name, module, inputs, output) of every call of a submodule of one of ``types`` during one
+    forward of ``inputs``, in call order. The tensors are kept, so their ids stay unique."""
+    calls: list[tuple[str, nn.Module, tuple, torch.Tensor]] = []
+    handles = []
+    try:
+        for name, module in model.named_modules():
+            if isinstance(module, types):
+                handles.append(module.register_forward_hook(
+                    lambda layer, args, output, name=name: calls.append((name, layer, args, output))))
+        with torch.inference_mode():
+            model(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls
 
 
 @dataclass

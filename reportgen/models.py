@@ -131,6 +131,24 @@ class LoadedModel:
     card: ModelCard
     module: Any  # torch.nn.Module
     device: Any  # torch.device
+    _folded: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    def for_gradients(self, keep: Sequence[str] = ()) -> Any:
+        """The network for gradient loops: ``module`` with its batch norms folded into their
+        convolutions (reportgen/folding.py), except the convolutions named in ``keep``, whose
+        outputs a technique observes. Made once per ``keep``."""
+        key = frozenset(keep)
+        if key not in self._folded:
+            from reportgen.folding import fold_batch_norms
+
+            self._folded[key] = fold_batch_norms(self.module, self.probe(), key)
+        return self._folded[key]
+
+    def probe(self) -> Any:
+        """A seeded random input of the model's size, for checks that need one forward pass."""
+        generator = torch.Generator().manual_seed(RANDOM_SEED)
+        size = self.card.input_size
+        return torch.randn((1, 3, size, size), generator=generator).to(self.device)
 
     def normalise(self, pixels01: Any) -> Any:
         """NCHW tensor in [0, 1] -> the model's normalised input."""

@@ -4,7 +4,7 @@ Gradients run their own batched passes. Also the sanity metrics, which re-run th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -101,9 +101,14 @@ def sanity_metrics(
     stages: int,
     seed: int,
     fill: torch.Tensor,
+    randomise: nn.Module | None = None,
+    prepare: Callable[[nn.Module], nn.Module] = lambda randomised: randomised,
 ) -> Sanity:
     """Deletion AUC of every map, and its rank correlation with the same method on a model whose
-    weights are randomised in ``stages`` cascading steps (the classes explained stay the same)."""
+    weights are randomised in ``stages`` cascading steps (the classes explained stay the same).
+
+    ``randomise``: the network whose layers are randomised (default ``module``), when ``module`` is
+    a faster equivalent of it; ``prepare`` turns each randomised copy into such an equivalent."""
     result = Sanity()
     original = {m: maps.importance(m).detach().cpu().numpy() for m in methods}
     if deletion_steps > 0:
@@ -111,8 +116,9 @@ def sanity_metrics(
             curves = sanity.deletion_curves(module, inputs, maps.importance(method), maps.targets, deletion_steps, fill)
             result.deletion_auc[method] = [sanity.area_under(c) for c in curves]
     pinned = maps.targets.tolist()
-    for count, down_to, randomised in sanity.cascading_randomisation(module, stages, seed) if stages > 0 else ():
-        again = compute(randomised, inputs, pinned, methods, settings, baseline, noise_seeds)
+    cascade = sanity.cascading_randomisation(randomise or module, stages, seed) if stages > 0 else ()
+    for count, down_to, randomised in cascade:
+        again = compute(prepare(randomised), inputs, pinned, methods, settings, baseline, noise_seeds)
         result.stages.append((count, down_to))
         for method in methods:
             changed = again.importance(method).detach().cpu().numpy()

@@ -49,7 +49,7 @@ class ClassAscent(Technique):
         "Fourier image, random jitter, scale and rotation at each step) finds shapes. Under each "
         "animation: the model's probability for the class on the final image."
     )
-    version = 1
+    version = 2  # 2: batch norms folded into their convolutions (reportgen/folding.py)
     Params = Params
     presets = {
         "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48},
@@ -81,7 +81,7 @@ class ClassAscent(Technique):
         from reportgen.optim.styles import run_requests
 
         def score_for(batch):
-            return class_logit(model.module, [request.spec["class_index"] for request in batch])
+            return class_logit(model.for_gradients(), [request.spec["class_index"] for request in batch])
 
         for request, run in run_requests(model, requests, params, score_for, progress):
             index, top1 = request.spec["class_index"], int(run.final["top1"])

@@ -87,7 +87,7 @@ class DeepDream(Technique):
         "The simple method climbs at one scale; the octave method dreams an image pyramid from "
         "coarse to fine, which gives larger, cleaner patterns."
     )
-    version = 1
+    version = 2  # 2: batch norms folded into their convolutions (reportgen/folding.py)
     Params = Params
     presets = {
         "quick": {"working_side": 64, "steps": 4, "octaves": 3, "octave_steps": 2, "min_octave_side": 16},
@@ -281,7 +281,7 @@ def _objective(model, inputs, layer, channels, reduction):
     """Per image: the mean or L2 norm of the layer output, over one channel or all of them."""
     from reportgen.hooks import forward_until
 
-    output = forward_until(model.module, inputs, [layer])[layer]
+    output = forward_until(model.for_gradients([layer]), inputs, [layer])[layer]
     chosen = [output[i] if channel is None else output[i, channel] for i, channel in enumerate(channels)]
     return torch.stack([c.mean() if reduction == "mean" else c.norm() for c in chosen])
 

@@ -48,7 +48,7 @@ class LayerAscent(Technique):
         "filter of an intermediate layer: what that filter responds to. Naive pixel ascent beside "
         "the robust style (decorrelated Fourier image, random jitter, scale and rotation)."
     )
-    version = 1
+    version = 2  # 2: batch norms folded into their convolutions (reportgen/folding.py)
     Params = Params
     presets = {
         "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48},
@@ -88,7 +88,8 @@ class LayerAscent(Technique):
         from reportgen.optim.styles import run_requests
 
         def score_for(batch):
-            return channel_mean(model.module, [r.spec["layer"] for r in batch], [r.spec["filter"] for r in batch])
+            layers = [r.spec["layer"] for r in batch]
+            return channel_mean(model.for_gradients(layers), layers, [r.spec["filter"] for r in batch])
 
         for request, run in run_requests(model, requests, params, score_for, progress):
             yield request, run.result({

@@ -82,7 +82,7 @@ class Saliency(Technique):
         "late feature map by its gradient; SmoothGrad averages gradients over noisy copies and "
         "Integrated Gradients along a path from a baseline image."
     )
-    version = 1
+    version = 2  # 2: batch norms folded into their convolutions (reportgen/folding.py)
     Params = Params
     presets = {
         "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "sanity": False},
@@ -113,6 +113,7 @@ class Saliency(Technique):
 
     def compute(self, params, model, requests, progress):
         from reportgen.attribution import maps as attribution
+        from reportgen.folding import fold_batch_norms
 
         cam_layer = next((r.spec["cam_layer"] for r in requests if "cam_layer" in r.spec), None)
         settings = attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples,
@@ -127,12 +128,16 @@ class Saliency(Technique):
             inputs = model.inputs([image.pixels for image in chunk])
             baseline = _baseline(model, params.ig_baseline)
             seeds = [_noise_seed(params.seed, image.pixel_hash) for image in chunk]
-            maps = attribution.compute(model.module, inputs, pinned, methods, settings, baseline, seeds)
+            keep = [cam_layer] if cam_layer else []
+            network = model.for_gradients(keep)
+            maps = attribution.compute(network, inputs, pinned, methods, settings, baseline, seeds)
             checks = None
             if params.sanity:
                 fill = model.normalise(torch.zeros(1, 3, 1, 1, device=inputs.device)).flatten()
-                checks = attribution.sanity_metrics(model.module, inputs, maps, methods, settings, baseline, seeds,
-                                                    params.deletion_steps, params.randomisation_stages, params.seed, fill)
+                checks = attribution.sanity_metrics(
+                    network, inputs, maps, methods, settings, baseline, seeds, params.deletion_steps,
+                    params.randomisation_stages, params.seed, fill, randomise=model.module,
+                    prepare=lambda randomised: fold_batch_norms(randomised, model.probe(), keep))
             probabilities = maps.logits.softmax(dim=1)
             for request in mine:
                 index = position[request.image.pixel_hash]
