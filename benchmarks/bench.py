@@ -311,11 +311,10 @@ def measure_technique(name: str, technique: Any, params: Any, model: Any, naive_
 
 def rebuild_times(options: Options, input_dir: Path, work: Path) -> dict[str, Any]:
     """``reportgen build`` of the full default gallery twice on a fresh cache: cold, then warm."""
-    executable = Path(sys.executable).with_name("reportgen")
-    if executable.exists() or shutil.which("reportgen"):
-        launcher = [str(executable) if executable.exists() else shutil.which("reportgen")]
-    else:  # not installed, only importable (PYTHONPATH)
-        launcher = [sys.executable, "-m", "reportgen"]
+    beside = Path(sys.executable).with_name("reportgen")
+    installed = str(beside) if beside.exists() else shutil.which("reportgen")
+    # not installed, only importable (PYTHONPATH): run the package
+    launcher = [installed] if installed else [sys.executable, "-m", "reportgen"]
     command = [*launcher, "build", str(input_dir), "--models", ",".join(options.models), "--preset", options.preset,
                "--device", options.device, "--weights", options.weights,
                "--out", str(work / "site"), "--cache-dir", str(work / "cache")]

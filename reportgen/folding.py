@@ -36,18 +36,20 @@ class FoldedNorm(torch.nn.Module):
         return x
 
 
-def conv_norm_pairs(module: Any, probe: Any) -> list[tuple[str, str]]:
+def conv_norm_pairs(module: Any, probe: Any) -> tuple[list[tuple[str, str]], Any]:
     """(convolution, batch norm) names where the norm normalises that convolution's output, as a
-    forward pass of ``probe`` shows it (the norm's input is the very tensor the conv returned)."""
+    forward pass of ``probe`` shows it (the norm's input is the very tensor the conv returned),
+    and the module's output on ``probe``: what a folded copy must agree with."""
     convs, pairs = {}, []
-    for name, layer, inputs, output in module_calls(module, probe, (torch.nn.Conv2d, torch.nn.BatchNorm2d)):
+    calls, reference = module_calls(module, probe, (torch.nn.Conv2d, torch.nn.BatchNorm2d))
+    for name, layer, inputs, output in calls:
         if isinstance(layer, torch.nn.Conv2d):
             convs[id(output)] = (name, layer)
         elif layer.track_running_stats and id(inputs[0]) in convs:
             conv_name, conv = convs[id(inputs[0])]
             if conv.out_channels == layer.num_features:
                 pairs.append((conv_name, name))
-    return pairs
+    return pairs, reference
 
 
 def fold_batch_norms(module: Any, probe: Any, keep: Iterable[str] = ()) -> Any:
@@ -55,7 +57,8 @@ def fold_batch_norms(module: Any, probe: Any, keep: Iterable[str] = ()) -> Any:
     convolution is named in ``keep``; ``module`` itself when there is nothing to fold or the
     folded copy does not agree with it on ``probe``."""
     kept = set(keep)
-    pairs = [(conv, norm) for conv, norm in conv_norm_pairs(module, probe) if conv not in kept]
+    found, reference = conv_norm_pairs(module, probe)
+    pairs = [(conv, norm) for conv, norm in found if conv not in kept]
     if not pairs:
         return module
     folded = copy.deepcopy(module)
@@ -71,7 +74,7 @@ def fold_batch_norms(module: Any, probe: Any, keep: Iterable[str] = ()) -> Any:
             conv.bias = torch.nn.Parameter(bias.to(conv.weight.dtype), requires_grad=False)
             parent_name, _, child = norm_name.rpartition(".")
             setattr(folded.get_submodule(parent_name), child, FoldedNorm(norm))
-        reference, result = module(probe), folded(probe)
+        result = folded(probe)
     if (result - reference).abs().max() > AGREEMENT * reference.abs().max().clamp_min(1e-12):
         return module
     return folded

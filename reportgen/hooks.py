@@ -79,9 +79,11 @@ def forward_until(model: nn.Module, inputs: torch.Tensor, names: Sequence[str]) 
     return dict(outputs)
 
 
-def module_calls(model: nn.Module, inputs: torch.Tensor, types: tuple[type, ...]) -> list[tuple[str, nn.Module, tuple, torch.Tensor]]:
+def module_calls(model: nn.Module, inputs: torch.Tensor,
+                 types: tuple[type, ...]) -> tuple[list[tuple[str, nn.Module, tuple, torch.Tensor]], torch.Tensor]:
     """(name, module, inputs, output) of every call of a submodule of one of ``types`` during one
-    forward of ``inputs``, in call order. The tensors are kept, so their ids stay unique."""
+    forward of ``inputs``, in call order, and the model's output. The tensors are kept, so their
+    ids stay unique."""
     calls: list[tuple[str, nn.Module, tuple, torch.Tensor]] = []
     handles = []
     try:
@@ -90,11 +92,11 @@ def module_calls(model: nn.Module, inputs: torch.Tensor, types: tuple[type, ...]
                 handles.append(module.register_forward_hook(
                     lambda layer, args, output, name=name: calls.append((name, layer, args, output))))
         with torch.inference_mode():
-            model(inputs)
+            output = model(inputs)
     finally:
         for handle in handles:
             handle.remove()
-    return calls
+    return calls, output
 
 
 @dataclass

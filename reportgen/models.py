@@ -532,7 +532,8 @@ def prepare_device(device: str) -> None:
     """Settings that make results reproducible and keep the GPU's within regression tolerances of
     the CPU's: deterministic algorithms; on CUDA a fixed cuBLAS workspace (read when its first
     handle is made) and no TF32. With TF32, 35 of the 57 quick-baseline artifacts moved beyond
-    tolerance on an H100; without it 5 did (README, Performance), for 1.3-3.4x slower gradient steps."""
+    tolerance on an H100; without it 5 did (README, Performance). The cost per gradient step
+    there: 3.4x for vgg16, 1.26x for efficientnet_lite0, none measurable for resnet50."""
     torch.use_deterministic_algorithms(True, warn_only=True)
     if device == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

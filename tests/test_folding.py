@@ -50,7 +50,9 @@ def probe():
 
 def test_each_norm_is_paired_with_the_convolution_it_normalises(probe):
     net = trained(Net())
-    assert conv_norm_pairs(net, probe) == [("conv1", "bn1"), ("conv2", "bn2")]
+    pairs, reference = conv_norm_pairs(net, probe)
+    assert pairs == [("conv1", "bn1"), ("conv2", "bn2")]
+    torch.testing.assert_close(reference, net(probe))
     assert hooks_left(net) == 0
 
 
