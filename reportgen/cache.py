@@ -22,6 +22,12 @@ import numpy as np
 from reportgen.techniques.base import Result
 
 ENTRY_FILE = "entry.json"
+MARKER = ".reportgen-cache"  # written when reportgen creates a cache; ``clear`` needs it
+OWN = ("objects", "json", "logs", MARKER)  # everything reportgen puts in a cache folder
+
+
+class CacheError(Exception):
+    """The cache folder cannot be used or removed as asked; the message is for a person."""
 
 
 def cache_key(
@@ -112,8 +118,36 @@ class Cache:
         folders = [self.root / "json", *(f for f in objects.iterdir() if f.is_dir())] if objects.is_dir() else []
         return sum(sweep_abandoned(folder, "tmp") for folder in folders if folder.is_dir())
 
-    def clear(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+    def claim(self) -> None:
+        """Make ``root`` a reportgen cache, refusing a folder that holds anything reportgen did not
+        write (``clear`` would otherwise be trusted with a user's files). A folder holding only
+        reportgen's own sub-folders (a cache made before the marker existed) is adopted."""
+        if (self.root / MARKER).is_file():
+            return
+        if self.root.exists():
+            foreign = sorted(p.name for p in self.root.iterdir() if p.name not in OWN) if self.root.is_dir() else [""]
+            if foreign:
+                raise CacheError(f"{self.root} is not a reportgen cache (no {MARKER} inside, and it holds "
+                                 f"{foreign[0] or 'a file'}"
+                                 f"{' and more' if len(foreign) > 1 else ''}); choose another --cache-dir")
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.root / MARKER, b"a reportgen artifact cache; `reportgen clean` removes it\n")
+
+    def clear(self) -> bool:
+        """Remove what reportgen wrote under ``root`` (and ``root`` once empty); nothing else.
+        Returns False when there was no cache. Refuses a folder without the marker."""
+        if not self.root.exists():
+            return False
+        if not (self.root / MARKER).is_file():
+            raise CacheError(f"{self.root} is not a reportgen cache (no {MARKER} inside); nothing was removed")
+        for name in OWN:  # the marker last: an interrupted clear can be run again
+            path = self.root / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        try:
+            self.root.rmdir()
+        except OSError:  # a file someone put there since: theirs to keep
+            pass
+        return True
 
 
 def temporary_prefix(stem: str) -> str:

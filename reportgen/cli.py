@@ -110,11 +110,14 @@ def list_(what: str) -> None:
 @main.command()
 @click.option("--cache-dir", default=".reportgen-cache", show_default=True, type=click.Path(path_type=Path))
 def clean(cache_dir: Path) -> None:
-    """Delete the artifact cache."""
-    from reportgen.cache import Cache
+    """Delete the artifact cache (only a folder reportgen created, and only what it wrote there)."""
+    from reportgen.cache import Cache, CacheError
 
-    Cache(cache_dir).clear()
-    click.echo(f"removed {cache_dir}")
+    try:
+        removed = Cache(cache_dir).clear()
+    except CacheError as error:
+        _fail(str(error))
+    click.echo(f"removed {cache_dir}" if removed else f"no cache at {cache_dir}; nothing to remove")
 
 
 @main.command()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reportgen import __version__
-from reportgen.cache import Cache, Entry, cache_key
+from reportgen.cache import Cache, CacheError, Entry, cache_key
 from reportgen.config import BuildConfig, ConfigError
 from reportgen.images import InputImage, Skipped, load_folder
 from reportgen.models import ModelCard, ModelError, package_version, card_for
@@ -64,6 +64,10 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
         raise BuildError(f"no usable images in {config.input_dir}")
 
     cache = Cache(config.cache_dir)
+    try:
+        cache.claim()
+    except CacheError as error:
+        raise BuildError(str(error)) from None
     cache.sweep()
     cards = {name: _card(name, config.weights, cache) for name in config.models}
     plan = [item for name in config.models for item in _plan(techniques, params, cards[name], images)]

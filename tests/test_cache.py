@@ -88,3 +88,36 @@ def test_json_documents_are_written_atomically(cache):
     cache.write_json("card", {"a": 1})
     assert cache.read_json("card") == {"a": 1}
     assert cache.read_json("other") is None
+
+
+def test_claim_marks_a_new_cache_and_adopts_an_old_one(tmp_path):
+    from reportgen.cache import MARKER
+
+    fresh = Cache(tmp_path / "new")
+    fresh.claim()
+    assert (tmp_path / "new" / MARKER).is_file()
+    (tmp_path / "old" / "objects" / "ab").mkdir(parents=True)  # a cache made before the marker
+    Cache(tmp_path / "old").claim()
+    assert (tmp_path / "old" / MARKER).is_file()
+
+
+def test_clear_removes_only_what_reportgen_wrote(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    cache.claim()
+    cache.put(cache_key("t", 1, {}, MODEL, None), result())
+    (tmp_path / "cache" / "notes.txt").write_text("put here by hand later")
+    assert cache.clear()
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["notes.txt"]
+    assert not Cache(tmp_path / "absent").clear()
+
+
+def test_clear_and_claim_refuse_a_foreign_folder(tmp_path):
+    from reportgen.cache import CacheError
+
+    (tmp_path / "mine" / "objects").mkdir(parents=True)
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(CacheError, match="not a reportgen cache"):
+        Cache(tmp_path / "mine").clear()
+    with pytest.raises(CacheError, match="notes.txt"):
+        Cache(tmp_path / "mine").claim()
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt", "objects"]

@@ -61,10 +61,42 @@ def test_list_and_version():
     assert version.exit_code == 0 and re.search(re.escape(__version__), version.stdout)
 
 
-def test_clean_removes_the_cache(tmp_path):
-    (tmp_path / "cache" / "objects").mkdir(parents=True)
-    assert run("clean", "--cache-dir", tmp_path / "cache").exit_code == 0
+def test_clean_removes_the_cache_a_build_made(tmp_path):
+    write_inputs(tmp_path / "inputs")
+    assert run(*build_args(tmp_path), "--techniques", "filters").exit_code == 0
+    assert (tmp_path / "cache" / "objects").is_dir()
+    result = run("clean", "--cache-dir", tmp_path / "cache")
+    assert result.exit_code == 0 and "removed" in result.stdout
     assert not (tmp_path / "cache").exists()
+    again = run("clean", "--cache-dir", tmp_path / "cache")
+    assert again.exit_code == 0 and "nothing to remove" in again.stdout
+
+
+def _notes(folder):
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    (folder / "sub" / "a.txt").write_text("also mine")
+    (folder / "objects").mkdir()  # even a name reportgen uses does not make it a cache
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+def test_clean_refuses_a_folder_reportgen_did_not_create_and_deletes_nothing(tmp_path):
+    folder = tmp_path / "mine"
+    before = _notes(folder)
+    result = run("clean", "--cache-dir", folder)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "not a reportgen cache" in line and str(folder) in line
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == before
+
+
+def test_a_build_refuses_a_cache_dir_holding_a_users_files(tmp_path):
+    write_inputs(tmp_path / "inputs")
+    folder = tmp_path / "mine"
+    before = _notes(folder)
+    result = run(*build_args(tmp_path), "--cache-dir", folder, "--techniques", "filters")
+    assert result.exit_code == 2 and "not a reportgen cache" in result.stderr
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == before
 
 
 def test_missing_weights_offline_stop_the_build_at_once_naming_the_file(tmp_path, monkeypatch):

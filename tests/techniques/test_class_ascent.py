@@ -60,18 +60,26 @@ def _input_norm(model, picture):
 
 
 def test_frames_are_deterministic_and_do_not_depend_on_the_batch(tiny):
-    _, first = _run(tiny)
-    _, again = _run(tiny)
+    """Independence is checked exactly where it is exact by design: with the batch's shape fixed,
+    every kernel computes each image with the same instructions, so changing the *other* images'
+    classes must leave a run bit for bit as it was. A batch of another size picks other kernels,
+    whose rounding the robust style's large steps amplify: measured under ATEN_CPU_CAPABILITY
+    default / avx2 / avx512 and DNNL_MAX_CPU_ISA=SSE41 at most 9 levels, 0.45% of pixels beyond 3
+    levels, mean 0.5 level, objectives within 5.2e-4; an image whose loss reached into another's
+    would move everywhere."""
+    _, first = _run(tiny, classes=("0", "4", "9"))
+    _, again = _run(tiny, classes=("0", "4", "9"))
+    _, others = _run(tiny, classes=("1", "6", "9"))
     _, alone = _run(tiny, classes=("9",), regularisers=("l1",), styles=("robust",))
     for variant, result in first.items():
-        for frame, repeated in zip(result.animations["gif"], again[variant].animations["gif"]):
+        for frame, repeated in zip(result.animations["gif"], again[variant].animations["gif"], strict=True):
             assert np.array_equal(frame, repeated)
+        if variant.startswith("9/"):
+            for frame, beside_others in zip(result.animations["gif"], others[variant].animations["gif"], strict=True):
+                assert np.array_equal(frame, beside_others), variant
+            assert np.array_equal(result.arrays["objective"], others[variant].arrays["objective"]), variant
     batched, single = first["9/l1/robust"].animations["gif"], alone["9/l1/robust"].animations["gif"]
-    differences = [np.abs(a.astype(int) - b.astype(int)) for a, b in zip(batched, single)]
-    # only float rounding differs with the batch's size, amplified by the robust style's large steps:
-    # measured at most 3 levels on an AMD EPYC and 9 on an Intel Xeon (AVX-512), 0.3% of pixels
-    # beyond 3 levels; an image whose loss reached into another's would move everywhere
-    assert np.array_equal(batched[0], single[0])
+    differences = [np.abs(a.astype(int) - b.astype(int)) for a, b in zip(batched, single, strict=True)]
     assert max((d > 3).mean() for d in differences) < 0.01 and max(d.mean() for d in differences) < 1.0
     np.testing.assert_allclose(first["9/l1/robust"].arrays["objective"], alone["9/l1/robust"].arrays["objective"],
                                rtol=2e-3)
