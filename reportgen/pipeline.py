@@ -7,8 +7,11 @@ torch. A technique that fails is reported in one line and the rest of the build 
 """
 from __future__ import annotations
 
+import os
+import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reportgen import __version__
@@ -40,6 +43,7 @@ class BuildReport:
     cached: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    log: Path | None = None  # the tracebacks of failed techniques, written only when one failed
 
     @property
     def total(self) -> int:
@@ -146,11 +150,29 @@ def _compute(misses, cards, params, config, cache, entries, report, progress) ->
                     entries[item.key] = cache.put(item.key, result)
                     report.computed += 1
             except Exception as error:  # one technique failing must not lose the rest of the build
-                line = f"error: {technique.name} on {model_name} failed: {type(error).__name__}: {error}"
+                report.log = _log_failure(config.cache_dir, report.log, traceback.format_exc())
+                line = (f"error: {technique.name} on {model_name} failed: {_first_line(error)} "
+                        f"(traceback in {report.log})")
                 report.errors.append(line)
                 progress.message(line)
-                progress.message(traceback.format_exc(limit=-3).rstrip())
         del model
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def _log_failure(cache_dir: Path, log: Path | None, text: str) -> Path:
+    """Append a traceback to this build's log under the cache (one file per build, made on the
+    first failure), so a person sees one line on the terminal and the details stay findable."""
+    if log is None:
+        folder = Path(cache_dir) / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    with open(log, "a", encoding="utf-8") as stream:
+        stream.write(text.rstrip() + "\n\n")
+    return log
 
 
 def _manifest(config, cards, images, plan, entries) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -49,6 +50,24 @@ def test_errors_are_one_line_without_traceback(tmp_path):
         assert expected in result.stderr and "Traceback" not in result.output
     bad = run("build", tmp_path / "inputs", "--techniques", "astrology")
     assert bad.exit_code == 2 and "valid techniques: feature_maps, filters" in bad.stderr
+
+
+def test_a_failing_technique_prints_one_line_and_the_log_path(tmp_path, monkeypatch):
+    from reportgen.techniques import filters
+
+    def explode(*args, **kwargs):
+        raise ValueError("weights went missing\nsecond line of detail")
+
+    monkeypatch.setattr(filters.Filters, "compute", explode)
+    write_inputs(tmp_path / "inputs")
+    result = run(*build_args(tmp_path))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if "failed" in line]
+    assert lines and set(lines) == {lines[0]}  # the same line, live and in the closing summary
+    assert lines[0].startswith("error: filters on tiny failed: ValueError: weights went missing (traceback in ")
+    log = Path(lines[0].rsplit("traceback in ", 1)[1].rstrip(")"))
+    assert log.is_file() and "second line of detail" in log.read_text() and "Traceback" in log.read_text()
+    assert result.stdout.strip().splitlines()[-1].endswith("computed, 0 cached")
 
 
 def test_list_and_version():

@@ -54,7 +54,10 @@ def test_a_failing_technique_does_not_lose_the_rest(tmp_path, inputs, monkeypatc
 
     monkeypatch.setattr(feature_maps.FeatureMaps, "compute", explode)
     report = build(config(tmp_path), Silent())
-    assert report.errors and "feature_maps on tiny failed" in report.errors[0]
+    (line,) = report.errors
+    assert "feature_maps on tiny failed: RuntimeError: boom" in line and "\n" not in line
+    assert f"(traceback in {report.log})" in line and report.log.parent == tmp_path / "cache" / "logs"
+    assert "Traceback" in report.log.read_text() and 'raise RuntimeError("boom")' in report.log.read_text()
     assert {a["technique"] for a in report.manifest["artifacts"]} == {"predictions", "filters"}
 
 
