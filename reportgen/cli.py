@@ -12,6 +12,9 @@ from pathlib import Path
 import click
 
 from reportgen import __version__
+from reportgen.config import DEVICES
+from reportgen.models import WEIGHTS
+from reportgen.techniques.base import PRESETS
 
 EXIT_FAILED, EXIT_UNUSABLE, EXIT_SKIPPED = 1, 2, 3
 
@@ -27,43 +30,47 @@ def main() -> None:
     """Explain convolutional networks in pictures: every classic visualisation, as a static gallery."""
 
 
-@main.command()
-@click.argument("input_dir", type=click.Path(path_type=Path))
-@click.option("--models", default=None, help="Comma-separated model names (default: the embedded efficientnet_lite0).")
-@click.option("--techniques", default=None, help="Comma-separated technique ids (default: all).")
-@click.option("--out", default="site", show_default=True, type=click.Path(path_type=Path), help="Gallery folder.")
-@click.option("--cache-dir", default=".reportgen-cache", show_default=True, type=click.Path(path_type=Path))
-@click.option("--preset", default="standard", show_default=True, help="quick, standard or full.")
+@main.command(epilog="""\b
+Examples:
+  reportgen build inputs/
+  reportgen build inputs/ --models vgg16,resnet50 --preset quick
+  reportgen build            (input and settings from ./reportgen.toml)
+  reportgen build inputs/ --techniques class_ascent --set class_ascent.classes=52,tabby
+
+\b
+Settings come from the flags, then REPORTGEN_* environment variables, then the config
+file, then the defaults.
+Exit codes: 0 built; 1 a technique failed (the rest was built and published); 2 the build
+could not start; 3 built, but some inputs were skipped.""")
+@click.argument("input_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--config", "config_file", type=click.Path(path_type=Path), envvar="REPORTGEN_CONFIG",
+              help="Config file [default: ./reportgen.toml, or [tool.reportgen] in ./pyproject.toml].")
+@click.option("--models", envvar="REPORTGEN_MODELS", help="Comma-separated model names [default: efficientnet_lite0].")
+@click.option("--techniques", envvar="REPORTGEN_TECHNIQUES", help="Comma-separated technique ids [default: all].")
+@click.option("--out", type=click.Path(path_type=Path), envvar="REPORTGEN_OUT", help="Gallery folder [default: site].")
+@click.option("--cache-dir", type=click.Path(path_type=Path), envvar="REPORTGEN_CACHE_DIR",
+              help="Artifact cache [default: .reportgen-cache].")
+@click.option("--preset", type=click.Choice(PRESETS), envvar="REPORTGEN_PRESET", help="[default: standard]")
 @click.option("--set", "settings", multiple=True, metavar="TECHNIQUE.PARAM=VALUE", help="Override a parameter (repeatable).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--weights", default="pretrained", show_default=True, help="pretrained or random (untrained).")
-@click.option("--strict", is_flag=True, help="Stop before any work if an input cannot be read.")
-def build(input_dir, models, techniques, out, cache_dir, preset, settings, device, weights, strict) -> None:
+@click.option("--device", type=click.Choice(DEVICES), envvar="REPORTGEN_DEVICE", help="[default: auto]")
+@click.option("--weights", type=click.Choice(WEIGHTS), envvar="REPORTGEN_WEIGHTS",
+              help="random = untrained, seeded weights [default: pretrained].")
+@click.option("--strict/--no-strict", default=None, help="Stop before any work if an input cannot be read.")
+def build(input_dir, config_file, models, techniques, out, cache_dir, preset, settings, device, weights, strict) -> None:
     """Run every technique over INPUT_DIR's images and write the gallery."""
-    from reportgen.config import BuildConfig, ConfigError, check_preset, choose_techniques, parse_overrides, split_names
-    from reportgen.models import DEFAULT_MODEL, WEIGHTS
+    from reportgen.config import ConfigError, build_config, find_config, load_config
+    from reportgen.models import DEFAULT_MODEL
     from reportgen.pipeline import BuildError, build as run_build
     from reportgen.progress import Progress
     from reportgen.site import SiteError, check_out_folder, size_summary, write_site
     from reportgen.techniques.base import registry
 
+    given = dict(input=input_dir, models=models, techniques=techniques, out=out, cache_dir=cache_dir,
+                 preset=preset, device=device, weights=weights, strict=strict)
     try:
-        available = registry()
-        if weights not in WEIGHTS:
-            raise ConfigError(f"unknown weights {weights!r}; valid: {', '.join(WEIGHTS)}")
-        config = BuildConfig(
-            input_dir=input_dir,
-            models=split_names(models) or (DEFAULT_MODEL,),
-            techniques=choose_techniques(techniques, available),
-            out=out,
-            cache_dir=cache_dir,
-            preset=check_preset(preset),
-            overrides=parse_overrides(settings, available),
-            device=device,
-            weights=weights,
-            strict=strict,
-        )
-        check_out_folder(out)
+        config = build_config(given, load_config(find_config(config_file)), registry(), settings,
+                              DEFAULT_MODEL, WEIGHTS)
+        check_out_folder(config.out)
     except (ConfigError, SiteError) as error:
         _fail(str(error))
     progress = Progress()

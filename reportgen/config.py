@@ -1,15 +1,118 @@
-"""The frozen configuration of one build, and the parsing of ``--set technique.param=value``."""
+"""The frozen configuration of one build: the gallery's config file (``reportgen.toml`` or
+``[tool.reportgen]`` in ``pyproject.toml``), and the parsing of ``--set technique.param=value``."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from reportgen.techniques.base import PRESETS, ParamError, Technique, parse_param
 
 
 class ConfigError(ValueError):
     """A configuration a person got wrong; the message lists the valid choices."""
+
+
+CONFIG_FILE = "reportgen.toml"
+DEVICES = ("auto", "cpu", "cuda")
+# What a config file may set, and each key's TOML type; "overrides" is a table of tables,
+# one per technique: [overrides.feature_maps] layers = ["features.1"].
+FILE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "input": str, "models": (list, str), "techniques": (list, str), "preset": str, "out": str,
+    "cache_dir": str, "device": str, "weights": str, "strict": bool, "overrides": dict,
+}
+PATH_KEYS = ("input", "out", "cache_dir")
+
+
+@dataclass(frozen=True)
+class FileSettings:
+    """A config file's settings: paths resolved against the file's folder, lists as commas (the
+    command line's form), overrides as ``technique.param=value`` texts, each kept with its key so
+    an error can name it."""
+
+    path: Path | None = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+    overrides: tuple[tuple[str, str], ...] = ()  # (key as written in the file, "technique.param=value")
+
+    def where(self, key: str) -> str:
+        return f"{self.path}: {key}"
+
+
+def find_config(explicit: Path | None, folder: Path | None = None) -> Path | None:
+    """``--config FILE``, else ``reportgen.toml`` in ``folder``, else a ``pyproject.toml`` there
+    with a ``[tool.reportgen]`` table, else nothing."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        return explicit
+    base = folder if folder is not None else Path()
+    if (base / CONFIG_FILE).is_file():
+        return base / CONFIG_FILE
+    pyproject = base / "pyproject.toml"
+    if pyproject.is_file() and "reportgen" in _read_toml(pyproject).get("tool", {}):
+        return pyproject
+    return None
+
+
+def load_config(path: Path | None) -> FileSettings:
+    """Read and check a config file; every error names the file and the key."""
+    if path is None:
+        return FileSettings()
+    document = _read_toml(path)
+    table = document.get("tool", {}).get("reportgen") if path.name == "pyproject.toml" else document
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.reportgen] is not a table")
+    prefix = "tool.reportgen." if path.name == "pyproject.toml" else ""
+    values: dict[str, Any] = {}
+    overrides: list[tuple[str, str]] = []
+    for key, value in table.items():
+        if key not in FILE_KEYS:
+            raise ConfigError(f"{path}: unknown key {prefix}{key!r}; valid: {', '.join(FILE_KEYS)}")
+        if not isinstance(value, FILE_KEYS[key]):
+            raise ConfigError(f"{path}: {prefix}{key} has the wrong type ({type(value).__name__})")
+        if key == "overrides":
+            overrides.extend(_override_texts(path, f"{prefix}overrides", value))
+        elif key in PATH_KEYS:
+            values[key] = path.parent / value
+        elif isinstance(value, list):
+            values[key] = ",".join(str(item) for item in value)
+        else:
+            values[key] = value
+    return FileSettings(path, values, tuple(overrides))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read ({error})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+
+
+def _override_texts(path: Path, key: str, table: dict[str, Any]) -> list[tuple[str, str]]:
+    texts = []
+    for technique, params in table.items():
+        if not isinstance(params, dict):
+            raise ConfigError(f"{path}: {key}.{technique} must be a table of parameters")
+        for param, value in params.items():
+            texts.append((f"{key}.{technique}.{param}", f"{technique}.{param}={_as_text(value)}"))
+    return texts
+
+
+def _as_text(value: Any) -> str:
+    """A TOML value in ``--set``'s text form, so one typed parser serves both."""
+    if isinstance(value, list):
+        return ",".join(_as_text(item) for item in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -48,19 +151,66 @@ def check_preset(preset: str) -> str:
     return preset
 
 
-def parse_overrides(texts: Iterable[str], registry: Mapping[str, Technique]) -> dict[str, dict[str, Any]]:
-    """``["saliency.steps=20", ...]`` -> {"saliency": {"steps": 20}}, typed by each Params field."""
+def parse_overrides(texts: Iterable[str], registry: Mapping[str, Technique],
+                    file: FileSettings = FileSettings()) -> dict[str, dict[str, Any]]:
+    """``["saliency.steps=20", ...]`` -> {"saliency": {"steps": 20}}, typed by each Params field.
+    A config file's overrides come first, so the command line's win."""
     overrides: dict[str, dict[str, Any]] = {}
-    for text in texts:
+    labelled = [(file.where(key), text) for key, text in file.overrides] + [(f"--set {t!r}", t) for t in texts]
+    for label, text in labelled:
         target, equals, value = text.partition("=")
         technique, dot, param = target.strip().partition(".")
         if not equals or not dot or not param:
-            raise ConfigError(f"--set {text!r}: expected TECHNIQUE.PARAM=VALUE")
+            raise ConfigError(f"{label}: expected TECHNIQUE.PARAM=VALUE")
         if technique not in registry:
-            raise ConfigError(f"--set {text!r}: unknown technique {technique!r}; valid: {', '.join(registry)}")
+            raise ConfigError(f"{label}: unknown technique {technique!r}; valid: {', '.join(registry)}")
         try:
             typed = parse_param(registry[technique].Params, param.strip(), value)
         except ParamError as error:
-            raise ConfigError(f"--set {text!r}: {error}") from None
+            raise ConfigError(f"{label}: {error}") from None
         overrides.setdefault(technique, {})[param.strip()] = typed
     return overrides
+
+
+DEFAULTS: Mapping[str, Any] = {
+    "out": Path("site"), "cache_dir": Path(".reportgen-cache"), "preset": "standard", "device": "auto",
+    "weights": "pretrained", "strict": False,
+}
+
+
+def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping[str, Technique],
+                 settings: Iterable[str] = (), default_model: str = "efficientnet_lite0",
+                 weights: Iterable[str] = ("pretrained", "random")) -> BuildConfig:
+    """One build's configuration: what was given (flags, environment; None = not given) over the
+    config file over the defaults. Values from the file are checked here, naming file and key."""
+    def pick(key: str) -> Any:
+        value = given.get(key)
+        return value if value is not None else file.values.get(key, DEFAULTS.get(key))
+
+    def choice(key: str, valid: Iterable[str]) -> str:
+        value, valid = pick(key), tuple(valid)
+        if value not in valid:
+            where = file.where(key) if given.get(key) is None else f"--{key}"
+            raise ConfigError(f"{where}: unknown {key} {value!r}; valid {key}s: {', '.join(valid)}")
+        return value
+
+    input_dir = pick("input")
+    if input_dir is None:
+        raise ConfigError(f"no INPUT_DIR given, and no {CONFIG_FILE} (or [tool.reportgen] in pyproject.toml) "
+                          "here names an input folder")
+    try:
+        techniques = choose_techniques(pick("techniques"), registry)
+    except ConfigError as error:
+        raise ConfigError(f"{file.where('techniques')}: {error}" if given.get("techniques") is None else str(error)) from None
+    return BuildConfig(
+        input_dir=Path(input_dir),
+        models=split_names(pick("models")) or (default_model,),
+        techniques=techniques,
+        out=Path(pick("out")),
+        cache_dir=Path(pick("cache_dir")),
+        preset=choice("preset", PRESETS),
+        overrides=parse_overrides(settings, registry, file),
+        device=choice("device", DEVICES),
+        weights=choice("weights", weights),
+        strict=bool(pick("strict")),
+    )

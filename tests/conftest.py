@@ -45,6 +45,13 @@ models.register_local(
 )
 
 
+@pytest.fixture(autouse=True)
+def _outside_the_checkout(tmp_path, monkeypatch):
+    """Every test runs in its own folder: the checkout's reportgen.toml (the showcase's settings)
+    must not reach a test, and no test may write into the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def cache(tmp_path) -> Cache:
     return Cache(tmp_path / "cache")

@@ -42,8 +42,8 @@ def test_errors_are_one_line_without_traceback(tmp_path):
         (("--models", "nosuchnet"), "valid models:"),
         (("--set", "feature_maps.nope=1"), "valid: layers"),
         (("--set", "feature_maps.layers=zzz"), "no layer 'zzz'"),
-        (("--preset", "huge"), "valid presets: quick, standard, full"),
-        (("--weights", "magic"), "valid: pretrained, random"),
+        (("--preset", "huge"), "'huge' is not one of 'quick', 'standard', 'full'"),
+        (("--weights", "magic"), "'magic' is not one of 'pretrained', 'random'"),
     ]:
         result = run(*build_args(tmp_path, *args))
         assert result.exit_code == 2, (args, result.output)

@@ -18,7 +18,6 @@ from PIL import Image
 from reportgen.cache import Cache
 from helpers import write_inputs
 
-ROOT = Path(__file__).resolve().parent.parent
 RUNNER = r'''
 import os, signal, sys
 sys.path.insert(0, "tests")
@@ -66,8 +65,8 @@ def cli(tmp_path: Path, name: str, point: str = "none", count: int = 0, backgrou
             "--techniques", "feature_maps,filters", "--preset", "quick", "--device", "cpu",
             "--out", str(tmp_path / name / "site"), "--cache-dir", str(tmp_path / name / "cache")]
     if background:
-        return subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        return subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
 
 def files(folder: Path) -> dict[str, bytes]:
