@@ -8,6 +8,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from reportgen import colour_tables
+
 
 def minmax(array: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Scale to [0, 1] over the whole array (a constant array becomes zeros)."""
@@ -61,30 +63,17 @@ def resize_float(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(image.resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
 
 
-# A perceptually ordered colour map (viridis, sampled at 9 stops and interpolated).
-_VIRIDIS = np.array(
-    [
-        [68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
-        [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37],
-    ],
-    dtype=np.float64,
-)
-# The classic heat map of CAM papers (jet), for overlays on photos.
-_JET = np.array(
-    [[0, 0, 128], [0, 0, 255], [0, 128, 255], [0, 255, 255], [128, 255, 128], [255, 255, 0], [255, 128, 0], [255, 0, 0], [128, 0, 0]],
-    dtype=np.float64,
-)
-COLOUR_MAPS = {"viridis": _VIRIDIS, "jet": _JET}
+# viridis: perceptually ordered, for maps on their own; jet: the classic heat map of CAM papers,
+# for overlays on photos. Both are matplotlib's exact tables.
+COLOUR_MAPS = {"viridis": colour_tables.VIRIDIS, "jet": colour_tables.JET}
 
 
 def colourise(map01: np.ndarray, name: str = "viridis") -> np.ndarray:
-    """HxW values in [0, 1] -> uint8 HxWx3 through a colour map."""
-    stops = COLOUR_MAPS[name]
-    position = np.clip(np.asarray(map01, dtype=np.float64), 0, 1) * (len(stops) - 1)
-    low = np.floor(position).astype(int)
-    high = np.minimum(low + 1, len(stops) - 1)
-    weight = (position - low)[..., None]
-    return np.round(stops[low] * (1 - weight) + stops[high] * weight).astype(np.uint8)
+    """HxW values in [0, 1] -> uint8 HxWx3, the table entry matplotlib picks (``cmap(x, bytes=True)``):
+    256 equal bins, the last one closed."""
+    table = COLOUR_MAPS[name]
+    index = (np.clip(np.asarray(map01, dtype=np.float64), 0, 1) * len(table)).astype(int)
+    return table[np.minimum(index, len(table) - 1)]
 
 
 def overlay(photo: np.ndarray, map01: np.ndarray, alpha: float = 0.5, name: str = "jet") -> np.ndarray:

@@ -1,6 +1,7 @@
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from reportgen import render
@@ -23,7 +24,15 @@ def test_grid_places_tiles_row_major_with_padding():
 def test_colourise_maps_ends_of_the_range_to_the_colour_map_ends():
     pixels = render.colourise(np.array([[0.0, 1.0]]), "viridis")
     assert pixels.shape == (1, 2, 3)
-    assert tuple(pixels[0, 0]) == (68, 1, 84) and tuple(pixels[0, 1]) == (253, 231, 37)
+    assert tuple(pixels[0, 0]) == (68, 1, 84) and tuple(pixels[0, 1]) == (253, 231, 36)  # matplotlib truncates to bytes
+
+
+@pytest.mark.parametrize("name", ["viridis", "jet"])
+def test_colour_maps_are_matplotlibs_exactly(name):
+    colormaps = pytest.importorskip("matplotlib").colormaps
+    values = np.concatenate([np.linspace(0, 1, 1001), np.random.default_rng(0).random(5000), [-0.5, 1.5]])
+    expected = colormaps[name](np.clip(values, 0, 1), bytes=True)[:, :3]
+    np.testing.assert_array_equal(render.colourise(values, name), expected)
 
 
 def test_overlay_keeps_the_photo_size():

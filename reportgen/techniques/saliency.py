@@ -82,7 +82,7 @@ class Saliency(Technique):
         "late feature map by its gradient; SmoothGrad averages gradients over noisy copies and "
         "Integrated Gradients along a path from a baseline image."
     )
-    version = 2  # 2: batch norms folded into their convolutions (reportgen/folding.py)
+    version = 3  # 3: matplotlib's exact jet for the CAM overlays
     Params = Params
     presets = {
         "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "sanity": False},
