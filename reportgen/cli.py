@@ -6,6 +6,7 @@ but some inputs were skipped (``--strict`` turns skips into exit 2 before any wo
 """
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -56,12 +57,15 @@ could not start; 3 built, but some inputs were skipped.""")
 @click.option("--weights", type=click.Choice(WEIGHTS), envvar="REPORTGEN_WEIGHTS",
               help="random = untrained, seeded weights [default: pretrained].")
 @click.option("--strict/--no-strict", default=None, help="Stop before any work if an input cannot be read.")
-def build(input_dir, config_file, models, techniques, out, cache_dir, preset, settings, device, weights, strict) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress; only errors, skipped inputs and the summary.")
+@click.option("-v", "--verbose", is_flag=True, help="Also say how much was found in the cache.")
+def build(input_dir, config_file, models, techniques, out, cache_dir, preset, settings, device, weights, strict,
+          quiet, verbose) -> None:
     """Run every technique over INPUT_DIR's images and write the gallery."""
     from reportgen.config import ConfigError, build_config, find_config, load_config
     from reportgen.models import DEFAULT_MODEL
     from reportgen.pipeline import BuildError, build as run_build
-    from reportgen.progress import Progress
+    from reportgen.progress import Progress, Silent, ToProgress
     from reportgen.site import SiteError, check_out_folder, size_summary, write_site
     from reportgen.techniques.base import registry
 
@@ -73,7 +77,10 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
         check_out_folder(config.out)
     except (ConfigError, SiteError) as error:
         _fail(str(error))
-    progress = Progress()
+    progress = Silent() if quiet else Progress()
+    logger, handler = logging.getLogger("reportgen"), ToProgress(progress)
+    logger.addHandler(handler)
+    logger.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
     try:
         report = run_build(config, progress)
         write_site(report.manifest, config.cache_dir, report.images, config.out)
@@ -83,6 +90,8 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
     except KeyboardInterrupt:
         progress.close()
         _fail("interrupted; the cache keeps everything finished so far and the site was not touched", 130)
+    finally:
+        logger.removeHandler(handler)
     progress.close()
     line, warnings = size_summary(config.out)
     click.echo(line, err=True)

@@ -7,6 +7,7 @@ torch. A technique that fails is reported in one line and the rest of the build 
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 import traceback
@@ -21,6 +22,9 @@ from reportgen.images import InputImage, Skipped, load_folder
 from reportgen.models import ModelCard, ModelError, package_version, card_for
 from reportgen.progress import Progress
 from reportgen.techniques.base import Request, Technique, registry
+
+
+log = logging.getLogger("reportgen")
 
 
 class BuildError(Exception):
@@ -61,7 +65,7 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
         raise BuildError(f"input folder {config.input_dir} does not exist or is not a folder")
     images, skipped = load_folder(config.input_dir)
     for item in skipped:
-        progress.message(str(item))
+        log.warning(str(item))
     if config.strict and skipped:
         raise BuildError(f"{len(skipped)} input(s) skipped and --strict is set")
     if not images:
@@ -85,6 +89,7 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
         else:
             entries[item.key] = entry
     report = BuildReport(manifest={}, images=images, cached=len(entries), skipped=skipped)
+    log.info("%d artifacts planned: %d in the cache, %d to compute", len(plan), len(entries), len(misses))
     if misses:
         _compute(misses, cards, params, config, cache, entries, report, progress)
     report.manifest = _manifest(config, cards, images, plan, entries)
@@ -154,7 +159,7 @@ def _compute(misses, cards, params, config, cache, entries, report, progress) ->
                 line = (f"error: {technique.name} on {model_name} failed: {_first_line(error)} "
                         f"(traceback in {report.log})")
                 report.errors.append(line)
-                progress.message(line)
+                log.error(line)
         del model
 
 

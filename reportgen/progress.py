@@ -1,10 +1,18 @@
-"""Progress on stderr: a redrawn bar on a terminal, one plain line per step otherwise, with an
-estimate of the time left for long steps. Techniques call ``tick`` inside their loops."""
+"""Progress of a build on stderr: a tqdm bar that fits the terminal's width on a terminal, one plain
+line per step otherwise (logs, CI), with the time left for long steps. Techniques call ``tick``
+inside their loops; ``Silent`` (the Python API's default) shows nothing."""
 from __future__ import annotations
 
+import logging
+import shutil
 import sys
 import time
 from typing import TextIO
+
+from tqdm import tqdm
+
+
+STATS_WIDTH = 36  # the bar's counts and times, with a bar of a few characters
 
 
 class Progress:
@@ -12,60 +20,76 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.every_s = every_s  # plain mode: at most one line per this many seconds inside a step
+        self._bar: tqdm | None = None
         self._label = ""
         self._started = time.monotonic()
         self._last_line = 0.0
 
     def step(self, label: str) -> None:
         """Start a new step (one technique for one model)."""
-        self._finish_bar()
+        self.close()
         self._label = label
         self._started = time.monotonic()
         self._last_line = self._started
-        self._write(f"{label}\n" if not self.interactive else f"\r{label}")
+        if self.interactive:
+            columns = shutil.get_terminal_size().columns  # COLUMNS, the terminal's width, else 80
+            room = max(columns - STATS_WIDTH, 8)  # a long label is cut so the bar never wraps
+            desc = label if len(label) <= room else label[: room - 1] + "…"
+            self._bar = tqdm(desc=desc, total=None, file=self.stream, ncols=columns - 1, leave=True,
+                             bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
+        else:
+            self._write(f"{label}\n")
 
     def tick(self, done: int, total: int) -> None:
-        """Report ``done`` of ``total`` units of the current step, with the time left."""
+        """Report ``done`` of ``total`` units of the current step."""
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.update(done - self._bar.n)
+            return
         now = time.monotonic()
-        elapsed = now - self._started
-        left = elapsed / done * (total - done) if done else float("nan")
-        eta = f", about {_duration(left)} left" if done and done < total else ""
-        if self.interactive:
-            width = 24
-            filled = int(width * done / max(total, 1))
-            self._write(f"\r{self._label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{eta}\x1b[K")
-        elif now - self._last_line >= self.every_s or done == total:
+        if now - self._last_line >= self.every_s or done == total:
             self._last_line = now
+            elapsed = now - self._started
+            eta = f", about {_duration(elapsed / done * (total - done))} left" if 0 < done < total else ""
             self._write(f"{self._label}: {done}/{total}{eta}\n")
 
     def message(self, text: str) -> None:
-        """A line of its own (a skipped input, a warning)."""
-        self._finish_bar()
-        self._write(f"{text}\n")
+        """A line of its own (a skipped input, a failure), printed above a running bar."""
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            self._write(f"{text}\n")
 
     def close(self) -> None:
-        self._finish_bar()
-
-    def _finish_bar(self) -> None:
-        if self.interactive and self._label:
-            self._write("\n")
-            self._label = ""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def _write(self, text: str) -> None:
         self.stream.write(text)
         self.stream.flush()
 
 
+class ToProgress(logging.Handler):
+    """Routes the library's log records to the progress display, so they print above its bar."""
+
+    def __init__(self, progress: Progress):
+        super().__init__()
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.progress.message(self.format(record))
+
+
 class Silent(Progress):
-    """For tests and library use."""
+    """Shows nothing: for tests and the Python API."""
+
+    def __init__(self) -> None:
+        super().__init__(interactive=False)
 
     def _write(self, text: str) -> None:
         pass
 
 
 def _duration(seconds: float) -> str:
-    if seconds != seconds:  # nan
-        return "?"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min"
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"

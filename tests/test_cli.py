@@ -70,6 +70,17 @@ def test_a_failing_technique_prints_one_line_and_the_log_path(tmp_path, monkeypa
     assert result.stdout.strip().splitlines()[-1].endswith("computed, 0 cached")
 
 
+def test_quiet_and_verbose(tmp_path):
+    write_inputs(tmp_path / "inputs")
+    (tmp_path / "inputs" / "broken.png").write_bytes(b"not a picture")
+    quiet = run(*build_args(tmp_path), "-q")
+    assert quiet.exit_code == 3
+    assert "feature_maps on tiny" not in quiet.stderr and quiet.stderr.count("broken.png") == 1
+    verbose = run(*build_args(tmp_path), "-v")
+    assert "artifacts planned: 10 in the cache, 0 to compute" in verbose.stderr
+    assert verbose.stderr.count("broken.png") == 2  # as it is found, and in the closing summary
+
+
 def test_list_and_version():
     techniques = run("list", "techniques")
     assert techniques.stdout.splitlines()[:2] == ["feature_maps", "filters"]

@@ -20,7 +20,7 @@ from helpers import write_inputs
 
 RUNNER = r'''
 import os, signal, sys
-sys.path.insert(0, "tests")
+sys.path.insert(0, TESTS)
 import conftest  # registers the tiny model
 from reportgen import cache, site
 point, count, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
@@ -61,7 +61,7 @@ main(args, prog_name="reportgen")
 
 
 def cli(tmp_path: Path, name: str, point: str = "none", count: int = 0, background: bool = False):
-    args = [sys.executable, "-c", RUNNER, point, str(count), "build", str(tmp_path / "inputs"), "--models", "tiny",
+    args = [sys.executable, "-c", f"TESTS = {str(Path(__file__).resolve().parent)!r}\n{RUNNER}", point, str(count), "build", str(tmp_path / "inputs"), "--models", "tiny",
             "--techniques", "feature_maps,filters", "--preset", "quick", "--device", "cpu",
             "--out", str(tmp_path / name / "site"), "--cache-dir", str(tmp_path / name / "cache")]
     if background:

@@ -1,0 +1,47 @@
+import io
+
+from reportgen.progress import Progress, Silent
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_plain_lines_off_a_terminal_with_the_time_left():
+    stream = io.StringIO()
+    progress = Progress(stream, every_s=0.0)
+    progress.step("saliency on tiny: 3 to compute")
+    progress.tick(1, 3)
+    progress.message("skipped: broken.png: not an image")
+    progress.tick(3, 3)
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "saliency on tiny: 3 to compute"
+    assert lines[1].startswith("saliency on tiny: 3 to compute: 1/3, about ") and lines[1].endswith("left")
+    assert lines[2:] == ["skipped: broken.png: not an image", "saliency on tiny: 3 to compute: 3/3"]
+    assert "\r" not in stream.getvalue()
+
+
+def test_a_terminal_gets_a_bar_no_wider_than_the_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    stream = Terminal()
+    progress = Progress(stream)
+    assert progress.interactive
+    progress.step("class_ascent on efficientnet_lite2: 18 to compute")
+    for done in range(1, 19):
+        progress.tick(done, 18)
+    progress.message("a line above the bar")
+    progress.close()
+    output = stream.getvalue()
+    assert "18/18" in output and "a line above the bar\n" in output
+    redraws = [part.rstrip("\n") for part in output.replace("\x1b[A", "").split("\r") if "/18" in part]
+    assert redraws and max(len(part) for part in redraws) <= 60
+
+
+def test_silent_shows_nothing():
+    progress = Silent()
+    progress.step("x")
+    progress.tick(1, 2)
+    progress.message("y")
+    progress.close()
