@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -91,7 +92,7 @@ def test_strict_refuses_skipped_inputs(tmp_path, inputs):
 def test_warm_rebuild_does_not_import_torch(tmp_path, inputs):
     build(config(tmp_path), Silent())
     script = (
-        "import sys; sys.path.insert(0, 'tests');"
+        f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r});"
         "from helpers import config; from pathlib import Path;"
         "from reportgen.pipeline import build; from reportgen.progress import Silent;"
         f"report = build(config(Path({str(tmp_path)!r})), Silent());"
