@@ -123,6 +123,71 @@ def list_(what: str) -> None:
     click.echo("\n".join(names))
 
 
+@main.group()
+def weights() -> None:
+    """Pretrained torchvision weights in $TORCH_HOME/hub/checkpoints (for builds without a network)."""
+
+
+@weights.command(name="list")
+@click.argument("models", required=False)
+def weights_list(models: str | None) -> None:
+    """Show which models' weights are present (all torchvision classifiers, or MODELS a,b)."""
+    from reportgen.config import split_names
+    from reportgen.models import available_models, checkpoints_dir, is_embedded
+    from reportgen.weights import checkpoint_for
+
+    names = split_names(models) or available_models()
+    _check_models(names)
+    click.echo(f"# {checkpoints_dir()}", err=True)
+    for name in names:
+        if is_embedded(name):
+            click.echo(f"embedded  {name}")
+            continue
+        checkpoint = checkpoint_for(name)
+        if checkpoint is None:
+            click.echo(f"none      {name}")
+        else:
+            click.echo(f"{'present' if checkpoint.present else 'missing':9} {name:20} {checkpoint.path.name}")
+
+
+@weights.command(name="fetch")
+@click.argument("models")
+def weights_fetch(models: str) -> None:
+    """Download MODELS' (a,b) weights ahead of time, each checked against the hash in its name."""
+    from reportgen.config import split_names
+    from reportgen.models import is_embedded
+    from reportgen.weights import WeightsError, checkpoint_for, fetch
+
+    names = split_names(models)
+    _check_models(names)
+    failed = 0
+    for name in names:
+        checkpoint = None if is_embedded(name) else checkpoint_for(name)
+        if checkpoint is None:
+            click.echo(f"{name}: nothing to download ({'embedded' if is_embedded(name) else 'no pretrained weights'})")
+            continue
+        was_there = checkpoint.present
+        try:
+            path = fetch(checkpoint, progress=not was_there and sys.stderr.isatty())
+        except WeightsError as error:
+            click.echo(f"error: {error}", err=True)
+            failed += 1
+            continue
+        click.echo(f"{name}: {'already present' if was_there else 'downloaded'} {path}")
+    if failed:
+        sys.exit(EXIT_UNUSABLE)
+
+
+def _check_models(names) -> None:
+    from reportgen.models import ModelError, check_name
+
+    try:
+        for name in names:
+            check_name(name)
+    except ModelError as error:
+        _fail(str(error))
+
+
 @main.command()
 @click.option("--cache-dir", default=".reportgen-cache", show_default=True, type=click.Path(path_type=Path))
 def clean(cache_dir: Path) -> None:

@@ -311,6 +311,11 @@ def available_models() -> list[str]:
     return [*sorted(_LOCAL), *[n for n in torchvision_names() if n not in _LOCAL]]
 
 
+def is_embedded(name: str) -> bool:
+    """A model that ships with its weights (no download)."""
+    return name in _LOCAL
+
+
 def check_name(name: str) -> None:
     if name in _LOCAL:
         return
@@ -341,7 +346,7 @@ def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
     check_name(name)
     if weights == "pretrained" and name not in _LOCAL:
         # Before building the card (the architecture, a probe of its layers: seconds for a big
-        # model): a missing weights file offline is the common first error, and should come fast.
+        # model): missing weights are fetched, or reported, before anything else is done.
         url = torchvision_catalogue().get(name)
         if url is None:
             import torchvision
@@ -491,24 +496,10 @@ def require_weights(card: ModelCard) -> None:
 
 
 def _require_weights_file(name: str, url: str) -> None:
-    target = checkpoints_dir() / os.path.basename(url)
-    if target.exists() or _reachable(url):
-        return
-    raise ModelError(
-        f"{name}: pretrained weights are not available offline. Place {target.name} in "
-        f"{target.parent}/ (downloaded from {url}), or build with --weights random"
-    )
+    """Download the file now, through torch.hub, unless it is there (see reportgen/weights.py)."""
+    from reportgen.weights import Checkpoint, fetch
 
-
-def _reachable(url: str, timeout_s: float = 1.5) -> bool:
-    import socket
-    from urllib.parse import urlparse
-
-    try:
-        socket.create_connection((urlparse(url).hostname, 443), timeout=timeout_s).close()
-        return True
-    except OSError:
-        return False
+    fetch(Checkpoint(name, url))
 
 
 def _one_line(error: BaseException) -> str:

@@ -15,6 +15,7 @@ from torch import nn
 
 from reportgen import models
 from reportgen.cache import Cache
+from helpers import fresh_urllib
 from reportgen.images import InputImage, hash_pixels, load_folder
 
 INPUTS = Path(__file__).resolve().parent.parent / "inputs"
@@ -50,6 +51,17 @@ def _outside_the_checkout(tmp_path, monkeypatch):
     """Every test runs in its own folder: the checkout's reportgen.toml (the showcase's settings)
     must not reach a test, and no test may write into the checkout."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No route to any download host, whatever this machine's network: every URL goes through a
+    proxy on a closed loopback port, so torch.hub's download is refused at once."""
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    fresh_urllib(monkeypatch)
 
 
 @pytest.fixture

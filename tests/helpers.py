@@ -29,3 +29,11 @@ def config(tmp_path: Path, **changes) -> BuildConfig:
     )
     values.update(changes)
     return BuildConfig(**values)
+
+
+def fresh_urllib(monkeypatch):
+    """urllib reads the proxy variables once, into the opener its first request builds: forget it,
+    so this test's variables apply (as they would in a new process)."""
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "_opener", None)

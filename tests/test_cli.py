@@ -129,16 +129,14 @@ def test_a_build_refuses_a_cache_dir_holding_a_users_files(tmp_path):
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == before
 
 
-def test_missing_weights_offline_stop_the_build_at_once_naming_the_file(tmp_path, monkeypatch):
-    from reportgen import models
-
+def test_missing_weights_offline_stop_the_build_at_once_naming_the_file(tmp_path, monkeypatch, offline):
     write_inputs(tmp_path / "inputs")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(models, "_reachable", lambda url: False)
     args = list(build_args(tmp_path))
     args[args.index("tiny")] = "alexnet"
     result = run(*args)
     assert result.exit_code == 2 and "Traceback" not in result.output
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: alexnet: pretrained weights are not available offline. Place alexnet-owt-7be5be79.pth")
+    assert line.startswith("error: alexnet: pretrained weights are not available offline (")
+    assert "Place alexnet-owt-7be5be79.pth in" in line and "reportgen weights fetch alexnet" in line
     assert not (tmp_path / "site").exists()

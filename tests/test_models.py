@@ -53,9 +53,8 @@ def test_unknown_model_error_lists_valid_names(cache):
         models.card_for("resnet5000", "pretrained", cache)
 
 
-def test_missing_torchvision_weights_offline_name_the_file(cache, monkeypatch, tmp_path):
+def test_missing_torchvision_weights_offline_name_the_file(cache, monkeypatch, tmp_path, offline):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(models, "_reachable", lambda url: False)
     built = []
     monkeypatch.setattr(models, "_build_card", lambda *a: built.append(a))
     with pytest.raises(ModelError) as raised:  # before the (slow) card is built
@@ -65,9 +64,8 @@ def test_missing_torchvision_weights_offline_name_the_file(cache, monkeypatch, t
     assert "--weights random" in message and not built
 
 
-def test_a_cached_card_meets_the_same_weights_check_before_any_work(cache, monkeypatch, tmp_path):
+def test_a_cached_card_meets_the_same_weights_check_before_any_work(cache, monkeypatch, tmp_path, offline):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(models, "_reachable", lambda url: False)
     target = tmp_path / "torch" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"present when the card was made")

@@ -1,0 +1,108 @@
+"""Pretrained torchvision weights: found in torch.hub's checkpoint folder, or downloaded into it by
+torch.hub itself, before any work.
+
+Whether the network can deliver a file is decided by trying what torchvision would do, not by a
+probe of our own: torch.hub's download honours ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` (it
+uses urllib), checks the sha256 prefix that torchvision puts in each file's name, writes to a
+``.partial`` file and renames it only when complete, and removes it when anything fails. So a
+proxy-only network downloads, a corrupt file never lands, and a network failure becomes one line
+naming the file to place and where.
+
+How long a failure may take: a refused connection or an unknown host name fails at once; a route
+that swallows packets waits ``CONNECT_TIMEOUT_S`` for each socket operation (the download sets it as
+urllib's default timeout, which torch.hub does not set); name resolution itself is the system's and
+is not covered by that timeout.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from reportgen.models import ModelError, checkpoints_dir, torchvision_catalogue
+
+CONNECT_TIMEOUT_S = 10.0
+# torchvision's (and torch.hub's) rule: the hex digits after the last "-" of the file's stem
+# start the file's sha256.
+HASH_IN_NAME = re.compile(r"-([a-f0-9]*)\.")
+
+
+class WeightsError(ModelError):
+    """Pretrained weights cannot be had; the message is one line for a person."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    model: str
+    url: str
+
+    @property
+    def path(self) -> Path:
+        return checkpoints_dir() / os.path.basename(self.url)
+
+    @property
+    def hash_prefix(self) -> str | None:
+        match = HASH_IN_NAME.search(self.path.name)
+        return match.group(1) if match else None
+
+    @property
+    def present(self) -> bool:
+        return self.path.is_file()
+
+
+def checkpoint_for(model: str) -> Checkpoint | None:
+    """The DEFAULT weights of a torchvision classifier (None for a model without downloads)."""
+    url = torchvision_catalogue().get(model)
+    if url is None:
+        import torchvision
+
+        try:
+            url = torchvision.models.get_model_weights(model).DEFAULT.url
+        except (ValueError, KeyError, AttributeError):
+            return None
+    return Checkpoint(model, url)
+
+
+def fetch(checkpoint: Checkpoint, progress: bool = False, timeout_s: float = CONNECT_TIMEOUT_S) -> Path:
+    """The checkpoint's file, downloaded first through torch.hub when it is not there yet."""
+    target = checkpoint.path
+    if target.is_file():
+        return target
+    import torch.hub
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout_s)
+    try:
+        torch.hub.download_url_to_file(checkpoint.url, str(target), checkpoint.hash_prefix, progress=progress)
+    except RuntimeError as error:
+        if "invalid hash value" not in str(error):
+            raise
+        raise WeightsError(
+            f"{checkpoint.model}: the file downloaded from {checkpoint.url} does not match the hash in its "
+            f"name {target.name} ({_first_line(error)}); nothing was kept. Try again, or place a verified copy "
+            f"in {target.parent}/"
+        ) from None
+    except (OSError, http.client.HTTPException, ValueError) as error:  # URLError, timeouts, refusals
+        raise WeightsError(unavailable(checkpoint, _first_line(error))) from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    return target
+
+
+def unavailable(checkpoint: Checkpoint, reason: str) -> str:
+    path = checkpoint.path
+    return (
+        f"{checkpoint.model}: pretrained weights are not available offline ({reason}). Place {path.name} "
+        f"in {path.parent}/ (downloaded from {checkpoint.url}), run `reportgen weights fetch "
+        f"{checkpoint.model}` where there is a network, or build with --weights random"
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    reason = getattr(error, "reason", None)  # URLError wraps the socket's error
+    text = str(reason if reason is not None else error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
