@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from reportgen import __version__
-from reportgen.config import DEVICES
+from reportgen.config import DEVICES, EXECUTORS
 from reportgen.models import WEIGHTS
 from reportgen.techniques.base import PRESETS
 
@@ -57,10 +57,16 @@ could not start; 3 built, but some inputs were skipped.""")
 @click.option("--weights", type=click.Choice(WEIGHTS), envvar="REPORTGEN_WEIGHTS",
               help="random = untrained, seeded weights [default: pretrained].")
 @click.option("--strict/--no-strict", default=None, help="Stop before any work if an input cannot be read.")
+@click.option("--executor", type=click.Choice(EXECUTORS), envvar="REPORTGEN_EXECUTOR",
+              help="Where the misses are computed: here, or as Ray tasks [default: local].")
+@click.option("--ray-address", envvar="REPORTGEN_RAY_ADDRESS", metavar="ADDRESS",
+              help="Join this Ray cluster (default: start a local Ray instance).")
+@click.option("--ray-workers", type=click.IntRange(min=1), envvar="REPORTGEN_RAY_WORKERS", metavar="N",
+              help="Ray actors per model [default: one per CPU, or GPU, of the cluster].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress; only errors, skipped inputs and the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Also say how much was found in the cache.")
 def build(input_dir, config_file, models, techniques, out, cache_dir, preset, settings, device, weights, strict,
-          quiet, verbose) -> None:
+          executor, ray_address, ray_workers, quiet, verbose) -> None:
     """Run every technique over INPUT_DIR's images and write the gallery."""
     from reportgen.config import ConfigError, build_config, find_config, load_config
     from reportgen.models import DEFAULT_MODEL
@@ -70,7 +76,8 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
     from reportgen.techniques.base import registry
 
     given = dict(input=input_dir, models=models, techniques=techniques, out=out, cache_dir=cache_dir,
-                 preset=preset, device=device, weights=weights, strict=strict)
+                 preset=preset, device=device, weights=weights, strict=strict, executor=executor,
+                 ray_address=ray_address, ray_workers=ray_workers)
     try:
         config = build_config(given, load_config(find_config(config_file)), registry(), settings,
                               DEFAULT_MODEL, WEIGHTS)

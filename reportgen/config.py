@@ -21,11 +21,13 @@ class ConfigError(ValueError):
 
 CONFIG_FILE = "reportgen.toml"
 DEVICES = ("auto", "cpu", "cuda")
+EXECUTORS = ("local", "ray")
 # What a config file may set, and each key's TOML type; "overrides" is a table of tables,
 # one per technique: [overrides.feature_maps] layers = ["features.1"].
 FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "input": str, "models": (list, str), "techniques": (list, str), "preset": str, "out": str,
     "cache_dir": str, "device": str, "weights": str, "strict": bool, "overrides": dict,
+    "executor": str, "ray_address": str, "ray_workers": int,
 }
 PATH_KEYS = ("input", "out", "cache_dir")
 
@@ -127,6 +129,9 @@ class BuildConfig:
     device: str = "auto"
     weights: str = "pretrained"
     strict: bool = False
+    executor: str = "local"
+    ray_address: str | None = None
+    ray_workers: int | None = None  # actors per model; default: one per CPU (GPU) of the cluster
 
 
 def split_names(text: str | None) -> tuple[str, ...]:
@@ -174,7 +179,7 @@ def parse_overrides(texts: Iterable[str], registry: Mapping[str, Technique],
 
 DEFAULTS: Mapping[str, Any] = {
     "out": Path("site"), "cache_dir": Path(".reportgen-cache"), "preset": "standard", "device": "auto",
-    "weights": "pretrained", "strict": False,
+    "weights": "pretrained", "strict": False, "executor": "local",
 }
 
 
@@ -213,4 +218,7 @@ def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping
         device=choice("device", DEVICES),
         weights=choice("weights", weights),
         strict=bool(pick("strict")),
+        executor=choice("executor", EXECUTORS),
+        ray_address=pick("ray_address"),
+        ray_workers=pick("ray_workers"),
     )

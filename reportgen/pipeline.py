@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,44 +127,29 @@ def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, 
 
 
 def _compute(misses, cards, params, config, cache, entries, report, progress) -> None:
-    from reportgen.models import load, prepare_device, require_weights, select_device
-    from reportgen.lazy import torch
+    from reportgen.executors import ExecutorError, Job, executor_for
+    from reportgen.models import require_weights
 
+    jobs = []
+    for model in dict.fromkeys(m.model for m in misses):
+        for technique in dict.fromkeys(m.technique for m in misses if m.model == model):
+            todo = [m for m in misses if m.model == model and m.technique is technique]
+            jobs.append(Job(model, technique.name, tuple(m.request for m in todo), tuple(m.key for m in todo)))
     try:
         for name in dict.fromkeys(m.model for m in misses):
             require_weights(cards[name])
-        device = select_device(config.device)
-    except ModelError as error:
-        raise BuildError(str(error)) from None
-    prepare_device(device)
-    for model_name in dict.fromkeys(m.model for m in misses):
-        progress.step(f"loading {model_name}")
-        try:
-            model = load(cards[model_name], device)
-        except ModelError as error:
-            raise BuildError(str(error)) from None
-        for technique in dict.fromkeys(m.technique for m in misses if m.model == model_name):
-            todo = [m for m in misses if m.model == model_name and m.technique is technique]
-            by_request = {id(m.request): m for m in todo}
-            progress.step(f"{technique.name} on {model_name}: {len(todo)} to compute")
-            try:
-                results = technique.compute(params[technique.name], model, [m.request for m in todo], progress)
-                for request, result in results:
-                    item = by_request[id(request)]
-                    entries[item.key] = cache.put(item.key, result)
-                    report.computed += 1
-            except Exception as error:  # one technique failing must not lose the rest of the build
-                report.log = _log_failure(config.cache_dir, report.log, traceback.format_exc())
-                line = (f"error: {technique.name} on {model_name} failed: {_first_line(error)} "
-                        f"(traceback in {report.log})")
+        executor = executor_for(config.executor, config.ray_address, config.ray_workers)
+        for done in executor.run(jobs, cards, params, config.device, cache, progress):
+            for key in done.stored:
+                entries[key] = cache.get(key)
+            report.computed += len(done.stored)
+            if done.error is not None:
+                report.log = _log_failure(config.cache_dir, report.log, done.error)
+                line = f"error: {done.job.technique} on {done.job.model} failed: {done.summary} (traceback in {report.log})"
                 report.errors.append(line)
                 log.error(line)
-        del model
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    except (ModelError, ExecutorError) as error:
+        raise BuildError(str(error)) from None
 
 
 def _log_failure(cache_dir: Path, log: Path | None, text: str) -> Path:

@@ -1,0 +1,187 @@
+"""Where the cache misses are computed: in this process, or as Ray tasks on a cluster.
+
+The driver plans, checks the cache and renders the site either way. An executor receives the
+misses as jobs (one technique on one model: a batch of requests, batched inside as always) and
+every result lands in the same content-addressed cache through the same atomic writes, so both
+executors leave the same entries. Ray is imported only by ``RayExecutor``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from reportgen.cache import Cache
+from reportgen.config import EXECUTORS
+from reportgen.models import ModelCard, ModelError, load, prepare_device, select_device
+from reportgen.progress import Progress, Silent
+from reportgen.techniques.base import Request, registry
+
+RAY_INSTALL = 'pip install -e ".[ray]"'  # or `pip install "reportgen[ray]"`
+
+
+class ExecutorError(Exception):
+    """The executor cannot run; the message is for a person."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One technique on one model: the requests its cache missed and their keys."""
+
+    model: str
+    technique: str
+    requests: tuple[Request, ...]
+    keys: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.technique} on {self.model}: {len(self.requests)} to compute"
+
+
+@dataclass
+class Done:
+    """What a job left in the cache; ``error`` is the traceback when the technique failed."""
+
+    job: Job
+    stored: list[str] = field(default_factory=list)
+    error: str | None = None
+    summary: str = ""  # the error's type and first line
+
+
+def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress) -> Done:
+    """Compute one job and store each result as it comes; a failure is returned, not raised, so
+    one technique failing never loses the rest of the build."""
+    technique = registry()[job.technique]
+    key_of = {id(request): key for request, key in zip(job.requests, job.keys)}
+    done = Done(job)
+    try:
+        for request, result in technique.compute(params, model, list(job.requests), progress):
+            key = key_of[id(request)]
+            cache.put(key, result)
+            done.stored.append(key)
+    except Exception as error:
+        lines = str(error).strip().splitlines()
+        done.error = traceback.format_exc()
+        done.summary = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return done
+
+
+class LocalExecutor:
+    """In this process, one model loaded at a time."""
+
+    def run(self, jobs: Sequence[Job], cards: Mapping[str, ModelCard], params: Mapping[str, Any],
+            device: str, cache: Cache, progress: Progress) -> Iterator[Done]:
+        device = select_device(device)
+        prepare_device(device)
+        for model_name in dict.fromkeys(job.model for job in jobs):
+            progress.step(f"loading {model_name}")
+            model = load(cards[model_name], device)
+            for job in (j for j in jobs if j.model == model_name):
+                progress.step(job.label)
+                yield run_job(job, params[job.technique], model, cache, progress)
+            del model
+
+
+class ModelWorker:
+    """A Ray actor that holds one loaded model and computes that model's jobs into the cache."""
+
+    def __init__(self, card: ModelCard, device: str, cache_root: str, probe: tuple[str, str]):
+        name, token = probe
+        try:
+            seen = (Path(cache_root) / name).read_text()
+        except OSError:
+            seen = None
+        if seen != token:
+            import socket
+
+            raise ExecutorError(f"the cache folder {cache_root} is not visible from worker node {socket.gethostname()}: "
+                                "with Ray it must be on a file system every node shares")
+        self.device = select_device(device)
+        prepare_device(self.device)
+        self.model = load(card, self.device)
+        self.cache = Cache(Path(cache_root))
+
+    def run(self, job: Job, params: Any) -> Done:
+        return run_job(job, params, self.model, self.cache, Silent())
+
+
+class RayExecutor:
+    """Jobs as Ray tasks on actors that each hold a loaded model (``workers`` per model). A worker
+    that dies is restarted (its model loaded again) and its task retried; the cache's atomic writes
+    make a retried job leave exactly what a first try would."""
+
+    def __init__(self, address: str | None = None, workers: int | None = None,
+                 runtime_env: Mapping[str, Any] | None = None, retries: int = 3):
+        self.address, self.workers, self.runtime_env, self.retries = address, workers, runtime_env, retries
+
+    def run(self, jobs: Sequence[Job], cards: Mapping[str, ModelCard], params: Mapping[str, Any],
+            device: str, cache: Cache, progress: Progress) -> Iterator[Done]:
+        try:
+            import ray
+        except ImportError:
+            raise ExecutorError(f"--executor ray needs Ray: {RAY_INSTALL}") from None
+        started = not ray.is_initialized()
+        if started:
+            progress.step(f"starting Ray{f' at {self.address}' if self.address else ' (local instance)'}")
+            ray.init(address=self.address, runtime_env=dict(self.runtime_env or {}), include_dashboard=False,
+                     logging_level="ERROR", log_to_driver=False)
+        probe = self._probe(cache.root)
+        try:
+            yield from self._run(ray, jobs, cards, params, device, cache.root, probe, progress)
+        finally:
+            (cache.root / probe[0]).unlink(missing_ok=True)
+            if started:
+                ray.shutdown()
+
+    def _run(self, ray, jobs, cards, params, device, root, probe, progress) -> Iterator[Done]:
+        gpus = 1 if device != "cpu" and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        workers = self.workers or max(1, int(ray.cluster_resources().get("GPU" if gpus else "CPU", 1)))
+        actor = ray.remote(num_cpus=0 if gpus else 1, num_gpus=gpus, max_restarts=self.retries,
+                           max_task_retries=self.retries)(ModelWorker)
+        pending: dict[Any, Job] = {}
+        for model_name in dict.fromkeys(job.model for job in jobs):
+            model_jobs = [job for job in jobs if job.model == model_name]
+            pool = [actor.remote(cards[model_name], device, str(root), probe)
+                    for _ in range(min(workers, len(model_jobs)))]
+            for index, job in enumerate(model_jobs):
+                pending[pool[index % len(pool)].run.remote(job, params[job.technique])] = job
+        progress.step(f"{len(pending)} jobs on Ray, {workers} worker(s) per model")
+        while pending:
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ready)
+            try:
+                done = ray.get(ready)
+            except ray.exceptions.RayError as error:  # the actor could not start (cache not shared, weights)
+                raise ExecutorError(_reason(error)) from None
+            progress.message(f"{job.label}: {'done' if done.error is None else 'failed'}")
+            yield done
+
+    @staticmethod
+    def _probe(root: Path) -> tuple[str, str]:
+        """A file only this build knows, for every worker to read back: a cache folder that is not
+        shared between the nodes is found before any work, not as missing entries afterwards."""
+        root.mkdir(parents=True, exist_ok=True)
+        name, token = f".ray-probe-{os.getpid()}-{secrets.token_hex(4)}", secrets.token_hex(16)
+        (root / name).write_text(token)
+        return name, token
+
+
+def _reason(error: Exception) -> str:
+    """The person-readable line inside a Ray error (ours when an actor refused to start)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for marker in ("ExecutorError: ", "ModelError: ", "WeightsError: "):
+        for line in reversed(lines):
+            if marker in line:
+                return line.split(marker, 1)[1]
+    return f"a Ray worker failed: {lines[-1] if lines else type(error).__name__}"
+
+
+def executor_for(name: str, address: str | None = None, workers: int | None = None) -> LocalExecutor | RayExecutor:
+    if name == "local":
+        return LocalExecutor()
+    if name == "ray":
+        return RayExecutor(address, workers)
+    raise ExecutorError(f"unknown executor {name!r}; valid executors: {', '.join(EXECUTORS)}")

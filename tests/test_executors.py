@@ -1,0 +1,79 @@
+"""The executors: the local one never imports Ray; the Ray one (a local instance) leaves the same
+cache entries and pictures, survives a worker that dies mid-build, and says how to install Ray."""
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from helpers import config, write_inputs
+from reportgen.pipeline import BuildError, build
+from reportgen.progress import Silent
+from reportgen.site import write_site
+
+TESTS = Path(__file__).resolve().parent
+TECHNIQUES = ("feature_maps", "filters", "saliency", "class_ascent")
+
+
+def site_files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_the_local_executor_does_not_import_ray(tmp_path):
+    write_inputs(tmp_path / "inputs")
+    script = (
+        f"import sys; sys.path.insert(0, {str(TESTS)!r}); import conftest;"
+        "from helpers import config; from pathlib import Path;"
+        "from reportgen.pipeline import build; from reportgen.progress import Silent;"
+        f"report = build(config(Path({str(tmp_path)!r})), Silent());"
+        "assert report.computed > 0 and not report.errors, report.errors;"
+        "assert 'ray' not in sys.modules, 'ray was imported'"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_without_ray_the_executor_says_how_to_install_it(tmp_path, monkeypatch):
+    write_inputs(tmp_path / "inputs")
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(BuildError, match=r'needs Ray: pip install -e "\.\[ray\]"'):
+        build(replace(config(tmp_path), executor="ray"), Silent())
+
+
+@pytest.fixture(scope="module")
+def ray_instance(tmp_path_factory):
+    ray = pytest.importorskip("ray")
+    marker = tmp_path_factory.mktemp("ray") / "died"
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(TESTS), "REPORTGEN_TEST_DIE_ONCE": str(marker),
+                                       "OMP_WAIT_POLICY": "PASSIVE"},
+                          "worker_process_setup_hook": "ray_worker_setup.setup"})
+    yield marker
+    ray.shutdown()
+
+
+def test_a_ray_build_matches_the_local_one_even_when_a_worker_dies(tmp_path, ray_instance):
+    write_inputs(tmp_path / "inputs")
+    local = config(tmp_path / "local", input_dir=tmp_path / "inputs", techniques=TECHNIQUES)
+    on_ray = replace(local, out=tmp_path / "ray" / "site", cache_dir=tmp_path / "ray" / "cache", executor="ray",
+                     ray_workers=2)
+    expected = build(local, Silent())
+    write_site(expected.manifest, local.cache_dir, expected.images, local.out)
+    report = build(on_ray, Silent())
+    assert not report.errors, report.errors
+    assert ray_instance.read_text().startswith("worker ")  # a worker did die mid-build, and was retried
+    write_site(report.manifest, on_ray.cache_dir, report.images, on_ray.out)
+    assert [a["key"] for a in report.manifest["artifacts"]] == [a["key"] for a in expected.manifest["artifacts"]]
+    assert site_files(on_ray.out) == site_files(local.out)  # every picture byte for byte, and the pages
+    warm = build(replace(on_ray, executor="local"), Silent())
+    assert warm.computed == 0 and warm.cached == expected.computed
+
+
+def test_a_cache_the_workers_cannot_see_is_refused_before_any_work(tmp_path, ray_instance, monkeypatch):
+    from reportgen import executors
+
+    monkeypatch.setattr(executors.RayExecutor, "_probe", staticmethod(lambda root: (".no-such-probe", "token")))
+    write_inputs(tmp_path / "inputs")
+    settings = replace(config(tmp_path, input_dir=tmp_path / "inputs", techniques=("filters",)), executor="ray")
+    with pytest.raises(BuildError, match="is not visible from worker node .*file system every node shares"):
+        build(settings, Silent())
