@@ -40,8 +40,9 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Stop before any work if an input cannot be read.")
 def build(input_dir, models, techniques, out, cache_dir, preset, settings, device, weights, strict) -> None:
     """Run every technique over INPUT_DIR's images and write the gallery."""
-    from reportgen.config import BuildConfig, ConfigError, check_preset, choose_techniques, parse_overrides, split_names
-    from reportgen.models import DEFAULT_MODEL, WEIGHTS
+    from reportgen.config import BuildConfig, check_preset, choose_techniques, parse_overrides, split_names
+    from reportgen.choices import WEIGHTS, ParamError, check_choice
+    from reportgen.models import DEFAULT_MODEL
     from reportgen.pipeline import BuildError, build as run_build
     from reportgen.progress import Progress
     from reportgen.site import SiteError, check_out_folder, size_summary, write_site
@@ -49,8 +50,7 @@ def build(input_dir, models, techniques, out, cache_dir, preset, settings, devic
 
     try:
         available = registry()
-        if weights not in WEIGHTS:
-            raise ConfigError(f"unknown weights {weights!r}; valid: {', '.join(WEIGHTS)}")
+        check_choice("weights", weights, WEIGHTS)
         config = BuildConfig(
             input_dir=input_dir,
             models=split_names(models) or (DEFAULT_MODEL,),
@@ -64,7 +64,7 @@ def build(input_dir, models, techniques, out, cache_dir, preset, settings, devic
             strict=strict,
         )
         check_out_folder(out)
-    except (ConfigError, SiteError) as error:
+    except (ParamError, SiteError) as error:
         _fail(str(error))
     progress = Progress()
     try:

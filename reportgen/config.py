@@ -5,10 +5,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from reportgen.techniques.base import PRESETS, ParamError, Technique, parse_param
+from reportgen.choices import PRESETS, ParamError, check_choice, check_choices
+from reportgen.techniques.base import Technique, parse_param
 
 
-class ConfigError(ValueError):
+class ConfigError(ParamError):
     """A configuration a person got wrong; the message lists the valid choices."""
 
 
@@ -36,16 +37,12 @@ def choose_techniques(text: str | None, registry: Mapping[str, Technique]) -> tu
     names = split_names(text)
     if not names:
         return tuple(shown)
-    unknown = [n for n in names if n not in shown]
-    if unknown:
-        raise ConfigError(f"unknown technique {unknown[0]!r}; valid techniques: {', '.join(shown)}")
+    check_choices("technique", names, shown)
     return tuple(n for n in shown if n in names)
 
 
 def check_preset(preset: str) -> str:
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-    return preset
+    return check_choice("preset", preset, PRESETS)
 
 
 def parse_overrides(texts: Iterable[str], registry: Mapping[str, Technique]) -> dict[str, dict[str, Any]]:
@@ -56,9 +53,8 @@ def parse_overrides(texts: Iterable[str], registry: Mapping[str, Technique]) -> 
         technique, dot, param = target.strip().partition(".")
         if not equals or not dot or not param:
             raise ConfigError(f"--set {text!r}: expected TECHNIQUE.PARAM=VALUE")
-        if technique not in registry:
-            raise ConfigError(f"--set {text!r}: unknown technique {technique!r}; valid: {', '.join(registry)}")
         try:
+            check_choice("technique", technique, registry)
             typed = parse_param(registry[technique].Params, param.strip(), value)
         except ParamError as error:
             raise ConfigError(f"--set {text!r}: {error}") from None

@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
-import numpy as np
+from reportgen.artifacts import Request, Result
+from reportgen.choices import PRESETS, ParamError
 
 if typing.TYPE_CHECKING:  # imported for annotations only: planning must stay torch-free
     from reportgen.images import InputImage
@@ -21,36 +21,6 @@ if typing.TYPE_CHECKING:  # imported for annotations only: planning must stay to
     from reportgen.progress import Progress
 
 
-@dataclass(frozen=True)
-class Request:
-    """One artifact to produce.
-
-    ``spec`` holds every value the artifact depends on (it enters the cache key); ``variant`` is
-    the short label the gallery groups by (``"features.29"``, ``"guided"``, ``"52/l2"``).
-    """
-
-    variant: str
-    spec: Mapping[str, Any]
-    image: "InputImage | None" = None
-
-
-@dataclass
-class Result:
-    """What ``compute`` returns for one request.
-
-    arrays: raw float results, stored as .npy beside the pictures for regression checks.
-    images: rendered pictures (uint8, HxW or HxWx3), stored as PNG.
-    animations: lists of frames (uint8 HxWx3), stored as looping GIFs.
-    meta: small JSON-able facts the gallery shows (class explained, final probability...).
-    """
-
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    images: dict[str, np.ndarray] = field(default_factory=dict)
-    animations: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-PRESETS = ("quick", "standard", "full")
 
 
 class Technique:
@@ -112,10 +82,6 @@ def _jsonable(value: Any) -> Any:
 
 
 # --- parsing ``--set technique.param=value`` -------------------------------------------------
-
-
-class ParamError(ValueError):
-    """A ``--set`` that names an unknown parameter or gives a value of the wrong type."""
 
 
 def parse_param(params_cls: type, name: str, text: str) -> Any:

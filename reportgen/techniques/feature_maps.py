@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen import render
+from reportgen.choices import ACTIVATIONS
 from reportgen.lazy import torch
 from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
 
@@ -19,7 +20,6 @@ SEED_LAYERS = {
     "vgg16": ("features.1", "features.6", "features.15", "features.29"),
     "vgg19": ("features.1", "features.6", "features.17", "features.35"),
 }
-ACTIVATIONS = ("ReLU", "ReLU6", "SiLU", "GELU", "Hardswish", "BatchNormAct2d")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen import render
+from reportgen.choices import ChoiceError
 from reportgen.techniques.base import Request, Result, Technique, register, spec_of
 
 # The seed's parameters (it indexed named_parameters(): AlexNet 0/6, ResNet50 0/18, DenseNet121 0/26).
@@ -61,10 +62,7 @@ class Filters(Technique):
         requests = []
         for name in self.parameters_for(params, card):
             if name not in shapes or len(shapes[name]) != 4:
-                valid = ", ".join(n for n, s in card.parameters if len(s) == 4)
-                from reportgen.models import ModelError
-
-                raise ModelError(f"{card.name} has no convolution weight {name!r}; valid: {valid}")
+                raise ChoiceError(f"convolution weight of {card.name}", (name,), (n for n, s in card.parameters if len(s) == 4))
             rgb = shapes[name][1] == 3
             spec = spec_of(params, parameters=None, parameter=name, rgb=rgb)
             requests.append(Request(name, spec, None))

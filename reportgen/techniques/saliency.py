@@ -15,13 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen import render
+from reportgen.choices import CAM_METHODS, RULE_DEPENDENT_METHODS, SALIENCY_METHODS as METHODS, check_choice, check_choices
 from reportgen.lazy import torch
 from reportgen.models import ModelError
 from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
 
-METHODS = ("vanilla", "deconvnet", "guided", "gradcam", "guided_gradcam", "smoothgrad", "integrated_gradients")
-RULE_METHODS = ("vanilla", "deconvnet", "guided", "guided_gradcam")  # where unguided activations matter
-CAM_METHODS = ("gradcam", "guided_gradcam")
 IG_BASELINES = {"black": 0.0, "white": 1.0, "mean": None}  # pixel value; None = the dataset mean (0 after normalising)
 SEED_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}
 NOT_CAM_LAYERS = {"MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "SelectAdaptivePool2d",
@@ -90,11 +88,8 @@ class Saliency(Technique):
     }
 
     def plan(self, params, card, images):
-        unknown = [m for m in params.methods if m not in METHODS]
-        if unknown:
-            raise ModelError(f"unknown saliency methods {', '.join(unknown)}; valid: {', '.join(METHODS)}")
-        if params.ig_baseline not in IG_BASELINES:
-            raise ModelError(f"unknown IG baseline {params.ig_baseline!r}; valid: {', '.join(IG_BASELINES)}")
+        check_choices("saliency methods", params.methods, METHODS)
+        check_choice("IG baseline", params.ig_baseline, IG_BASELINES)
         cam_layer = cam_layer_for(params, card) if any(m in CAM_METHODS for m in params.methods) else None
         optional = (*{f for fields in METHOD_FIELDS.values() for f in fields}, *SANITY_FIELDS, "seed")
         requests = []
@@ -183,7 +178,7 @@ def _result(request: Request, index: int, maps, probabilities, checks, card) -> 
     }
     if "cam_layer" in request.spec:
         meta["cam_layer"] = request.spec["cam_layer"]
-    if method in RULE_METHODS:
+    if method in RULE_DEPENDENT_METHODS:
         meta["unguided_modules"] = maps.unguided_modules
         meta["unguided_calls"] = maps.functional_calls
     if method == "integrated_gradients":
