@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import typing
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -56,8 +56,7 @@ class UnknownName(KeyError):
         return str(self.args[0])
 
 
-@dataclass(frozen=True)
-class File:
+class File(NamedTuple):
     """A picture as the site publishes it: path relative to the site, and its size in pixels."""
 
     path: str
@@ -110,7 +109,7 @@ class Artifact:
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["spec"], data["cache_files"], data["meta"] = dict(self.spec), dict(self.cache_files), dict(self.meta)
-        data["files"] = {role: vars(file).copy() for role, file in self.files.items()}
+        data["files"] = {role: file._asdict() for role, file in self.files.items()}
         if self.anchor is None:  # not published yet: the pipeline's manifest
             del data["files"], data["anchor"]
         return data
@@ -151,6 +150,8 @@ def distinct(artifacts: Iterable[Artifact], name: str) -> list[Any]:
 
 @dataclass(frozen=True)
 class Section:
+    """A gallery page: a technique's id, title and what it shows."""
+
     name: str
     title: str
     description: str
@@ -158,6 +159,8 @@ class Section:
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """What a gallery shows of a model; its card holds the rest."""
+
     name: str
     weights_id: str
     untrained: bool
@@ -176,7 +179,7 @@ class ImageInfo:
     def to_json(self) -> dict[str, Any]:
         data = {"name": self.name, "id": self.id, "width": self.width, "height": self.height}
         if self.file is not None:
-            data.update(anchor=self.anchor, file=vars(self.file).copy())
+            data.update(anchor=self.anchor, file=self.file._asdict())
         return data
 
     @classmethod

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from reportgen.artifacts import Result
-from reportgen.staging import atomic_write_bytes, sweep_abandoned, temporary_prefix
+from reportgen.staging import sweep_abandoned, temporary_prefix
 
 ENTRY_FILE = "entry.json"
 
@@ -97,20 +97,10 @@ class Cache:
         assert entry is not None
         return entry
 
-    # Small JSON documents (model cards) stored by name, written atomically.
-    def read_json(self, name: str) -> Any | None:
-        try:
-            return json.loads((self.root / "json" / f"{name}.json").read_text())
-        except (OSError, ValueError):
-            return None
-
-    def write_json(self, name: str, data: Any) -> None:
-        atomic_write_bytes(self.root / "json" / f"{name}.json", json.dumps(data, sort_keys=True).encode())
-
     def sweep(self) -> int:
         """Remove staging folders left by writers that died (see ``staging.sweep_abandoned``)."""
         objects = self.root / "objects"
-        folders = [self.root / "json", *(f for f in objects.iterdir() if f.is_dir())] if objects.is_dir() else []
+        folders = [f for f in objects.iterdir() if f.is_dir()] if objects.is_dir() else []
         return sum(sweep_abandoned(folder, "tmp") for folder in folders if folder.is_dir())
 
     def clear(self) -> None:

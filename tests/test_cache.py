@@ -82,9 +82,3 @@ def test_racing_writers_end_with_one_whole_entry(cache):
     assert not errors
     assert cache.get(key) is not None
     assert [p.name for p in (cache.root / "objects" / key[:2]).iterdir()] == [key]
-
-
-def test_json_documents_are_written_atomically(cache):
-    cache.write_json("card", {"a": 1})
-    assert cache.read_json("card") == {"a": 1}
-    assert cache.read_json("other") is None

@@ -14,15 +14,18 @@ from reportgen.models import catalogue
 from reportgen.models.card import CARD_VERSION, IMAGENET_MEAN, IMAGENET_STD, RANDOM_SEED, LayerInfo, ModelCard, package_version
 from reportgen.models.catalogue import checkpoints_dir
 from reportgen.models.embedded import LOCAL
+from reportgen.staging import atomic_write_bytes, sweep_abandoned
 
 if TYPE_CHECKING:
     from reportgen.cache import Cache
+
+CARDS = "json"  # the cache's sub-folder for cards (its name from when it held any JSON document)
 
 def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
     """The model's card, from the cache when it is there (no torch import), else built."""
     check_choice("weights", weights, WEIGHTS)
     cache_name = _card_cache_name(name, weights)
-    stored = cache.read_json(cache_name)
+    stored = _stored_card(cache, cache_name)
     if stored is not None:
         return ModelCard.from_json(stored)
     catalogue.check_name(name)
@@ -36,8 +39,22 @@ def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
             url = torchvision.models.get_model_weights(name).DEFAULT.url
         catalogue.require_weights_file(name, url)
     card = _build_card(name, weights)
-    cache.write_json(cache_name, card.to_json())
+    _store_card(cache, cache_name, card)
     return card
+
+
+def _stored_card(cache: "Cache", name: str) -> dict[str, Any] | None:
+    try:
+        return json.loads((Path(cache.root) / CARDS / f"{name}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _store_card(cache: "Cache", name: str, card: ModelCard) -> None:
+    folder = Path(cache.root) / CARDS
+    if folder.is_dir():
+        sweep_abandoned(folder, "tmp")
+    atomic_write_bytes(folder / f"{name}.json", json.dumps(card.to_json(), sort_keys=True).encode())
 
 
 def _card_cache_name(name: str, weights: str) -> str:

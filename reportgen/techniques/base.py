@@ -133,7 +133,7 @@ def register(cls: type[Technique]) -> type[Technique]:
 
 
 def registry() -> dict[str, Technique]:
-    """All techniques, in the gallery's (the seed README's) order."""
+    """All techniques, in the gallery's order (README, What it shows)."""
     from reportgen import techniques  # noqa: F401  importing the package registers every technique
 
     return dict(_REGISTRY)
