@@ -141,13 +141,6 @@ def find(artifacts: Iterable[Artifact], **criteria: Any) -> Artifact | None:
     return found[0] if found else None
 
 
-def distinct(artifacts: Iterable[Artifact], name: str) -> list[Any]:
-    """The values of ``name`` in first-seen order (artifacts lacking it are passed over)."""
-    artifacts = list(artifacts)
-    select(artifacts, **{name: None})  # raises on an unknown name
-    return list(dict.fromkeys(a.value(name) for a in artifacts if a.knows(name)))
-
-
 @dataclass(frozen=True)
 class Section:
     """A gallery page: a technique's id, title and what it shows."""
