@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from reportgen import gallery, render
-from reportgen.artifacts import Artifact, File, ImageInfo, Manifest, find, select
+from reportgen.artifacts import Artifact, File, Manifest, find, select
 from reportgen.images import InputImage
 from reportgen.staging import replace_folder, replaceable
 

@@ -7,7 +7,6 @@ import pytest
 
 from reportgen.pipeline import build
 from reportgen.progress import Silent
-from reportgen.artifacts import Artifact, UnknownName, find, select
 from reportgen.site import MARKER, SiteError, write_site
 from helpers import config, write_inputs
 
@@ -96,24 +95,6 @@ def test_untrained_models_are_labelled_on_every_page(tmp_path):
     write_site(report.manifest, cfg.cache_dir, report.images, cfg.out)
     for page in cfg.out.glob("*.html"):
         assert "Untrained weights" in page.read_text()
-
-
-def test_find_and_select_match_fields_spec_and_meta():
-    artifacts = [
-        Artifact("t", "a", "m", None, None, {"layer": "x"}, "k1", {}, {"k": 1}),
-        Artifact("t", "b", "m", None, None, {"layer": "y"}, "k2", {}, {"k": 2, "only": 0}),
-    ]
-    assert find(artifacts, layer="y").variant == "b"
-    assert len(select(artifacts, model="m")) == 2 and find(artifacts, k=3) is None
-    assert select(artifacts, only=0) == artifacts[1:]  # known to one artifact: the other does not match
-
-
-def test_a_misspelt_criterion_fails_loudly_instead_of_matching_nothing():
-    artifacts = [Artifact("t", "a", "m", None, None, {"layer": "x"}, "k1", {}, {"k": 1})]
-    with pytest.raises(UnknownName, match="'lyer'"):
-        select(artifacts, lyer="x")
-    with pytest.raises(UnknownName, match="'lyer'"):
-        artifacts[0].value("lyer")
 
 
 def test_templates_come_from_the_checkout_when_reportgen_runs_uninstalled(monkeypatch):

@@ -16,7 +16,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 RANDOM_SEED = 0
 
 
-
 class ModelError(Exception):
     """A model that cannot be used, with a message meant for a person (no traceback)."""
 

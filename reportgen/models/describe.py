@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 CARDS = "json"  # the cache's sub-folder for cards (its name from when it held any JSON document)
 
+
 def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
     """The model's card, from the cache when it is there (no torch import), else built."""
     check_choice("weights", weights, WEIGHTS)

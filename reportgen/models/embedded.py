@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 from reportgen.lazy import torch
 from reportgen.models.card import IMAGENET_MEAN, IMAGENET_STD, ModelError, package_version
 
+
 @dataclass(frozen=True)
 class LocalModel:
     """A model built by code in this process: the embedded offline models, and tests' tiny nets."""

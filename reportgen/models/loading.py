@@ -15,6 +15,7 @@ from reportgen.models.card import RANDOM_SEED, ModelCard, ModelError
 from reportgen.models.catalogue import checkpoints_dir, offline_message
 from reportgen.models.embedded import LOCAL
 
+
 @dataclass
 class LoadedModel:
     """A frozen model ready for techniques, with the preprocessing its card describes."""
@@ -69,7 +70,6 @@ class LoadedModel:
     def inputs(self, pixels: Sequence[np.ndarray], size: tuple[int, int] | int | None = None) -> Any:
         """uint8 images -> normalised model input, whole image resized."""
         return self.normalise(self.to_tensor(pixels, size))
-
 
 
 def load(card: ModelCard, device: str = "cpu") -> LoadedModel:

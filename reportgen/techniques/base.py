@@ -12,15 +12,15 @@ import types
 import typing
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
+# Request and Result live in reportgen.artifacts, PRESETS and ParamError in reportgen.choices; they
+# are named here too because every technique already imports this module.
 from reportgen.artifacts import Request, Result
-from reportgen.choices import PRESETS, ParamError
+from reportgen.choices import PRESETS, ParamError, check_choice  # noqa: F401
 
 if typing.TYPE_CHECKING:  # imported for annotations only: planning must stay torch-free
     from reportgen.images import InputImage
     from reportgen.models import LoadedModel, ModelCard
     from reportgen.progress import Progress
-
-
 
 
 class Technique:
@@ -87,9 +87,7 @@ def _jsonable(value: Any) -> Any:
 def parse_param(params_cls: type, name: str, text: str) -> Any:
     """Turn the text of ``--set technique.name=text`` into a value of the field's declared type."""
     hints = typing.get_type_hints(params_cls)
-    names = [f.name for f in dataclasses.fields(params_cls)]
-    if name not in names:
-        raise ParamError(f"unknown parameter {name!r}; valid: {', '.join(names)}")
+    check_choice("parameter", name, [f.name for f in dataclasses.fields(params_cls)])
     try:
         return _parse(hints[name], text.strip())
     except ValueError as error:
