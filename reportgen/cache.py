@@ -19,7 +19,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from reportgen.techniques.base import Result
+from reportgen.artifacts import Result
+from reportgen.staging import atomic_write_bytes, sweep_abandoned, temporary_prefix
 
 ENTRY_FILE = "entry.json"
 MARKER = ".reportgen-cache"  # written when reportgen creates a cache; ``clear`` needs it
@@ -102,20 +103,10 @@ class Cache:
         assert entry is not None
         return entry
 
-    # Small JSON documents (model cards) stored by name, written atomically.
-    def read_json(self, name: str) -> Any | None:
-        try:
-            return json.loads((self.root / "json" / f"{name}.json").read_text())
-        except (OSError, ValueError):
-            return None
-
-    def write_json(self, name: str, data: Any) -> None:
-        atomic_write_bytes(self.root / "json" / f"{name}.json", json.dumps(data, sort_keys=True).encode())
-
     def sweep(self) -> int:
-        """Remove staging folders left by builds that were killed (their process is gone)."""
+        """Remove staging folders left by writers that died (see ``staging.sweep_abandoned``)."""
         objects = self.root / "objects"
-        folders = [self.root / "json", *(f for f in objects.iterdir() if f.is_dir())] if objects.is_dir() else []
+        folders = [f for f in objects.iterdir() if f.is_dir()] if objects.is_dir() else []
         return sum(sweep_abandoned(folder, "tmp") for folder in folders if folder.is_dir())
 
     def claim(self) -> None:
@@ -148,46 +139,6 @@ class Cache:
         except OSError:  # a file someone put there since: theirs to keep
             pass
         return True
-
-
-def temporary_prefix(stem: str) -> str:
-    """Hidden name prefix that records the writing process, so leftovers of dead ones can be found."""
-    return f".{stem}-{os.getpid()}-"
-
-
-def sweep_abandoned(folder: Path, stem: str) -> int:
-    """Delete ``folder``'s temporaries named by ``temporary_prefix(stem)`` whose process is dead."""
-    removed = 0
-    for path in folder.glob(f".{stem}-*-*"):
-        pid = path.name[len(stem) + 2 :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=temporary_prefix("tmp"), dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _write_result(folder: Path, result: Result) -> dict[str, str]:

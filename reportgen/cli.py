@@ -13,9 +13,7 @@ from pathlib import Path
 import click
 
 from reportgen import __version__
-from reportgen.config import DEVICES, EXECUTORS
-from reportgen.models import WEIGHTS
-from reportgen.techniques.base import PRESETS
+from reportgen.choices import DEVICES, EXECUTORS, PRESETS, WEIGHTS
 
 EXIT_FAILED, EXIT_UNUSABLE, EXIT_SKIPPED = 1, 2, 3
 
@@ -68,7 +66,8 @@ could not start; 3 built, but some inputs were skipped.""")
 def build(input_dir, config_file, models, techniques, out, cache_dir, preset, settings, device, weights, strict,
           executor, ray_address, ray_workers, quiet, verbose) -> None:
     """Run every technique over INPUT_DIR's images and write the gallery."""
-    from reportgen.config import ConfigError, build_config, find_config, load_config
+    from reportgen.choices import ParamError
+    from reportgen.config import build_config, find_config, load_config
     from reportgen.models import DEFAULT_MODEL
     from reportgen.pipeline import BuildError, build as run_build
     from reportgen.progress import Progress, Silent, ToProgress
@@ -79,10 +78,9 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
                  preset=preset, device=device, weights=weights, strict=strict, executor=executor,
                  ray_address=ray_address, ray_workers=ray_workers)
     try:
-        config = build_config(given, load_config(find_config(config_file)), registry(), settings,
-                              DEFAULT_MODEL, WEIGHTS)
+        config = build_config(given, load_config(find_config(config_file)), registry(), settings, DEFAULT_MODEL)
         check_out_folder(config.out)
-    except (ConfigError, SiteError) as error:
+    except (ParamError, SiteError) as error:
         _fail(str(error))
     progress = Silent() if quiet else Progress()
     logger, handler = logging.getLogger("reportgen"), ToProgress(progress)
@@ -141,7 +139,7 @@ def weights_list(models: str | None) -> None:
     """Show which models' weights are present (all torchvision classifiers, or MODELS a,b)."""
     from reportgen.config import split_names
     from reportgen.models import available_models, checkpoints_dir, is_embedded
-    from reportgen.weights import checkpoint_for
+    from reportgen.models.weights import checkpoint_for
 
     names = split_names(models) or available_models()
     _check_models(names)
@@ -163,7 +161,7 @@ def weights_fetch(models: str) -> None:
     """Download MODELS' (a,b) weights ahead of time, each checked against the hash in its name."""
     from reportgen.config import split_names
     from reportgen.models import is_embedded
-    from reportgen.weights import WeightsError, checkpoint_for, fetch
+    from reportgen.models.weights import WeightsError, checkpoint_for, fetch
 
     names = split_names(models)
     _check_models(names)
@@ -186,12 +184,13 @@ def weights_fetch(models: str) -> None:
 
 
 def _check_models(names) -> None:
-    from reportgen.models import ModelError, check_name
+    from reportgen.choices import ParamError
+    from reportgen.models import check_name
 
     try:
         for name in names:
             check_name(name)
-    except ModelError as error:
+    except ParamError as error:
         _fail(str(error))
 
 

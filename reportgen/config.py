@@ -12,16 +12,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from reportgen.techniques.base import PRESETS, ParamError, Technique, parse_param
+from reportgen.choices import DEVICES, EXECUTORS, PRESETS, WEIGHTS, ParamError, check_choice, check_choices
+from reportgen.techniques.base import Technique, parse_param
 
 
-class ConfigError(ValueError):
+class ConfigError(ParamError):
     """A configuration a person got wrong; the message lists the valid choices."""
 
 
 CONFIG_FILE = "reportgen.toml"
-DEVICES = ("auto", "cpu", "cuda")
-EXECUTORS = ("local", "ray")
 # What a config file may set, and each key's TOML type; "overrides" is a table of tables,
 # one per technique: [overrides.feature_maps] layers = ["features.1"].
 FILE_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -144,16 +143,12 @@ def choose_techniques(text: str | None, registry: Mapping[str, Technique]) -> tu
     names = split_names(text)
     if not names:
         return tuple(shown)
-    unknown = [n for n in names if n not in shown]
-    if unknown:
-        raise ConfigError(f"unknown technique {unknown[0]!r}; valid techniques: {', '.join(shown)}")
+    check_choices("technique", names, shown)
     return tuple(n for n in shown if n in names)
 
 
 def check_preset(preset: str) -> str:
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-    return preset
+    return check_choice("preset", preset, PRESETS)
 
 
 def parse_overrides(texts: Iterable[str], registry: Mapping[str, Technique],
@@ -167,9 +162,8 @@ def parse_overrides(texts: Iterable[str], registry: Mapping[str, Technique],
         technique, dot, param = target.strip().partition(".")
         if not equals or not dot or not param:
             raise ConfigError(f"{label}: expected TECHNIQUE.PARAM=VALUE")
-        if technique not in registry:
-            raise ConfigError(f"{label}: unknown technique {technique!r}; valid: {', '.join(registry)}")
         try:
+            check_choice("technique", technique, registry)
             typed = parse_param(registry[technique].Params, param.strip(), value)
         except ParamError as error:
             raise ConfigError(f"{label}: {error}") from None
@@ -184,20 +178,21 @@ DEFAULTS: Mapping[str, Any] = {
 
 
 def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping[str, Technique],
-                 settings: Iterable[str] = (), default_model: str = "efficientnet_lite0",
-                 weights: Iterable[str] = ("pretrained", "random")) -> BuildConfig:
+                 settings: Iterable[str] = (), default_model: str = "efficientnet_lite0") -> BuildConfig:
     """One build's configuration: what was given (flags, environment; None = not given) over the
     config file over the defaults. Values from the file are checked here, naming file and key."""
     def pick(key: str) -> Any:
         value = given.get(key)
         return value if value is not None else file.values.get(key, DEFAULTS.get(key))
 
+    def where(key: str) -> str:
+        return file.where(key) if given.get(key) is None else f"--{key.replace('_', '-')}"
+
     def choice(key: str, valid: Iterable[str]) -> str:
-        value, valid = pick(key), tuple(valid)
-        if value not in valid:
-            where = file.where(key) if given.get(key) is None else f"--{key}"
-            raise ConfigError(f"{where}: unknown {key} {value!r}; valid {key}s: {', '.join(valid)}")
-        return value
+        try:
+            return check_choice(key, pick(key), valid)
+        except ParamError as error:
+            raise ConfigError(f"{where(key)}: {error}") from None
 
     input_dir = pick("input")
     if input_dir is None:
@@ -205,8 +200,8 @@ def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping
                           "here names an input folder")
     try:
         techniques = choose_techniques(pick("techniques"), registry)
-    except ConfigError as error:
-        raise ConfigError(f"{file.where('techniques')}: {error}" if given.get("techniques") is None else str(error)) from None
+    except ParamError as error:
+        raise ConfigError(f"{where('techniques')}: {error}") from None
     return BuildConfig(
         input_dir=Path(input_dir),
         models=split_names(pick("models")) or (default_model,),
@@ -216,7 +211,7 @@ def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping
         preset=choice("preset", PRESETS),
         overrides=parse_overrides(settings, registry, file),
         device=choice("device", DEVICES),
-        weights=choice("weights", weights),
+        weights=choice("weights", WEIGHTS),
         strict=bool(pick("strict")),
         executor=choice("executor", EXECUTORS),
         ray_address=pick("ray_address"),

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from reportgen.cache import Cache
-from reportgen.config import EXECUTORS
+from reportgen.images import first_line
+from reportgen.choices import EXECUTORS
 from reportgen.models import ModelCard, ModelError, load, prepare_device, select_device
 from reportgen.progress import Progress, Silent
 from reportgen.techniques.base import Request, registry
@@ -63,9 +64,8 @@ def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress)
             cache.put(key, result)
             done.stored.append(key)
     except Exception as error:
-        lines = str(error).strip().splitlines()
         done.error = traceback.format_exc()
-        done.summary = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+        done.summary = f"{type(error).__name__}: {first_line(error)}"
     return done
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-GRADIENT_RULES = ("vanilla", "guided", "deconvnet")
+from reportgen.choices import GRADIENT_RULES, check_choice
 
 
 class _Truncated(Exception):
@@ -134,7 +134,7 @@ class _RuleActivation(torch.autograd.Function):
             return grad.clamp(min=0) * inside, None, None, None
         if rule == "deconvnet":
             return grad.clamp(min=0), None, None, None
-        raise ValueError(f"unknown gradient rule {rule!r}; valid: {', '.join(GRADIENT_RULES)}")
+        check_choice("gradient rule", rule, GRADIENT_RULES)
 
 
 _CLAMPS: dict[type, tuple[float, float | None]] = {nn.ReLU: (0.0, None), nn.ReLU6: (0.0, 6.0)}

@@ -98,7 +98,7 @@ def read_labels(folder: Path) -> tuple[dict[str, str | int], list[Skipped]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        return {}, [Skipped(LABELS_FILE, f"not valid JSON ({_first_line(error)})")]
+        return {}, [Skipped(LABELS_FILE, f"not valid JSON ({first_line(error)})")]
     if not isinstance(data, dict) or not all(isinstance(v, (str, int)) for v in data.values()):
         return {}, [Skipped(LABELS_FILE, "expected an object mapping file names to class indices or names")]
     return {str(k): v for k, v in data.items()}, []
@@ -120,7 +120,7 @@ def load_image(path: Path, name: str) -> InputImage | Skipped:
     except UnidentifiedImageError:
         return Skipped(name, "not an image Pillow can read")
     except (OSError, ValueError, SyntaxError, EOFError) as error:
-        return Skipped(name, f"cannot decode ({_first_line(error)})")
+        return Skipped(name, f"cannot decode ({first_line(error)})")
     if min(rgb.size) < MIN_SIDE:
         return Skipped(name, f"too small ({rgb.size[0]}x{rgb.size[1]}; at least {MIN_SIDE} px a side)")
     rgb = cap_size(rgb, MAX_SIDE)
@@ -159,7 +159,7 @@ def hash_pixels(pixels: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from reportgen import __version__
+from reportgen.artifacts import Artifact, ImageInfo, Manifest, ModelInfo, Section
 from reportgen.cache import Cache, CacheError, Entry, cache_key
-from reportgen.config import BuildConfig, ConfigError
+from reportgen.choices import ParamError, check_choices
+from reportgen.config import BuildConfig
 from reportgen.images import InputImage, Skipped, load_folder
 from reportgen.models import ModelCard, ModelError, package_version, card_for
 from reportgen.progress import Progress
@@ -40,7 +42,7 @@ class Planned:
 
 @dataclass
 class BuildReport:
-    manifest: dict[str, Any]
+    manifest: Manifest | None
     images: list[InputImage] = field(default_factory=list)
     computed: int = 0
     cached: int = 0
@@ -87,7 +89,7 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
             misses.append(item)
         else:
             entries[item.key] = entry
-    report = BuildReport(manifest={}, images=images, cached=len(entries), skipped=skipped)
+    report = BuildReport(manifest=None, images=images, cached=len(entries), skipped=skipped)
     log.info("%d artifacts planned: %d in the cache, %d to compute", len(plan), len(entries), len(misses))
     if misses:
         _compute(misses, cards, params, config, cache, entries, report, progress)
@@ -97,9 +99,7 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
 
 def _techniques(config: BuildConfig) -> list[Technique]:
     available = registry()
-    unknown = [n for n in config.techniques if n not in available]
-    if unknown:
-        raise ConfigError(f"unknown technique {unknown[0]!r}; valid: {', '.join(available)}")
+    check_choices("technique", config.techniques, available)
     hidden = [t for t in available.values() if not t.gallery]  # predictions feed every page
     return hidden + [available[n] for n in config.techniques if available[n].gallery]
 
@@ -107,7 +107,7 @@ def _techniques(config: BuildConfig) -> list[Technique]:
 def _card(name: str, weights: str, cache: Cache) -> ModelCard:
     try:
         return card_for(name, weights, cache)
-    except ModelError as error:
+    except (ModelError, ParamError) as error:
         raise BuildError(str(error)) from None
 
 
@@ -116,7 +116,7 @@ def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, 
     for technique in techniques:
         try:
             requests = technique.plan(params[technique.name], card, images if technique.per_image else [])
-        except (ModelError, ConfigError, ValueError, KeyError) as error:
+        except (ModelError, ValueError, KeyError) as error:
             message = error.args[0] if error.args else str(error)
             raise BuildError(f"{technique.name} on {card.name}: {message}") from None
         for request in requests:
@@ -148,7 +148,7 @@ def _compute(misses, cards, params, config, cache, entries, report, progress) ->
                 line = f"error: {done.job.technique} on {done.job.model} failed: {done.summary} (traceback in {report.log})"
                 report.errors.append(line)
                 log.error(line)
-    except (ModelError, ExecutorError) as error:
+    except (ModelError, ParamError, ExecutorError) as error:
         raise BuildError(str(error)) from None
 
 
@@ -164,41 +164,35 @@ def _log_failure(cache_dir: Path, log: Path | None, text: str) -> Path:
     return log
 
 
-def _manifest(config, cards, images, plan, entries) -> dict[str, Any]:
-    """Plain data for the site: every artifact that exists, with its full parameters."""
+def _manifest(config, cards, images, plan, entries) -> Manifest:
+    """Every artifact that exists, with its full parameters, and what the build was made with."""
     artifacts = []
     for item in plan:
         entry = entries.get(item.key)
         if entry is None:  # its technique failed; reported already
             continue
         image = item.request.image
-        artifacts.append(
-            {
-                "technique": item.technique.name,
-                "variant": item.request.variant,
-                "model": item.model,
-                "image": image.name if image is not None else None,
-                "image_id": image.id if image is not None else None,
-                "spec": dict(item.request.spec),
-                "key": item.key,
-                "cache_files": {role: f"{entry.folder.relative_to(config.cache_dir).as_posix()}/{name}"
-                                for role, name in entry.files.items()},
-                "meta": entry.meta,
-            }
-        )
-    return {
-        "reportgen": __version__,
-        "preset": config.preset,
-        "overrides": {t: dict(sorted(p.items())) for t, p in sorted(config.overrides.items())},
-        "weights": config.weights,
-        "versions": {p: package_version(p) for p in ("torch", "torchvision", "timm", "numpy", "pillow")},
-        "techniques": list(config.techniques),
-        "sections": [{"name": t.name, "title": t.title, "description": t.description}
-                     for t in registry().values() if t.name in config.techniques],
-        "models": [
-            {"name": c.name, "weights_id": c.weights_id, "untrained": c.untrained, "input_size": c.input_size}
-            for c in cards.values()
-        ],
-        "images": [{"name": i.name, "id": i.id, "width": i.size[0], "height": i.size[1]} for i in images],
-        "artifacts": artifacts,
-    }
+        artifacts.append(Artifact(
+            technique=item.technique.name,
+            variant=item.request.variant,
+            model=item.model,
+            image=image.name if image is not None else None,
+            image_id=image.id if image is not None else None,
+            spec=dict(item.request.spec),
+            key=item.key,
+            cache_files={role: f"{entry.folder.relative_to(config.cache_dir).as_posix()}/{name}"
+                         for role, name in entry.files.items()},
+            meta=entry.meta,
+        ))
+    return Manifest(
+        reportgen=__version__,
+        preset=config.preset,
+        overrides={t: dict(sorted(p.items())) for t, p in sorted(config.overrides.items())},
+        weights=config.weights,
+        versions={p: package_version(p) for p in ("torch", "torchvision", "timm", "numpy", "pillow")},
+        techniques=tuple(config.techniques),
+        sections=tuple(Section(t.name, t.title, t.description) for t in registry().values() if t.name in config.techniques),
+        models=tuple(ModelInfo(c.name, c.weights_id, c.untrained, c.input_size) for c in cards.values()),
+        images=tuple(ImageInfo(i.name, i.id, i.size[0], i.size[1]) for i in images),
+        artifacts=tuple(artifacts),
+    )

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -34,7 +32,8 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from reportgen import render
-from reportgen.cache import atomic_write_bytes
+from reportgen.artifacts import Artifact, Manifest
+from reportgen.staging import atomic_write_bytes, replace_folder, replaceable
 
 MARKER = ".reportgen-baseline"
 REPORT = "regressions.html"
@@ -95,8 +94,8 @@ class RoleDifference:
 
 @dataclass
 class Comparison:
-    baseline: Mapping[str, Any]
-    current: Mapping[str, Any]
+    baseline: Artifact
+    current: Artifact
     identical: bool
     differences: list[RoleDifference] = field(default_factory=list)
     unkept: list[str] = field(default_factory=list)  # raw roles the baseline left out (--raw-limit)
@@ -110,8 +109,8 @@ class Comparison:
 class Outcome:
     tolerance: Tolerance
     compared: list[Comparison]
-    appeared: list[Mapping[str, Any]]
-    vanished: list[Mapping[str, Any]]
+    appeared: list[Artifact]
+    vanished: list[Artifact]
 
     @property
     def moved(self) -> list[Comparison]:
@@ -136,26 +135,11 @@ class Outcome:
 
     def lines(self) -> list[str]:
         """One line per artifact that fails the check."""
-        found = [f"moved: {describe(c.current)}: " + "; ".join(d.describe() for d in c.differences if not d.within)
+        found = [f"moved: {c.current.describe()}: " + "; ".join(d.describe() for d in c.differences if not d.within)
                  for c in self.moved]
-        found += [f"appeared: {describe(a)}" for a in self.appeared]
-        found += [f"vanished: {describe(a)}" for a in self.vanished]
+        found += [f"appeared: {a.describe()}" for a in self.appeared]
+        found += [f"vanished: {a.describe()}" for a in self.vanished]
         return found
-
-
-def identity(artifact: Mapping[str, Any]) -> tuple:
-    """What an artifact is, independent of cache key and machine."""
-    return (artifact["technique"], artifact["variant"], artifact["model"], artifact["image"],
-            json.dumps(artifact["spec"], sort_keys=True))
-
-
-def describe(artifact: Mapping[str, Any]) -> str:
-    parts = [artifact["technique"], artifact["variant"], artifact["model"], artifact["image"] or "(per model)"]
-    return " / ".join(str(p) for p in parts)
-
-
-def raw_roles(artifact: Mapping[str, Any]) -> list[str]:
-    return sorted(role for role, path in artifact["cache_files"].items() if path.endswith(".npy"))
 
 
 class Build:
@@ -165,13 +149,13 @@ class Build:
         self.root, self.cache_dir = Path(site_dir), Path(cache_dir)
         self.manifest = _read_manifest(self.root, f"no build in {self.root} (no manifest.json); run reportgen build first")
 
-    def picture(self, artifact: Mapping[str, Any], role: str) -> Path:
-        return self.root / artifact["files"][role]["path"]
+    def picture(self, artifact: Artifact, role: str) -> Path:
+        return self.root / artifact.files[role].path
 
-    def raw(self, artifact: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def raw(self, artifact: Artifact) -> dict[str, np.ndarray]:
         arrays = {}
-        for role in raw_roles(artifact):
-            path = self.cache_dir / artifact["cache_files"][role]
+        for role in artifact.raw_roles():
+            path = self.cache_dir / artifact.cache_files[role]
             try:
                 arrays[role] = np.load(path, allow_pickle=False)
             except OSError:
@@ -188,24 +172,24 @@ class Baseline(Build):
         self.manifest = _read_manifest(
             self.root, f"no baseline in {self.root}; create one with: reportgen check {self.root} --update")
 
-    def raw(self, artifact: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def raw(self, artifact: Artifact) -> dict[str, np.ndarray]:
         """The raw arrays kept for ``artifact`` (those over the baseline's --raw-limit are not)."""
-        if not raw_roles(artifact):
+        if not artifact.raw_roles():
             return {}
-        path = self.root / "raw" / f"{artifact['key']}.npz"
+        path = self.root / "raw" / f"{artifact.key}.npz"
         if not path.is_file():
             raise RegressionError(f"the baseline lacks {path}; recreate it with: reportgen check {self.root} --update")
         with np.load(path, allow_pickle=False) as stored:
-            return {role: _unpack(stored[role], stored[f"{role}__peak"]) for role in raw_roles(artifact)
+            return {role: _unpack(stored[role], stored[f"{role}__peak"]) for role in artifact.raw_roles()
                     if role in stored.files}
 
 
-def _read_manifest(root: Path, missing: str) -> dict[str, Any]:
+def _read_manifest(root: Path, missing: str) -> Manifest:
     try:
-        return json.loads((root / "manifest.json").read_text())
+        return Manifest.from_json(json.loads((root / "manifest.json").read_text()))
     except FileNotFoundError:
         raise RegressionError(missing) from None
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:
         raise RegressionError(f"cannot read {root / 'manifest.json'}: {error}") from None
 
 
@@ -241,20 +225,20 @@ def _stored_precision(array: np.ndarray) -> np.ndarray:
 
 def compare(baseline: Baseline, build: Build, tolerance: Tolerance) -> Outcome:
     """Match every artifact of ``build`` with ``baseline`` and measure how far each moved."""
-    old = {identity(a): a for a in baseline.manifest["artifacts"]}
-    new = {identity(a): a for a in build.manifest["artifacts"]}
+    old = {a.identity(): a for a in baseline.manifest.artifacts}
+    new = {a.identity(): a for a in build.manifest.artifacts}
     compared = [_compare_artifact(baseline, build, old[k], new[k], tolerance) for k in new if k in old]
     return Outcome(tolerance, compared,
                    appeared=[a for k, a in new.items() if k not in old],
                    vanished=[a for k, a in old.items() if k not in new])
 
 
-def _compare_artifact(baseline: Baseline, build: Build, old, new, tolerance: Tolerance) -> Comparison:
+def _compare_artifact(baseline: Baseline, build: Build, old: Artifact, new: Artifact, tolerance: Tolerance) -> Comparison:
     differences = []
     identical = True
-    for role in sorted(set(old["files"]) | set(new["files"])):
-        if role not in old["files"] or role not in new["files"]:
-            differences.append(RoleDifference(role, "picture", False, 0, note="is new" if role in new["files"] else "is gone"))
+    for role in sorted(set(old.files) | set(new.files)):
+        if role not in old.files or role not in new.files:
+            differences.append(RoleDifference(role, "picture", False, 0, note="is new" if role in new.files else "is gone"))
             identical = False
             continue
         before, after = baseline.picture(old, role), build.picture(new, role)
@@ -264,7 +248,7 @@ def _compare_artifact(baseline: Baseline, build: Build, old, new, tolerance: Tol
         levels = tolerance.animation if after.suffix == ".gif" else tolerance.pixel
         differences.append(_compare_pictures(role, _frames(before), _frames(after), levels, tolerance.pixels))
     old_raw, new_raw = baseline.raw(old), build.raw(new)
-    unkept = [role for role in raw_roles(old) if role not in old_raw]
+    unkept = [role for role in old.raw_roles() if role not in old_raw]
     for role in unkept:
         new_raw.pop(role, None)
     for role in sorted(set(old_raw) | set(new_raw)):
@@ -347,7 +331,7 @@ def write_report(outcome: Outcome, build: Build, baseline_dir: Path) -> Path:
         moved.append({"artifact": comparison.current, "differences": shown})
     site = build.manifest
     html = environment().get_template("regressions.html").render(
-        site=site, sections=site["sections"], untrained=[m["name"] for m in site["models"] if m["untrained"]],
+        site=site, sections=site.sections, untrained=site.untrained,
         page="regressions", outcome=outcome, moved=moved, baseline=str(baseline_dir), tolerance=outcome.tolerance,
         within=[c for c in outcome.compared if not c.identical and not c.moved],
     )
@@ -373,16 +357,15 @@ def promote(baseline_dir: Path, site_dir: Path, cache_dir: Path, raw_limit_kb: f
     """
     baseline_dir = Path(baseline_dir)
     build = Build(site_dir, cache_dir)
-    if baseline_dir.exists() and (not baseline_dir.is_dir() or (any(baseline_dir.iterdir()) and not (baseline_dir / MARKER).exists())):
+    if not replaceable(baseline_dir, MARKER):
         raise RegressionError(f"{baseline_dir} exists and is not a reportgen baseline (no {MARKER} inside); "
                               "choose another folder or empty it first")
-    baseline_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{baseline_dir.name}.staging-", dir=baseline_dir.parent))
-    try:
+
+    def fill(staging: Path) -> None:
         shutil.copyfile(build.root / "manifest.json", staging / "manifest.json")
-        for artifact in build.manifest["artifacts"]:
-            for role in artifact["files"]:
-                target = staging / artifact["files"][role]["path"]
+        for artifact in build.manifest.artifacts:
+            for role in artifact.files:
+                target = staging / artifact.files[role].path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(build.picture(artifact, role), target)
             arrays = build.raw(artifact)
@@ -393,15 +376,8 @@ def promote(baseline_dir: Path, site_dir: Path, cache_dir: Path, raw_limit_kb: f
                     if raw_limit_kb is None or stored.nbytes <= raw_limit_kb * 1024:
                         packed[role], packed[f"{role}__peak"] = stored, peak
                 (staging / "raw").mkdir(exist_ok=True)
-                (staging / "raw" / f"{artifact['key']}.npz").write_bytes(_npz_bytes(packed))
+                (staging / "raw" / f"{artifact.key}.npz").write_bytes(_npz_bytes(packed))
         (staging / MARKER).write_text("a reportgen baseline; `reportgen check DIR --update` replaces it whole\n")
-        old = Path(tempfile.mkdtemp(prefix=f".{baseline_dir.name}.old-", dir=baseline_dir.parent))
-        try:
-            if baseline_dir.exists():
-                os.rename(baseline_dir, old / "baseline")
-            os.rename(staging, baseline_dir)
-        finally:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return len(build.manifest["artifacts"])
+
+    replace_folder(baseline_dir, fill, RegressionError)
+    return len(build.manifest.artifacts)

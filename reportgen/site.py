@@ -10,18 +10,18 @@ import json
 import os
 import re
 import shutil
-import tempfile
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
 
 import jinja2
 import numpy as np
 from PIL import Image
 
-from reportgen import render
-from reportgen.cache import sweep_abandoned, temporary_prefix
+from reportgen import gallery, render
+from reportgen.artifacts import Artifact, File, Manifest, find, select
 from reportgen.images import InputImage
+from reportgen.staging import replace_folder, replaceable
 
 MARKER = ".reportgen-site"  # present in every folder reportgen wrote; others are never replaced
 INPUT_PREVIEW_PX = 480
@@ -56,138 +56,85 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def select(artifacts: Iterable[Mapping[str, Any]], **criteria: Any) -> list[Mapping[str, Any]]:
-    """Artifacts whose fields (technique, variant, model, image) or spec values match every criterion."""
-    def matches(artifact: Mapping[str, Any]) -> bool:
-        for name, wanted in criteria.items():
-            value = artifact[name] if name in artifact else artifact["spec"].get(name, artifact["meta"].get(name))
-            if value != wanted:
-                return False
-        return True
-
-    return [a for a in artifacts if matches(a)]
-
-
-def find(artifacts: Iterable[Mapping[str, Any]], **criteria: Any) -> Mapping[str, Any] | None:
-    found = select(artifacts, **criteria)
-    return found[0] if found else None
-
-
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
 
 
 def check_out_folder(out: Path) -> None:
     """Refuse to replace a folder that reportgen did not create (it may hold a user's files)."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+    if not replaceable(out, MARKER):
         raise SiteError(
             f"{out} exists and is not a reportgen site (no {MARKER} inside); "
             "choose another --out or empty it first"
         )
 
 
-def write_site(manifest: dict[str, Any], cache_dir: Path, images: list[InputImage], out: Path) -> dict[str, Any]:
+def write_site(manifest: Manifest, cache_dir: Path, images: list[InputImage], out: Path) -> Manifest:
     """Write the gallery for ``manifest`` into ``out`` (swapped in whole). Returns the site's manifest."""
     check_out_folder(out)
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stem in (f"{out.name}.staging", f"{out.name}.old"):
-        sweep_abandoned(out.parent, stem)
-    staging = Path(tempfile.mkdtemp(prefix=temporary_prefix(f"{out.name}.staging"), dir=out.parent))
-    try:
-        site_manifest = _gather(manifest, Path(cache_dir), images, staging)
-        _write_pages(site_manifest, staging)
-        _swap(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return site_manifest
+
+    def fill(staging: Path) -> Manifest:
+        site = _gather(manifest, Path(cache_dir), images, staging)
+        _write_pages(site, staging)
+        return site
+
+    return replace_folder(out.resolve(), fill, SiteError)
 
 
-def _gather(manifest: dict[str, Any], cache_dir: Path, images: list[InputImage], staging: Path) -> dict[str, Any]:
+def _gather(manifest: Manifest, cache_dir: Path, images: list[InputImage], staging: Path) -> Manifest:
     """Copy pictures out of the cache and describe them with their sizes and anchors."""
-    site = json.loads(json.dumps(manifest))  # a deep, JSON-clean copy
+    manifest = Manifest.from_json(json.loads(json.dumps(manifest.to_json())))  # JSON-clean values
     by_name = {image.name: image for image in images}
-    for entry in site["images"]:
-        preview = render.fit_within(np.asarray(by_name[entry["name"]].pixels), INPUT_PREVIEW_PX)
-        path = f"inputs/{entry['id']}.png"
+    previews = []
+    for info in manifest.images:
+        preview = render.fit_within(np.asarray(by_name[info.name].pixels), INPUT_PREVIEW_PX)
+        path = f"inputs/{info.id}.png"
         _write(staging / path, render.png_bytes(preview))
-        entry["anchor"] = f"input-{entry['id']}"
-        entry["file"] = {"path": path, "width": preview.shape[1], "height": preview.shape[0]}
+        previews.append(replace(info, anchor=f"input-{info.id}", file=File(path, preview.shape[1], preview.shape[0])))
     anchors: set[str] = set()
-    for artifact in site["artifacts"]:
-        files = {}
-        for role, relative in artifact["cache_files"].items():
-            if relative.endswith(".npy"):
-                continue  # raw arrays stay in the cache: they are for regression checks, not visitors
-            source = cache_dir / relative
-            path = f"a/{artifact['key'][:2]}/{artifact['key'][:24]}/{Path(relative).name}"
-            target = staging / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-            with Image.open(target) as picture:
-                files[role] = {"path": path, "width": picture.width, "height": picture.height}
-        artifact["files"] = files
-        base = slug("-".join(str(p) for p in (artifact["technique"], artifact["model"], artifact["image_id"] or "all", artifact["variant"])))
+    artifacts = []
+    for artifact in manifest.artifacts:
+        base = slug("-".join(str(p) for p in (artifact.technique, artifact.model, artifact.image_id or "all", artifact.variant)))
         anchor, number = base, 2
         while anchor in anchors:
             anchor, number = f"{base}-{number}", number + 1
         anchors.add(anchor)
-        artifact["anchor"] = anchor
-    return site
+        artifacts.append(replace(artifact, files=_copy_pictures(artifact, cache_dir, staging), anchor=anchor))
+    return manifest.with_artifacts(artifacts, previews)
 
 
-def _write_pages(site: dict[str, Any], staging: Path) -> None:
+def _copy_pictures(artifact: Artifact, cache_dir: Path, staging: Path) -> dict[str, File]:
+    files = {}
+    for role, relative in artifact.cache_files.items():
+        if relative.endswith(".npy"):
+            continue  # raw arrays stay in the cache: they are for regression checks, not visitors
+        path = f"a/{artifact.key[:2]}/{artifact.key[:24]}/{Path(relative).name}"
+        target = staging / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cache_dir / relative, target)
+        with Image.open(target) as picture:
+            files[role] = File(path, picture.width, picture.height)
+    return files
+
+
+def _write_pages(site: Manifest, staging: Path) -> None:
     env = environment()
-    predictions: dict[str, dict[str, Any]] = {}
-    for artifact in site["artifacts"]:
-        if artifact["technique"] == "predictions":
-            predictions.setdefault(artifact["model"], {})[artifact["image"]] = artifact["meta"]["top"]
-    common = {
-        "site": site,
-        "models": site["models"],
-        "images": site["images"],
-        "predictions": predictions,
-        "sections": site["sections"],
-        "untrained": [m["name"] for m in site["models"] if m["untrained"]],
-    }
-    pages = {"index.html": env.get_template("index.html").render(common, page="index")}
-    for section in site["sections"]:
-        context = dict(common, page=section["name"], technique=section,
-                       artifacts=[a for a in site["artifacts"] if a["technique"] == section["name"]])
-        pages[f"{section['name']}.html"] = env.get_template(f"sections/{section['name']}.html").render(context)
+    common = gallery.common(site)
+    pages = {"index.html": env.get_template("index.html").render(common, page="index", **gallery.index(site))}
+    for section in site.sections:
+        context = dict(common, page=section.name, technique=section, **gallery.section(site, section.name))
+        pages[f"{section.name}.html"] = env.get_template(f"sections/{section.name}.html").render(context)
     for name, html in pages.items():
         _write(staging / name, html.encode("utf-8"))
     _write(staging / "style.css", (templates_dir() / "style.css").read_bytes())
     _write(staging / ".nojekyll", b"")
-    _write(staging / "manifest.json", json.dumps(site, indent=1, sort_keys=True).encode("utf-8"))
+    _write(staging / "manifest.json", site.dumps().encode("utf-8"))
     _write(staging / MARKER, b"written by reportgen; the whole folder is replaced on every build\n")
 
 
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-
-
-def _swap(staging: Path, out: Path, attempts: int = 20) -> None:
-    """Replace ``out`` by ``staging`` with renames; the old site is removed afterwards.
-
-    Another build may swap its own site in at the same moment: then the last one wins, whole.
-    """
-    old = Path(tempfile.mkdtemp(prefix=temporary_prefix(f"{out.name}.old"), dir=out.parent))
-    try:
-        for attempt in range(attempts):
-            try:
-                os.rename(out, old / str(attempt))
-            except FileNotFoundError:
-                pass
-            try:
-                os.rename(staging, out)
-                return
-            except OSError:  # a racing build put its site there in between: move it aside too
-                continue
-        raise SiteError(f"could not replace {out}: another process keeps writing it")
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def size_summary(out: Path) -> tuple[str, list[str]]:

@@ -173,8 +173,8 @@ def site(tmp_path_factory):
     write_site(report.manifest, cfg.cache_dir, report.images, cfg.out)
     options = ["--out", str(cfg.out), "--cache-dir", str(cfg.cache_dir)]
     assert CliRunner().invoke(main, ["check", str(root / "baseline"), "--update", *options]).exit_code == 0
-    moved = next(a for a in report.manifest["artifacts"] if a["technique"] == "feature_maps")
-    picture = cfg.out / "a" / moved["key"][:2] / moved["key"][:24] / "grid.png"
+    moved = report.manifest.of("feature_maps")[0]
+    picture = cfg.out / "a" / moved.key[:2] / moved.key[:24] / "grid.png"
     inverted = 255 - np.asarray(Image.open(picture).convert("RGB"))
     Image.fromarray(inverted).save(picture)
     assert CliRunner().invoke(main, ["check", str(root / "baseline"), *options]).exit_code == 1

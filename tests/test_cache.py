@@ -84,12 +84,6 @@ def test_racing_writers_end_with_one_whole_entry(cache):
     assert [p.name for p in (cache.root / "objects" / key[:2]).iterdir()] == [key]
 
 
-def test_json_documents_are_written_atomically(cache):
-    cache.write_json("card", {"a": 1})
-    assert cache.read_json("card") == {"a": 1}
-    assert cache.read_json("other") is None
-
-
 def test_claim_marks_a_new_cache_and_adopts_an_old_one(tmp_path):
     from reportgen.cache import MARKER
 

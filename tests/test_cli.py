@@ -39,7 +39,7 @@ def test_skipped_inputs_give_exit_code_3_and_strict_stops(tmp_path):
 def test_errors_are_one_line_without_traceback(tmp_path):
     write_inputs(tmp_path / "inputs")
     for args, expected in [
-        (("--models", "nosuchnet"), "valid models:"),
+        (("--models", "nosuchnet"), "unknown model 'nosuchnet'; valid: efficientnet_lite0"),
         (("--set", "feature_maps.nope=1"), "valid: layers"),
         (("--set", "feature_maps.layers=zzz"), "no layer 'zzz'"),
         (("--preset", "huge"), "'huge' is not one of 'quick', 'standard', 'full'"),
@@ -49,7 +49,7 @@ def test_errors_are_one_line_without_traceback(tmp_path):
         assert result.exit_code == 2, (args, result.output)
         assert expected in result.stderr and "Traceback" not in result.output
     bad = run("build", tmp_path / "inputs", "--techniques", "astrology")
-    assert bad.exit_code == 2 and "valid techniques: feature_maps, filters" in bad.stderr
+    assert bad.exit_code == 2 and "valid: feature_maps, filters" in bad.stderr
 
 
 def test_a_failing_technique_prints_one_line_and_the_log_path(tmp_path, monkeypatch):

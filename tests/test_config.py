@@ -68,7 +68,7 @@ def test_pyproject_table_is_read_when_there_is_no_reportgen_toml(tmp_path):
 @pytest.mark.parametrize("text,expected", [
     ('colour = "red"\n', "reportgen.toml: unknown key 'colour'; valid: input, models"),
     ('preset = 3\n', "reportgen.toml: preset has the wrong type (int)"),
-    ('preset = "huge"\n', "reportgen.toml: preset: unknown preset 'huge'; valid presets: quick, standard, full"),
+    ('preset = "huge"\n', "reportgen.toml: preset: unknown preset 'huge'; valid: quick, standard, full"),
     ('weights = "magic"\n', "reportgen.toml: weights: unknown weights 'magic'"),
     ('techniques = ["astrology"]\n', "reportgen.toml: techniques: unknown technique 'astrology'"),
     ('[overrides.feature_maps]\nnope = 1\n', "reportgen.toml: overrides.feature_maps.nope: unknown parameter 'nope'"),

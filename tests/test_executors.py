@@ -63,7 +63,7 @@ def test_a_ray_build_matches_the_local_one_even_when_a_worker_dies(tmp_path, ray
     assert not report.errors, report.errors
     assert ray_instance.read_text().startswith("worker ")  # a worker did die mid-build, and was retried
     write_site(report.manifest, on_ray.cache_dir, report.images, on_ray.out)
-    assert [a["key"] for a in report.manifest["artifacts"]] == [a["key"] for a in expected.manifest["artifacts"]]
+    assert [a.key for a in report.manifest.artifacts] == [a.key for a in expected.manifest.artifacts]
     assert site_files(on_ray.out) == site_files(local.out)  # every picture byte for byte, and the pages
     warm = build(replace(on_ray, executor="local"), Silent())
     assert warm.computed == 0 and warm.cached == expected.computed

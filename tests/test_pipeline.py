@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -5,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from reportgen.config import ConfigError, parse_overrides
+from reportgen.artifacts import Manifest
 from reportgen.pipeline import BuildError, build
 from reportgen.progress import Silent
 from reportgen.techniques import feature_maps
@@ -37,15 +39,15 @@ def test_changing_one_parameter_recomputes_only_what_depends_on_it(tmp_path, inp
 
 def test_manifest_describes_every_artifact(tmp_path, inputs):
     manifest = build(config(tmp_path), Silent()).manifest
-    assert [m["name"] for m in manifest["models"]] == ["tiny"]
-    assert {i["name"] for i in manifest["images"]} == {"a.png", "b.png"}
-    maps = [a for a in manifest["artifacts"] if a["technique"] == "feature_maps"]
-    assert {a["variant"] for a in maps} == {"features.1", "features.3", "features.5"}
+    assert [m.name for m in manifest.models] == ["tiny"]
+    assert {i.name for i in manifest.images} == {"a.png", "b.png"}
+    maps = manifest.of("feature_maps")
+    assert {a.variant for a in maps} == {"features.1", "features.3", "features.5"}
     first = maps[0]
-    assert first["spec"]["layer"] == first["variant"] and first["image"] in ("a.png", "b.png")
-    assert set(first["cache_files"]) == {"activations", "grid"}
-    filters = [a for a in manifest["artifacts"] if a["technique"] == "filters"]
-    assert all(a["image"] is None for a in filters)
+    assert first.spec["layer"] == first.variant and first.image in ("a.png", "b.png")
+    assert set(first.cache_files) == {"activations", "grid"}
+    assert all(a.image is None for a in manifest.of("filters"))
+    assert Manifest.from_json(json.loads(manifest.dumps())) == manifest
 
 
 def test_a_failing_technique_does_not_lose_the_rest(tmp_path, inputs, monkeypatch):
@@ -59,7 +61,7 @@ def test_a_failing_technique_does_not_lose_the_rest(tmp_path, inputs, monkeypatc
     assert "feature_maps on tiny failed: RuntimeError: boom" in line and "\n" not in line
     assert f"(traceback in {report.log})" in line and report.log.parent == tmp_path / "cache" / "logs"
     assert "Traceback" in report.log.read_text() and 'raise RuntimeError("boom")' in report.log.read_text()
-    assert {a["technique"] for a in report.manifest["artifacts"]} == {"predictions", "filters"}
+    assert {a.technique for a in report.manifest.artifacts} == {"predictions", "filters"}
 
 
 def test_bad_layer_fails_before_any_work(tmp_path, inputs):

@@ -11,6 +11,7 @@ from reportgen.cli import main
 from reportgen.pipeline import build
 from reportgen.progress import Silent
 from reportgen import render
+from reportgen.artifacts import Manifest
 from reportgen.regress import MARKER, REPORT, Baseline, Build, RegressionError, Tolerance, _npz_bytes, compare, promote
 from reportgen.site import write_site
 from helpers import config, write_inputs
@@ -41,8 +42,8 @@ def baseline(tmp_path):
 
 
 def artifact(cfg, technique, image=None):
-    site = json.loads((cfg.out / "manifest.json").read_text())
-    return next(a for a in site["artifacts"] if a["technique"] == technique and a["image"] in (image, None))
+    site = Manifest.from_json(json.loads((cfg.out / "manifest.json").read_text()))
+    return next(a for a in site.of(technique) if a.image in (image, None))
 
 
 def test_unchanged_build_passes_with_zero_differences(baseline, tmp_path):
@@ -60,9 +61,9 @@ def test_baseline_holds_pictures_and_compact_raw_arrays_and_is_rewritten_byte_fo
     first = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
     assert (root / MARKER).exists() and (root / "manifest.json").exists()
     entry = artifact(baseline, "feature_maps", "a.png")
-    assert (root / entry["files"]["grid"]["path"]).exists()
+    assert (root / entry.files["grid"].path).exists()
     stored = Baseline(root).raw(entry)["activations"]
-    original = np.load(baseline.cache_dir / entry["cache_files"]["activations"])
+    original = np.load(baseline.cache_dir / entry.cache_files["activations"])
     assert stored.shape == original.shape
     assert np.abs(stored - original).max() <= np.abs(original).max() / 2048
     promote(root, baseline.out, baseline.cache_dir)
@@ -71,14 +72,14 @@ def test_baseline_holds_pictures_and_compact_raw_arrays_and_is_rewritten_byte_fo
 
 def test_a_perturbed_picture_fails_and_is_shown_with_a_heat_map(baseline, tmp_path):
     entry = artifact(baseline, "feature_maps", HOSTILE)
-    path = baseline.out / entry["files"]["grid"]["path"]
+    path = baseline.out / entry.files["grid"].path
     pixels = np.asarray(Image.open(path).convert("RGB")).copy()
     corner = (slice(0, pixels.shape[0] // 4), slice(0, pixels.shape[1] // 4))
     pixels[corner] = 255 - pixels[corner]
     Image.fromarray(pixels).save(path)
     result = check(tmp_path, baseline)
     assert result.exit_code == 1
-    assert "1 moved" in result.stdout and f"moved: feature_maps / {entry['variant']} / tiny / {HOSTILE}" in result.stderr
+    assert "1 moved" in result.stdout and f"moved: feature_maps / {entry.variant} / tiny / {HOSTILE}" in result.stderr
     report = (baseline.out / REPORT).read_text()
     assert "Regression check: FAILED" in report and "&lt;img src=x onerror=alert(1)&gt;" in report
     assert "<img src=x onerror" not in report
@@ -92,11 +93,11 @@ def test_a_perturbed_picture_fails_and_is_shown_with_a_heat_map(baseline, tmp_pa
 
 def test_noise_inside_the_tolerances_passes_but_is_listed(baseline, tmp_path):
     entry = artifact(baseline, "feature_maps", "a.png")
-    path = baseline.out / entry["files"]["grid"]["path"]
+    path = baseline.out / entry.files["grid"].path
     pixels = np.asarray(Image.open(path).convert("RGB")).copy()
     pixels[0, 0] = np.clip(pixels[0, 0].astype(int) + 1, 0, 255)
     Image.fromarray(pixels).save(path)
-    raw = baseline.cache_dir / entry["cache_files"]["activations"]
+    raw = baseline.cache_dir / entry.cache_files["activations"]
     np.save(raw, np.load(raw) * (1 + 1e-4))
     result = check(tmp_path, baseline)
     assert result.exit_code == 0, result.output
@@ -107,7 +108,7 @@ def test_noise_inside_the_tolerances_passes_but_is_listed(baseline, tmp_path):
 
 def test_a_raw_array_that_moved_fails_even_when_its_picture_did_not(baseline, tmp_path):
     entry = artifact(baseline, "filters")
-    raw = baseline.cache_dir / entry["cache_files"]["weights"]
+    raw = baseline.cache_dir / entry.cache_files["weights"]
     weights = np.load(raw)
     weights.flat[0] += 0.5 * np.abs(weights).max()
     np.save(raw, weights)
@@ -160,7 +161,7 @@ def test_raw_arrays_over_the_limit_are_left_out_and_checked_through_their_pictur
     promote(tmp_path / "baseline", cfg.out, cfg.cache_dir, raw_limit_kb=1)
     entry = artifact(cfg, "feature_maps", "a.png")
     assert Baseline(tmp_path / "baseline").raw(entry) == {}
-    raw = cfg.cache_dir / entry["cache_files"]["activations"]
+    raw = cfg.cache_dir / entry.cache_files["activations"]
     np.save(raw, np.load(raw) * 2)
     result = check(tmp_path, cfg)
     assert result.exit_code == 0, result.output
@@ -178,9 +179,12 @@ def fake_site(root, pictures):
         data = render.gif_bytes(frames) if suffix == ".gif" else render.png_bytes(frames[0])
         (root / path).write_bytes(data)
         files[role] = {"path": path, "width": frames[0].shape[1], "height": frames[0].shape[0]}
-    artifact = {"technique": "t", "variant": "v", "model": "m", "image": None, "spec": {}, "key": "k" * 64,
-                "cache_files": {role: f"x/{role}" for role in pictures}, "files": files, "meta": {}}
-    (root / "manifest.json").write_text(json.dumps({"artifacts": [artifact]}))
+    artifact = {"technique": "t", "variant": "v", "model": "m", "image": None, "image_id": None, "spec": {},
+                "key": "k" * 64, "cache_files": {role: f"x/{role}" for role in pictures}, "files": files, "meta": {},
+                "anchor": "t"}
+    manifest = {"reportgen": "0", "preset": "quick", "overrides": {}, "weights": "random", "versions": {},
+                "techniques": ["t"], "sections": [], "models": [], "images": [], "artifacts": [artifact]}
+    (root / "manifest.json").write_text(json.dumps(manifest))
     return root
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from reportgen.pipeline import build
 from reportgen.progress import Silent
-from reportgen.site import MARKER, SiteError, find, select, write_site
+from reportgen.site import MARKER, SiteError, write_site
 from helpers import config, write_inputs
 
 HOSTILE = "<img src=x onerror=alert(1)> #?%'\" ü.png"
@@ -97,15 +97,6 @@ def test_untrained_models_are_labelled_on_every_page(tmp_path):
         assert "Untrained weights" in page.read_text()
 
 
-def test_find_and_select_match_fields_spec_and_meta():
-    artifacts = [
-        {"technique": "t", "variant": "a", "model": "m", "image": None, "spec": {"layer": "x"}, "meta": {"k": 1}},
-        {"technique": "t", "variant": "b", "model": "m", "image": None, "spec": {"layer": "y"}, "meta": {"k": 2}},
-    ]
-    assert find(artifacts, layer="y")["variant"] == "b"
-    assert len(select(artifacts, model="m")) == 2 and find(artifacts, k=3) is None
-
-
 def test_templates_come_from_the_checkout_when_reportgen_runs_uninstalled(monkeypatch):
     from reportgen import site
 
@@ -132,3 +123,30 @@ def test_size_summary_passes_over_files_a_racing_build_removed(tmp_path, monkeyp
     monkeypatch.setattr(Path, "stat", vanishing)
     line, warnings = site.size_summary(tmp_path)
     assert line.startswith("site: 1 files") and warnings == []
+
+
+class Ids(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids = []
+
+    def handle_starttag(self, tag, attrs):
+        self.ids += [value for name, value in attrs if name == "id"]
+
+
+def test_no_page_repeats_an_id(tmp_path):
+    from reportgen.techniques.base import registry
+
+    write_inputs(tmp_path / "inputs", names=("a.png", "b.png"))
+    gallery = tuple(name for name, technique in registry().items() if technique.gallery)
+    cfg = config(tmp_path, techniques=gallery)
+    report = build(cfg, Silent())
+    assert not report.errors, report.errors
+    write_site(report.manifest, cfg.cache_dir, report.images, cfg.out)
+    pages = sorted(cfg.out.glob("*.html"))
+    assert {p.stem for p in pages} >= {"index", *gallery}
+    for page in pages:
+        parser = Ids()
+        parser.feed(page.read_text())
+        repeated = sorted({i for i in parser.ids if parser.ids.count(i) > 1})
+        assert not repeated, (page.name, repeated)

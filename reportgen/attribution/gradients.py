@@ -9,7 +9,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from reportgen.hooks import GRADIENT_RULES, activation_override, capture
+from reportgen.choices import GRADIENT_RULES, check_choices
+from reportgen.hooks import activation_override, capture
 
 
 @dataclass
@@ -42,9 +43,7 @@ def shared_pass(
     cam_layer: str | None = None,
 ) -> SharedPass:
     """One forward, then one backward per rule; the CAM layer's vanilla gradient rides along."""
-    unknown = [r for r in rules if r not in GRADIENT_RULES]
-    if unknown:
-        raise ValueError(f"unknown gradient rules {unknown}; valid: {', '.join(GRADIENT_RULES)}")
+    check_choices("gradient rules", rules, GRADIENT_RULES)
     backward_rules = list(dict.fromkeys(rules))
     if cam_layer and "vanilla" not in backward_rules:
         backward_rules.append("vanilla")

@@ -11,10 +11,8 @@ from torch import nn
 
 from reportgen.attribution import cam, paths, sanity
 from reportgen.attribution.gradients import shared_pass
+from reportgen.choices import CAM_METHODS, GRADIENT_RULES, SALIENCY_METHODS, check_choices
 
-RULE_METHODS = ("vanilla", "deconvnet", "guided")  # a method named after its gradient rule
-METHODS = (*RULE_METHODS, "gradcam", "guided_gradcam", "smoothgrad", "integrated_gradients")
-CAM_METHODS = ("gradcam", "guided_gradcam")
 
 
 @dataclass(frozen=True)
@@ -51,19 +49,17 @@ def compute(
     noise_seeds: Sequence[int],
 ) -> Maps:
     """All ``methods`` for a batch; ``pinned`` classes (None = top-1); ``baseline`` for IG."""
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown saliency methods {unknown}; valid: {', '.join(METHODS)}")
+    check_choices("saliency methods", methods, SALIENCY_METHODS)
     wants_cam = any(m in CAM_METHODS for m in methods)
     if wants_cam and not settings.cam_layer:
         raise ValueError("Grad-CAM needs a layer")
-    rules = [m for m in RULE_METHODS if m in methods]
+    rules = [m for m in GRADIENT_RULES if m in methods]
     if "guided_gradcam" in methods and "guided" not in rules:
         rules.append("guided")
     shared = shared_pass(module, inputs, pinned, rules, settings.cam_layer if wants_cam else None)
     maps = Maps(shared.logits, shared.targets, unguided_modules=shared.unguided_modules,
                 functional_calls=shared.functional_calls)
-    maps.attributions.update({m: shared.gradients[m] for m in RULE_METHODS if m in methods})
+    maps.attributions.update({m: shared.gradients[m] for m in GRADIENT_RULES if m in methods})
     if wants_cam:
         maps.cam = cam.grad_cam(shared.activation, shared.activation_gradient)
         if "gradcam" in methods:

@@ -10,47 +10,17 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
-import numpy as np
+# Request and Result live in reportgen.artifacts, PRESETS and ParamError in reportgen.choices; they
+# are named here too because every technique already imports this module.
+from reportgen.artifacts import Request, Result
+from reportgen.choices import PRESETS, ParamError, check_choice  # noqa: F401
 
 if typing.TYPE_CHECKING:  # imported for annotations only: planning must stay torch-free
     from reportgen.images import InputImage
     from reportgen.models import LoadedModel, ModelCard
     from reportgen.progress import Progress
-
-
-@dataclass(frozen=True)
-class Request:
-    """One artifact to produce.
-
-    ``spec`` holds every value the artifact depends on (it enters the cache key); ``variant`` is
-    the short label the gallery groups by (``"features.29"``, ``"guided"``, ``"52/l2"``).
-    """
-
-    variant: str
-    spec: Mapping[str, Any]
-    image: "InputImage | None" = None
-
-
-@dataclass
-class Result:
-    """What ``compute`` returns for one request.
-
-    arrays: raw float results, stored as .npy beside the pictures for regression checks.
-    images: rendered pictures (uint8, HxW or HxWx3), stored as PNG.
-    animations: lists of frames (uint8 HxWx3), stored as looping GIFs.
-    meta: small JSON-able facts the gallery shows (class explained, final probability...).
-    """
-
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    images: dict[str, np.ndarray] = field(default_factory=dict)
-    animations: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-PRESETS = ("quick", "standard", "full")
 
 
 class Technique:
@@ -114,16 +84,10 @@ def _jsonable(value: Any) -> Any:
 # --- parsing ``--set technique.param=value`` -------------------------------------------------
 
 
-class ParamError(ValueError):
-    """A ``--set`` that names an unknown parameter or gives a value of the wrong type."""
-
-
 def parse_param(params_cls: type, name: str, text: str) -> Any:
     """Turn the text of ``--set technique.name=text`` into a value of the field's declared type."""
     hints = typing.get_type_hints(params_cls)
-    names = [f.name for f in dataclasses.fields(params_cls)]
-    if name not in names:
-        raise ParamError(f"unknown parameter {name!r}; valid: {', '.join(names)}")
+    check_choice("parameter", name, [f.name for f in dataclasses.fields(params_cls)])
     try:
         return _parse(hints[name], text.strip())
     except ValueError as error:
@@ -167,7 +131,7 @@ def register(cls: type[Technique]) -> type[Technique]:
 
 
 def registry() -> dict[str, Technique]:
-    """All techniques, in the gallery's (the seed README's) order."""
+    """All techniques, in the gallery's order (README, What it shows)."""
     from reportgen import techniques  # noqa: F401  importing the package registers every technique
 
     return dict(_REGISTRY)

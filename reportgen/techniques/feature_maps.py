@@ -1,6 +1,6 @@
 """Feature maps: the activations of chosen layers for one forward pass of each image.
 
-As in the seed README: the first 64 channels of a layer in an 8 x 8 grid, each channel scaled to
+The first 64 channels of a layer in an 8 x 8 grid, each channel scaled to
 its own range so that weak channels are still visible. Only the network up to the deepest chosen
 layer runs, and all images of a model share one batched pass.
 """
@@ -11,20 +11,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen import render
+from reportgen.choices import ACTIVATIONS
 from reportgen.lazy import torch
 from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
 
-# The seed's VGG16 layers (indices into `features`): ReLU outputs after conv blocks 1, 2, 3, 5.
-SEED_LAYERS = {
+# The classic VGG layers (indices into `features`): ReLU outputs after conv blocks 1, 2, 3, 5.
+CLASSIC_LAYERS = {
     "vgg16": ("features.1", "features.6", "features.15", "features.29"),
     "vgg19": ("features.1", "features.6", "features.17", "features.35"),
 }
-ACTIVATIONS = ("ReLU", "ReLU6", "SiLU", "GELU", "Hardswish", "BatchNormAct2d")
 
 
 @dataclass(frozen=True)
 class Params:
-    layers: tuple[str, ...] = ()  # dotted module names; empty = the seed's (VGG) or early..late
+    layers: tuple[str, ...] = ()  # dotted module names; empty = the classic ones (VGG) or early..late
     channels: int = 64
     columns: int = 8
     batch_size: int = 8
@@ -32,6 +32,7 @@ class Params:
 
 @register
 class FeatureMaps(Technique):
+    Params = Params
     name = "feature_maps"
     title = "Feature maps"
     description = (
@@ -40,13 +41,12 @@ class FeatureMaps(Technique):
         "its own range."
     )
     version = 2
-    Params = Params
     presets = {"quick": {"channels": 16, "columns": 4}}
 
     def layers_for(self, params: Params, card) -> tuple[str, ...]:
         if params.layers:
             return params.layers
-        return SEED_LAYERS.get(card.name) or tuple(card.pick(4, ACTIVATIONS))
+        return CLASSIC_LAYERS.get(card.name) or tuple(card.pick(4, ACTIVATIONS))
 
     def plan(self, params, card, images):
         requests = []

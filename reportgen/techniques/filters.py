@@ -1,8 +1,8 @@
 """Raw convolution filters: the weights themselves, no image involved.
 
 The first convolution's filters see RGB, so each is shown in colour (scaled to its own range) and
-they form a mosaic. A deeper convolution's filters have many input channels; as in the seed each is
-shown through its first input channel, in gray, in a grid. Keyed per model, not per image.
+they form a mosaic. A deeper convolution's filters have many input channels; each is shown
+through its first input channel, in gray, in a grid. Keyed per model, not per image.
 """
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen import render
+from reportgen.choices import ChoiceError
 from reportgen.techniques.base import Request, Result, Technique, register, spec_of
 
-# The seed's parameters (it indexed named_parameters(): AlexNet 0/6, ResNet50 0/18, DenseNet121 0/26).
-SEED_PARAMETERS = {
+# The classic picks: the first convolution and one deeper (named_parameters() 0 and 6 / 18 / 26).
+CLASSIC_PARAMETERS = {
     "alexnet": ("features.0.weight", "features.8.weight"),
     "resnet50": ("conv1.weight", "layer1.1.conv2.weight"),
     "densenet121": ("features.conv0.weight", "features.denseblock1.denselayer4.conv2.weight"),
@@ -24,9 +25,9 @@ TILE_PX = 48  # each filter is enlarged to about this size, weights kept as cris
 
 @dataclass(frozen=True)
 class Params:
-    parameters: tuple[str, ...] = ()  # conv weight names; empty = the seed's, or first + a deeper one
+    parameters: tuple[str, ...] = ()  # conv weight names; empty = the classic picks, or first + a deeper one
     max_filters: int = 64  # RGB mosaic: at most this many filters
-    deep_filters: int = 25  # deeper layer: a 5 x 5 grid, as in the seed
+    deep_filters: int = 25  # deeper layer: a 5 x 5 grid
 
 
 @register
@@ -38,16 +39,16 @@ class Filters(Technique):
         "edges and colour blobs; deeper filters act on feature maps and are shown through their "
         "first input channel, which says little — as the seed notes."
     )
-    version = 1
+    per_image = False
     Params = Params
     presets = {"quick": {"max_filters": 16, "deep_filters": 9}}
-    per_image = False
+    version = 1
 
     def parameters_for(self, params: Params, card) -> tuple[str, ...]:
         if params.parameters:
             return params.parameters
-        if card.name in SEED_PARAMETERS:
-            return SEED_PARAMETERS[card.name]
+        if card.name in CLASSIC_PARAMETERS:
+            return CLASSIC_PARAMETERS[card.name]
         convs = [(n, s) for n, s in card.parameters if len(s) == 4]
         if not convs:
             return ()
@@ -61,10 +62,7 @@ class Filters(Technique):
         requests = []
         for name in self.parameters_for(params, card):
             if name not in shapes or len(shapes[name]) != 4:
-                valid = ", ".join(n for n, s in card.parameters if len(s) == 4)
-                from reportgen.models import ModelError
-
-                raise ModelError(f"{card.name} has no convolution weight {name!r}; valid: {valid}")
+                raise ChoiceError(f"convolution weight of {card.name}", (name,), (n for n, s in card.parameters if len(s) == 4))
             rgb = shapes[name][1] == 3
             spec = spec_of(params, parameters=None, parameter=name, rgb=rgb)
             requests.append(Request(name, spec, None))

@@ -18,12 +18,12 @@ class Params:
 
 @register
 class Predictions(Technique):
+    Params = Params
+    gallery = False
     name = "predictions"
     title = "Predictions"
     description = "What each model sees in each image: its five most probable classes."
     version = 1
-    Params = Params
-    gallery = False
 
     def plan(self, params, card, images):
         spec = spec_of(params, batch_size=None)

@@ -1,6 +1,6 @@
 """Saliency maps: which pixels the class score is sensitive to, by seven methods of one family.
 
-The seed's three (vanilla gradient, DeconvNet, guided backprop) differ only in how ReLUs pass
+The three gradient rules (vanilla gradient, DeconvNet, guided backprop) differ only in how ReLUs pass
 gradients back, so they share one forward pass; Grad-CAM and guided Grad-CAM ride on the same pass;
 SmoothGrad and Integrated Gradients average vanilla gradients over noisy copies / a path from a
 baseline. Each map explains one class: the image's pinned label (labels.json) or the top-1
@@ -15,15 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen import render
+from reportgen.choices import CAM_METHODS, RULE_DEPENDENT_METHODS, SALIENCY_METHODS as METHODS, check_choice, check_choices
 from reportgen.lazy import torch
 from reportgen.models import ModelError
 from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
 
-METHODS = ("vanilla", "deconvnet", "guided", "gradcam", "guided_gradcam", "smoothgrad", "integrated_gradients")
-RULE_METHODS = ("vanilla", "deconvnet", "guided", "guided_gradcam")  # where unguided activations matter
-CAM_METHODS = ("gradcam", "guided_gradcam")
 IG_BASELINES = {"black": 0.0, "white": 1.0, "mean": None}  # pixel value; None = the dataset mean (0 after normalising)
-SEED_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}
+CLASSIC_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}  # the last convolution block's ReLU
 NOT_CAM_LAYERS = {"MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "SelectAdaptivePool2d",
                   "Dropout", "Dropout2d", "Identity", "Flatten"}
 DISPLAY_SIDE = 320  # longer side of the shown pictures, at the input image's aspect ratio
@@ -37,7 +35,7 @@ SANITY_FIELDS = ("randomisation_stages", "deletion_steps")
 @dataclass(frozen=True)
 class Params:
     methods: tuple[str, ...] = METHODS
-    cam_layer: str = ""  # empty: the seed's (VGG) or the last feature-map layer before global pooling
+    cam_layer: str = ""  # empty: the classic one (VGG) or the last feature-map layer before global pooling
     smoothgrad_samples: int = 8
     smoothgrad_noise: float = 0.15  # noise spread as a fraction of the input's value range
     ig_steps: int = 8  # Gauss-Legendre points along the path
@@ -50,13 +48,13 @@ class Params:
 
 
 def cam_layer_for(params: Params, card) -> str:
-    """The Grad-CAM layer: the chosen one, the seed's for VGG, else the last layer with a feature map
+    """The Grad-CAM layer: the chosen one, the classic one for VGG, else the last layer with a feature map
     (4-D, more than 1 x 1) that is not pooling, widened to the outermost module ending with it
     (``layer4`` rather than ``layer4.2.relu``)."""
     if params.cam_layer:
         return card.layer(params.cam_layer).name
-    if card.name in SEED_CAM_LAYERS:
-        return SEED_CAM_LAYERS[card.name]
+    if card.name in CLASSIC_CAM_LAYERS:
+        return CLASSIC_CAM_LAYERS[card.name]
     maps = [info for info in card.layers if info.spatial and min(info.spatial) > 1 and info.type not in NOT_CAM_LAYERS]
     if not maps:
         raise ModelError(f"{card.name} has no layer with a feature map for Grad-CAM")
@@ -90,11 +88,8 @@ class Saliency(Technique):
     }
 
     def plan(self, params, card, images):
-        unknown = [m for m in params.methods if m not in METHODS]
-        if unknown:
-            raise ModelError(f"unknown saliency methods {', '.join(unknown)}; valid: {', '.join(METHODS)}")
-        if params.ig_baseline not in IG_BASELINES:
-            raise ModelError(f"unknown IG baseline {params.ig_baseline!r}; valid: {', '.join(IG_BASELINES)}")
+        check_choices("saliency methods", params.methods, METHODS)
+        check_choice("IG baseline", params.ig_baseline, IG_BASELINES)
         cam_layer = cam_layer_for(params, card) if any(m in CAM_METHODS for m in params.methods) else None
         optional = (*{f for fields in METHOD_FIELDS.values() for f in fields}, *SANITY_FIELDS, "seed")
         requests = []
@@ -183,7 +178,7 @@ def _result(request: Request, index: int, maps, probabilities, checks, card) -> 
     }
     if "cam_layer" in request.spec:
         meta["cam_layer"] = request.spec["cam_layer"]
-    if method in RULE_METHODS:
+    if method in RULE_DEPENDENT_METHODS:
         meta["unguided_modules"] = maps.unguided_modules
         meta["unguided_calls"] = maps.functional_calls
     if method == "integrated_gradients":
@@ -230,12 +225,12 @@ def _display_size(pixels: np.ndarray) -> tuple[int, int]:
 
 
 def colour_picture(attribution: np.ndarray) -> np.ndarray:
-    """C x H x W -> the seed's colour rendering: the whole gradient min-max scaled to RGB."""
+    """C x H x W -> the colour rendering: the whole gradient min-max scaled to RGB."""
     return render.to_uint8(render.minmax(render.chw_to_hwc(attribution)))
 
 
 def gray_picture(attribution: np.ndarray) -> np.ndarray:
-    """C x H x W -> the seed's gray rendering: max |value| over channels, from its minimum to its
+    """C x H x W -> the gray rendering: max |value| over channels, from its minimum to its
     99th percentile scaled to [0, 1] (brighter outliers clipped)."""
     magnitude = np.abs(attribution).max(axis=0)
     low, high = float(magnitude.min()), float(np.percentile(magnitude, 99))

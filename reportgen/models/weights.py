@@ -22,7 +22,9 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from reportgen.models import ModelError, checkpoints_dir, torchvision_catalogue
+from reportgen.images import first_line
+from reportgen.models.card import ModelError
+from reportgen.models.catalogue import checkpoints_dir, torchvision_catalogue
 
 CONNECT_TIMEOUT_S = 10.0
 # torchvision's (and torch.hub's) rule: the hex digits after the last "-" of the file's stem
@@ -104,5 +106,4 @@ def unavailable(checkpoint: Checkpoint, reason: str) -> str:
 
 def _first_line(error: BaseException) -> str:
     reason = getattr(error, "reason", None)  # URLError wraps the socket's error
-    text = str(reason if reason is not None else error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    return first_line(reason if isinstance(reason, BaseException) else error)

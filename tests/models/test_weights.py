@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from helpers import fresh_urllib, write_inputs
 from reportgen import models
 from reportgen.cli import main
-from reportgen.weights import Checkpoint, WeightsError, fetch
+from reportgen.models.weights import Checkpoint, WeightsError, fetch
 
 MODEL = "squeezenet1_1"  # the smallest torchvision classifier: a 5 MB checkpoint
 
@@ -202,7 +202,7 @@ def test_a_build_downloads_through_https_proxy_and_proceeds(https_only_through_a
     # the model's DEFAULT weights point at the test's host, for torchvision and for reportgen's catalogue
     monkeypatch.setattr(torchvision.models.get_model_weights(MODEL).DEFAULT.value, "url", url)
     catalogue = {**models.torchvision_catalogue(), MODEL: url}
-    monkeypatch.setattr(models, "torchvision_catalogue", lambda: catalogue)
+    monkeypatch.setattr(models.catalogue, "torchvision_catalogue", lambda: catalogue)
     write_inputs(tmp_path / "inputs")
     result = CliRunner().invoke(main, ["build", str(tmp_path / "inputs"), "--models", MODEL, "--techniques", "filters",
                                        "--preset", "quick", "--device", "cpu", "--out", str(tmp_path / "site"),
@@ -218,7 +218,7 @@ def test_weights_list_and_fetch_commands(checkpoint_bytes, torch_home, monkeypat
     name = named(checkpoint_bytes)
     server = serve({name: checkpoint_bytes})
     url = f"http://127.0.0.1:{server.server_port}/{name}"
-    monkeypatch.setattr("reportgen.weights.torchvision_catalogue", lambda: {MODEL: url})
+    monkeypatch.setattr("reportgen.models.weights.torchvision_catalogue", lambda: {MODEL: url})
     runner = CliRunner()
     try:
         before = runner.invoke(main, ["weights", "list", f"{MODEL},efficientnet_lite0"])
@@ -234,11 +234,11 @@ def test_weights_list_and_fetch_commands(checkpoint_bytes, torch_home, monkeypat
     finally:
         server.shutdown()
     unknown = runner.invoke(main, ["weights", "fetch", "nosuchnet"])
-    assert unknown.exit_code == 2 and "valid models:" in unknown.stderr
+    assert unknown.exit_code == 2 and "unknown model 'nosuchnet'; valid: efficientnet_lite0" in unknown.stderr
 
 
 def test_weights_fetch_reports_each_failure_in_one_line(torch_home, monkeypatch):
-    monkeypatch.setattr("reportgen.weights.torchvision_catalogue", lambda: {MODEL: f"http://127.0.0.1:9/{MODEL}-0123abcd.pth"})
+    monkeypatch.setattr("reportgen.models.weights.torchvision_catalogue", lambda: {MODEL: f"http://127.0.0.1:9/{MODEL}-0123abcd.pth"})
     result = CliRunner().invoke(main, ["weights", "fetch", MODEL])
     assert result.exit_code == 2 and "Traceback" not in result.output
     (line,) = result.stderr.strip().splitlines()

@@ -1,0 +1,257 @@
+"""Typed records of what a build makes: the manifest's only schema.
+
+``Request`` (what a technique plans) and ``Result`` (what it computes) pass between the pipeline,
+the techniques and the cache. ``Artifact`` and ``Manifest`` describe a finished build: the pipeline
+produces a ``Manifest``; the site adds pictures and anchors to it; regression checks (and any
+other reader) load it back with ``Manifest.from_json``. Readers look values up through typed
+lookups that fail loudly on a name no artifact knows, so a misspelt criterion is an error rather
+than a section that silently disappears. Never imports torch.
+"""
+from __future__ import annotations
+
+import json
+import typing
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+if typing.TYPE_CHECKING:  # for annotations only: this module is read by the torch-free site
+    from reportgen.images import InputImage
+
+
+@dataclass(frozen=True)
+class Request:
+    """One artifact to produce.
+
+    ``spec`` holds every value the artifact depends on (it enters the cache key); ``variant`` is
+    the short label the gallery groups by (``"features.29"``, ``"guided"``, ``"52/l2"``).
+    """
+
+    variant: str
+    spec: Mapping[str, Any]
+    image: "InputImage | None" = None
+
+
+@dataclass
+class Result:
+    """What a technique computes for one request.
+
+    arrays: raw float results, stored as .npy beside the pictures for regression checks.
+    images: rendered pictures (uint8, HxW or HxWx3), stored as PNG.
+    animations: lists of frames (uint8 HxWx3), stored as looping GIFs.
+    meta: small JSON-able facts the gallery shows (class explained, final probability...).
+    """
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    animations: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class UnknownName(KeyError):
+    """A lookup by a name that no artifact (field, spec or meta) has: a mistake, never 'no match'."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class File(NamedTuple):
+    """A picture as the site publishes it: path relative to the site, and its size in pixels."""
+
+    path: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One published result: what it is (technique, variant, model, image, spec), where its files
+    are (``cache_files`` in the cache; ``files`` in the site, once written) and what the technique
+    reported (``meta``). ``image`` is None for image-independent artifacts."""
+
+    technique: str
+    variant: str
+    model: str
+    image: str | None
+    image_id: str | None
+    spec: Mapping[str, Any]
+    key: str
+    cache_files: Mapping[str, str]  # role -> path relative to the cache folder
+    meta: Mapping[str, Any]
+    files: Mapping[str, File] = field(default_factory=dict)  # role -> picture in the site
+    anchor: str | None = None  # the site's id for it, unique within a build
+
+    def identity(self) -> tuple:
+        """What an artifact is, independent of cache key and machine."""
+        return (self.technique, self.variant, self.model, self.image, json.dumps(self.spec, sort_keys=True))
+
+    def describe(self) -> str:
+        return " / ".join(str(p) for p in (self.technique, self.variant, self.model, self.image or "(per model)"))
+
+    def raw_roles(self) -> list[str]:
+        """Roles whose cached file is a raw array (kept for regression checks, never published)."""
+        return sorted(role for role, path in self.cache_files.items() if path.endswith(".npy"))
+
+    def knows(self, name: str) -> bool:
+        return name in _LOOKUP_FIELDS or name in self.spec or name in self.meta
+
+    def value(self, name: str) -> Any:
+        """A field (technique, variant, model, image), else a spec value, else a meta value."""
+        if name in _LOOKUP_FIELDS:
+            return getattr(self, name)
+        if name in self.spec:
+            return self.spec[name]
+        if name in self.meta:
+            return self.meta[name]
+        raise UnknownName(f"{self.describe()} has no field, parameter or fact named {name!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["spec"], data["cache_files"], data["meta"] = dict(self.spec), dict(self.cache_files), dict(self.meta)
+        data["files"] = {role: file._asdict() for role, file in self.files.items()}
+        if self.anchor is None:  # not published yet: the pipeline's manifest
+            del data["files"], data["anchor"]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Artifact":
+        values = dict(data)
+        values["files"] = {role: File(**file) for role, file in values.get("files", {}).items()}
+        return cls(**values)
+
+
+_LOOKUP_FIELDS = ("technique", "variant", "model", "image", "image_id", "key")
+
+
+def select(artifacts: Iterable[Artifact], **criteria: Any) -> list[Artifact]:
+    """The artifacts whose value (``Artifact.value``) equals every criterion. A criterion that no
+    artifact knows raises ``UnknownName``; artifacts that lack it simply do not match."""
+    artifacts = list(artifacts)
+    for name in criteria:
+        if artifacts and not any(a.knows(name) for a in artifacts):
+            raise UnknownName(f"no artifact has a field, parameter or fact named {name!r}")
+    return [a for a in artifacts
+            if all(a.knows(name) and a.value(name) == wanted for name, wanted in criteria.items())]
+
+
+def find(artifacts: Iterable[Artifact], **criteria: Any) -> Artifact | None:
+    """The first artifact ``select`` gives, or None."""
+    found = select(artifacts, **criteria)
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A gallery page: a technique's id, title and what it shows."""
+
+    name: str
+    title: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a gallery shows of a model; its card holds the rest."""
+
+    name: str
+    weights_id: str
+    untrained: bool
+    input_size: int
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    name: str
+    id: str
+    width: int
+    height: int
+    anchor: str | None = None  # set by the site, with ``file`` (its preview picture)
+    file: File | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"name": self.name, "id": self.id, "width": self.width, "height": self.height}
+        if self.file is not None:
+            data.update(anchor=self.anchor, file=self.file._asdict())
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "ImageInfo":
+        values = dict(data)
+        if values.get("file") is not None:
+            values["file"] = File(**values["file"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Every artifact of a build and what it was built with."""
+
+    reportgen: str
+    preset: str
+    overrides: Mapping[str, Mapping[str, Any]]
+    weights: str
+    versions: Mapping[str, str]
+    techniques: Sequence[str]
+    sections: Sequence[Section]
+    models: Sequence[ModelInfo]
+    images: Sequence[ImageInfo]
+    artifacts: Sequence[Artifact]
+
+    def of(self, technique: str) -> list[Artifact]:
+        """The artifacts of one technique, in build order."""
+        known = {a.technique for a in self.artifacts} | {s.name for s in self.sections}
+        if self.artifacts and technique not in known:
+            raise UnknownName(f"no technique {technique!r} in this build; it has: {', '.join(sorted(known))}")
+        return [a for a in self.artifacts if a.technique == technique]
+
+    def select(self, **criteria: Any) -> list[Artifact]:
+        return select(self.artifacts, **criteria)
+
+    def predictions(self) -> dict[str, dict[str, Any]]:
+        """model -> image name -> its top-k predictions."""
+        table: dict[str, dict[str, Any]] = {}
+        for artifact in self.artifacts:
+            if artifact.technique == "predictions":
+                table.setdefault(artifact.model, {})[artifact.image] = artifact.meta["top"]
+        return table
+
+    @property
+    def untrained(self) -> list[str]:
+        return [m.name for m in self.models if m.untrained]
+
+    def with_artifacts(self, artifacts: Sequence[Artifact], images: Sequence[ImageInfo] | None = None) -> "Manifest":
+        return replace(self, artifacts=tuple(artifacts), images=tuple(self.images if images is None else images))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reportgen": self.reportgen,
+            "preset": self.preset,
+            "overrides": {t: dict(v) for t, v in self.overrides.items()},
+            "weights": self.weights,
+            "versions": dict(self.versions),
+            "techniques": list(self.techniques),
+            "sections": [vars(s).copy() for s in self.sections],
+            "models": [vars(m).copy() for m in self.models],
+            "images": [i.to_json() for i in self.images],
+            "artifacts": [a.to_json() for a in self.artifacts],
+        }
+
+    def dumps(self) -> str:
+        """The manifest.json text: sorted keys, so equal manifests are equal bytes."""
+        return json.dumps(self.to_json(), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Manifest":
+        return cls(
+            reportgen=data["reportgen"],
+            preset=data["preset"],
+            overrides={t: dict(v) for t, v in data["overrides"].items()},
+            weights=data["weights"],
+            versions=dict(data["versions"]),
+            techniques=tuple(data["techniques"]),
+            sections=tuple(Section(**s) for s in data["sections"]),
+            models=tuple(ModelInfo(**m) for m in data["models"]),
+            images=tuple(ImageInfo.from_json(i) for i in data["images"]),
+            artifacts=tuple(Artifact.from_json(a) for a in data["artifacts"]),
+        )

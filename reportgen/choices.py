@@ -1,0 +1,53 @@
+"""The fixed lists of names a person can choose from, each defined once, and the one error for a
+value outside them. Torch-free and dependency-free, so any module (planning, the site, optim) can
+import it without a cycle."""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+
+class ParamError(ValueError):
+    """A parameter a person got wrong (unknown name, wrong type, out of range); the message is for them."""
+
+
+class ChoiceError(ParamError):
+    """A value outside a fixed list; the message lists the valid ones."""
+
+    def __init__(self, what: str, chosen: Sequence[object], valid: Iterable[object]):
+        self.what, self.chosen, self.valid = what, tuple(chosen), tuple(valid)
+        shown = repr(self.chosen[0]) if len(self.chosen) == 1 else ", ".join(map(str, self.chosen))
+        super().__init__(f"unknown {what} {shown}; valid: {', '.join(map(str, self.valid))}")
+
+
+def check_choice(what: str, value: object, valid: Iterable[object]) -> object:
+    """``value`` if it is one of ``valid``, else a ChoiceError naming them."""
+    valid = tuple(valid)
+    if value not in valid:
+        raise ChoiceError(what, (value,), valid)
+    return value
+
+
+def check_choices(what: str, values: Iterable[object], valid: Iterable[object]) -> tuple:
+    """``values`` if each is one of ``valid``, else a ChoiceError naming the unknown ones and the valid."""
+    values, valid = tuple(values), tuple(valid)
+    unknown = [v for v in values if v not in valid]
+    if unknown:
+        raise ChoiceError(what, unknown, valid)
+    return values
+
+
+PRESETS = ("quick", "standard", "full")
+WEIGHTS = ("pretrained", "random")
+DEVICES = ("auto", "cpu", "cuda")
+EXECUTORS = ("local", "ray")
+
+# Saliency. A gradient rule is how a ReLU passes gradients back; the three rule methods share one
+# forward pass. Guided Grad-CAM multiplies guided backprop by Grad-CAM, so it depends on the rules
+# too: these are the methods whose maps an activation left unguided would change.
+GRADIENT_RULES = ("vanilla", "deconvnet", "guided")
+CAM_METHODS = ("gradcam", "guided_gradcam")
+SALIENCY_METHODS = (*GRADIENT_RULES, *CAM_METHODS, "smoothgrad", "integrated_gradients")
+RULE_DEPENDENT_METHODS = (*GRADIENT_RULES, "guided_gradcam")
+
+# Module types whose output is an activation: the layers worth showing or dreaming on by default.
+ACTIVATIONS = ("ReLU", "ReLU6", "SiLU", "GELU", "Hardswish", "BatchNormAct2d")

@@ -1,0 +1,147 @@
+"""What each gallery page shows, built from the manifest in Python: groups already made and
+aggregates already computed, so that templates only display. Never imports torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from reportgen.artifacts import Artifact, ImageInfo, Manifest, ModelInfo, select
+from reportgen.choices import SALIENCY_METHODS
+
+# How the saliency page names each method and which renderings it shows, in the page's order.
+_COLOUR_AND_GRAY = (("color", "colour"), ("gray", "gray"))
+SALIENCY_ROWS = {
+    "vanilla": ("Vanilla backpropagation", _COLOUR_AND_GRAY),
+    "deconvnet": ("DeconvNet", _COLOUR_AND_GRAY),
+    "guided": ("Guided backpropagation", _COLOUR_AND_GRAY),
+    "gradcam": ("Grad-CAM", (("overlay", "heat map"),)),
+    "guided_gradcam": ("Guided Grad-CAM", _COLOUR_AND_GRAY),
+    "smoothgrad": ("SmoothGrad", _COLOUR_AND_GRAY),
+    "integrated_gradients": ("Integrated Gradients", _COLOUR_AND_GRAY),
+}
+assert tuple(SALIENCY_ROWS) == SALIENCY_METHODS, "every saliency method needs a row on its page"
+
+
+class Grid:
+    """Artifacts by (model, image): the cells of a table with models side by side per image."""
+
+    def __init__(self, artifacts: Sequence[Artifact]):
+        self._cells: dict[tuple[str, str | None], Artifact] = {}
+        for artifact in artifacts:
+            self._cells.setdefault((artifact.model, artifact.image), artifact)
+
+    def get(self, model: str, image: str | None) -> Artifact | None:
+        return self._cells.get((model, image))
+
+
+@dataclass(frozen=True)
+class Stage:
+    layers: int  # how many top layers were randomised
+    rho: float | None  # mean Spearman correlation over the images (None: no image had one)
+
+
+@dataclass(frozen=True)
+class SaliencyMetrics:
+    """One model's sanity metrics of one method, averaged over the images."""
+
+    model: str
+    stages: list[Stage]
+    deletion: float | None
+    facts: dict[str, Any]  # the first image's meta: cam_layer, unguided activations, IG gap
+
+    @property
+    def sanity(self) -> bool:
+        return bool(self.stages) or self.deletion is not None
+
+    @property
+    def unguided(self) -> int:
+        return self.facts.get("unguided_modules", 0) + self.facts.get("unguided_calls", 0)
+
+
+@dataclass(frozen=True)
+class SaliencyRow:
+    method: str
+    title: str
+    renderings: Sequence[tuple[str, str]]  # (role, label)
+    metrics: list[SaliencyMetrics]
+    cells: Grid
+
+
+@dataclass(frozen=True)
+class ImageBlock:
+    """One input image's block: per model, its artifacts in build order."""
+
+    image: ImageInfo
+    models: list[tuple[ModelInfo, list[Artifact]]] = field(default_factory=list)
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def saliency_metrics(model: str, mine: Sequence[Artifact]) -> SaliencyMetrics:
+    facts = dict(mine[0].meta)
+    stages = []
+    for index, stage in enumerate(facts.get("randomisation", [])):
+        rhos = [a.meta["randomisation"][index]["spearman"] for a in mine]
+        stages.append(Stage(stage["layers"], _mean([r for r in rhos if _number(r)])))
+    deletion = _mean([a.meta["deletion_auc"] for a in mine if _number(a.meta.get("deletion_auc"))])
+    return SaliencyMetrics(model, stages, deletion, facts)
+
+
+def saliency(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
+    rows = []
+    for method, (title, renderings) in SALIENCY_ROWS.items():
+        shown = [a for a in artifacts if a.variant == method]
+        if not shown:
+            continue
+        metrics = [saliency_metrics(m.name, mine) for m in manifest.models
+                   if (mine := [a for a in shown if a.model == m.name])]
+        rows.append(SaliencyRow(method, title, renderings, metrics, Grid(shown)))
+    return {"rows": rows, "explained": Grid(artifacts)}
+
+
+def feature_maps(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
+    blocks = [ImageBlock(image, [(model, select(artifacts, model=model.name, image=image.name))
+                                 for model in manifest.models])
+              for image in manifest.images]
+    return {"blocks": blocks}
+
+
+def filters(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
+    return {"rows": [(model, select(artifacts, model=model.name)) for model in manifest.models]}
+
+
+VIEWS = {"saliency": saliency, "feature_maps": feature_maps, "filters": filters}
+
+
+def common(manifest: Manifest) -> dict[str, Any]:
+    """What every page shows: navigation, the models, the inputs and every model's predictions."""
+    return {
+        "site": manifest,
+        "models": manifest.models,
+        "images": manifest.images,
+        "predictions": manifest.predictions(),
+        "sections": manifest.sections,
+        "untrained": manifest.untrained,
+    }
+
+
+def index(manifest: Manifest) -> dict[str, Any]:
+    return {"counts": {s.name: len(manifest.of(s.name)) for s in manifest.sections}}
+
+
+def section(manifest: Manifest, name: str) -> dict[str, Any]:
+    """A section page's context: its artifacts, and the groups its view builds. Templates of
+    techniques without a view here group with the ``select`` and ``find`` globals, which fail on an
+    unknown criterion as the manifest's lookups do."""
+    artifacts = manifest.of(name)
+    context: dict[str, Any] = {"artifacts": artifacts}
+    view = VIEWS.get(name)
+    if view is not None:
+        context.update(view(manifest, artifacts))
+    return context

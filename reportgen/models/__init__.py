@@ -1,0 +1,22 @@
+"""Models by name: torchvision's classifiers, the embedded offline models, tests' tiny networks.
+
+One job per module: ``card`` (what planning knows of a model), ``catalogue`` (which models exist
+and where their weights are), ``embedded`` (models built in this process), ``describe`` (making and
+caching a card), ``loading`` (a card made runnable) and ``device``. This package imports none of
+them that needs torch until it is used.
+"""
+from reportgen.models.card import (CARD_VERSION, IMAGENET_MEAN, IMAGENET_STD, RANDOM_SEED, LayerInfo, ModelCard,
+                                   ModelError, package_version)
+from reportgen.models.catalogue import (available_models, check_name, checkpoints_dir, is_embedded,
+                                        require_weights, torchvision_catalogue, torchvision_names)
+from reportgen.models.describe import card_for
+from reportgen.models.device import prepare_device, select_device
+from reportgen.models.embedded import DEFAULT_MODEL, LocalModel, imagenet_categories, register_local
+from reportgen.models.loading import LoadedModel, load
+
+__all__ = [
+    "CARD_VERSION", "DEFAULT_MODEL", "IMAGENET_MEAN", "IMAGENET_STD", "RANDOM_SEED", "LayerInfo", "LoadedModel",
+    "LocalModel", "ModelCard", "ModelError", "available_models", "card_for", "check_name", "checkpoints_dir",
+    "imagenet_categories", "is_embedded", "load", "package_version", "prepare_device", "register_local", "require_weights",
+    "select_device", "torchvision_catalogue", "torchvision_names",
+]

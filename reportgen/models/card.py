@@ -1,0 +1,114 @@
+"""What planning knows of a model: its ``ModelCard`` (layers, channels, parameters, preprocessing,
+category names, weights identity). Plain data, cached as JSON, so a warm rebuild plans without
+importing torch."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Sequence
+
+import numpy as np
+
+CARD_VERSION = 3  # bump when the card's contents or the loading of a model change
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RANDOM_SEED = 0
+
+
+class ModelError(Exception):
+    """A model that cannot be used, with a message meant for a person (no traceback)."""
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    type: str
+    channels: int | None  # output channels of a 4-D output, at the model's input size
+    spatial: tuple[int, int] | None  # output height, width at the model's input size
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    weights: str  # "pretrained" or "random"
+    weights_id: str  # what exactly was loaded: enum name, file name and package version, seed
+    weights_file: str | None  # where pretrained weights are read from (for error messages)
+    weights_url: str | None  # where torchvision downloads them from; None for embedded models
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    categories: tuple[str, ...]
+    layers: tuple[LayerInfo, ...]  # every named module, in definition order
+    parameters: tuple[tuple[str, tuple[int, ...]], ...]  # named_parameters(), in order
+
+    @property
+    def untrained(self) -> bool:
+        return self.weights == "random"
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What the cache key needs to know of the model."""
+        return {"name": self.name, "weights": self.weights_id, "card": CARD_VERSION}
+
+    def layer(self, name: str) -> LayerInfo:
+        for info in self.layers:
+            if info.name == name:
+                return info
+        valid = ", ".join(info.name for info in self.layers if info.channels)
+        raise ModelError(f"{self.name} has no layer {name!r}; layers with feature maps: {valid}")
+
+    def conv_layers(self) -> list[LayerInfo]:
+        return [info for info in self.layers if info.type == "Conv2d" and info.channels]
+
+    def feature_layers(self) -> list[LayerInfo]:
+        """Modules with 4-D outputs that are not the model itself: candidates for maps and ascent."""
+        return [info for info in self.layers if info.channels and info.spatial]
+
+    def pick(self, count: int, kinds: Sequence[str] = ("Conv2d",)) -> list[str]:
+        """``count`` layers of these types spread from early to late (first and last included)."""
+        names = [info.name for info in self.layers if info.type in kinds and info.channels]
+        if not names:
+            names = [info.name for info in self.feature_layers()]
+        if len(names) <= count:
+            return names
+        positions = np.linspace(0, len(names) - 1, count).round().astype(int)
+        return [names[p] for p in dict.fromkeys(positions)]
+
+    def category(self, index: int) -> str:
+        return self.categories[index] if 0 <= index < len(self.categories) else f"class {index}"
+
+    def class_index(self, label: str | int) -> int:
+        """A class given as an index or a category name (case-insensitive)."""
+        if isinstance(label, int) or str(label).strip().lstrip("-").isdigit():
+            index = int(label)
+            if not 0 <= index < len(self.categories):
+                raise ModelError(f"class {index} is out of range for {self.name} (0..{len(self.categories) - 1})")
+            return index
+        lowered = str(label).strip().lower()
+        for index, name in enumerate(self.categories):
+            if name.lower() == lowered:
+                return index
+        raise ModelError(f"{self.name} has no category named {label!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ModelCard":
+        data = dict(data)
+        data["layers"] = tuple(
+            LayerInfo(l["name"], l["type"], l["channels"], tuple(l["spatial"]) if l["spatial"] else None)
+            for l in data["layers"]
+        )
+        data["parameters"] = tuple((n, tuple(s)) for n, s in data["parameters"])
+        for key in ("mean", "std", "categories"):
+            data[key] = tuple(data[key])
+        return cls(**data)
+
+
+def package_version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "none"

@@ -1,0 +1,142 @@
+"""A model's card: read from the cache when it is there (no torch import), else made by building the
+untrained architecture and probing its layers with one forward pass, then cached."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reportgen.choices import WEIGHTS, check_choice
+from reportgen.lazy import torch
+from reportgen.models import catalogue
+from reportgen.models.card import CARD_VERSION, IMAGENET_MEAN, IMAGENET_STD, RANDOM_SEED, LayerInfo, ModelCard, package_version
+from reportgen.models.catalogue import checkpoints_dir
+from reportgen.models.embedded import LOCAL
+from reportgen.staging import atomic_write_bytes, sweep_abandoned
+
+if TYPE_CHECKING:
+    from reportgen.cache import Cache
+
+CARDS = "json"  # the cache's sub-folder for cards (its name from when it held any JSON document)
+
+
+def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
+    """The model's card, from the cache when it is there (no torch import), else built."""
+    check_choice("weights", weights, WEIGHTS)
+    cache_name = _card_cache_name(name, weights)
+    stored = _stored_card(cache, cache_name)
+    if stored is not None:
+        return ModelCard.from_json(stored)
+    catalogue.check_name(name)
+    if weights == "pretrained" and name not in LOCAL:
+        # Before building the card (the architecture, a probe of its layers: seconds for a big
+        # model): missing weights are downloaded, or reported, before anything else is done.
+        url = catalogue.torchvision_catalogue().get(name)
+        if url is None:
+            import torchvision
+
+            url = torchvision.models.get_model_weights(name).DEFAULT.url
+        catalogue.require_weights_file(name, url)
+    card = _build_card(name, weights)
+    _store_card(cache, cache_name, card)
+    return card
+
+
+def _stored_card(cache: "Cache", name: str) -> dict[str, Any] | None:
+    try:
+        return json.loads((Path(cache.root) / CARDS / f"{name}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _store_card(cache: "Cache", name: str, card: ModelCard) -> None:
+    folder = Path(cache.root) / CARDS
+    if folder.is_dir():
+        sweep_abandoned(folder, "tmp")
+    atomic_write_bytes(folder / f"{name}.json", json.dumps(card.to_json(), sort_keys=True).encode())
+
+
+def _card_cache_name(name: str, weights: str) -> str:
+    versions = [package_version(p) for p in ("torch", "torchvision", "timm")]
+    tag = json.dumps([name, weights, CARD_VERSION, versions])
+    return f"card-{name}-{weights}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
+
+
+def _build_card(name: str, weights: str) -> ModelCard:
+    net, meta = _architecture(name)
+    layers = _probe_layers(net, meta["input_size"])
+    weights_id = meta["weights_id"] if weights == "pretrained" else f"random(seed={RANDOM_SEED})"
+    return ModelCard(
+        name=name,
+        weights=weights,
+        weights_id=weights_id,
+        weights_file=meta["weights_file"] if weights == "pretrained" else None,
+        weights_url=meta["weights_url"] if weights == "pretrained" else None,
+        input_size=meta["input_size"],
+        mean=tuple(meta["mean"]),
+        std=tuple(meta["std"]),
+        categories=tuple(meta["categories"]),
+        layers=tuple(layers),
+        parameters=tuple((n, tuple(p.shape)) for n, p in net.named_parameters()),
+    )
+
+
+def _architecture(name: str) -> tuple[Any, dict[str, Any]]:
+    """An untrained instance (seeded) and what the card needs to know of its weights."""
+    torch.manual_seed(RANDOM_SEED)
+    if name in LOCAL:
+        local = LOCAL[name]
+        net = local.build()
+        weights_file = local.weights_file() if local.weights_file else None
+        meta = {
+            "input_size": local.input_size,
+            "mean": local.mean,
+            "std": local.std,
+            "categories": list(local.categories()),
+            "weights_file": weights_file,
+            "weights_id": f"{Path(weights_file).name}" if weights_file else "builtin",
+            "weights_url": None,
+        }
+        return net, meta
+    import torchvision
+
+    enum = torchvision.models.get_model_weights(name).DEFAULT
+    net = torchvision.models.get_model(name, weights=None)
+    transforms = enum.transforms()
+    meta = {
+        "input_size": int(getattr(transforms, "crop_size", [224])[0]),
+        "mean": tuple(getattr(transforms, "mean", IMAGENET_MEAN)),
+        "std": tuple(getattr(transforms, "std", IMAGENET_STD)),
+        "categories": list(enum.meta["categories"]),
+        "weights_file": str(checkpoints_dir() / os.path.basename(enum.url)),
+        "weights_id": f"{enum} ({os.path.basename(enum.url)})",
+        "weights_url": enum.url,
+    }
+    return net, meta
+
+
+def _probe_layers(net: Any, input_size: int) -> list[LayerInfo]:
+    """Every named module with the shape of its output, from one forward pass on zeros."""
+    from reportgen.hooks import capture
+
+    names = [n for n, _ in net.named_modules() if n]
+    types = {n: type(m).__name__ for n, m in net.named_modules()}
+    net.eval()
+    with torch.inference_mode(), capture(net, names) as outputs:
+        net(torch.zeros(1, 3, input_size, input_size))
+    layers = []
+    for layer_name in names:
+        output = outputs.get(layer_name)
+        four_d = isinstance(output, torch.Tensor) and output.dim() == 4
+        layers.append(
+            LayerInfo(
+                layer_name,
+                types[layer_name],
+                int(output.shape[1]) if four_d else None,
+                (int(output.shape[2]), int(output.shape[3])) if four_d else None,
+            )
+        )
+    return layers
+

@@ -1,0 +1,105 @@
+"""A card made runnable: ``load`` builds the model, loads its weights, freezes it and moves it to the
+device; ``LoadedModel`` adds the preprocessing and the batch-norm-folded network for gradient loops."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from reportgen.images import first_line
+from reportgen.lazy import F, torch
+from reportgen.models.card import RANDOM_SEED, ModelCard, ModelError
+from reportgen.models.catalogue import checkpoints_dir
+from reportgen.models.embedded import LOCAL
+
+
+@dataclass
+class LoadedModel:
+    """A frozen model ready for techniques, with the preprocessing its card describes."""
+
+    card: ModelCard
+    module: Any  # torch.nn.Module
+    device: Any  # torch.device
+    _folded: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    def for_gradients(self, keep: Sequence[str] = ()) -> Any:
+        """The network for gradient loops: ``module`` with its batch norms folded into their
+        convolutions (reportgen/folding.py), except the convolutions named in ``keep``, whose
+        outputs a technique observes. Made once per ``keep``."""
+        key = frozenset(keep)
+        if key not in self._folded:
+            from reportgen.folding import fold_batch_norms
+
+            self._folded[key] = fold_batch_norms(self.module, self.probe(), key)
+        return self._folded[key]
+
+    def probe(self) -> Any:
+        """A seeded random input of the model's size, for checks that need one forward pass."""
+        generator = torch.Generator().manual_seed(RANDOM_SEED)
+        size = self.card.input_size
+        return torch.randn((1, 3, size, size), generator=generator).to(self.device)
+
+    def normalise(self, pixels01: Any) -> Any:
+        """NCHW tensor in [0, 1] -> the model's normalised input."""
+        mean = torch.tensor(self.card.mean, device=pixels01.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.card.std, device=pixels01.device).view(1, 3, 1, 1)
+        return (pixels01 - mean) / std
+
+    def denormalise(self, tensor: Any) -> Any:
+        mean = torch.tensor(self.card.mean, device=tensor.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.card.std, device=tensor.device).view(1, 3, 1, 1)
+        return tensor * std + mean
+
+    def to_tensor(self, pixels: Sequence[np.ndarray], size: tuple[int, int] | int | None = None) -> Any:
+        """uint8 HxWx3 images -> NCHW float tensor in [0, 1] on the device, the whole image resized
+        (no crop) to ``size`` = (height, width), or square at the model's input size by default."""
+        if size is None:
+            size = self.card.input_size
+        if isinstance(size, int):
+            size = (size, size)
+        batch = []
+        for image in pixels:
+            tensor = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div(255.0)
+            tensor = F.interpolate(tensor[None], size=size, mode="bilinear", align_corners=False, antialias=True)
+            batch.append(tensor.clamp(0, 1))
+        return torch.cat(batch).to(self.device)
+
+    def inputs(self, pixels: Sequence[np.ndarray], size: tuple[int, int] | int | None = None) -> Any:
+        """uint8 images -> normalised model input, whole image resized."""
+        return self.normalise(self.to_tensor(pixels, size))
+
+
+def load(card: ModelCard, device: str = "cpu") -> LoadedModel:
+    """Build the model, load its weights (real loading path), freeze it and move it to ``device``."""
+    torch.manual_seed(RANDOM_SEED)
+    if card.name in LOCAL:
+        local = LOCAL[card.name]
+        net = local.build()
+        if card.weights == "pretrained" and local.load_weights is not None:
+            local.load_weights(net)
+    else:
+        net = _load_torchvision(card)
+    net.eval()
+    net.requires_grad_(False)
+    return LoadedModel(card=card, module=net.to(device), device=torch.device(device))
+
+
+def _load_torchvision(card: ModelCard) -> Any:
+    import torchvision
+
+    if card.weights == "random":
+        return torchvision.models.get_model(card.name, weights=None)
+    enum = torchvision.models.get_model_weights(card.name).DEFAULT
+    target = checkpoints_dir() / os.path.basename(enum.url)
+    try:
+        return torchvision.models.get_model(card.name, weights=enum, progress=False)
+    except Exception as error:  # offline download failures come as URLError, OSError, RuntimeError...
+        if target.exists():
+            raise ModelError(f"cannot load {card.name} weights from {target}: {first_line(error)}") from None
+        from reportgen.models.weights import Checkpoint, WeightsError, unavailable
+
+        raise WeightsError(unavailable(Checkpoint(card.name, enum.url), first_line(error))) from None
+

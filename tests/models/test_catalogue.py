@@ -1,0 +1,44 @@
+import pytest
+
+from reportgen import models
+from reportgen.choices import ChoiceError
+from reportgen.models import ModelError, catalogue, describe
+
+
+def test_unknown_model_error_lists_valid_names(cache):
+    with pytest.raises(ChoiceError, match="unknown model 'resnet5000'; valid: .*efficientnet_lite0.*resnet50"):
+        models.card_for("resnet5000", "pretrained", cache)
+
+
+def test_missing_torchvision_weights_offline_name_the_file(cache, monkeypatch, tmp_path, offline):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    built = []
+    monkeypatch.setattr(describe, "_build_card", lambda *a: built.append(a))
+    with pytest.raises(ModelError) as raised:  # before the (slow) card is built
+        models.card_for("alexnet", "pretrained", cache)
+    message = str(raised.value)
+    assert "alexnet-owt-7be5be79.pth" in message and str(tmp_path / "torch" / "hub" / "checkpoints") in message
+    assert "--weights random" in message and not built
+
+
+def test_a_cached_card_meets_the_same_weights_check_before_any_work(cache, monkeypatch, tmp_path, offline):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    target = tmp_path / "torch" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"present when the card was made")
+    card = models.card_for("alexnet", "pretrained", cache)
+    target.unlink()
+    assert models.card_for("alexnet", "pretrained", cache) == card  # from the cache: no check, no torch
+    with pytest.raises(ModelError, match="Place alexnet-owt-7be5be79.pth in"):
+        models.require_weights(card)
+    assert models.card_for("alexnet", "random", cache).untrained
+
+
+def test_the_catalogue_read_from_torchvision_source_matches_torchvision():
+    import torchvision
+
+    catalogue = models.torchvision_catalogue()
+    names = sorted(torchvision.models.list_models(module=torchvision.models))
+    assert sorted(catalogue) == names
+    for name in names:
+        assert catalogue[name] == torchvision.models.get_model_weights(name).DEFAULT.url, name
