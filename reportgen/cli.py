@@ -66,12 +66,13 @@ could not start; 3 built, but some inputs were skipped.""")
 def build(input_dir, config_file, models, techniques, out, cache_dir, preset, settings, device, weights, strict,
           executor, ray_address, ray_workers, quiet, verbose) -> None:
     """Run every technique over INPUT_DIR's images and write the gallery."""
+    from reportgen.api import build_with
     from reportgen.choices import ParamError
     from reportgen.config import build_config, find_config, load_config
     from reportgen.models import DEFAULT_MODEL
-    from reportgen.pipeline import BuildError, build as run_build
+    from reportgen.pipeline import BuildError
     from reportgen.progress import Progress, Silent, ToProgress
-    from reportgen.site import SiteError, check_out_folder, size_summary, write_site
+    from reportgen.site import SiteError, check_out_folder, size_summary
     from reportgen.techniques.base import registry
 
     given = dict(input=input_dir, models=models, techniques=techniques, out=out, cache_dir=cache_dir,
@@ -87,29 +88,25 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
     logger.addHandler(handler)
     logger.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
     try:
-        report = run_build(config, progress)
-        write_site(report.manifest, config.cache_dir, report.images, config.out)
+        gallery = build_with(config, progress)
     except (BuildError, SiteError) as error:
-        progress.close()
         _fail(str(error))
     except KeyboardInterrupt:
-        progress.close()
         _fail("interrupted; the cache keeps everything finished so far and the site was not touched", 130)
     finally:
         logger.removeHandler(handler)
-    progress.close()
     line, warnings = size_summary(config.out)
     click.echo(line, err=True)
     for warning in warnings:
         click.echo(warning, err=True)
-    for item in report.skipped:
+    for item in gallery.skipped:
         click.echo(str(item), err=True)
-    for error in report.errors:
+    for error in gallery.errors:
         click.echo(error, err=True)
-    click.echo(report.summary())
-    if report.errors:
+    click.echo(gallery.summary())
+    if gallery.errors:
         sys.exit(EXIT_FAILED)
-    if report.skipped:
+    if gallery.skipped:
         sys.exit(EXIT_SKIPPED)
 
 
@@ -212,8 +209,8 @@ def clean(cache_dir: Path) -> None:
 @click.option("--out", default="site", show_default=True, type=click.Path(path_type=Path), help="The build's gallery folder.")
 @click.option("--cache-dir", default=".reportgen-cache", show_default=True, type=click.Path(path_type=Path), help="The build's cache (raw arrays).")
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=VALUE",
-              help="pixel=LEVELS (default 8), animation=LEVELS (32, GIF frames), pixels=FRACTION (0.005) "
-                   "or raw=RELATIVE (0.05); repeatable.")
+              help="pixel=LEVELS (default 8), animation=LEVELS (32, GIF frames), pixels=FRACTION (0.005), "
+                   "raw=RELATIVE (0.05), similarity=SSIM (0.8) or outcome=RELATIVE (0.1) for optimisations; repeatable.")
 @click.option("--update", is_flag=True, help="Make the current build the baseline instead of checking it.")
 @click.option("--raw-limit", type=click.FloatRange(min=0), default=None, metavar="KB",
               help="With --update: leave out raw arrays over KB (as float16); their pictures are still checked.")

@@ -103,14 +103,14 @@ def _override_texts(path: Path, key: str, table: dict[str, Any]) -> list[tuple[s
         if not isinstance(params, dict):
             raise ConfigError(f"{path}: {key}.{technique} must be a table of parameters")
         for param, value in params.items():
-            texts.append((f"{key}.{technique}.{param}", f"{technique}.{param}={_as_text(value)}"))
+            texts.append((f"{key}.{technique}.{param}", f"{technique}.{param}={as_text(value)}"))
     return texts
 
 
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
     """A TOML value in ``--set``'s text form, so one typed parser serves both."""
     if isinstance(value, list):
-        return ",".join(_as_text(item) for item in value)
+        return ",".join(as_text(item) for item in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -1,0 +1,113 @@
+"""The Python front door: ``reportgen.build`` and ``reportgen.check`` for notebooks and scripts.
+
+The command line calls the same functions, so both take the same settings (a config file, then
+keyword arguments over it) and make the same gallery. Quiet unless asked: ``progress=True`` shows
+the command line's progress on stderr, and library messages go to the ``reportgen`` logger.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from reportgen.artifacts import Artifact, Manifest
+from reportgen.config import BuildConfig, as_text, build_config, load_config
+from reportgen.images import Skipped
+
+
+@dataclass
+class Gallery:
+    """A finished build: its typed manifest (as published in ``out``) and where its files are."""
+
+    manifest: Manifest
+    out: Path
+    cache_dir: Path
+    computed: int = 0
+    cached: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line per failed technique
+    log: Path | None = None  # their tracebacks
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        return list(self.manifest.artifacts)
+
+    def select(self, **criteria: Any) -> list[Artifact]:
+        """Artifacts matching every criterion (technique, variant, model, image, or a spec/meta
+        value); a name no artifact knows raises ``UnknownName``."""
+        return self.manifest.select(**criteria)
+
+    def picture(self, artifact: Artifact, role: str) -> np.ndarray:
+        """A published picture as a uint8 array (an animation: its last frame)."""
+        from PIL import Image
+
+        with Image.open(self.out / artifact.files[role].path) as picture:
+            picture.seek(getattr(picture, "n_frames", 1) - 1)
+            return np.asarray(picture.convert("RGB"))
+
+    def array(self, artifact: Artifact, role: str) -> np.ndarray:
+        """A raw float result, from the cache."""
+        return np.load(self.cache_dir / artifact.cache_files[role], allow_pickle=False)
+
+    def summary(self) -> str:
+        return f"{self.computed + self.cached} artifacts: {self.computed} computed, {self.cached} cached"
+
+
+def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | None = None,
+          techniques: Iterable[str] | str | None = None, preset: str | None = None,
+          overrides: Mapping[str, Mapping[str, Any]] | None = None, out: str | Path | None = None,
+          cache_dir: str | Path | None = None, device: str | None = None, weights: str | None = None,
+          strict: bool | None = None, executor: str | None = None, config: str | Path | None = None,
+          progress: bool = False) -> Gallery:
+    """Build the gallery of ``input_dir`` and return it.
+
+    ``overrides`` sets technique parameters, e.g. ``{"saliency": {"methods": ["guided"]}}``;
+    ``config`` names a config file whose settings the other arguments override. Raises
+    ``reportgen.BuildError`` (or ``ParamError`` for a bad setting) when the build cannot start.
+    """
+    from reportgen.models import DEFAULT_MODEL
+    from reportgen.techniques.base import registry
+
+    given = dict(input=input_dir, models=_names(models), techniques=_names(techniques), preset=preset, out=out,
+                 cache_dir=cache_dir, device=device, weights=weights, strict=strict, executor=executor)
+    settings = [f"{technique}.{name}={as_text(value)}" for technique, values in (overrides or {}).items()
+                for name, value in values.items()]
+    file = load_config(Path(config)) if config is not None else load_config(None)
+    return build_with(build_config(given, file, registry(), settings, DEFAULT_MODEL), progress)
+
+
+def build_with(config: BuildConfig, progress: bool | Any = False) -> Gallery:
+    """Build and publish a configured gallery (``progress``: a Progress, or True for stderr's)."""
+    from reportgen.pipeline import build as run_build
+    from reportgen.progress import Progress, Silent
+    from reportgen.site import check_out_folder, write_site
+
+    shown = progress if isinstance(progress, Progress) else Progress() if progress else Silent()
+    check_out_folder(config.out)
+    try:
+        report = run_build(config, shown)
+        manifest = write_site(report.manifest, config.cache_dir, report.images, config.out)
+    finally:
+        shown.close()
+    return Gallery(manifest, Path(config.out), Path(config.cache_dir), report.computed, report.cached,
+                   report.skipped, report.errors, report.log)
+
+
+def check(baseline_dir: str | Path, *, out: str | Path = "site", cache_dir: str | Path = ".reportgen-cache",
+          tolerances: Mapping[str, float] | None = None, update: bool = False,
+          raw_limit_kb: float | None = None) -> Any:
+    """Compare the build in ``out`` with a baseline (``regress.Outcome``: ``passed``, ``moved``,
+    ``appeared``, ``vanished``), or with ``update=True`` make it the baseline (returns the count)."""
+    from reportgen.regress import Tolerance, check as run_check, promote
+
+    if update:
+        return promote(Path(baseline_dir), Path(out), Path(cache_dir), raw_limit_kb)
+    tolerance = Tolerance.parse(f"{name}={value}" for name, value in (tolerances or {}).items())
+    outcome, _ = run_check(Path(baseline_dir), Path(out), Path(cache_dir), tolerance)
+    return outcome
+
+
+def _names(value: Iterable[str] | str | None) -> str | None:
+    return value if value is None or isinstance(value, str) else ",".join(value)
