@@ -33,6 +33,7 @@ from PIL import Image, ImageSequence
 
 from reportgen import render
 from reportgen.artifacts import Artifact, Manifest
+from reportgen.choices import OPTIMISATIONS
 from reportgen.staging import atomic_write_bytes, replace_folder, replaceable
 
 MARKER = ".reportgen-baseline"
@@ -52,6 +53,9 @@ class Tolerance:
     animation: int = 32  # the same for GIF frames: a 256-colour palette chosen per frame jumps by steps
     pixels: float = 0.005  # fraction of a picture's pixels allowed beyond ``pixel`` / ``animation``
     raw: float = 0.05  # largest |new - baseline| of a raw array, relative to the baseline's peak |value|
+    # Optimisations (choices.OPTIMISATIONS) that moved beyond those are judged by their outcome:
+    similarity: float = 0.8  # structural similarity of the low-passed grayscale pictures, at least
+    outcome: float = 0.1  # objective reached (relative to its peak), class probability reached, at most
 
     @classmethod
     def parse(cls, texts: Iterable[str]) -> "Tolerance":
@@ -76,9 +80,9 @@ class RoleDifference:
     """How one file (picture, animation or raw array) of an artifact moved."""
 
     role: str
-    kind: str  # "picture" or "raw"
+    kind: str  # "picture", "raw", or for an optimisation's outcome "similarity" or "reached"
     within: bool
-    largest: float  # picture: levels of 255; raw: relative to the baseline's peak
+    largest: float  # picture: levels; raw, reached: relative to the baseline's peak; similarity: SSIM
     changed: float = 0.0  # picture: fraction of pixels beyond the pixel tolerance
     note: str = ""  # why it cannot be compared value by value (shape, frames, missing)
     frames: tuple[np.ndarray, np.ndarray] | None = None  # baseline and new frame where they differ most
@@ -86,6 +90,11 @@ class RoleDifference:
     def describe(self) -> str:
         if self.note:
             return f"{self.role} {self.note}"
+        if self.kind == "similarity":
+            return f"{self.role}: structural similarity {self.largest:.3f} to the baseline (low-passed)"
+        if self.kind == "reached":
+            scale = "" if self.role == "probability" else " of the baseline's peak"
+            return f"{self.role} reached {self.changed:.4g}, off by {self.largest:.3g}{scale}"
         if self.kind == "raw":
             return f"{self.role} off by {self.largest:.3g} of its peak"
         return (f"{self.role}: {100 * self.changed:.2f}% of pixels off by more than the tolerance, "
@@ -99,9 +108,12 @@ class Comparison:
     identical: bool
     differences: list[RoleDifference] = field(default_factory=list)
     unkept: list[str] = field(default_factory=list)  # raw roles the baseline left out (--raw-limit)
+    outcome: list[RoleDifference] = field(default_factory=list)  # an optimisation judged by what it reached
 
     @property
     def moved(self) -> bool:
+        if self.outcome:
+            return not all(d.within for d in self.outcome)
         return not all(d.within for d in self.differences)
 
 
@@ -135,7 +147,8 @@ class Outcome:
 
     def lines(self) -> list[str]:
         """One line per artifact that fails the check."""
-        found = [f"moved: {c.current.describe()}: " + "; ".join(d.describe() for d in c.differences if not d.within)
+        found = [f"moved: {c.current.describe()}: " + "; ".join(d.describe() for d in c.outcome or c.differences
+                                                                 if not d.within)
                  for c in self.moved]
         found += [f"appeared: {a.describe()}" for a in self.appeared]
         found += [f"vanished: {a.describe()}" for a in self.vanished]
@@ -261,7 +274,59 @@ def _compare_artifact(baseline: Baseline, build: Build, old: Artifact, new: Arti
             continue
         identical = False
         differences.append(_compare_raw(role, old_raw[role], after, tolerance))
-    return Comparison(old, new, identical, differences, unkept)
+    comparison = Comparison(old, new, identical, differences, unkept)
+    if comparison.moved and new.technique in OPTIMISATIONS:
+        comparison.outcome = _compare_outcome(baseline, build, old, new, old_raw, new_raw, tolerance)
+    return comparison
+
+
+def _compare_outcome(baseline: Baseline, build: Build, old: Artifact, new: Artifact, old_raw: Mapping[str, np.ndarray],
+                     new_raw: Mapping[str, np.ndarray], tolerance: Tolerance) -> list[RoleDifference]:
+    """What an optimisation reached, for a run whose steps amplified rounding past pixel tolerances:
+    its pictures' structure (the last frame of an animation), the objective's final value (relative
+    to the baseline's peak) and the class probability (absolute). A broken objective, another class or a washed-out picture fails these; the
+    grain that rounding moves does not."""
+    found = []
+    for role in sorted(set(old.files) & set(new.files)):
+        before, after = _frames(baseline.picture(old, role))[-1], _frames(build.picture(new, role))[-1]
+        value = structural_similarity(before, after) if before.shape == after.shape else 0.0
+        found.append(RoleDifference(role, "similarity", value >= tolerance.similarity, value))
+    if "objective" in old_raw and "objective" in new_raw:  # what the optimisation maximised, per frame
+        before, after = (np.asarray(raw["objective"], np.float64).reshape(-1) for raw in (old_raw, new_raw))
+        if before.shape == after.shape and np.isfinite(before).all():
+            moved = abs(after[-1] - before[-1]) / (float(np.abs(before).max()) or 1.0)
+            found.append(RoleDifference("objective", "reached", moved <= tolerance.outcome, moved, float(after[-1])))
+    if "final_probability" in old.meta and "final_probability" in new.meta:
+        moved = abs(float(new.meta["final_probability"]) - float(old.meta["final_probability"]))
+        found.append(RoleDifference("probability", "reached", moved <= tolerance.outcome, moved,
+                                    float(new.meta["final_probability"])))
+    return found
+
+
+def structural_similarity(before: np.ndarray, after: np.ndarray, side: int = 64) -> float:
+    """SSIM (Wang et al. 2004; 7x7 windows) of two pictures' grayscale, each first low-passed by
+    averaging down to at most ``side`` px on its longer side: pixel grain is ignored, shapes,
+    their placement and contrast count."""
+    def low_pass(picture: np.ndarray) -> np.ndarray:
+        rgb = picture[..., :3].astype(np.float64) / 255 if picture.ndim == 3 else picture.astype(np.float64)[..., None] / 255
+        gray = rgb.mean(axis=-1)
+        step = max(1, int(np.ceil(max(gray.shape) / side)))
+        height, width = (gray.shape[0] // step) * step, (gray.shape[1] // step) * step
+        return gray[:height, :width].reshape(height // step, step, width // step, step).mean(axis=(1, 3))
+
+    x, y = low_pass(before), low_pass(after)
+    window = min(7, *x.shape)
+
+    def mean(a: np.ndarray) -> np.ndarray:
+        total = np.pad(a, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+        w = window
+        return (total[w:, w:] - total[:-w, w:] - total[w:, :-w] + total[:-w, :-w]) / (w * w)
+
+    mx, my = mean(x), mean(y)
+    vx, vy, cov = mean(x * x) - mx * mx, mean(y * y) - my * my, mean(x * y) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    ssim = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(ssim.mean())
 
 
 def _frames(path: Path) -> list[np.ndarray]:
@@ -328,7 +393,8 @@ def write_report(outcome: Outcome, build: Build, baseline_dir: Path) -> Path:
                     files[name] = {"path": path, "width": picture.shape[1], "height": picture.shape[0]}
             shown.append({"role": difference.role, "text": difference.describe(), "files": files,
                           "peak": difference.largest if difference.frames is not None and not difference.note else None})
-        moved.append({"artifact": comparison.current, "differences": shown})
+        shown += [{"role": d.role, "text": d.describe(), "files": {}, "peak": None} for d in comparison.outcome]
+        moved.append({"artifact": comparison.current, "differences": shown, "by_outcome": bool(comparison.outcome)})
     site = build.manifest
     html = environment().get_template("regressions.html").render(
         site=site, sections=site.sections, untrained=site.untrained,

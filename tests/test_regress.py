@@ -197,3 +197,66 @@ def test_gif_frames_get_the_animation_tolerance_pictures_the_pixel_one(tmp_path)
     assert {d.role: d.within for d in moved} == {"still": False, "film": True}
     strict = compare(Baseline(before), Build(after, tmp_path), Tolerance(animation=8)).compared[0].differences
     assert not any(d.within for d in strict)
+
+
+@pytest.fixture
+def optimised(tmp_path):
+    """A baseline holding one class model of the tiny network (an optimisation)."""
+    write_inputs(tmp_path / "inputs")
+    overrides = {"class_ascent": {"classes": ("3",), "regularisers": ("none",), "styles": ("naive",), "steps": 4,
+                                  "frames": 2}}
+    cfg = make_site(tmp_path, techniques=("class_ascent",), overrides=overrides)
+    promote(tmp_path / "baseline", cfg.out, cfg.cache_dir)
+    return cfg
+
+
+def _regrain(path, seed=0, amount=20, share=0.3):
+    """Rounding-like grain: a share of pixels moved by up to ``amount`` levels, the picture's shapes kept."""
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    rng = np.random.default_rng(seed)
+    moved = rng.random(pixels.shape[:2]) < share
+    pixels[moved] += rng.integers(-amount, amount + 1, (int(moved.sum()), 3))
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path)
+
+
+def test_an_optimisation_that_only_moved_by_grain_passes_on_what_it_reached(optimised, tmp_path):
+    entry = artifact(optimised, "class_ascent")
+    _regrain(optimised.out / entry.files["final"].path)
+    strict = check(tmp_path, optimised, "--tolerance", "similarity=1.01")
+    assert strict.exit_code == 1 and "final: structural similarity" in strict.stderr
+    result = check(tmp_path, optimised)
+    assert result.exit_code == 0, result.output
+    assert "1 within tolerance" in result.stdout
+    report = (optimised.out / REPORT).read_text()
+    assert "judged by what it reached" in report and "structural similarity 0.9" in report
+
+
+def test_an_optimisation_that_reached_something_else_fails(optimised, tmp_path):
+    entry = artifact(optimised, "class_ascent")
+    raw = optimised.cache_dir / entry.cache_files["objective"]
+    trace = np.load(raw)
+    trace[-1] *= 0.5
+    np.save(raw, trace)
+    result = check(tmp_path, optimised)
+    assert result.exit_code == 1 and "objective reached" in result.stderr
+    path = optimised.out / entry.files["final"].path
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    np.save(raw, trace * 0 + np.load(raw))  # keep the trace moved; now also swap the picture's halves
+    Image.fromarray(np.ascontiguousarray(np.roll(pixels, pixels.shape[1] // 2, axis=1)[::-1])).save(path)
+    assert "final: structural similarity" in check(tmp_path, optimised).stderr
+
+
+def test_structural_similarity_ignores_grain_but_not_shapes():
+    from reportgen.regress import structural_similarity
+
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)  # shapes a few pixels wide, everywhere
+    shapes = np.asarray(Image.fromarray(coarse).resize((128, 96), Image.Resampling.BICUBIC))
+    grain = shapes.astype(int)
+    moved = rng.random(shapes.shape[:2]) < 0.3
+    grain[moved] += rng.integers(-20, 21, (int(moved.sum()), 3))
+    assert structural_similarity(shapes, shapes) == pytest.approx(1.0)
+    # a third of the pixels moved by up to 20 levels, as rounding moves an optimisation's grain
+    assert structural_similarity(shapes, np.clip(grain, 0, 255).astype(np.uint8)) > 0.9
+    assert structural_similarity(shapes, shapes[::-1, ::-1].copy()) < 0.5
+    assert structural_similarity(shapes, np.full_like(shapes, 128)) < 0.2  # washed out
