@@ -83,6 +83,8 @@ def build(input_dir, models, techniques, out, cache_dir, preset, settings, devic
         click.echo(warning, err=True)
     for item in report.skipped:
         click.echo(str(item), err=True)
+    for item in report.unsupported:
+        click.echo(str(item), err=True)
     for error in report.errors:
         click.echo(error, err=True)
     click.echo(report.summary())

@@ -36,6 +36,14 @@ class LoadedModel:
             self._folded[key] = fold_batch_norms(self.module, self.probe(), key)
         return self._folded[key]
 
+    def layer_maps(self, name: str, output: Any, input_size: tuple[int, int] | None = None) -> Any:
+        """Layer ``name``'s output (or its gradient) as N x C x H x W, whatever the layer's layout
+        (models/layout.py): channels-last and token layers converted, channels-first as it is.
+        ``input_size``: the (height, width) of the input that made it, when not the model's own."""
+        from reportgen.models.layout import to_maps
+
+        return to_maps(output, self.card.layer(name), input_size)
+
     def probe(self) -> Any:
         """A seeded random input of the model's size, for checks that need one forward pass."""
         generator = torch.Generator().manual_seed(RANDOM_SEED)
