@@ -75,7 +75,7 @@ class ModelCard:
         return self._fit_side(height), self._fit_side(width)
 
     def _fit_side(self, side: int) -> int:
-        steps = max(0, round((int(side) - self.min_size) / self.size_multiple))
+        steps = max(0, (2 * (int(side) - self.min_size) + self.size_multiple) // (2 * self.size_multiple))  # halves round up
         return self.min_size + steps * self.size_multiple
 
     def accepts(self, height: int, width: int) -> bool:

@@ -90,9 +90,22 @@ def load(card: ModelCard, device: str = "cpu") -> LoadedModel:
             local.load_weights(net)
     else:
         net = _load_torchvision(card)
+    if card.weights == "random":
+        _redraw_zero_weights(net)
     net.eval()
     net.requires_grad_(False)
     return LoadedModel(card=card, module=net.to(device), device=torch.device(device))
+
+
+def _redraw_zero_weights(net: Any) -> None:
+    """Untrained weights that start at zero (ViT's classification head) are redrawn small and
+    seeded: a zero head makes every logit constant, so every gradient, and every gradient picture
+    of an untrained gallery, would be blank. Zero biases stay as they are."""
+    generator = torch.Generator().manual_seed(RANDOM_SEED)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            if parameter.dim() >= 2 and not parameter.any():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
 
 
 def _load_torchvision(card: ModelCard) -> Any:
