@@ -79,6 +79,11 @@ def sweep_one(model: str, technique: str, preset: str, inputs: Path, cache: Path
         return {**row, "status": "crash", "reason": f"{type(error).__name__}: {str(error).splitlines()[0][:300]}",
                 "seconds": round(time.perf_counter() - started, 2)}
     recorder.close()
+    from reportgen.cache import Cache
+    from reportgen.models import card_for
+
+    card = card_for(model, "random", Cache(cache))
+    row["input"] = card.constraints
     seconds = sum(s for label, s in recorder.steps.items() if label.startswith(f"{technique} on "))
     widest = 0
     for artifact in report.manifest.artifacts:
@@ -88,6 +93,9 @@ def sweep_one(model: str, technique: str, preset: str, inputs: Path, cache: Path
             if path.endswith((".png", ".gif")):
                 with Image.open(cache / path) as picture:
                     widest = max(widest, *picture.size)
+    layers = {a.meta["cam_layer"] for a in report.manifest.of(technique) if "cam_layer" in a.meta}
+    if layers:
+        row["cam_layer"] = ", ".join(f"{n} ({card.layer(n).layout})" for n in sorted(layers))
     skips = [s for s in report.unsupported if s.technique == technique]
     errors = [e for e in report.errors if f" {technique} on " in e]
     tracebacks = sum("Traceback" in m or 'File "' in m for m in recorder.messages)
@@ -108,21 +116,28 @@ def cell(row: dict) -> str:
     if row["status"] == "built":
         note = f" (skipped {row['reason']})" if row.get("reason") else ""
         return f"built {row['seconds']:.1f} s{note}"
-    return f"{row['status']}: {row.get('reason', '')}".replace("|", "/")
+    reason = row.get("reason", "").split(" failed: ", 1)[-1]  # the pipeline's line names technique and model
+    return f"**{row['status']}**: {reason}".replace("|", "/")
 
 
 def write_markdown(rows: list[dict], path: Path, meta: dict) -> None:
+    from reportgen.techniques.base import registry
+
     models = list(dict.fromkeys(r["model"] for r in rows))
-    techniques = list(dict.fromkeys(r["technique"] for r in rows))
+    order = list(registry())
+    techniques = sorted(dict.fromkeys(r["technique"] for r in rows), key=lambda t: order.index(t) if t in order else len(order))
     table = {(r["model"], r["technique"]): r for r in rows}
     lines = [f"# Zoo sweep ({meta['preset']} preset, random weights, one image, CPU)", "",
              f"{meta['machine']}; torch {meta['torch']}, torchvision {meta['torchvision']}. "
              "Seconds are each technique's own step (model loading and predictions excluded). "
              f"Widest picture: {max((r.get('max_picture_px', 0) for r in rows), default=0)} px.", "",
-             "| model | " + " | ".join(techniques) + " |", "|---" * (len(techniques) + 1) + "|"]
+             "| model | input (probed) | Grad-CAM layer (layout) | " + " | ".join(techniques) + " |",
+             "|---" * (len(techniques) + 3) + "|"]
     for model in models:
+        mine = [r for r in rows if r["model"] == model]
+        facts = [next((r[k] for r in mine if r.get(k)), "") for k in ("input", "cam_layer")]
         cells = [cell(table[model, t]) if (model, t) in table else "—" for t in techniques]
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        lines.append(f"| {model} | " + " | ".join(facts + cells).replace("`", "") + " |")
     counts = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
