@@ -3,7 +3,9 @@
 Two phases, as in a static-site generator: first everything is planned and validated (bad
 layers, classes and parameters fail here, before any work), then the misses are computed model by
 model. A model is loaded only if one of its artifacts is missing, so a warm rebuild never imports
-torch. A technique that fails is reported in one line and the rest of the build goes on.
+torch. A technique that fails is reported in one line and the rest of the build goes on. What a
+model cannot do is declared by its technique at plan time (``Unsupported``, ``Technique.skip``):
+reported in one line each and in the manifest, never an error.
 """
 from __future__ import annotations
 
