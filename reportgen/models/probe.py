@@ -12,6 +12,7 @@ its name): the model card's input constraints and layer facts.
   fixed size cannot be widened: a 4-D output is a map when it is square where the input is, and
   when redrawing the input's top-left quarter changes all its channels and its two spatial
   dimensions alike (MaxViT's window and grid partitions fail one or the other).
+- A map depends on the input (Swin V2's position-bias tables do not, though they are 4-D).
 - Gradients: one backward of the summed logits says which maps the class score reaches (ViT's last
   block passes only its class token to the head, so its patch tokens get none). Parameters that
   start at zero (ViT's untrained head) are redrawn small first, or no gradient would flow at all.
@@ -84,7 +85,10 @@ def probe_layers(net: Any, input_size: int, size_multiple: int = 1, fixed: bool 
     layers = []
     for name, module in named:
         output = first.get(name)
-        read = _layout(output, other.get(name) if other else None, changed.get(name) if changed else None)
+        # A map depends on the input (its output requires grad, as the input does and no weight
+        # does): Swin V2's relative-position tables are 4-D, but the same for every image.
+        depends = name in tensors
+        read = _layout(output, other.get(name) if other else None, changed.get(name) if changed else None) if depends else None
         layout, prefix, channels, spatial = read or (None, 0, None, None)
         gradient = False
         if read is not None and gradients.get(name) is not None:

@@ -119,3 +119,20 @@ def test_a_layer_without_a_map_says_so():
     card_layer = models.LayerInfo("head", "Linear", None, None)
     with pytest.raises(models.ModelError, match="no feature map"):
         to_maps(torch.zeros(1, 5), card_layer)
+
+
+def test_an_output_that_does_not_depend_on_the_input_is_no_map():
+    class WithTable(nn.Module):
+        """A 4-D table made from a buffer (Swin V2's relative-position bias), added to the maps."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv, self.table, self.head = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(2, 4), nn.Linear(4, 3)
+            self.register_buffer("coords", torch.rand(1, 5, 5, 2))
+
+        def forward(self, x):
+            bias = self.table(self.coords).mean(dim=(1, 2)).view(1, 4, 1, 1)
+            return self.head((self.conv(x) + bias).mean(dim=(2, 3)))
+
+    layers = {info.name: info for info in probe_layers(_frozen(WithTable()), SIZE)}
+    assert layers["conv"].layout == "nchw" and layers["table"].layout is None
