@@ -103,11 +103,13 @@ class ModelCard:
         """Modules with 4-D outputs that are not the model itself: candidates for maps and ascent."""
         return [info for info in self.layers if info.channels and info.spatial]
 
-    def pick(self, count: int, kinds: Sequence[str] = ("Conv2d",)) -> list[str]:
-        """``count`` layers of these types spread from early to late (first and last included)."""
-        names = [info.name for info in self.layers if info.type in kinds and info.channels]
+    def pick(self, count: int, kinds: Sequence[str] = ("Conv2d",), min_side: int = 1) -> list[str]:
+        """``count`` layers of these types spread from early to late (first and last included), of
+        maps at least ``min_side`` a side (squeeze-excitation gates and pooled vectors are 1 x 1)."""
+        roomy = [info for info in self.feature_layers() if min(info.spatial) >= min_side]
+        names = [info.name for info in roomy if info.type in kinds]
         if not names:
-            names = [info.name for info in self.feature_layers()]
+            names = [info.name for info in roomy]
         if len(names) <= count:
             return names
         positions = np.linspace(0, len(names) - 1, count).round().astype(int)

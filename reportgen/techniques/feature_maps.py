@@ -26,7 +26,7 @@ CLASSIC_LAYERS = {
 
 @dataclass(frozen=True)
 class Params:
-    layers: tuple[str, ...] = ()  # dotted module names; empty = the classic ones (VGG) or early..late
+    layers: tuple[str, ...] = ()  # dotted module names; empty = the classic ones (VGG) or early..late maps (> 1 x 1)
     channels: int = 64
     columns: int = 8
     batch_size: int = 8
@@ -48,7 +48,7 @@ class FeatureMaps(Technique):
     def layers_for(self, params: Params, card) -> tuple[str, ...]:
         if params.layers:
             return params.layers
-        return CLASSIC_LAYERS.get(card.name) or tuple(card.pick(4, ACTIVATIONS))
+        return CLASSIC_LAYERS.get(card.name) or tuple(card.pick(4, ACTIVATIONS, min_side=2))
 
     def plan(self, params, card, images):
         requests = []
