@@ -136,3 +136,10 @@ def test_an_output_that_does_not_depend_on_the_input_is_no_map():
 
     layers = {info.name: info for info in probe_layers(_frozen(WithTable()), SIZE)}
     assert layers["conv"].layout == "nchw" and layers["table"].layout is None
+
+
+def test_default_picks_can_leave_out_one_by_one_gates(tiny_card):
+    gate = models.LayerInfo("features.se", "ReLU", 16, (1, 1), "nchw")
+    card = dataclasses.replace(tiny_card, layers=(*tiny_card.layers, gate))
+    assert "features.se" in card.pick(8, ("ReLU", "ReLU6"))
+    assert "features.se" not in card.pick(8, ("ReLU", "ReLU6"), min_side=2)
