@@ -6,7 +6,7 @@ the command line's progress on stderr, and library messages go to the ``reportge
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -14,21 +14,25 @@ import numpy as np
 
 from reportgen.artifacts import Artifact, Manifest
 from reportgen.config import BuildConfig, as_text, build_config, load_config
-from reportgen.images import Skipped
+from reportgen.pipeline import BuildReport
 
 
 @dataclass
 class Gallery:
-    """A finished build: its typed manifest (as published in ``out``) and where its files are."""
+    """A finished build: its typed manifest (as published in ``out``), where its files are, and the
+    build's report (computed, cached, skipped inputs, what models cannot do, failures)."""
 
     manifest: Manifest
     out: Path
     cache_dir: Path
-    computed: int = 0
-    cached: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # one line per failed technique
-    log: Path | None = None  # their tracebacks
+    report: BuildReport
+
+    computed = property(lambda self: self.report.computed)
+    cached = property(lambda self: self.report.cached)
+    skipped = property(lambda self: self.report.skipped)  # inputs that could not be read
+    unsupported = property(lambda self: self.report.unsupported)  # what a model cannot do
+    errors = property(lambda self: self.report.errors)  # one line per failed technique
+    log = property(lambda self: self.report.log)  # their tracebacks
 
     @property
     def artifacts(self) -> list[Artifact]:
@@ -52,7 +56,7 @@ class Gallery:
         return np.load(self.cache_dir / artifact.cache_files[role], allow_pickle=False)
 
     def summary(self) -> str:
-        return f"{self.computed + self.cached} artifacts: {self.computed} computed, {self.cached} cached"
+        return self.report.summary()
 
 
 def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | None = None,
@@ -91,8 +95,7 @@ def build_with(config: BuildConfig, progress: bool | Any = False) -> Gallery:
         manifest = write_site(report.manifest, config.cache_dir, report.images, config.out)
     finally:
         shown.close()
-    return Gallery(manifest, Path(config.out), Path(config.cache_dir), report.computed, report.cached,
-                   report.skipped, report.errors, report.log)
+    return Gallery(manifest, Path(config.out), Path(config.cache_dir), report)
 
 
 def check(baseline_dir: str | Path, *, out: str | Path = "site", cache_dir: str | Path = ".reportgen-cache",

@@ -142,6 +142,22 @@ def find(artifacts: Iterable[Artifact], **criteria: Any) -> Artifact | None:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """Something a model cannot do, declared by a technique at plan time: the whole technique
+    (``variant`` empty) or one variant (a layer, a method), with the reason in one line. Reported
+    in the build summary and on the technique's page; never an error."""
+
+    technique: str
+    model: str
+    variant: str
+    reason: str
+
+    def __str__(self) -> str:
+        what = f"{self.technique} {self.variant}" if self.variant else self.technique
+        return f"skipped {what} on {self.model}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class Section:
     """A gallery page: a technique's id, title and what it shows."""
 
@@ -197,6 +213,11 @@ class Manifest:
     models: Sequence[ModelInfo]
     images: Sequence[ImageInfo]
     artifacts: Sequence[Artifact]
+    skips: Sequence[Skip] = ()  # what models could not do, by technique
+
+    def skipped(self, technique: str) -> list[Skip]:
+        """The skips of one technique, in build order."""
+        return [s for s in self.skips if s.technique == technique]
 
     def of(self, technique: str) -> list[Artifact]:
         """The artifacts of one technique, in build order."""
@@ -235,6 +256,7 @@ class Manifest:
             "models": [vars(m).copy() for m in self.models],
             "images": [i.to_json() for i in self.images],
             "artifacts": [a.to_json() for a in self.artifacts],
+            **({"skips": [vars(s).copy() for s in self.skips]} if self.skips else {}),
         }
 
     def dumps(self) -> str:
@@ -254,4 +276,5 @@ class Manifest:
             models=tuple(ModelInfo(**m) for m in data["models"]),
             images=tuple(ImageInfo.from_json(i) for i in data["images"]),
             artifacts=tuple(Artifact.from_json(a) for a in data["artifacts"]),
+            skips=tuple(Skip(**s) for s in data.get("skips", ())),
         )

@@ -49,6 +49,10 @@ CAM_METHODS = ("gradcam", "guided_gradcam")
 SALIENCY_METHODS = (*GRADIENT_RULES, *CAM_METHODS, "smoothgrad", "integrated_gradients")
 RULE_DEPENDENT_METHODS = (*GRADIENT_RULES, "guided_gradcam")
 
+# How a layer's output reads as a (C, H, W) map (models/layout.py): channels first, channels last
+# (Swin), or a token sequence (ViT: class token, then a row-major grid of patches).
+LAYOUTS = ("nchw", "nhwc", "tokens")
+
 # Module types whose output is an activation: the layers worth showing or dreaming on by default.
 ACTIVATIONS = ("ReLU", "ReLU6", "SiLU", "GELU", "Hardswish", "BatchNormAct2d")
 

@@ -101,6 +101,8 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
         click.echo(warning, err=True)
     for item in gallery.skipped:
         click.echo(str(item), err=True)
+    for item in gallery.unsupported:
+        click.echo(str(item), err=True)
     for error in gallery.errors:
         click.echo(error, err=True)
     click.echo(gallery.summary())

@@ -140,7 +140,7 @@ def section(manifest: Manifest, name: str) -> dict[str, Any]:
     techniques without a view here group with the ``select`` and ``find`` globals, which fail on an
     unknown criterion as the manifest's lookups do."""
     artifacts = manifest.of(name)
-    context: dict[str, Any] = {"artifacts": artifacts}
+    context: dict[str, Any] = {"artifacts": artifacts, "skips": manifest.skipped(name)}
     view = VIEWS.get(name)
     if view is not None:
         context.update(view(manifest, artifacts))

@@ -3,7 +3,9 @@
 Two phases, as in a static-site generator: first everything is planned and validated (bad
 layers, classes and parameters fail here, before any work), then the misses are computed model by
 model. A model is loaded only if one of its artifacts is missing, so a warm rebuild never imports
-torch. A technique that fails is reported in one line and the rest of the build goes on.
+torch. A technique that fails is reported in one line and the rest of the build goes on. What a
+model cannot do is declared by its technique at plan time (``Unsupported``, ``Technique.skip``):
+reported in one line each and in the manifest, never an error.
 """
 from __future__ import annotations
 
@@ -15,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from reportgen import __version__
-from reportgen.artifacts import Artifact, ImageInfo, Manifest, ModelInfo, Section
+from reportgen.artifacts import Artifact, ImageInfo, Manifest, ModelInfo, Section, Skip
 from reportgen.cache import Cache, CacheError, Entry, cache_key
 from reportgen.choices import ParamError, check_choices
 from reportgen.config import BuildConfig
 from reportgen.images import InputImage, Skipped, load_folder
 from reportgen.models import ModelCard, ModelError, package_version, card_for
 from reportgen.progress import Progress
-from reportgen.techniques.base import Request, Technique, registry
+from reportgen.techniques.base import Request, Technique, Unsupported, registry
 
 
 log = logging.getLogger("reportgen")
@@ -49,13 +51,15 @@ class BuildReport:
     skipped: list[Skipped] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     log: Path | None = None  # the tracebacks of failed techniques, written only when one failed
+    unsupported: list[Skip] = field(default_factory=list)  # what models cannot do, declared at plan time
 
     @property
     def total(self) -> int:
         return self.computed + self.cached
 
     def summary(self) -> str:
-        return f"{self.total} artifacts: {self.computed} computed, {self.cached} cached"
+        line = f"{self.total} artifacts: {self.computed} computed, {self.cached} cached"
+        return line + (f"; {len(self.unsupported)} skipped (not supported by the model)" if self.unsupported else "")
 
 
 def build(config: BuildConfig, progress: Progress) -> BuildReport:
@@ -79,7 +83,14 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
         raise BuildError(str(error)) from None
     cache.sweep()
     cards = {name: _card(name, config.weights, cache) for name in config.models}
-    plan = [item for name in config.models for item in _plan(techniques, params, cards[name], images)]
+    plan: list[Planned] = []
+    unsupported: list[Skip] = []
+    for name in config.models:
+        planned, skips = _plan(techniques, params, cards[name], images)
+        plan += planned
+        unsupported += skips
+    for skip in unsupported:
+        log.warning(str(skip))
 
     entries: dict[str, Entry] = {}
     misses: list[Planned] = []
@@ -89,11 +100,11 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
             misses.append(item)
         else:
             entries[item.key] = entry
-    report = BuildReport(manifest=None, images=images, cached=len(entries), skipped=skipped)
+    report = BuildReport(manifest=None, images=images, cached=len(entries), skipped=skipped, unsupported=unsupported)
     log.info("%d artifacts planned: %d in the cache, %d to compute", len(plan), len(entries), len(misses))
     if misses:
         _compute(misses, cards, params, config, cache, entries, report, progress)
-    report.manifest = _manifest(config, cards, images, plan, entries)
+    report.manifest = _manifest(config, cards, images, plan, entries, unsupported)
     return report
 
 
@@ -111,19 +122,24 @@ def _card(name: str, weights: str, cache: Cache) -> ModelCard:
         raise BuildError(str(error)) from None
 
 
-def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, images: list[InputImage]) -> list[Planned]:
-    planned = []
+def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard,
+          images: list[InputImage]) -> tuple[list[Planned], list[Skip]]:
+    planned, skips = [], []
     for technique in techniques:
         try:
             requests = technique.plan(params[technique.name], card, images if technique.per_image else [])
+        except Unsupported as unsupported:
+            skips.append(technique.skip(card, "", str(unsupported)))
+            continue
         except (ModelError, ValueError, KeyError) as error:
             message = error.args[0] if error.args else str(error)
             raise BuildError(f"{technique.name} on {card.name}: {message}") from None
-        for request in requests:
+        skips += [r for r in requests if isinstance(r, Skip)]
+        for request in (r for r in requests if not isinstance(r, Skip)):
             image_hash = request.image.pixel_hash if request.image is not None else None
             key = cache_key(technique.name, technique.version, request.spec, card.identity, image_hash)
             planned.append(Planned(technique, card.name, request, key))
-    return planned
+    return planned, skips
 
 
 def _compute(misses, cards, params, config, cache, entries, report, progress) -> None:
@@ -164,7 +180,7 @@ def _log_failure(cache_dir: Path, log: Path | None, text: str) -> Path:
     return log
 
 
-def _manifest(config, cards, images, plan, entries) -> Manifest:
+def _manifest(config, cards, images, plan, entries, skips=()) -> Manifest:
     """Every artifact that exists, with its full parameters, and what the build was made with."""
     artifacts = []
     for item in plan:
@@ -195,4 +211,5 @@ def _manifest(config, cards, images, plan, entries) -> Manifest:
         models=tuple(ModelInfo(c.name, c.weights_id, c.untrained, c.input_size) for c in cards.values()),
         images=tuple(ImageInfo(i.name, i.id, i.size[0], i.size[1]) for i in images),
         artifacts=tuple(artifacts),
+        skips=tuple(s for s in skips if s.technique in config.techniques),
     )

@@ -22,6 +22,9 @@ class Settings:
     smoothgrad_samples: int = 16
     ig_steps: int = 16
     batch_size: int = 8
+    # The CAM layer's output (and its gradient) as N x K x h x w, when the layer is channels-last or
+    # a token sequence (models.layout); None: already channels-first.
+    cam_view: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 @dataclass
@@ -61,7 +64,8 @@ def compute(
                 functional_calls=shared.functional_calls)
     maps.attributions.update({m: shared.gradients[m] for m in GRADIENT_RULES if m in methods})
     if wants_cam:
-        maps.cam = cam.grad_cam(shared.activation, shared.activation_gradient)
+        view = settings.cam_view or (lambda tensor: tensor)
+        maps.cam = cam.grad_cam(view(shared.activation), view(shared.activation_gradient))
         if "gradcam" in methods:
             maps.attributions["gradcam"] = cam.upsample(maps.cam, tuple(inputs.shape[2:]))[:, None]
         if "guided_gradcam" in methods:

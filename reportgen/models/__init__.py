@@ -1,8 +1,9 @@
 """Models by name: torchvision's classifiers, the embedded offline models, tests' tiny networks.
 
 One job per module: ``card`` (what planning knows of a model), ``catalogue`` (which models exist
-and where their weights are), ``embedded`` (models built in this process), ``describe`` (making and
-caching a card), ``loading`` (a card made runnable) and ``device``. This package imports none of
+and where their weights are), ``embedded`` (models built in this process), ```describe`` (making and
+caching a card), ``probe`` (what a card learns by running the model), ``layout`` (any layer's
+output as a channels-first map), ``loading`` (a card made runnable) and ``device``. This package imports none of
 them that needs torch until it is used.
 """
 from reportgen.models.card import (CARD_VERSION, IMAGENET_MEAN, IMAGENET_STD, RANDOM_SEED, LayerInfo, ModelCard,
@@ -12,11 +13,12 @@ from reportgen.models.catalogue import (available_models, check_name, checkpoint
 from reportgen.models.describe import card_for
 from reportgen.models.device import prepare_device, select_device
 from reportgen.models.embedded import DEFAULT_MODEL, LocalModel, imagenet_categories, register_local
+from reportgen.models.layout import to_maps
 from reportgen.models.loading import LoadedModel, load
 
 __all__ = [
     "CARD_VERSION", "DEFAULT_MODEL", "IMAGENET_MEAN", "IMAGENET_STD", "RANDOM_SEED", "LayerInfo", "LoadedModel",
     "LocalModel", "ModelCard", "ModelError", "available_models", "card_for", "check_name", "checkpoints_dir",
-    "imagenet_categories", "is_embedded", "load", "package_version", "prepare_device", "register_local", "require_weights",
-    "select_device", "torchvision_catalogue", "torchvision_names",
+    "imagenet_categories", "is_embedded", "load", "package_version", "prepare_device", "register_local",
+    "require_weights", "select_device", "to_maps", "torchvision_catalogue", "torchvision_names",
 ]

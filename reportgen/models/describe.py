@@ -1,5 +1,6 @@
 """A model's card: read from the cache when it is there (no torch import), else made by building the
-untrained architecture and probing its layers with one forward pass, then cached."""
+untrained architecture and probing it (models/probe.py: input constraints, layer layouts and
+gradients), then cached."""
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from reportgen.choices import WEIGHTS, check_choice
 from reportgen.lazy import torch
 from reportgen.models import catalogue
-from reportgen.models.card import CARD_VERSION, IMAGENET_MEAN, IMAGENET_STD, RANDOM_SEED, LayerInfo, ModelCard, package_version
+from reportgen.models.card import CARD_VERSION, IMAGENET_MEAN, IMAGENET_STD, RANDOM_SEED, ModelCard, package_version
 from reportgen.models.catalogue import checkpoints_dir
 from reportgen.models.embedded import LOCAL
 from reportgen.staging import atomic_write_bytes, sweep_abandoned
@@ -65,8 +66,13 @@ def _card_cache_name(name: str, weights: str) -> str:
 
 
 def _build_card(name: str, weights: str) -> ModelCard:
+    from reportgen.models.probe import input_constraints, probe_layers
+
     net, meta = _architecture(name)
-    layers = _probe_layers(net, meta["input_size"])
+    net.eval()
+    net.requires_grad_(False)
+    min_size, multiple, fixed = input_constraints(net, meta["input_size"])
+    layers = probe_layers(net, meta["input_size"], multiple, fixed is not None)
     weights_id = meta["weights_id"] if weights == "pretrained" else f"random(seed={RANDOM_SEED})"
     return ModelCard(
         name=name,
@@ -80,6 +86,9 @@ def _build_card(name: str, weights: str) -> ModelCard:
         categories=tuple(meta["categories"]),
         layers=tuple(layers),
         parameters=tuple((n, tuple(p.shape)) for n, p in net.named_parameters()),
+        min_size=min_size,
+        size_multiple=multiple,
+        fixed_size=fixed,
     )
 
 
@@ -115,28 +124,3 @@ def _architecture(name: str) -> tuple[Any, dict[str, Any]]:
         "weights_url": enum.url,
     }
     return net, meta
-
-
-def _probe_layers(net: Any, input_size: int) -> list[LayerInfo]:
-    """Every named module with the shape of its output, from one forward pass on zeros."""
-    from reportgen.hooks import capture
-
-    names = [n for n, _ in net.named_modules() if n]
-    types = {n: type(m).__name__ for n, m in net.named_modules()}
-    net.eval()
-    with torch.inference_mode(), capture(net, names) as outputs:
-        net(torch.zeros(1, 3, input_size, input_size))
-    layers = []
-    for layer_name in names:
-        output = outputs.get(layer_name)
-        four_d = isinstance(output, torch.Tensor) and output.dim() == 4
-        layers.append(
-            LayerInfo(
-                layer_name,
-                types[layer_name],
-                int(output.shape[1]) if four_d else None,
-                (int(output.shape[2]), int(output.shape[3])) if four_d else None,
-            )
-        )
-    return layers
-

@@ -36,6 +36,14 @@ class LoadedModel:
             self._folded[key] = fold_batch_norms(self.module, self.probe(), key)
         return self._folded[key]
 
+    def layer_maps(self, name: str, output: Any, input_size: tuple[int, int] | None = None) -> Any:
+        """Layer ``name``'s output (or its gradient) as N x C x H x W, whatever the layer's layout
+        (models/layout.py): channels-last and token layers converted, channels-first as it is.
+        ``input_size``: the (height, width) of the input that made it, when not the model's own."""
+        from reportgen.models.layout import to_maps
+
+        return to_maps(output, self.card.layer(name), input_size)
+
     def probe(self) -> Any:
         """A seeded random input of the model's size, for checks that need one forward pass."""
         generator = torch.Generator().manual_seed(RANDOM_SEED)
@@ -82,9 +90,22 @@ def load(card: ModelCard, device: str = "cpu") -> LoadedModel:
             local.load_weights(net)
     else:
         net = _load_torchvision(card)
+    if card.weights == "random":
+        _redraw_zero_weights(net)
     net.eval()
     net.requires_grad_(False)
     return LoadedModel(card=card, module=net.to(device), device=torch.device(device))
+
+
+def _redraw_zero_weights(net: Any) -> None:
+    """Untrained weights that start at zero (ViT's classification head) are redrawn small and
+    seeded: a zero head makes every logit constant, so every gradient, and every gradient picture
+    of an untrained gallery, would be blank. Zero biases stay as they are."""
+    generator = torch.Generator().manual_seed(RANDOM_SEED)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            if parameter.dim() >= 2 and not parameter.any():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
 
 
 def _load_torchvision(card: ModelCard) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 # Request and Result live in reportgen.artifacts, PRESETS and ParamError in reportgen.choices; they
 # are named here too because every technique already imports this module.
-from reportgen.artifacts import Request, Result
+from reportgen.artifacts import Request, Result, Skip
 from reportgen.choices import PRESETS, ParamError, check_choice  # noqa: F401
 
 if typing.TYPE_CHECKING:  # imported for annotations only: planning must stay torch-free
@@ -23,8 +23,17 @@ if typing.TYPE_CHECKING:  # imported for annotations only: planning must stay to
     from reportgen.progress import Progress
 
 
+class Unsupported(Exception):
+    """Raised by ``plan`` when the model cannot do this technique at all (no convolution for
+    ``filters``...): the build skips it with this one-line reason and goes on (not an error)."""
+
+
 class Technique:
-    """Base class. Subclasses set the class attributes and implement ``plan`` and ``compute``."""
+    """Base class. Subclasses set the class attributes and implement ``plan`` and ``compute``.
+
+    What a model cannot do is declared at plan time, never raised from ``compute``: ``plan`` raises
+    ``Unsupported(reason)`` for the whole technique, or returns ``self.skip(card, variant, reason)``
+    among its requests for one variant (a layer without a map, Grad-CAM without a map layer)."""
 
     name: ClassVar[str]
     title: ClassVar[str]
@@ -44,8 +53,12 @@ class Technique:
         values.update(overrides or {})
         return self.Params(**values)
 
-    def plan(self, params: Any, card: "ModelCard", images: "list[InputImage]") -> list[Request]:
+    def plan(self, params: Any, card: "ModelCard", images: "list[InputImage]") -> list[Request | Skip]:
         raise NotImplementedError
+
+    def skip(self, card: "ModelCard", variant: str, reason: str) -> Skip:
+        """A variant this model cannot do (``variant`` empty: the whole technique), for ``plan`` to return."""
+        return Skip(self.name, card.name, variant, reason)
 
     def compute(
         self,

@@ -2,7 +2,9 @@
 
 The first 64 channels of a layer in an 8 x 8 grid, each channel scaled to
 its own range so that weak channels are still visible. Only the network up to the deepest chosen
-layer runs, and all images of a model share one batched pass.
+layer runs, and all images of a model share one batched pass. Channels-last layers (Swin) and token
+sequences (ViT) are read as channels-first maps (models/layout.py); a layer whose output is no map
+is skipped with its reason.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 from reportgen import render
 from reportgen.choices import ACTIVATIONS
 from reportgen.lazy import torch
-from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
+from reportgen.techniques.base import Request, Result, Technique, Unsupported, batched, register, spec_of
 
 # The classic VGG layers (indices into `features`): ReLU outputs after conv blocks 1, 2, 3, 5.
 CLASSIC_LAYERS = {
@@ -24,7 +26,7 @@ CLASSIC_LAYERS = {
 
 @dataclass(frozen=True)
 class Params:
-    layers: tuple[str, ...] = ()  # dotted module names; empty = the classic ones (VGG) or early..late
+    layers: tuple[str, ...] = ()  # dotted module names; empty = the classic ones (VGG) or early..late maps (> 1 x 1)
     channels: int = 64
     columns: int = 8
     batch_size: int = 8
@@ -46,13 +48,19 @@ class FeatureMaps(Technique):
     def layers_for(self, params: Params, card) -> tuple[str, ...]:
         if params.layers:
             return params.layers
-        return CLASSIC_LAYERS.get(card.name) or tuple(card.pick(4, ACTIVATIONS))
+        return CLASSIC_LAYERS.get(card.name) or tuple(card.pick(4, ACTIVATIONS, min_side=2))
 
     def plan(self, params, card, images):
         requests = []
-        for layer in self.layers_for(params, card):
+        layers = self.layers_for(params, card)
+        if not layers:
+            raise Unsupported("no layer with a feature map")
+        for layer in layers:
             info = card.layer(layer)
-            shown = min(params.channels, info.channels or 0)
+            if not info.channels or not info.spatial:
+                requests.append(self.skip(card, layer, f"its output ({info.type}) is not a feature map"))
+                continue
+            shown = min(params.channels, info.channels)
             spec = spec_of(params, layers=None, batch_size=None, layer=layer, channels=shown)
             requests += [Request(layer, spec, image) for image in images]
         return requests
@@ -64,12 +72,13 @@ class FeatureMaps(Technique):
         for chunk in batched(images, params.batch_size):
             with torch.inference_mode():
                 outputs = _forward(model, chunk, layers)
+            layouts = {layer: model.card.layer(layer).layout for layer in layers}
             position = {image.pixel_hash: index for index, image in enumerate(chunk)}
             for request in requests:
                 if request.image.pixel_hash not in position:
                     continue
                 activation = outputs[request.variant][position[request.image.pixel_hash]]
-                yield request, _render(activation[: request.spec["channels"]], params.columns)
+                yield request, _render(activation[: request.spec["channels"]], params.columns, layouts[request.variant])
                 done += 1
                 progress.tick(done, len(requests))
 
@@ -78,15 +87,25 @@ def _forward(model, images, layers):
     from reportgen.hooks import forward_until
 
     inputs = model.inputs([image.pixels for image in images])
-    return {name: output.float().cpu().numpy() for name, output in forward_until(model.module, inputs, layers).items()}
+    outputs = forward_until(model.module, inputs, layers)
+    return {name: model.layer_maps(name, output).float().cpu().numpy() for name, output in outputs.items()}
 
 
 MIN_TILE_PX = 48  # deep layers (7 x 7) are enlarged, pixel-exact, so they can be seen
+MAX_PICTURE_PX = 4096  # no grid wider or taller than this: big maps are shrunk to fit
 
 
-def _render(activation: np.ndarray, columns: int) -> Result:
-    factor = -(-MIN_TILE_PX // activation.shape[1])
+def _render(activation: np.ndarray, columns: int, layout: str | None = "nchw") -> Result:
+    height, width = activation.shape[1:]
+    rows = -(-len(activation) // columns)
+    factor = -(-MIN_TILE_PX // height)
+    factor = max(1, min(factor, MAX_PICTURE_PX // (columns * (width + 1)), MAX_PICTURE_PX // (rows * (height + 1))))
     tiles = [render.upscale_nearest(render.to_uint8(render.minmax(channel)), factor) for channel in activation]
     picture = render.grid(tiles, columns=columns, pad=1)
-    return Result(arrays={"activations": activation.astype(np.float32)}, images={"grid": picture},
-                  meta={"channels": int(activation.shape[0]), "size": list(activation.shape[1:])})
+    if max(picture.shape[:2]) > MAX_PICTURE_PX:
+        scale = MAX_PICTURE_PX / max(picture.shape[:2])
+        picture = render.resize(picture, (max(1, int(picture.shape[1] * scale)), max(1, int(picture.shape[0] * scale))))
+    meta = {"channels": int(activation.shape[0]), "size": list(activation.shape[1:])}
+    if layout not in (None, "nchw"):
+        meta["layout"] = layout
+    return Result(arrays={"activations": activation.astype(np.float32)}, images={"grid": picture}, meta=meta)

@@ -12,7 +12,7 @@ import numpy as np
 
 from reportgen import render
 from reportgen.choices import ChoiceError
-from reportgen.techniques.base import Request, Result, Technique, register, spec_of
+from reportgen.techniques.base import Request, Result, Technique, Unsupported, register, spec_of
 
 # The classic picks: the first convolution and one deeper (named_parameters() 0 and 6 / 18 / 26).
 CLASSIC_PARAMETERS = {
@@ -59,6 +59,8 @@ class Filters(Technique):
 
     def plan(self, params, card, images):
         shapes = dict(card.parameters)
+        if not any(len(shape) == 4 for shape in shapes.values()):
+            raise Unsupported("the model has no convolution weights")
         requests = []
         for name in self.parameters_for(params, card):
             if name not in shapes or len(shapes[name]) != 4:

@@ -9,6 +9,7 @@ deletion score (Petsiuk et al. 2018).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -47,17 +48,36 @@ class Params:
     batch_size: int = 8
 
 
-def cam_layer_for(params: Params, card) -> str:
-    """The Grad-CAM layer: the chosen one, the classic one for VGG, else the last layer with a feature map
-    (4-D, more than 1 x 1) that is not pooling, widened to the outermost module ending with it
-    (``layer4`` rather than ``layer4.2.relu``)."""
+REARRANGING = {"Permute", "Flatten", "Unflatten"}  # parameter-free reshuffles: never the layer a CAM explains
+
+
+def cam_layer_for(params: Params, card) -> str | None:
+    """The Grad-CAM layer: the chosen one, else the classic one for VGG, else chosen by rule from the
+    card's probe (None when the model has no layer the rule accepts).
+
+    Convolutional networks: the last layer with a feature map (more than 1 x 1) that is not pooling
+    and that the class score's gradient reaches, widened to the outermost module ending with it
+    (``layer4`` rather than ``layer4.2.relu``). Networks with channels-last or token layers
+    (transformers): in the order layers finished in the probe, the last inner layer (not the
+    network's own stem, final norm or head) whose map the gradient reaches, skipping pooling,
+    reshuffles and containers that only pass a child's output on. That is Swin's last stage's last
+    block, and ViT's last block's input norm ``ln_1``: its output and everything after it carry
+    the class token alone to the head, so their patch tokens get no gradient."""
     if params.cam_layer:
-        return card.layer(params.cam_layer).name
+        info = card.layer(params.cam_layer)
+        if info.layout is None or not info.spatial:
+            raise ModelError(f"{card.name} layer {info.name!r} ({info.type}) has no feature map for Grad-CAM")
+        return info.name
     if card.name in CLASSIC_CAM_LAYERS:
         return CLASSIC_CAM_LAYERS[card.name]
-    maps = [info for info in card.layers if info.spatial and min(info.spatial) > 1 and info.type not in NOT_CAM_LAYERS]
+    maps = [info for info in card.layers if info.spatial and min(info.spatial) > 1 and info.type not in NOT_CAM_LAYERS
+            and info.gradient]
+    if any(info.layout in ("nhwc", "tokens") for info in maps):
+        inner = [info for info in maps if "." in info.name and info.type not in REARRANGING and not info.relays
+                 and info.finish is not None]
+        return max(inner, key=lambda info: info.finish).name if inner else None
     if not maps:
-        raise ModelError(f"{card.name} has no layer with a feature map for Grad-CAM")
+        return None
     chosen = maps[-1]
     by_name = {info.name: info for info in card.layers}
     name = chosen.name
@@ -91,11 +111,16 @@ class Saliency(Technique):
         check_choices("saliency methods", params.methods, METHODS)
         check_choice("IG baseline", params.ig_baseline, IG_BASELINES)
         cam_layer = cam_layer_for(params, card) if any(m in CAM_METHODS for m in params.methods) else None
-        optional = (*{f for fields in METHOD_FIELDS.values() for f in fields}, *SANITY_FIELDS, "seed")
+        methods = params.methods
         requests = []
+        if cam_layer is None and any(m in CAM_METHODS for m in methods):
+            methods = tuple(m for m in methods if m not in CAM_METHODS)
+            reason = "no layer with a feature map that the class score's gradient reaches"
+            requests += [self.skip(card, m, reason) for m in params.methods if m in CAM_METHODS]
+        optional = (*{f for fields in METHOD_FIELDS.values() for f in fields}, *SANITY_FIELDS, "seed")
         for image in images:
             target = _pinned_class(card, image)
-            for method in params.methods:
+            for method in methods:
                 wanted = set(METHOD_FIELDS.get(method, ())) | (set(SANITY_FIELDS) if params.sanity else set())
                 if params.sanity or method == "smoothgrad":
                     wanted.add("seed")
@@ -111,8 +136,11 @@ class Saliency(Technique):
         from reportgen.folding import fold_batch_norms
 
         cam_layer = next((r.spec["cam_layer"] for r in requests if "cam_layer" in r.spec), None)
+        cam_view = None
+        if cam_layer and model.card.layer(cam_layer).layout != "nchw":  # channels-last or tokens: read as maps
+            cam_view = functools.partial(model.layer_maps, cam_layer)
         settings = attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples,
-                                        params.ig_steps, params.batch_size)
+                                        params.ig_steps, params.batch_size, cam_view)
         images = list({r.image.pixel_hash: r.image for r in requests}.values())
         done = 0
         for chunk in batched(images, params.batch_size):
@@ -178,6 +206,9 @@ def _result(request: Request, index: int, maps, probabilities, checks, card) -> 
     }
     if "cam_layer" in request.spec:
         meta["cam_layer"] = request.spec["cam_layer"]
+        layout = card.layer(request.spec["cam_layer"]).layout
+        if layout != "nchw":
+            meta["cam_layout"] = layout
     if method in RULE_DEPENDENT_METHODS:
         meta["unguided_modules"] = maps.unguided_modules
         meta["unguided_calls"] = maps.functional_calls
