@@ -3,7 +3,7 @@
 Both return the model's *normalised* input (zero = the dataset's mean colour), batched NCHW, so
 that objectives, penalties and rendering all work in one space:
 
-- ``PixelImage``: the input values themselves (the seed's naive method).
+- ``PixelImage``: the input values themselves (the naive method).
 - ``FourierImage``: a spectrum scaled by 1/frequency with colours decorrelated, squashed by a
   sigmoid into [0, 1] pixels (Olah et al., Distill 2017; lucent's ``fft_image`` + ``to_valid_rgb``).
   High frequencies start and stay small, which removes most of the adversarial noise.

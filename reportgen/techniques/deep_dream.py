@@ -61,7 +61,7 @@ class Params:
     step_size: float = 0.08  # octaves: step = step_size * smoothed gradient / its standard deviation
     min_octave_side: int = 32  # octaves: the smallest octave's shorter side is at least this
     jitter: int = 32  # octaves: random roll of up to this many px before each step
-    smoothing: float = 1.0  # octaves: gradient blurred by Gaussians of 0.5, 1 and 2 x this sigma (px)
+    smoothing: float = 1.0  # octaves: gradient blurred by Gaussians of 0.5, 1 and 2 x this sigma (px); 0: none
     gif: bool = False  # octaves: also an animation of the image after each octave
     seed: int = 0  # seeds the jitter
     batch_pixels: int = 1 << 19  # images of one working size dreamed together, up to this many px
@@ -108,7 +108,7 @@ class SmoothedStep:
 
     def apply(self, image, gradient, state, progress: float) -> None:
         sigma = self.smoothing * (1 + progress)
-        smooth = sum(gaussian_blur(gradient, sigma * factor) for factor in (0.5, 1.0, 2.0)) / 3
+        smooth = gradient if sigma <= 0 else sum(gaussian_blur(gradient, sigma * f) for f in (0.5, 1.0, 2.0)) / 3
         spread = smooth.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
         image += self.step_size / spread * smooth
 

@@ -106,17 +106,19 @@ def test_gif_has_the_frame_count_whatever_the_steps_loops_and_ends_on_the_final_
 
 
 def test_real_model_sees_each_default_class_in_its_image_at_the_standard_preset(lite0):
-    """At the standard preset's size and steps (128 px, 60 steps) every default class wins on its
-    own image in both styles (measured p > 0.99 on two CPUs). Smaller runs are not safe: at 96 px
-    and 30 steps the robust collie (231) was top-1 with p = 0.52 on one CPU, a Shetland sheepdog
-    on another."""
+    """At the standard preset's sizes and steps every default class wins on its own image in both
+    styles, the robust picture measured as the model saw it (resized to its input size). Smaller
+    runs are not safe: a few robust steps leave the image near the grey start."""
     standard = TECHNIQUE.params_for("standard")
     _, results = _run(lite0, regularisers=("none",), steps=standard.steps, frames=2, height=standard.height,
-                      width=standard.width)
+                      width=standard.width, robust_steps=standard.robust_steps, robust_side=standard.robust_side)
     assert len(results) == 6
     for variant, result in results.items():
         assert result.meta["top1"] == int(variant.split("/")[0]), (variant, result.meta["top1_category"])
-        assert result.meta["final_probability"] > 0.9, variant
+        assert result.meta["final_probability"] > 0.5, variant
+        if variant.endswith("robust"):
+            picture = result.images["final"].astype(float)
+            assert picture.std() > 25  # colour and contrast, not the grey start
 
 
 def test_gallery_section_has_a_gif_per_class_regulariser_and_style_with_its_probability(tmp_path):
