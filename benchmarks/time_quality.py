@@ -48,12 +48,13 @@ DREAM_SETTINGS = [
 ]
 
 
-def class_rows(judges, settings=CLASS_SETTINGS):
+def class_rows(judges, settings=CLASS_SETTINGS, maker_name="efficientnet_lite0"):
     from reportgen.progress import Silent
     from reportgen.techniques.base import registry
 
     technique = registry()["class_ascent"]
-    maker = judges["efficientnet_lite0"]
+    maker = judges[maker_name]
+    other = next(name for name in judges if name != maker_name)
     rows = []
     for label, changes in settings:
         params = technique.params_for("standard", {"styles": ("robust",), "regularisers": ("none",), **changes})
@@ -67,9 +68,9 @@ def class_rows(judges, settings=CLASS_SETTINGS):
         ranks = {name: [int(np.where(np.argsort(-p[i]) == t)[0][0]) + 1 for i, t in enumerate(targets)]
                  for name, p in probabilities.items()}
         rows.append({"setting": label, "changes": changes, "seconds": round(seconds, 1),
-                     "own_top1": sum(r == 1 for r in ranks["efficientnet_lite0"]) / len(targets),
-                     "other_top5": sum(r <= 5 for r in ranks["efficientnet_lite2"]) / len(targets),
-                     "other_top1": sum(r == 1 for r in ranks["efficientnet_lite2"]) / len(targets),
+                     "own_top1": sum(r == 1 for r in ranks[maker_name]) / len(targets),
+                     "other_top5": sum(r <= 5 for r in ranks[other]) / len(targets),
+                     "other_top1": sum(r == 1 for r in ranks[other]) / len(targets),
                      "ranks": ranks})
         print(json.dumps(rows[-1]), flush=True)
     return rows

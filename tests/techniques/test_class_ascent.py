@@ -71,7 +71,7 @@ def test_frames_are_deterministic_and_do_not_depend_on_the_batch(tiny):
     # only float rounding differs with the batch's size, amplified by the robust style's large steps:
     # measured at most 3 levels on an AMD EPYC and 9 on an Intel Xeon (AVX-512), 0.3% of pixels
     # beyond 3 levels; an image whose loss reached into another's would move everywhere
-    assert np.array_equal(batched[0], single[0])
+    assert differences[0].max() <= 1  # the start: one spectrum, only the batch's rounding differs
     assert max((d > 3).mean() for d in differences) < 0.01 and max(d.mean() for d in differences) < 1.0
     np.testing.assert_allclose(first["9/l1/robust"].arrays["objective"], alone["9/l1/robust"].arrays["objective"],
                                rtol=2e-3)
