@@ -40,8 +40,8 @@ class AscentParams:
     decay_power: float = 1.5  # spectrum scaled by 1 / f ** decay_power
     pad: int = 12  # px of grey around the canvas before the transforms
     jitter: int = 16  # px, first random crop
-    zoom: float = 0.4  # zoom drawn from [1 - zoom, 1 + zoom]
-    degrees: float = 30.0  # rotation drawn from [-degrees, degrees]
+    zoom: float = 0.5  # zoom drawn from [1 - zoom, 1 + zoom]
+    degrees: float = 45.0  # rotation drawn from [-degrees, degrees]
     colour_shift: float = 0.3  # per-channel gain and offset drawn from [-shift, shift] (normalised units)
 
 
