@@ -98,7 +98,8 @@ class AdamUpdate:
 class SmoothedStep:
     """The octave method's update: the gradient blurred by Gaussians of several widths, averaged,
     divided by its standard deviation per image, times ``step_size``. The widths grow from 1x to
-    2x ``smoothing`` over an octave's steps, so each octave first moves broad areas, then detail."""
+    2x ``smoothing`` over an octave's steps: its first steps add detail at the octave's scale, its
+    last ones strengthen the larger forms instead of piling up grain."""
 
     step_size: float
     smoothing: float
