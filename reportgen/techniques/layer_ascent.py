@@ -137,9 +137,8 @@ def dataset_examples(model, request: Request) -> Result:
     candidates = sorted(((float(value), index, y, x) for index, activation in enumerate(maps)
                          for (y, x), value in np.ndenumerate(activation)), reverse=True)
     chosen: list[tuple[float, int, int, int]] = []
+    reach = request.spec["patch_strides"] / 2  # in map cells: patches may overlap by half, no more
     for value, index, y, x in candidates:
-        rows, columns = maps[index].shape
-        reach = request.spec["patch_strides"] / 2  # in map cells: patches may overlap by half
         if all(other != index or max(abs(y - oy), abs(x - ox)) >= reach for _, other, oy, ox in chosen):
             chosen.append((value, index, y, x))
         if len(chosen) == request.spec["examples"]:
@@ -147,8 +146,7 @@ def dataset_examples(model, request: Request) -> Result:
     tiles, examples = [], []
     for value, index, y, x in chosen:
         image = request.inputs[index]
-        rows, columns = maps[index].shape
-        box = _patch_box(image.pixels.shape[:2], (rows, columns), (y, x), request.spec["patch_strides"])
+        box = _patch_box(image.pixels.shape[:2], maps[index].shape, (y, x), request.spec["patch_strides"])
         top, left, bottom, right = box
         tiles.append(render.resize(np.ascontiguousarray(image.pixels[top:bottom, left:right]), (PATCH_TILE, PATCH_TILE)))
         examples.append({"image": image.name, "activation": value, "box": [left, top, right, bottom]})
