@@ -202,7 +202,7 @@ def _ascent(params, model, requests, score_for):
     lambdas = {"none": 0.0, "l1": params.l1_weight, "l2": params.l2_weight}
     for request in requests:
         kind = request.spec["regulariser"]
-        trace, _final = visualise(model, [request.spec["style"]], score_for(request), norm_penalty([kind], [lambdas[kind]]),
+        trace, _final = visualise(model, request.spec["style"], 1, score_for(request), norm_penalty([kind], [lambdas[kind]]),
                                   params)
         frames = trace.frames[0]
         arrays = {name: values[:, 0] for name, values in trace.history.items()}
@@ -218,6 +218,7 @@ def class_ascent(params, model, requests):
 
 @runner("layer_ascent")
 def layer_ascent(params, model, requests):
+    requests = [request for request in requests if "style" in request.spec]  # no examples: a forward each
     def score_for(request):
         layer, channel = request.spec["layer"], request.spec["filter"]
 
@@ -250,21 +251,24 @@ def deep_dream(params, model, requests):
 def _dream(model, base01, layer, channel, schedule):
     """The seed's dream loop for one image: the whole network every step, loss.backward() into
     the image (and into the weights, which require gradients), then the same update as reportgen's."""
-    from reportgen.techniques.deep_dream import _shift, ascend, octave_start, valid_range
+    from reportgen.techniques.deep_dream import _shift, octave_start, valid_range
 
     bounds = valid_range(model, base01.device)
     generator = torch.Generator().manual_seed(schedule.seed)
     trace, detail, image = [], None, None
     for octave_size in schedule.sizes:
-        octave_base, image, optimiser = octave_start(model, base01, octave_size, detail, bounds, schedule)
-        for _ in range(schedule.steps):
+        octave_base, image = octave_start(model, base01, octave_size, detail, bounds)
+        state = schedule.update.start(image)
+        for step in range(schedule.steps):
             _, outputs = full_forward(model.module, torch.roll(image, _shift(schedule.jitter, generator), dims=(2, 3)), [layer])
             chosen = outputs[layer][0] if channel is None else outputs[layer][0, channel]
             value = chosen.mean() if schedule.reduction == "mean" else chosen.norm()
             image.grad = None
             value.backward()
             trace.append(float(value.detach()))
-            ascend(image, image.grad, optimiser, schedule, bounds)
+            with torch.no_grad():
+                schedule.update.apply(image, image.grad, state, step / max(1, schedule.steps - 1))
+                image.copy_(torch.maximum(torch.minimum(image, bounds[1]), bounds[0]))
         image = image.detach()
         detail = image - octave_base
     return image, np.asarray(trace, dtype=np.float32)

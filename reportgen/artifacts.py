@@ -26,11 +26,15 @@ class Request:
 
     ``spec`` holds every value the artifact depends on (it enters the cache key); ``variant`` is
     the short label the gallery groups by (``"features.29"``, ``"guided"``, ``"52/l2"``).
+    ``image`` is the one input image of a per-image artifact (its pixels' hash enters the key);
+    ``inputs`` the input images an artifact reads all of at once (a unit's best patches over the
+    inputs): their pixel hashes must then be in ``spec``, the pipeline keys only ``image``.
     """
 
     variant: str
     spec: Mapping[str, Any]
     image: "InputImage | None" = None
+    inputs: "tuple[InputImage, ...]" = ()
 
 
 @dataclass

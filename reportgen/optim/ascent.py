@@ -35,14 +35,14 @@ class Trace:
 
 
 def frame_steps(steps: int, frames: int) -> list[int]:
-    """``frames`` steps spread evenly up to the last (a frame every steps/frames steps, as in the seed).
+    """``frames`` steps spread evenly up to the last (a frame every steps/frames steps).
     With more frames than steps some steps repeat, so the frame count never changes."""
     if steps < 1 or frames < 1:
         raise ValueError("steps and frames must be at least 1")
     return [round((index + 1) * steps / frames) for index in range(frames)]
 
 
-def ascend(groups: list[Group], score: Score, penalty: Penalty, steps: int, frames: int,
+def adam_ascent(groups: list[Group], score: Score, penalty: Penalty, steps: int, frames: int,
            to_pixels: Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator,
            tick: Callable[[int], None] = lambda step: None) -> Trace:
     """Maximise ``score - penalty`` for ``steps`` Adam steps; ``to_pixels`` maps model inputs to

@@ -3,7 +3,7 @@
 Both return the model's *normalised* input (zero = the dataset's mean colour), batched NCHW, so
 that objectives, penalties and rendering all work in one space:
 
-- ``PixelImage``: the input values themselves (the seed's naive method).
+- ``PixelImage``: the input values themselves (the naive method).
 - ``FourierImage``: a spectrum scaled by 1/frequency with colours decorrelated, squashed by a
   sigmoid into [0, 1] pixels (Olah et al., Distill 2017; lucent's ``fft_image`` + ``to_valid_rgb``).
   High frequencies start and stay small, which removes most of the adversarial noise.
@@ -45,7 +45,10 @@ class FourierImage:
         self.height, self.width = height, width
         self.normalise = normalise
         frequencies = np.sqrt(np.fft.fftfreq(height)[:, None] ** 2 + np.fft.rfftfreq(width)[None, :] ** 2)
-        scale = 1.0 / np.maximum(frequencies, 1.0 / max(height, width)) ** decay_power
+        side = max(height, width)
+        # 1 / f ** decay_power, equal to lucent's 1 / f at the lowest frequency whatever the power:
+        # a steeper decay then damps the high frequencies without inflating the low ones.
+        scale = side / np.maximum(frequencies * side, 1.0) ** decay_power
         self.scale = torch.tensor(scale, dtype=torch.float32, device=device)[None, None, :, :, None]
         start = torch.randn((1, 3, *frequencies.shape, 2), generator=generator) * start_sd
         self.spectrum = start.expand(count, -1, -1, -1, -1).clone().to(device).requires_grad_(True)

@@ -42,7 +42,7 @@ class Technique:
     Params: ClassVar[type]
     # Values that differ from the Params defaults, per preset name ("standard" = the defaults).
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
-    # Image-independent techniques (filters, class ascent) are planned once per model.
+    # False: ``plan`` gets no images, every artifact is keyed per model (filters, class ascent).
     per_image: ClassVar[bool] = True
     # False for techniques that feed every page (predictions) rather than a gallery section.
     gallery: ClassVar[bool] = True

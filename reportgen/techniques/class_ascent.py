@@ -1,13 +1,14 @@
 """Class models by gradient ascent (Simonyan et al., 2013): the image that maximises a class score.
 
-argmax_I S_c(I) - penalty(I), with no penalty, an L1 or an L2 penalty, in two styles: the seed's
-naive pixel ascent and the robust one (Fourier parameterisation + random transforms). Every
-class x penalty x style run of a model goes through the model as one batch; each becomes a looping
+argmax_I S_c(I) - penalty(I), with no penalty, an L1 or an L2 penalty, in two styles: naive pixel
+ascent and the robust one (Fourier parameterisation + random transforms, see optim/styles.py).
+The class x penalty runs of one style go through the model as one batch; each becomes a looping
 GIF of its optimisation, its final frame, the objective / probability at each frame, and the final
 probability measured on the final frame as shown. Keyed per model, not per image.
 
-Unlike the seed (L2 as Adam's weight decay, no L1 at all), penalties are explicit terms on the
-normalised input: lambda * mean|I| and lambda * mean(I^2).
+Penalties are explicit terms on the normalised input, lambda * mean|I| and lambda * mean(I^2),
+rather than an optimiser's weight decay, so that L1 and L2 are the same kind of thing and the
+robust style, whose variable is a spectrum, is penalised on the image too.
 """
 from __future__ import annotations
 
@@ -15,27 +16,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reportgen.optim import PENALTIES, STYLES, check_choices, style_spec
+from reportgen.choices import check_choices
+from reportgen.optim import PENALTIES, STYLES, AscentParams, style_spec
 from reportgen.techniques.base import Request, Technique, register, spec_of
 
-SEED_CLASSES = (52, 77, 231)  # thunder snake, wolf spider, collie
+DEFAULT_CLASSES = (52, 77, 231)  # thunder snake, wolf spider, collie: the classic scripts' classes
 
 
 @dataclass(frozen=True)
-class Params:
-    classes: tuple[str, ...] = ()  # indices or category names; empty = the seed's 52, 77, 231
+class Params(AscentParams):
+    classes: tuple[str, ...] = ()  # indices or category names; empty = 52, 77, 231
     regularisers: tuple[str, ...] = ("none", "l1", "l2")
     styles: tuple[str, ...] = ("naive", "robust")
-    l1_weight: float = 30.0  # lambda of lambda * mean|I|
-    l2_weight: float = 30.0  # lambda of lambda * mean(I^2)
-    steps: int = 60
-    frames: int = 20  # GIF frames whatever the steps (with frames > steps, repeats merge in the GIF)
-    height: int = 128
-    width: int = 128
-    lr: float = 0.1  # naive: Adam on the input values (the seed's)
-    robust_lr: float = 0.05  # robust: Adam on the Fourier spectrum (lucent's)
-    seed: int = 0
-    batch_size: int = 18  # runs per forward; all defaults of a model in one
 
 
 @register
@@ -45,28 +37,29 @@ class ClassAscent(Technique):
     description = (
         "Starting from a plain image, gradient ascent changes the pixels until the model's score "
         "for a class is as high as it gets, optionally penalising large pixel values (L1, L2). The "
-        "naive style (the seed's) finds adversarial texture; the robust style (decorrelated "
-        "Fourier image, random jitter, scale and rotation at each step) finds shapes. Under each "
-        "animation: the model's probability for the class on the final image."
+        "naive style finds adversarial texture; the robust style (decorrelated Fourier image; "
+        "padding, jitter, zoom, rotation and a colour shift at each step; seen by the model at its "
+        "input size) finds shapes. Under each animation: the model's probability for the class on "
+        "the final image."
     )
-    version = 2  # 2: batch norms folded into their convolutions (reportgen/folding.py)
+    version = 3  # 3: the robust style's canvas, spectrum decay and transform stack
     Params = Params
     presets = {
-        "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48},
-        "full": {"steps": 200, "frames": 40, "height": 400, "width": 600, "batch_size": 6},
+        "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48, "robust_steps": 6, "robust_side": 48},
+        "full": {"steps": 200, "frames": 40, "height": 400, "width": 600, "batch_size": 6, "robust_steps": 128},
     }
     per_image = False
 
     def classes_for(self, params: Params, card) -> list[int]:
         if params.classes:
             return list(dict.fromkeys(card.class_index(label) for label in params.classes))
-        if len(card.categories) > max(SEED_CLASSES):
-            return list(SEED_CLASSES)
+        if len(card.categories) > max(DEFAULT_CLASSES):
+            return list(DEFAULT_CLASSES)
         return sorted({int(i) for i in np.linspace(0, len(card.categories) - 1, 3).round()})
 
     def plan(self, params, card, images):
-        check_choices(params, "regularisers", PENALTIES)
-        check_choices(params, "styles", STYLES)
+        check_choices("regulariser", params.regularisers, PENALTIES)
+        check_choices("style", params.styles, STYLES)
         requests = []
         for index in self.classes_for(params, card):
             for regulariser in params.regularisers:

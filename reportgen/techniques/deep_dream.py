@@ -1,21 +1,20 @@
 """Deep Dream: gradient ascent on a real photo, so that what a layer sees in it grows stronger.
 
-Four variants, as in the seed README: the objective is one channel of a layer or the whole layer,
-and the method is ``simple`` (Adam on the image at its working size, loss = mean activation) or
-``octaves`` (the seed's improved script: an image pyramid dreamed from coarse to fine, the detail
-carried up each octave, every step normalised by the mean gradient magnitude, loss = L2 norm).
-Both methods are one ``_dream`` loop: ``simple`` is a pyramid of one octave with an Adam update.
+Four variants: the objective is one channel of a layer or the whole layer, and the method is
+``simple`` (Adam on the image at its working size, loss = mean activation) or ``octaves`` (an
+image pyramid dreamed from coarse to fine, the detail carried up each octave, loss = L2 norm).
+Both methods run one loop, ``dream_pyramid``; ``simple`` is a pyramid of one octave whose update
+is Adam's.
 
-Fixed from the seed: the octave method honours the one-channel objective (the seed's script
-ignored its filter option), images are RGB, normalised by the model's own mean/std, and pixels
-are kept in the valid range after every step by both methods. The pyramid stops before its
-smallest octave's shorter side would fall under ``min_octave_side`` px (the seed's 10 octaves at
-1.4 shrink a 224 px photo to 11 px, where a deep layer has no spatial extent left).
-
-Presets: ``full`` is the seed's numbers at the input's own size (up to the loader's 1024 px cap).
-``standard`` dreams at 320 px with 25 Adam steps and 5 octaves x 10 steps of twice the seed's step
-size (the seed's movement per octave in half its steps): about 25 CPU-seconds for EfficientNet-Lite0
-and three photos. ``quick`` is for tests. The result is resized back to the input's exact size.
+The octave method follows the classic DeepDream recipe, because each part removes a failure of
+plain gradient steps: the image is rolled by a random offset before every step (the network's
+stride grid would otherwise print itself on the picture as a fine checkerboard); the gradient is
+smoothed by Gaussians of several widths and normalised by its standard deviation (a raw gradient
+is mostly pixel-level noise, and its scale varies by orders of magnitude between layers and
+images); and the pyramid has as many octaves as the image allows, so large patterns form at the
+coarse octaves and are refined, not replaced, at the fine ones. Pixels stay in the valid range
+after every step, and images are RGB, normalised by the model's own mean and std. The result is
+resized back to the input's exact size.
 """
 from __future__ import annotations
 
@@ -26,24 +25,29 @@ import numpy as np
 
 from reportgen import render
 from reportgen.lazy import F, torch
+from reportgen.choices import ACTIVATIONS, ParamError, check_choices
 from reportgen.techniques.base import Request, Result, Technique, register, spec_of
 
 OBJECTIVES = ("one_channel", "all_channels")
 METHODS = ("simple", "octaves")
-SEED_LAYERS = {"vgg19": "features.34"}  # the seed dreams VGG19 `features[34]`, filter 45
-SEED_FILTER = 45
+# Default layers, chosen by looking at dreams: VGG19's is the classic scripts' `features[34]`;
+# EfficientNet-Lite's are the last block of its fifth stage (blocks.4), whose dreams show parts a
+# person can name (eyes, dog and cat faces); the sixth stage's (blocks.5) give eyes less often
+# and more patterned texture, at a higher cost.
+DREAM_LAYERS = {"vgg19": "features.34", "efficientnet_lite0": "blocks.4.2", "efficientnet_lite2": "blocks.4.3"}
+DEFAULT_FILTER = 45  # the classic scripts' filter (the last channel if a layer has fewer)
 DEEP_FRACTION = 2 / 3  # default layer for other models: a block about this deep
 MIN_LAYER_SIDE = 7  # ... whose output is still at least this many px a side at the input size
-ACTIVATIONS = ("ReLU", "ReLU6", "SiLU", "GELU", "Hardswish", "BatchNormAct2d")
 NOT_BLOCKS = ("Sequential", "ModuleList", "ModuleDict", *ACTIVATIONS)
 # Fields only one method reads; left out of the other method's cache key.
 SIMPLE_ONLY = ("steps", "learning_rate", "weight_decay")
-OCTAVES_ONLY = ("octaves", "octave_scale", "octave_steps", "step_size", "min_octave_side", "gif")
+OCTAVES_ONLY = ("octaves", "octave_scale", "octave_steps", "step_size", "min_octave_side", "jitter", "smoothing",
+                "gif")
 
 
 @dataclass(frozen=True)
 class Params:
-    layer: str | None = None  # dotted module name; None = VGG19 features.34, else a block ~2/3 deep
+    layer: str | None = None  # dotted module name; None = DREAM_LAYERS, else a block ~2/3 deep
     filter: int | None = None  # channel of one_channel; None = 45 (the last channel if fewer)
     objectives: tuple[str, ...] = OBJECTIVES
     methods: tuple[str, ...] = METHODS
@@ -51,12 +55,13 @@ class Params:
     steps: int = 25  # simple: Adam steps
     learning_rate: float = 0.1  # simple: Adam learning rate, on the normalised image
     weight_decay: float = 1e-6  # simple: Adam weight decay (an L2 pull towards the mean colour)
-    octaves: int = 5  # octaves: pyramid levels, fewer when the smallest would be too small
+    octaves: int = 12  # octaves: pyramid levels, fewer when the smallest would be too small
     octave_scale: float = 1.4
     octave_steps: int = 10  # octaves: gradient steps per octave
-    step_size: float = 0.02  # octaves: step = step_size / mean(|grad|) * grad (seed: 0.01 x 20 steps)
+    step_size: float = 0.08  # octaves: step = step_size * smoothed gradient / its standard deviation
     min_octave_side: int = 32  # octaves: the smallest octave's shorter side is at least this
-    jitter: int = 0  # random shift of up to this many px before each step (0 = none, as the seed)
+    jitter: int = 32  # octaves: random roll of up to this many px before each step
+    smoothing: float = 1.0  # octaves: gradient blurred by Gaussians of 0.5, 1 and 2 x this sigma (px); 0: none
     gif: bool = False  # octaves: also an animation of the image after each octave
     seed: int = 0  # seeds the jitter
     batch_pixels: int = 1 << 19  # images of one working size dreamed together, up to this many px
@@ -64,17 +69,49 @@ class Params:
 
 @dataclass(frozen=True)
 class Schedule:
-    """How one method walks the shared loop: the pyramid's sizes, its update rule and its loss."""
+    """How one method walks the shared loop: the pyramid's sizes and steps, its loss and update."""
 
     sizes: list[tuple[int, int]]  # (height, width) per octave, coarse to fine
     steps: int  # per octave
-    update: str  # "adam" or "normalised"
     reduction: str  # "mean" or "norm" of the chosen channels
-    learning_rate: float
-    weight_decay: float
-    step_size: float
+    update: "AdamUpdate | SmoothedStep"
     jitter: int
     seed: int
+
+
+@dataclass(frozen=True)
+class AdamUpdate:
+    """The simple method's update: Adam on the image, a fresh optimiser per octave."""
+
+    learning_rate: float
+    weight_decay: float
+
+    def start(self, image):
+        return torch.optim.Adam([image], lr=self.learning_rate, weight_decay=self.weight_decay)
+
+    def apply(self, image, gradient, state, progress: float) -> None:
+        image.grad = -gradient  # Adam minimises: ascend the objective
+        state.step()
+
+
+@dataclass(frozen=True)
+class SmoothedStep:
+    """The octave method's update: the gradient blurred by Gaussians of several widths, averaged,
+    divided by its standard deviation per image, times ``step_size``. The widths grow from 1x to
+    2x ``smoothing`` over an octave's steps: its first steps add detail at the octave's scale, its
+    last ones strengthen the larger forms instead of piling up grain."""
+
+    step_size: float
+    smoothing: float
+
+    def start(self, image):
+        return None
+
+    def apply(self, image, gradient, state, progress: float) -> None:
+        sigma = self.smoothing * (1 + progress)
+        smooth = gradient if sigma <= 0 else sum(gaussian_blur(gradient, sigma * f) for f in (0.5, 1.0, 2.0)) / 3
+        spread = smooth.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+        image += self.step_size / spread * smooth
 
 
 @register
@@ -87,35 +124,31 @@ class DeepDream(Technique):
         "The simple method climbs at one scale; the octave method dreams an image pyramid from "
         "coarse to fine, which gives larger, cleaner patterns."
     )
-    version = 2  # 2: batch norms folded into their convolutions (reportgen/folding.py)
+    version = 3  # 3: octaves with jitter, smoothed and normalised gradient steps; default layers by model
     Params = Params
     presets = {
-        "quick": {"working_side": 64, "steps": 4, "octaves": 3, "octave_steps": 2, "min_octave_side": 16},
-        "full": {"working_side": None, "steps": 200, "octaves": 10, "octave_steps": 20, "step_size": 0.01},
+        "quick": {"working_side": 64, "steps": 4, "octaves": 3, "octave_steps": 2, "min_octave_side": 16, "jitter": 4},
+        "full": {"working_side": None, "steps": 200, "octave_steps": 20, "step_size": 0.05},
     }
 
     def layer_for(self, params: Params, card) -> str:
         if params.layer:
             return params.layer
-        return SEED_LAYERS.get(card.name) or deep_layer(card)
+        return DREAM_LAYERS.get(card.name) or deep_layer(card)
 
     def filter_for(self, params: Params, channels: int) -> int:
-        return params.filter if params.filter is not None else min(SEED_FILTER, channels - 1)
+        return params.filter if params.filter is not None else min(DEFAULT_FILTER, channels - 1)
 
     def plan(self, params, card, images):
-        from reportgen.models import ModelError
-
-        for name, chosen, valid in (("objective", params.objectives, OBJECTIVES), ("method", params.methods, METHODS)):
-            unknown = [value for value in chosen if value not in valid]
-            if unknown:
-                raise ModelError(f"unknown deep_dream {name} {unknown[0]!r}; valid: {', '.join(valid)}")
+        check_choices("deep_dream objective", params.objectives, OBJECTIVES)
+        check_choices("deep_dream method", params.methods, METHODS)
         layer = self.layer_for(params, card)
         channels = card.layer(layer).channels
         if not channels:
-            raise ModelError(f"{card.name} layer {layer!r} has no feature maps to dream on")
+            raise ParamError(f"{card.name} layer {layer!r} has no feature maps to dream on")
         chosen_filter = self.filter_for(params, channels)
         if not 0 <= chosen_filter < channels:
-            raise ModelError(f"filter {chosen_filter} is out of range for {card.name} {layer} (0..{channels - 1})")
+            raise ParamError(f"filter {chosen_filter} is out of range for {card.name} {layer} (0..{channels - 1})")
         requests = []
         for method in params.methods:
             unread = OCTAVES_ONLY if method == "simple" else SIMPLE_ONLY
@@ -185,12 +218,12 @@ def octave_sizes(size: tuple[int, int], octaves: int, scale: float, min_side: in
 
 
 def schedule_for(params: Params, method: str, size: tuple[int, int]) -> Schedule:
-    common = dict(learning_rate=params.learning_rate, weight_decay=params.weight_decay,
-                  step_size=params.step_size, jitter=params.jitter, seed=params.seed)
     if method == "simple":
-        return Schedule([size], params.steps, "adam", "mean", **common)
+        return Schedule([size], params.steps, "mean", AdamUpdate(params.learning_rate, params.weight_decay), 0,
+                        params.seed)
     sizes = octave_sizes(size, params.octaves, params.octave_scale, params.min_octave_side)
-    return Schedule(sizes, params.octave_steps, "normalised", "norm", **common)
+    return Schedule(sizes, params.octave_steps, "norm", SmoothedStep(params.step_size, params.smoothing),
+                    params.jitter, params.seed)
 
 
 def _dream_chunk(model, chunk, size, schedule, tick):
@@ -198,7 +231,7 @@ def _dream_chunk(model, chunk, size, schedule, tick):
     layer = chunk[0].spec["layer"]
     channels = [request.spec.get("filter") for request in chunk]
     base = model.to_tensor([request.image.pixels for request in chunk], size)
-    dreamed, frames, trace = _dream(model, base, layer, channels, schedule, tick)
+    dreamed, frames, trace = dream_pyramid(model, base, layer, channels, schedule, tick)
     with torch.inference_mode():
         before = _objective(model, model.normalise(base), layer, channels, schedule.reduction)
         after = _objective(model, dreamed, layer, channels, schedule.reduction)
@@ -221,21 +254,25 @@ def _dream_chunk(model, chunk, size, schedule, tick):
         yield request, result
 
 
-def _dream(model, base01, layer, channels, schedule: Schedule, tick):
-    """The shared loop. ``base01``: NCHW in [0, 1] at the working size. Returns the dreamed image
-    (normalised), the image after each octave, and the objective before every step (steps x N)."""
+def dream_pyramid(model, base01, layer, channels, schedule: Schedule, tick):
+    """The loop both methods run. ``base01``: NCHW in [0, 1] at the working size. Returns the
+    dreamed image (normalised), the image after each octave, and the objective before every step
+    (steps x N)."""
     bounds = valid_range(model, base01.device)
     generator = torch.Generator().manual_seed(schedule.seed)
     frames, trace = [], []
     detail = None
     for octave_size in schedule.sizes:
-        octave_base, image, optimiser = octave_start(model, base01, octave_size, detail, bounds, schedule)
-        for _ in range(schedule.steps):
+        octave_base, image = octave_start(model, base01, octave_size, detail, bounds)
+        state = schedule.update.start(image)
+        for step in range(schedule.steps):
             shift = _shift(schedule.jitter, generator)
             value = _objective(model, torch.roll(image, shift, dims=(2, 3)), layer, channels, schedule.reduction)
             (gradient,) = torch.autograd.grad(value.sum(), image)
             trace.append(value.detach().cpu().numpy())
-            ascend(image, gradient, optimiser, schedule, bounds)
+            with torch.no_grad():
+                schedule.update.apply(image, gradient, state, step / max(1, schedule.steps - 1))
+                image.copy_(torch.maximum(torch.minimum(image, bounds[1]), bounds[0]))
             tick(1)
         image = image.detach()
         detail = image - octave_base
@@ -249,32 +286,29 @@ def valid_range(model, device) -> tuple[torch.Tensor, torch.Tensor]:
             model.normalise(torch.ones(1, 3, 1, 1, device=device)))
 
 
-def octave_start(model, base01, size, detail, bounds, schedule: Schedule):
-    """An octave's normalised base image, the image it dreams on (base plus the detail carried up
-    from the coarser octave, clipped, requiring grad) and its optimiser (None: normalised steps)."""
+def octave_start(model, base01, size, detail, bounds):
+    """An octave's normalised base image and the image it dreams on: the base plus the detail
+    carried up from the coarser octave, clipped, requiring grad."""
     octave_base = model.normalise(_resize(base01, size))
     if detail is None:
         detail = torch.zeros_like(octave_base)
     elif detail.shape[-2:] != octave_base.shape[-2:]:
         detail = F.interpolate(detail, size=size, mode="bilinear", align_corners=False)
     image = torch.maximum(torch.minimum(octave_base + detail, bounds[1]), bounds[0]).requires_grad_(True)
-    optimiser = None
-    if schedule.update == "adam":
-        optimiser = torch.optim.Adam([image], lr=schedule.learning_rate, weight_decay=schedule.weight_decay)
-    return octave_base, image, optimiser
+    return octave_base, image
 
 
-def ascend(image, gradient, optimiser, schedule: Schedule, bounds) -> None:
-    """One update of ``image`` up ``gradient``: Adam's, or a step normalised by the gradient's mean
-    magnitude per image; then clip to the valid range."""
-    with torch.no_grad():
-        if optimiser is not None:
-            image.grad = -gradient  # Adam minimises: ascend the objective
-            optimiser.step()
-        else:
-            magnitude = gradient.abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
-            image += schedule.step_size / magnitude * gradient
-        image.copy_(torch.maximum(torch.minimum(image, bounds[1]), bounds[0]))
+def gaussian_blur(batch, sigma: float):
+    """NCHW blurred per channel by a separable Gaussian of ``sigma`` px (reflected borders)."""
+    radius = max(1, math.ceil(3 * sigma))
+    offsets = torch.arange(-radius, radius + 1, dtype=batch.dtype, device=batch.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = batch.shape[1]
+    padded = F.pad(batch, (radius, radius, radius, radius), mode="reflect") if min(batch.shape[-2:]) > radius \
+        else F.pad(batch, (radius, radius, radius, radius), mode="replicate")
+    rows = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(rows, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
 def _objective(model, inputs, layer, channels, reduction):

@@ -1,42 +1,46 @@
-"""Filter visualisation by gradient ascent: the image that maximises one filter's mean activation.
+"""Filter visualisation by gradient ascent: the image that maximises one filter's mean activation,
+beside the patches of the input images that excite that filter most.
 
 argmax_I M_ij(I) - penalty(I), where M_ij is the mean over positions of channel j of layer i. The
 same loop, styles and penalties as class_ascent; only the network up to the deepest chosen layer
-runs. Every (layer, filter) x style run of a model is one batch; each becomes a looping GIF and
-its final frame. Keyed per model, not per image.
+runs. Each (layer, filter) x style run becomes a looping GIF and its final frame, keyed per model.
 
-The seed's layer ascent used Adam weight decay 1e-6, which is no penalty to speak of: the default
-here is none, and L1 / L2 are available as explicit terms.
+A visualisation alone can mislead (it may show what the unit *could* respond to, not what it does
+respond to in photos), so, as OpenAI Microscope does, each unit also gets its *dataset examples*:
+the input-image patches where the unit's activation peaks, and the highest activation over the
+inputs, against which the visualisation's own peak is shown. Those depend on the input images, so
+that artifact's spec holds the pixel hashes of every input: it is recomputed when any input
+changes, and only then.
+
+The default penalty is none: Adam weight decay 1e-6, as in the classic scripts, is no penalty to
+speak of; L1 / L2 are available as explicit terms.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reportgen.optim import PENALTIES, STYLES, check_choices, style_spec
-from reportgen.techniques.base import ParamError, Request, Technique, register, spec_of
+import numpy as np
 
-# The seed's VGG16 units (indices into `features`: conv3_3 filter 5, conv5_1 filter 25).
-SEED_UNITS = {"vgg16": (("features.12", 5), ("features.24", 25))}
-# Elsewhere: channel-mixing convolutions at the same relative depths as the seed's (12 and 24 of
-# VGG16's 30 feature modules), with the seed's filter numbers wrapped to the layer's channel count.
+from reportgen import render
+from reportgen.choices import ParamError, check_choice, check_choices
+from reportgen.optim import PENALTIES, STYLES, AscentParams, style_spec
+from reportgen.techniques.base import Request, Result, Technique, register, spec_of
+
+# VGG16's classic units (indices into `features`: conv3_3 filter 5, conv5_1 filter 25).
+VGG16_UNITS = {"vgg16": (("features.12", 5), ("features.24", 25))}
+# Elsewhere: channel-mixing convolutions at the same relative depths (12 and 24 of VGG16's 30
+# feature modules), with the same filter numbers wrapped to the layer's channel count.
 DEFAULT_DEPTHS = ((0.4, 5), (0.8, 25))
+PATCH_TILE = 64  # px, the side each example patch is shown at
 
 
 @dataclass(frozen=True)
-class Params:
-    units: tuple[str, ...] = ()  # "layer:filter", e.g. "features.12:5"; empty = the seed's or by depth
+class Params(AscentParams):
+    units: tuple[str, ...] = ()  # "layer:filter", e.g. "features.12:5"; empty = VGG16's pair or by depth
     regulariser: str = "none"
     styles: tuple[str, ...] = ("naive", "robust")
-    l1_weight: float = 30.0
-    l2_weight: float = 30.0
-    steps: int = 60
-    frames: int = 20
-    height: int = 128
-    width: int = 128
-    lr: float = 0.1
-    robust_lr: float = 0.05
-    seed: int = 0
-    batch_size: int = 18
+    examples: int = 6  # input-image patches shown per unit (0: none)
+    patch_strides: float = 6.0  # a patch's side, in strides of the layer (its rough receptive field)
 
 
 @register
@@ -46,21 +50,21 @@ class LayerAscent(Technique):
     description = (
         "The same gradient ascent as the class models, but maximising the mean activation of one "
         "filter of an intermediate layer: what that filter responds to. Naive pixel ascent beside "
-        "the robust style (decorrelated Fourier image, random jitter, scale and rotation)."
+        "the robust style, and the patches of the input images where the filter responds most."
     )
-    version = 2  # 2: batch norms folded into their convolutions (reportgen/folding.py)
+    version = 3  # 3: the robust style's canvas, spectrum decay and transform stack; examples
     Params = Params
     presets = {
-        "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48},
-        "full": {"steps": 200, "frames": 40, "height": 400, "width": 600, "batch_size": 4},
+        "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48, "robust_steps": 6, "robust_side": 48},
+        "full": {"steps": 200, "frames": 40, "height": 400, "width": 600, "batch_size": 4, "robust_steps": 128},
     }
-    per_image = False
+    per_image = True  # for the examples; the visualisations themselves are keyed per model
 
     def units_for(self, params: Params, card) -> list[tuple[str, int]]:
         if params.units:
             return [_parse_unit(text) for text in params.units]
-        if card.name in SEED_UNITS:
-            return list(SEED_UNITS[card.name])
+        if card.name in VGG16_UNITS:
+            return list(VGG16_UNITS[card.name])
         convs = _full_convolutions(card) or card.feature_layers()
         units = []
         for depth, filter_index in DEFAULT_DEPTHS:
@@ -69,18 +73,21 @@ class LayerAscent(Technique):
         return list(dict.fromkeys(units))
 
     def plan(self, params, card, images):
-        if params.regulariser not in PENALTIES:
-            raise ParamError(f"unknown regulariser {params.regulariser}; valid: {', '.join(PENALTIES)}")
-        check_choices(params, "styles", STYLES)
+        check_choice("regulariser", params.regulariser, PENALTIES)
+        check_choices("style", params.styles, STYLES)
         requests = []
         for layer, filter_index in self.units_for(params, card):
             channels = card.layer(layer).channels
             if not channels or not 0 <= filter_index < channels:
                 raise ParamError(f"{card.name} layer {layer} has {channels or 0} filters; {filter_index} is out of range")
             for style in params.styles:
-                spec = spec_of(params, units=None, styles=None, batch_size=None, layer=layer, filter=filter_index,
-                               **style_spec(params, params.regulariser, style))
+                spec = spec_of(params, units=None, styles=None, batch_size=None, examples=None, patch_strides=None,
+                               layer=layer, filter=filter_index, **style_spec(params, params.regulariser, style))
                 requests.append(Request(f"{layer}:{filter_index}/{style}", spec))
+            if params.examples > 0 and images:
+                spec = {"layer": layer, "filter": filter_index, "examples": params.examples,
+                        "patch_strides": params.patch_strides, "inputs": sorted(i.pixel_hash for i in images)}
+                requests.append(Request(f"{layer}:{filter_index}/examples", spec, inputs=tuple(images)))
         return requests
 
     def compute(self, params, model, requests, progress):
@@ -91,11 +98,77 @@ class LayerAscent(Technique):
             layers = [r.spec["layer"] for r in batch]
             return channel_mean(model.for_gradients(layers), layers, [r.spec["filter"] for r in batch])
 
-        for request, run in run_requests(model, requests, params, score_for, progress):
+        for request in (r for r in requests if "style" not in r.spec):
+            yield request, dataset_examples(model, request)
+        visualisations = [r for r in requests if "style" in r.spec]
+        for request, run in run_requests(model, visualisations, params, score_for, progress):
+            layer, filter_index = request.spec["layer"], request.spec["filter"]
+            side = model.card.input_size if request.spec["style"] == "robust" else None
+            peak = float(channel_maps(model, [run.frames[-1]], layer, filter_index, side)[0].max())
             yield request, run.result({
-                "layer": request.spec["layer"], "filter": request.spec["filter"], "style": request.spec["style"],
+                "layer": layer, "filter": filter_index, "style": request.spec["style"],
                 "regulariser": request.spec["regulariser"], "final_activation": run.final["score"],
+                "final_peak": peak,
             })
+
+
+def channel_maps(model, pictures, layer: str, filter_index: int, side: int | None = None) -> list[np.ndarray]:
+    """One channel's activation map (float HxW) for each uint8 picture, resized whole to ``side``
+    px square (None: the picture's own size), as the model sees it."""
+    from reportgen.hooks import forward_until
+    from reportgen.lazy import torch
+
+    maps = []
+    with torch.inference_mode():
+        for picture in pictures:
+            size = side or tuple(picture.shape[:2])
+            output = forward_until(model.module, model.inputs([picture], size), [layer])[layer]
+            maps.append(output[0, filter_index].float().cpu().numpy())
+    return maps
+
+
+def dataset_examples(model, request: Request) -> Result:
+    """The input patches where one unit responds most: its activation map on every input (resized
+    whole to the model's input size), the strongest positions, at most one per neighbourhood of a
+    patch, each cropped from the full-resolution input over the region the model saw there."""
+    layer, filter_index = request.spec["layer"], request.spec["filter"]
+    side = model.card.input_size
+    maps = channel_maps(model, [image.pixels for image in request.inputs], layer, filter_index, side)
+    candidates = sorted(((float(value), index, y, x) for index, activation in enumerate(maps)
+                         for (y, x), value in np.ndenumerate(activation)), reverse=True)
+    chosen: list[tuple[float, int, int, int]] = []
+    reach = request.spec["patch_strides"] / 2  # in map cells: patches may overlap by half, no more
+    for value, index, y, x in candidates:
+        if all(other != index or max(abs(y - oy), abs(x - ox)) >= reach for _, other, oy, ox in chosen):
+            chosen.append((value, index, y, x))
+        if len(chosen) == request.spec["examples"]:
+            break
+    tiles, examples = [], []
+    for value, index, y, x in chosen:
+        image = request.inputs[index]
+        box = _patch_box(image.pixels.shape[:2], maps[index].shape, (y, x), request.spec["patch_strides"])
+        top, left, bottom, right = box
+        tiles.append(render.resize(np.ascontiguousarray(image.pixels[top:bottom, left:right]), (PATCH_TILE, PATCH_TILE)))
+        examples.append({"image": image.name, "activation": value, "box": [left, top, right, bottom]})
+    peak = max(float(activation.max()) for activation in maps)
+    return Result(
+        arrays={"activations": np.asarray([c[0] for c in chosen], dtype=np.float32)},
+        images={"examples": render.grid(tiles, columns=len(tiles))},
+        meta={"layer": layer, "filter": filter_index, "input_peak": peak, "examples": examples},
+    )
+
+
+def _patch_box(shape: tuple[int, int], grid: tuple[int, int], cell: tuple[int, int], strides: float):
+    """(top, left, bottom, right) in the image's own pixels: ``strides`` map cells wide, centred on
+    ``cell``, moved (not cut) to stay inside the image."""
+    box = []
+    for length, cells, at in zip(shape, grid, cell):
+        step = length / cells
+        size = min(length, max(1, round(strides * step)))
+        start = min(max(0, round((at + 0.5) * step - size / 2)), length - size)
+        box.append((start, start + size))
+    (top, bottom), (left, right) = box
+    return top, left, bottom, right
 
 
 def _full_convolutions(card) -> list:

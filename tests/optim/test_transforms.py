@@ -2,7 +2,10 @@ import math
 
 import torch
 
-from reportgen.optim.transforms import RandomAffine, affine
+from reportgen.optim.transforms import Draw, TransformStack
+
+STILL = Draw(offset=(0.0, 0.0), zoom=1.0, angle=0.0, offset_after=(0.0, 0.0))
+PLAIN = TransformStack(pad=0, jitter=0, scale=(1.0, 1.0), degrees=0.0, jitter_after=0)
 
 
 def _ramp(height=16, width=16):
@@ -10,33 +13,52 @@ def _ramp(height=16, width=16):
     return torch.stack([x, y, x * y])[None]
 
 
-def test_identity_leaves_the_image_unchanged():
+def test_no_transform_leaves_the_image_unchanged():
     image = _ramp(12, 20)
-    torch.testing.assert_close(affine(image, 0.0, 0.0, 1.0, 0.0), image, atol=1e-4, rtol=0)
+    torch.testing.assert_close(PLAIN.apply(image, STILL), image, atol=1e-4, rtol=0)
 
 
 def test_quarter_turn_is_a_pixel_exact_rotation_also_on_a_square_image():
     image = _ramp(16, 16)
-    turned = affine(image, 0.0, 0.0, 1.0, math.pi / 2)
-    expected = torch.rot90(image, k=1, dims=(2, 3))
-    assert torch.allclose(turned, expected, atol=1e-3) or torch.allclose(turned, torch.rot90(image, k=-1, dims=(2, 3)), atol=1e-3)
+    turned = PLAIN.apply(image, Draw((0.0, 0.0), 1.0, math.pi / 2, (0.0, 0.0)))
+    assert any(torch.allclose(turned, torch.rot90(image, k=k, dims=(2, 3)), atol=1e-3) for k in (1, -1))
 
 
-def test_shift_moves_content_by_the_fraction_of_the_side():
-    image = _ramp(16, 32)
-    shifted = affine(image, 0.125, 0.0, 1.0, 0.0)  # 1/8 of 32 px = 4 px
-    torch.testing.assert_close(shifted[..., :, :-4], image[..., :, 4:], atol=1e-4, rtol=0)
+def test_jitter_moves_content_by_whole_pixels():
+    image = _ramp(16, 16)
+    stack = TransformStack(pad=0, jitter=4, scale=(1.0, 1.0), degrees=0.0, jitter_after=0, view=12)
+    # the first crop keeps 12 x 12 px from (y, x) = (0, 4): a view of 12 px is that crop, unresampled
+    shifted = stack.apply(image, Draw((0.0, 4.0), 1.0, 0.0, (0.0, 0.0)))
+    assert shifted.shape[-2:] == (12, 12)
+    torch.testing.assert_close(shifted, image[..., :12, 4:], atol=1e-4, rtol=0)
 
 
-def test_random_affine_is_seeded_and_keeps_the_size():
+def test_padding_shows_the_fill_colour_and_view_sets_the_model_side():
+    image = torch.zeros(1, 3, 20, 30)
+    stack = TransformStack(pad=10, jitter=0, scale=(1.0, 1.0), degrees=0.0, jitter_after=0, view=40,
+                           fill=(0.5, -1.0, 2.0))
+    seen = stack.apply(image, STILL)
+    assert seen.shape[-2:] == (40, 60)  # the shorter side at 40, the canvas's aspect kept
+    torch.testing.assert_close(seen[0, :, 0, 0], torch.tensor([0.5, -1.0, 2.0]))
+    assert seen[0, :, 20, 30].abs().max() < 1e-5  # the centre is the image
+
+
+def test_colour_shift_scales_and_offsets_each_channel():
+    image = torch.ones(1, 3, 8, 8)
+    shifted = PLAIN.apply(image, Draw((0.0, 0.0), 1.0, 0.0, (0.0, 0.0), gain=(2.0, 1.0, 0.5), shift=(0.0, 1.0, -1.0)))
+    torch.testing.assert_close(shifted[0, :, 4, 4], torch.tensor([2.0, 2.0, -0.5]))
+
+
+def test_random_stack_is_seeded_and_draws_within_its_ranges():
     image = torch.rand(2, 3, 20, 24, generator=torch.Generator().manual_seed(0))
-    transform = RandomAffine()
-    first = transform(image, torch.Generator().manual_seed(5))
-    again = transform(image, torch.Generator().manual_seed(5))
-    other = transform(image, torch.Generator().manual_seed(6))
-    assert first.shape == image.shape
-    assert torch.equal(first, again)
-    assert not torch.equal(first, other)
-    shift_x, shift_y, zoom, angle = transform.draw(torch.Generator().manual_seed(5))
-    assert abs(shift_x) <= transform.jitter and abs(shift_y) <= transform.jitter
-    assert transform.scale[0] <= zoom <= transform.scale[1] and abs(math.degrees(angle)) <= transform.degrees
+    stack = TransformStack(view=32, colour=0.3)
+    first = stack(image, torch.Generator().manual_seed(5))
+    again = stack(image, torch.Generator().manual_seed(5))
+    other = stack(image, torch.Generator().manual_seed(6))
+    assert first.shape[-2:] == (32, 38)
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    for seed in range(20):
+        draw = stack.draw(torch.Generator().manual_seed(seed))
+        assert all(0 <= v <= stack.jitter for v in draw.offset) and all(0 <= v <= stack.jitter_after for v in draw.offset_after)
+        assert stack.scale[0] <= draw.zoom <= stack.scale[1] and abs(math.degrees(draw.angle)) <= stack.degrees
+        assert all(abs(g - 1) <= 0.3 for g in draw.gain) and all(abs(s) <= 0.3 for s in draw.shift)

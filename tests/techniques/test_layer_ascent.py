@@ -12,9 +12,9 @@ from reportgen.techniques.base import ParamError, registry
 TECHNIQUE = registry()["layer_ascent"]
 
 
-def _run(model, **changes):
+def _run(model, images=(), **changes):
     params = TECHNIQUE.params_for("quick", changes)
-    requests = TECHNIQUE.plan(params, model.card, [])
+    requests = TECHNIQUE.plan(params, model.card, list(images))
     return params, {request.variant: result for request, result in TECHNIQUE.compute(params, model, requests, Silent())}
 
 
@@ -85,3 +85,43 @@ def test_gallery_section_has_a_row_per_unit_and_a_gif_per_style(tmp_path):
     assert "layer=<code>features.2</code>, filter=5" in page and "layer=<code>features.4</code>, filter=9" in page
     assert page.count("layer_ascent features.4:9/robust gif, tiny") == 1
     assert page.count("Robust (Fourier") == 1 and page.count('class="caption">') >= 4
+    assert page.count("layer_ascent features.4:9/examples examples, tiny") == 1 and "peak over the inputs" in page
+
+
+def test_examples_are_keyed_by_every_input_and_the_visualisations_by_none(tiny_card, images):
+    from reportgen.images import InputImage, hash_pixels
+
+    params = TECHNIQUE.params_for("quick")
+    requests = TECHNIQUE.plan(params, tiny_card, images)
+    examples = [r for r in requests if r.variant.endswith("/examples")]
+    assert len(examples) == 2 and all(r.inputs == tuple(images) and r.image is None for r in examples)
+    assert examples[0].spec["inputs"] == sorted(image.pixel_hash for image in images)
+    changed = images[0].pixels.copy()
+    changed[0, 0] ^= 1
+    other = [InputImage(images[0].name, changed, hash_pixels(changed)), images[1]]
+    replanned = TECHNIQUE.plan(params, tiny_card, other)
+    for before, after in zip(requests, replanned):
+        assert (before.spec == after.spec) == ("style" in before.spec), before.variant
+    assert [r.variant for r in TECHNIQUE.plan(params, tiny_card, [])] == [r.variant for r in requests if "style" in r.spec]
+    assert not [r for r in TECHNIQUE.plan(TECHNIQUE.params_for("quick", {"examples": 0}), tiny_card, images)
+                if "style" not in r.spec]
+
+
+def test_examples_are_the_strongest_patches_of_the_inputs(tiny, images):
+    from reportgen.techniques.layer_ascent import channel_maps
+
+    params, results = _run(tiny, images, examples=3, styles=("robust",))
+    result = results["features.2:5/examples"]
+    maps = channel_maps(tiny, [image.pixels for image in images], "features.2", 5, tiny.card.input_size)
+    assert result.meta["input_peak"] == pytest.approx(max(float(m.max()) for m in maps), rel=1e-5)
+    found = result.meta["examples"]
+    assert len(found) == 3 and found[0]["activation"] == pytest.approx(result.meta["input_peak"], rel=1e-5)
+    assert [e["activation"] for e in found] == sorted((e["activation"] for e in found), reverse=True)
+    names = {image.name: image for image in images}
+    for example in found:
+        left, top, right, bottom = example["box"]
+        height, width = names[example["image"]].pixels.shape[:2]
+        assert 0 <= left < right <= width and 0 <= top < bottom <= height
+    assert result.images["examples"].shape[0] == 64 and result.images["examples"].shape[1] == 3 * 64 + 2 * 2
+    visualisation = results["features.2:5/robust"]
+    assert visualisation.meta["final_peak"] >= visualisation.meta["final_activation"]
