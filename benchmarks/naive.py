@@ -240,8 +240,8 @@ def deep_dream(params, model, requests):
 
     for request in requests:
         height, width = request.image.pixels.shape[:2]
-        size = technique.working_size((height, width), params.working_side)
-        schedule = technique.schedule_for(params, request.spec["method"], size)
+        size = model.card.fit_size(*technique.working_size((height, width), params.working_side))
+        schedule = technique.schedule_for(params, request.spec["method"], size, model.card)
         base = model.to_tensor([request.image.pixels], size)
         dreamed, trace = _dream(model, base, request.spec["layer"], request.spec.get("filter"), schedule)
         picture = technique._picture(model, dreamed, (height, width))

@@ -5,7 +5,7 @@ torch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 STYLES = ("naive", "robust")  # pixel ascent as in the classic scripts; Fourier image + random transforms
@@ -60,6 +60,13 @@ def style_spec(params: AscentParams, regulariser: str, style: str) -> dict[str, 
         "l2_weight": params.l2_weight if regulariser == "l2" else None,
         **dict.fromkeys(unread),
     }
+
+
+def fitted(params: AscentParams, card: Any) -> AscentParams:
+    """The naive canvas at the nearest size the model accepts (its card's probed minimum, fixed
+    size or multiple); the robust canvas is resampled to the model's own input size anyway."""
+    height, width = card.fit_size(params.height, params.width)
+    return params if (height, width) == (params.height, params.width) else replace(params, height=height, width=width)
 
 
 def style_settings(params: AscentParams, style: str) -> tuple[int, int, int, float]:

@@ -34,19 +34,22 @@ def class_logit(module: nn.Module, classes: Sequence[int]) -> Score:
     return score
 
 
-def channel_mean(module: nn.Module, layers: Sequence[str], channels: Sequence[int]) -> Score:
+def channel_mean(module: nn.Module, layers: Sequence[str], channels: Sequence[int],
+                 as_maps: Callable[[str, torch.Tensor, tuple[int, int]], torch.Tensor] = lambda layer, output, size: output
+                 ) -> Score:
     """M_ij(I): the mean activation of channel j of layer i, each image its own (layer, channel).
 
     The images of each layer go through the network only up to that layer, and the forward stops
     right there: a later in-place activation (VGG's ReLU(inplace=True)) would otherwise overwrite
     a recorded convolution output, making the result depend on which layers share the batch.
+    ``as_maps`` turns a layer's output into N x C x H x W (channels-last and token layers).
     """
 
     def score(images: torch.Tensor) -> dict[str, torch.Tensor]:
         means: list[torch.Tensor | None] = [None] * len(layers)
         for layer in dict.fromkeys(layers):
             rows = [row for row, name in enumerate(layers) if name == layer]
-            output = forward_until(module, images[rows], [layer])[layer]
+            output = as_maps(layer, forward_until(module, images[rows], [layer])[layer], tuple(images.shape[-2:]))
             for position, row in enumerate(rows):
                 means[row] = output[position, channels[row]].mean()
         return {"score": torch.stack(means)}

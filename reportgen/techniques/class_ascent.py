@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen.choices import check_choices
-from reportgen.optim import PENALTIES, STYLES, AscentParams, style_spec
+from reportgen.optim import PENALTIES, STYLES, AscentParams, fitted, style_spec
 from reportgen.techniques.base import Request, Technique, register, spec_of
 
 DEFAULT_CLASSES = (52, 77, 231)  # thunder snake, wolf spider, collie: the classic scripts' classes
@@ -58,6 +58,7 @@ class ClassAscent(Technique):
         return sorted({int(i) for i in np.linspace(0, len(card.categories) - 1, 3).round()})
 
     def plan(self, params, card, images):
+        params = fitted(params, card)
         check_choices("regulariser", params.regularisers, PENALTIES)
         check_choices("style", params.styles, STYLES)
         requests = []
@@ -72,6 +73,8 @@ class ClassAscent(Technique):
     def compute(self, params, model, requests, progress):
         from reportgen.optim.objectives import class_logit
         from reportgen.optim.styles import run_requests
+
+        params = fitted(params, model.card)
 
         def score_for(batch):
             return class_logit(model.for_gradients(), [request.spec["class_index"] for request in batch])

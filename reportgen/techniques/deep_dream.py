@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -164,11 +165,11 @@ class DeepDream(Technique):
     def compute(self, params, model, requests, progress):
         groups: dict[tuple[str, tuple[int, int]], list[Request]] = {}
         for request in requests:
-            size = working_size(request.image.pixels.shape[:2], params.working_side)
+            size = model.card.fit_size(*working_size(request.image.pixels.shape[:2], params.working_side))
             groups.setdefault((request.spec["method"], size), []).append(request)
         chunks = []
         for (method, size), group in groups.items():
-            schedule = schedule_for(params, method, size)
+            schedule = schedule_for(params, method, size, model.card)
             per_batch = max(1, params.batch_pixels // (size[0] * size[1]))
             chunks += [(schedule, size, group[start : start + per_batch]) for start in range(0, len(group), per_batch)]
         total = sum(len(schedule.sizes) * schedule.steps for schedule, _, _ in chunks)
@@ -217,11 +218,14 @@ def octave_sizes(size: tuple[int, int], octaves: int, scale: float, min_side: in
     return [(max(1, round(size[0] / scale**k)), max(1, round(size[1] / scale**k))) for k in reversed(range(count))]
 
 
-def schedule_for(params: Params, method: str, size: tuple[int, int]) -> Schedule:
+def schedule_for(params: Params, method: str, size: tuple[int, int], card: Any) -> Schedule:
+    """The method's pyramid and steps; every octave at a size the model accepts (its card's probed
+    minimum, multiple or fixed size: a fixed-size model dreams all its octaves at that size)."""
     if method == "simple":
         return Schedule([size], params.steps, "mean", AdamUpdate(params.learning_rate, params.weight_decay), 0,
                         params.seed)
-    sizes = octave_sizes(size, params.octaves, params.octave_scale, params.min_octave_side)
+    pyramid = octave_sizes(size, params.octaves, params.octave_scale, max(params.min_octave_side, card.min_size))
+    sizes = list(dict.fromkeys(card.fit_size(*octave) for octave in pyramid))
     return Schedule(sizes, params.octave_steps, "norm", SmoothedStep(params.step_size, params.smoothing),
                     params.jitter, params.seed)
 
@@ -316,6 +320,7 @@ def _objective(model, inputs, layer, channels, reduction):
     from reportgen.hooks import forward_until
 
     output = forward_until(model.for_gradients([layer]), inputs, [layer])[layer]
+    output = model.layer_maps(layer, output, tuple(inputs.shape[-2:]))
     chosen = [output[i] if channel is None else output[i, channel] for i, channel in enumerate(channels)]
     return torch.stack([c.mean() if reduction == "mean" else c.norm() for c in chosen])
 

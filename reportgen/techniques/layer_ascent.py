@@ -23,7 +23,7 @@ import numpy as np
 
 from reportgen import render
 from reportgen.choices import ParamError, check_choice, check_choices
-from reportgen.optim import PENALTIES, STYLES, AscentParams, style_spec
+from reportgen.optim import PENALTIES, STYLES, AscentParams, fitted, style_spec
 from reportgen.techniques.base import Request, Result, Technique, register, spec_of
 
 # VGG16's classic units (indices into `features`: conv3_3 filter 5, conv5_1 filter 25).
@@ -73,6 +73,7 @@ class LayerAscent(Technique):
         return list(dict.fromkeys(units))
 
     def plan(self, params, card, images):
+        params = fitted(params, card)
         check_choice("regulariser", params.regulariser, PENALTIES)
         check_choices("style", params.styles, STYLES)
         requests = []
@@ -94,9 +95,12 @@ class LayerAscent(Technique):
         from reportgen.optim.objectives import channel_mean
         from reportgen.optim.styles import run_requests
 
+        params = fitted(params, model.card)
+
         def score_for(batch):
             layers = [r.spec["layer"] for r in batch]
-            return channel_mean(model.for_gradients(layers), layers, [r.spec["filter"] for r in batch])
+            return channel_mean(model.for_gradients(layers), layers, [r.spec["filter"] for r in batch],
+                                model.layer_maps)
 
         for request in (r for r in requests if "style" not in r.spec):
             yield request, dataset_examples(model, request)
@@ -114,16 +118,17 @@ class LayerAscent(Technique):
 
 def channel_maps(model, pictures, layer: str, filter_index: int, side: int | None = None) -> list[np.ndarray]:
     """One channel's activation map (float HxW) for each uint8 picture, resized whole to ``side``
-    px square (None: the picture's own size), as the model sees it."""
+    px square (None: the picture's own size; either fitted to the sizes the model accepts), as the
+    model sees it, whatever the layer's layout."""
     from reportgen.hooks import forward_until
     from reportgen.lazy import torch
 
     maps = []
     with torch.inference_mode():
         for picture in pictures:
-            size = side or tuple(picture.shape[:2])
+            size = model.card.fit_size(*((side, side) if side else picture.shape[:2]))
             output = forward_until(model.module, model.inputs([picture], size), [layer])[layer]
-            maps.append(output[0, filter_index].float().cpu().numpy())
+            maps.append(model.layer_maps(layer, output, size)[0, filter_index].float().cpu().numpy())
     return maps
 
 
