@@ -2,6 +2,8 @@
 aggregates already computed, so that templates only display. Never imports torch."""
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -116,7 +118,48 @@ def filters(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]
     return {"rows": [(model, select(artifacts, model=model.name)) for model in manifest.models]}
 
 
-VIEWS = {"saliency": saliency, "feature_maps": feature_maps, "filters": filters}
+ATLAS_MIN_UNITS = 8  # a layer with this many visualised units also gets an atlas of thumbnails
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+def unit_anchor(model: str, layer: str, filter_index: int) -> str:
+    """A unit's citable address on the layer_ascent page, as Microscope's ``layer:unit`` pages."""
+    return f"unit-{slug(model)}-{slug(layer)}-{filter_index}"
+
+
+@dataclass(frozen=True)
+class Atlas:
+    """Every visualised unit of one layer of one model, as (filter, anchor, thumbnail artifact)."""
+
+    model: str
+    layer: str
+    units: list[tuple[int, str, Artifact]]
+
+
+def layer_ascent(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
+    """Each unit's anchor, and an atlas for every layer with many units (the robust visualisation
+    where there is one, else the naive)."""
+    anchors, atlases = {}, []
+    for model in manifest.models:
+        visualisations = [a for a in artifacts if a.model == model.name and "style" in a.spec]
+        for artifact in visualisations:
+            anchors[(model.name, artifact.spec["layer"], artifact.spec["filter"])] = unit_anchor(
+                model.name, artifact.spec["layer"], artifact.spec["filter"])
+        for layer in dict.fromkeys(a.spec["layer"] for a in visualisations):
+            best: dict[int, Artifact] = {}
+            for artifact in (a for a in visualisations if a.spec["layer"] == layer):
+                if artifact.spec["filter"] not in best or artifact.spec["style"] == "robust":
+                    best[artifact.spec["filter"]] = artifact
+            if len(best) >= ATLAS_MIN_UNITS:
+                atlases.append(Atlas(model.name, layer, [(f, unit_anchor(model.name, layer, f), a)
+                                                         for f, a in sorted(best.items())]))
+    return {"unit_anchors": anchors, "atlases": atlases}
+
+
+VIEWS = {"saliency": saliency, "feature_maps": feature_maps, "filters": filters, "layer_ascent": layer_ascent}
 
 
 def common(manifest: Manifest) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from dataclasses import replace
 from importlib import resources
@@ -19,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from reportgen import gallery, render
+from reportgen.gallery import slug
 from reportgen.artifacts import Artifact, File, Manifest, find, select
 from reportgen.images import InputImage
 from reportgen.staging import replace_folder, replaceable
@@ -54,10 +54,6 @@ def environment() -> jinja2.Environment:
     env.filters["percent"] = lambda value: f"{100.0 * float(value):.1f}%"
     env.filters["number"] = lambda value, digits=3: f"{float(value):.{digits}g}"
     return env
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
 
 
 def check_out_folder(out: Path) -> None:

@@ -36,7 +36,7 @@ PATCH_TILE = 64  # px, the side each example patch is shown at
 
 @dataclass(frozen=True)
 class Params(AscentParams):
-    units: tuple[str, ...] = ()  # "layer:filter", e.g. "features.12:5"; empty = VGG16's pair or by depth
+    units: tuple[str, ...] = ()  # "layer:filter" ("features.12:5") or "layer:*" (all); empty = VGG16's pair or by depth
     regulariser: str = "none"
     styles: tuple[str, ...] = ("naive", "robust")
     examples: int = 6  # input-image patches shown per unit (0: none)
@@ -62,7 +62,12 @@ class LayerAscent(Technique):
 
     def units_for(self, params: Params, card) -> list[tuple[str, int]]:
         if params.units:
-            return [_parse_unit(text) for text in params.units]
+            units = []
+            for text in params.units:
+                layer, filter_index = _parse_unit(text)
+                every = range(card.layer(layer).channels or 0) if filter_index is None else [filter_index]
+                units += [(layer, index) for index in every]
+            return list(dict.fromkeys(units))
         if card.name in VGG16_UNITS:
             return list(VGG16_UNITS[card.name])
         convs = _full_convolutions(card) or card.feature_layers()
@@ -182,8 +187,9 @@ def _full_convolutions(card) -> list:
     return [info for info in card.conv_layers() if shapes.get(f"{info.name}.weight", (0, 2))[1] > 1]
 
 
-def _parse_unit(text: str) -> tuple[str, int]:
+def _parse_unit(text: str) -> tuple[str, int | None]:
+    """``"features.12:5"`` -> ("features.12", 5); ``"features.12:*"`` -> ("features.12", None): every unit."""
     layer, separator, number = text.rpartition(":")
-    if not separator or not layer or not number.strip().isdigit():
-        raise ParamError(f"a unit is 'layer:filter' (e.g. features.12:5), got {text!r}")
-    return layer.strip(), int(number)
+    if not separator or not layer or not (number.strip().isdigit() or number.strip() == "*"):
+        raise ParamError(f"a unit is 'layer:filter' or 'layer:*' (e.g. features.12:5), got {text!r}")
+    return layer.strip(), None if number.strip() == "*" else int(number)
