@@ -87,6 +87,13 @@ def test_gallery_section_has_a_row_per_unit_and_a_gif_per_style(tmp_path):
     assert page.count("Robust (Fourier") == 1 and page.count('class="caption">') >= 4
     assert page.count("layer_ascent features.4:9/examples examples, tiny") == 1 and "peak over the inputs" in page
 
+    settings = config(tmp_path, techniques=("layer_ascent",), out=tmp_path / "bare",
+                      overrides={"layer_ascent": {"steps": 2, "frames": 2, "examples": 0}})
+    report = build(settings, Silent())
+    write_site(report.manifest, settings.cache_dir, report.images, settings.out)
+    bare = (settings.out / "layer_ascent.html").read_text()
+    assert "Input patches" not in bare and bare.count("layer_ascent features.4:9/robust gif, tiny") == 1
+
 
 def test_examples_are_keyed_by_every_input_and_the_visualisations_by_none(tiny_card, images):
     from reportgen.images import InputImage, hash_pixels
