@@ -88,7 +88,12 @@ class LocalExecutor:
 class ModelWorker:
     """A Ray actor that holds one loaded model and computes that model's jobs into the cache."""
 
-    def __init__(self, card: ModelCard, device: str, cache_root: str, probe: tuple[str, str]):
+    def __init__(self, card: ModelCard, device: str, cache_root: str, probe: tuple[str, str], threads: int):
+        from reportgen.lazy import torch
+
+        # Ray gives each worker one OpenMP thread; the driver's count keeps every reduction's order,
+        # hence every picture, byte-identical to a local build's.
+        torch.set_num_threads(threads)
         name, token = probe
         try:
             seen = (Path(cache_root) / name).read_text()
@@ -137,6 +142,9 @@ class RayExecutor:
                 ray.shutdown()
 
     def _run(self, ray, jobs, cards, params, device, root, probe, progress) -> Iterator[Done]:
+        from reportgen.lazy import torch
+
+        threads = torch.get_num_threads()
         gpus = 1 if device != "cpu" and ray.cluster_resources().get("GPU", 0) >= 1 else 0
         workers = self.workers or max(1, int(ray.cluster_resources().get("GPU" if gpus else "CPU", 1)))
         actor = ray.remote(num_cpus=0 if gpus else 1, num_gpus=gpus, max_restarts=self.retries,
@@ -144,7 +152,7 @@ class RayExecutor:
         pending: dict[Any, Job] = {}
         for model_name in dict.fromkeys(job.model for job in jobs):
             model_jobs = [job for job in jobs if job.model == model_name]
-            pool = [actor.remote(cards[model_name], device, str(root), probe)
+            pool = [actor.remote(cards[model_name], device, str(root), probe, threads)
                     for _ in range(min(workers, len(model_jobs)))]
             for index, job in enumerate(model_jobs):
                 pending[pool[index % len(pool)].run.remote(job, params[job.technique])] = job
