@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from reportgen.cache import Cache
 from reportgen.images import first_line
 from reportgen.choices import EXECUTORS
-from reportgen.models import ModelCard, ModelError, load, prepare_device, select_device
+from reportgen.models import ModelCard, load, prepare_device, select_device
 from reportgen.progress import Progress, Silent
 from reportgen.techniques.base import Request, registry
 

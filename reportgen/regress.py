@@ -16,7 +16,7 @@ A baseline is a folder written by ``promote`` (``reportgen check BASELINE --upda
     .reportgen-baseline   marker: only such folders are ever replaced
 
 The report, ``regressions.html`` with its pictures under ``regressions/``, is written into the
-build's site folder (``--out``) beside the gallery, so it can link the gallery's pages.
+build's site folder (``--out``) beside the gallery by ``regress_report``.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from PIL import Image, ImageSequence
 from reportgen import render
 from reportgen.artifacts import Artifact, Manifest
 from reportgen.choices import OPTIMISATIONS
-from reportgen.staging import atomic_write_bytes, replace_folder, replaceable
+from reportgen.staging import replace_folder, replaceable
 
 MARKER = ".reportgen-baseline"
 REPORT = "regressions.html"
@@ -289,7 +289,7 @@ def _compare_outcome(baseline: Baseline, build: Build, old: Artifact, new: Artif
     found = []
     for role in sorted(set(old.files) & set(new.files)):
         before, after = _frames(baseline.picture(old, role))[-1], _frames(build.picture(new, role))[-1]
-        value = structural_similarity(before, after) if before.shape == after.shape else 0.0
+        value = render.structural_similarity(before, after) if before.shape == after.shape else 0.0
         found.append(RoleDifference(role, "similarity", value >= tolerance.similarity, value))
     if "objective" in old_raw and "objective" in new_raw:  # what the optimisation maximised, per frame
         before, after = (np.asarray(raw["objective"], np.float64).reshape(-1) for raw in (old_raw, new_raw))
@@ -301,32 +301,6 @@ def _compare_outcome(baseline: Baseline, build: Build, old: Artifact, new: Artif
         found.append(RoleDifference("probability", "reached", moved <= tolerance.outcome, moved,
                                     float(new.meta["final_probability"])))
     return found
-
-
-def structural_similarity(before: np.ndarray, after: np.ndarray, side: int = 64) -> float:
-    """SSIM (Wang et al. 2004; 7x7 windows) of two pictures' grayscale, each first low-passed by
-    averaging down to at most ``side`` px on its longer side: pixel grain is ignored, shapes,
-    their placement and contrast count."""
-    def low_pass(picture: np.ndarray) -> np.ndarray:
-        rgb = picture[..., :3].astype(np.float64) / 255 if picture.ndim == 3 else picture.astype(np.float64)[..., None] / 255
-        gray = rgb.mean(axis=-1)
-        step = max(1, int(np.ceil(max(gray.shape) / side)))
-        height, width = (gray.shape[0] // step) * step, (gray.shape[1] // step) * step
-        return gray[:height, :width].reshape(height // step, step, width // step, step).mean(axis=(1, 3))
-
-    x, y = low_pass(before), low_pass(after)
-    window = min(7, *x.shape)
-
-    def mean(a: np.ndarray) -> np.ndarray:
-        total = np.pad(a, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
-        w = window
-        return (total[w:, w:] - total[:-w, w:] - total[w:, :-w] + total[:-w, :-w]) / (w * w)
-
-    mx, my = mean(x), mean(y)
-    vx, vy, cov = mean(x * x) - mx * mx, mean(y * y) - my * my, mean(x * y) - mx * my
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    ssim = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return float(ssim.mean())
 
 
 def _frames(path: Path) -> list[np.ndarray]:
@@ -364,56 +338,11 @@ def _compare_raw(role: str, before: np.ndarray, after: np.ndarray, tolerance: To
 
 def check(baseline_dir: Path, site_dir: Path, cache_dir: Path, tolerance: Tolerance) -> tuple[Outcome, Path]:
     """Compare the build in ``site_dir`` with the baseline and write the report; returns both."""
+    from reportgen.regress_report import write_report
+
     baseline, build = Baseline(baseline_dir), Build(site_dir, cache_dir)
     outcome = compare(baseline, build, tolerance)
     return outcome, write_report(outcome, build, baseline_dir)
-
-
-def write_report(outcome: Outcome, build: Build, baseline_dir: Path) -> Path:
-    """``regressions.html`` in the site folder: baseline, new and a diff heat map for every moved picture."""
-    from reportgen.site import environment
-
-    pictures = build.root / REPORT_PICTURES
-    shutil.rmtree(pictures, ignore_errors=True)
-    moved = []
-    for number, comparison in enumerate(outcome.moved, start=1):
-        shown = []
-        for difference in comparison.differences:
-            if difference.within:
-                continue
-            files = {}
-            if difference.frames is not None:
-                before, after = difference.frames
-                files = {"baseline": before, "new": after}
-                if before.shape == after.shape:
-                    files["difference"] = heat_map(before, after)
-                for name, picture in list(files.items()):
-                    path = f"{REPORT_PICTURES}/{number:04d}-{render_name(difference.role)}-{name}.png"
-                    atomic_write_bytes(build.root / path, render.png_bytes(picture))
-                    files[name] = {"path": path, "width": picture.shape[1], "height": picture.shape[0]}
-            shown.append({"role": difference.role, "text": difference.describe(), "files": files,
-                          "peak": difference.largest if difference.frames is not None and not difference.note else None})
-        shown += [{"role": d.role, "text": d.describe(), "files": {}, "peak": None} for d in comparison.outcome]
-        moved.append({"artifact": comparison.current, "differences": shown, "by_outcome": bool(comparison.outcome)})
-    site = build.manifest
-    html = environment().get_template("regressions.html").render(
-        site=site, sections=site.sections, untrained=site.untrained,
-        page="regressions", outcome=outcome, moved=moved, baseline=str(baseline_dir), tolerance=outcome.tolerance,
-        within=[c for c in outcome.compared if not c.identical and not c.moved],
-    )
-    path = build.root / REPORT
-    atomic_write_bytes(path, html.encode("utf-8"))
-    return path
-
-
-def render_name(role: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in role)[:40] or "x"
-
-
-def heat_map(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """Per-pixel largest channel difference, scaled to the largest one, through a colour map."""
-    levels = np.abs(before.astype(np.int16) - after.astype(np.int16)).max(axis=-1).astype(np.float64)
-    return render.colourise(levels / max(levels.max(), 1.0), "viridis")
 
 
 def promote(baseline_dir: Path, site_dir: Path, cache_dir: Path, raw_limit_kb: float | None = None) -> int:

@@ -1,5 +1,6 @@
 """Pure numpy -> picture helpers shared by every technique: scaling, grids, colour maps,
-overlays, resizing, and byte-exact PNG / GIF encoding. No torch here."""
+overlays, resizing, byte-exact PNG / GIF encoding, and the structural similarity the regression
+check compares optimisations by. No torch here."""
 from __future__ import annotations
 
 import io
@@ -111,3 +112,29 @@ def gif_bytes(frames: Sequence[np.ndarray], duration_ms: int = 100, final_hold_m
         raise ValueError("a GIF needs at least one frame")
     durations = [duration_ms] * (len(frames) - 1) + [final_hold_ms]
     return iio.imwrite("<bytes>", np.stack(frames), extension=".gif", duration=durations, loop=0)
+
+
+def structural_similarity(before: np.ndarray, after: np.ndarray, side: int = 64) -> float:
+    """SSIM (Wang et al. 2004; 7x7 windows) of two pictures' grayscale, each first low-passed by
+    averaging down to at most ``side`` px on its longer side: pixel grain is ignored, shapes,
+    their placement and contrast count."""
+    def low_pass(picture: np.ndarray) -> np.ndarray:
+        rgb = picture[..., :3].astype(np.float64) / 255 if picture.ndim == 3 else picture.astype(np.float64)[..., None] / 255
+        gray = rgb.mean(axis=-1)
+        step = max(1, int(np.ceil(max(gray.shape) / side)))
+        height, width = (gray.shape[0] // step) * step, (gray.shape[1] // step) * step
+        return gray[:height, :width].reshape(height // step, step, width // step, step).mean(axis=(1, 3))
+
+    x, y = low_pass(before), low_pass(after)
+    window = min(7, *x.shape)
+
+    def mean(a: np.ndarray) -> np.ndarray:
+        total = np.pad(a, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+        w = window
+        return (total[w:, w:] - total[:-w, w:] - total[w:, :-w] + total[:-w, :-w]) / (w * w)
+
+    mx, my = mean(x), mean(y)
+    vx, vy, cov = mean(x * x) - mx * mx, mean(y * y) - my * my, mean(x * y) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    ssim = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(ssim.mean())

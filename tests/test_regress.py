@@ -247,7 +247,7 @@ def test_an_optimisation_that_reached_something_else_fails(optimised, tmp_path):
 
 
 def test_structural_similarity_ignores_grain_but_not_shapes():
-    from reportgen.regress import structural_similarity
+    from reportgen.render import structural_similarity
 
     rng = np.random.default_rng(0)
     coarse = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)  # shapes a few pixels wide, everywhere

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from reportgen.choices import ChoiceError
-from reportgen.models.card import ModelCard, ModelError
+from reportgen.models.card import ModelCard
 from reportgen.models.embedded import LOCAL
 
 

@@ -1,0 +1,59 @@
+"""The regression report: ``regressions.html`` with its pictures under ``regressions/``, written
+into the build's site folder beside the gallery, so it can link the gallery's pages."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from reportgen import render
+from reportgen.regress import REPORT, REPORT_PICTURES, Build, Outcome
+from reportgen.staging import atomic_write_bytes
+
+
+def write_report(outcome: Outcome, build: Build, baseline_dir: Path) -> Path:
+    """``regressions.html`` in the site folder: baseline, new and a diff heat map for every moved picture."""
+    from reportgen.site import environment
+
+    pictures = build.root / REPORT_PICTURES
+    shutil.rmtree(pictures, ignore_errors=True)
+    moved = []
+    for number, comparison in enumerate(outcome.moved, start=1):
+        shown = []
+        for difference in comparison.differences:
+            if difference.within:
+                continue
+            files = {}
+            if difference.frames is not None:
+                before, after = difference.frames
+                files = {"baseline": before, "new": after}
+                if before.shape == after.shape:
+                    files["difference"] = heat_map(before, after)
+                for name, picture in list(files.items()):
+                    path = f"{REPORT_PICTURES}/{number:04d}-{render_name(difference.role)}-{name}.png"
+                    atomic_write_bytes(build.root / path, render.png_bytes(picture))
+                    files[name] = {"path": path, "width": picture.shape[1], "height": picture.shape[0]}
+            shown.append({"role": difference.role, "text": difference.describe(), "files": files,
+                          "peak": difference.largest if difference.frames is not None and not difference.note else None})
+        shown += [{"role": d.role, "text": d.describe(), "files": {}, "peak": None} for d in comparison.outcome]
+        moved.append({"artifact": comparison.current, "differences": shown, "by_outcome": bool(comparison.outcome)})
+    site = build.manifest
+    html = environment().get_template("regressions.html").render(
+        site=site, sections=site.sections, untrained=site.untrained,
+        page="regressions", outcome=outcome, moved=moved, baseline=str(baseline_dir), tolerance=outcome.tolerance,
+        within=[c for c in outcome.compared if not c.identical and not c.moved],
+    )
+    path = build.root / REPORT
+    atomic_write_bytes(path, html.encode("utf-8"))
+    return path
+
+
+def render_name(role: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in role)[:40] or "x"
+
+
+def heat_map(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Per-pixel largest channel difference, scaled to the largest one, through a colour map."""
+    levels = np.abs(before.astype(np.int16) - after.astype(np.int16)).max(axis=-1).astype(np.float64)
+    return render.colourise(levels / max(levels.max(), 1.0), "viridis")
