@@ -109,5 +109,6 @@ def test_the_repository_describes_its_showcase_and_baseline_in_config_files():
     assert showcase.models == ("efficientnet_lite0", "efficientnet_lite2") and showcase.out == root / "site"
     baseline = build_config({}, load_config(root / "tests" / "baseline.toml"), registry())
     assert baseline.preset == "quick" and baseline.input_dir.resolve() == root / "inputs"
-    assert baseline.overrides == {"saliency": {"methods": ("guided", "gradcam", "smoothgrad", "integrated_gradients")}}
+    assert baseline.overrides == {"saliency": {"methods": ("guided", "gradcam", "smoothgrad", "integrated_gradients")},
+                                  "class_ascent": {"styles": ("naive",)}}
     assert FileSettings().where("x") == "None: x"
