@@ -37,7 +37,7 @@ class Filters(Technique):
     description = (
         "The raw weights of convolution filters. The first layer's filters act on colour and show "
         "edges and colour blobs; deeper filters act on feature maps and are shown through their "
-        "first input channel, which says little — as the seed notes."
+        "first input channel, which on its own says little about what the filter does."
     )
     per_image = False
     Params = Params
