@@ -71,15 +71,14 @@ def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | 
     ``config`` names a config file whose settings the other arguments override. Raises
     ``reportgen.BuildError`` (or ``ParamError`` for a bad setting) when the build cannot start.
     """
-    from reportgen.models import DEFAULT_MODEL
     from reportgen.techniques.base import registry
 
     given = dict(input=input_dir, models=_names(models), techniques=_names(techniques), preset=preset, out=out,
                  cache_dir=cache_dir, device=device, weights=weights, strict=strict, executor=executor)
     settings = [f"{technique}.{name}={as_text(value)}" for technique, values in (overrides or {}).items()
                 for name, value in values.items()]
-    file = load_config(Path(config)) if config is not None else load_config(None)
-    return build_with(build_config(given, file, registry(), settings, DEFAULT_MODEL), progress)
+    file = load_config(Path(config) if config is not None else None)
+    return build_with(build_config(given, file, registry(), settings), progress)
 
 
 def build_with(config: BuildConfig, progress: bool | Any = False) -> Gallery:

@@ -69,22 +69,21 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
     from reportgen.api import build_with
     from reportgen.choices import ParamError
     from reportgen.config import build_config, find_config, load_config
-    from reportgen.models import DEFAULT_MODEL
     from reportgen.pipeline import BuildError
     from reportgen.progress import Progress, Silent, ToProgress
-    from reportgen.site import SiteError, check_out_folder, size_summary
+    from reportgen.site import SiteError, size_summary
     from reportgen.techniques.base import registry
 
     given = dict(input=input_dir, models=models, techniques=techniques, out=out, cache_dir=cache_dir,
                  preset=preset, device=device, weights=weights, strict=strict, executor=executor,
                  ray_address=ray_address, ray_workers=ray_workers)
     try:
-        config = build_config(given, load_config(find_config(config_file)), registry(), settings, DEFAULT_MODEL)
-        check_out_folder(config.out)
-    except (ParamError, SiteError) as error:
+        config = build_config(given, load_config(find_config(config_file)), registry(), settings)
+    except ParamError as error:
         _fail(str(error))
     progress = Silent() if quiet else Progress()
     logger, handler = logging.getLogger("reportgen"), ToProgress(progress)
+    level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
     try:
@@ -95,6 +94,7 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
         _fail("interrupted; the cache keeps everything finished so far and the site was not touched", 130)
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
     line, warnings = size_summary(config.out)
     click.echo(line, err=True)
     for warning in warnings:

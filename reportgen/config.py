@@ -13,6 +13,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from reportgen.choices import DEVICES, EXECUTORS, PRESETS, WEIGHTS, ParamError, check_choice, check_choices
+from reportgen.models.embedded import DEFAULT_MODEL
 from reportgen.techniques.base import Technique, parse_param
 
 
@@ -178,7 +179,7 @@ DEFAULTS: Mapping[str, Any] = {
 
 
 def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping[str, Technique],
-                 settings: Iterable[str] = (), default_model: str = "efficientnet_lite0") -> BuildConfig:
+                 settings: Iterable[str] = ()) -> BuildConfig:
     """One build's configuration: what was given (flags, environment; None = not given) over the
     config file over the defaults. Values from the file are checked here, naming file and key."""
     def pick(key: str) -> Any:
@@ -204,7 +205,7 @@ def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping
         raise ConfigError(f"{where('techniques')}: {error}") from None
     return BuildConfig(
         input_dir=Path(input_dir),
-        models=split_names(pick("models")) or (default_model,),
+        models=split_names(pick("models")) or (DEFAULT_MODEL,),
         techniques=techniques,
         out=Path(pick("out")),
         cache_dir=Path(pick("cache_dir")),

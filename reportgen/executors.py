@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from reportgen.cache import Cache
+from reportgen.cache import Cache, Entry
 from reportgen.images import first_line
 from reportgen.choices import EXECUTORS
 from reportgen.models import ModelCard, load, prepare_device, select_device
@@ -47,7 +47,7 @@ class Done:
     """What a job left in the cache; ``error`` is the traceback when the technique failed."""
 
     job: Job
-    stored: list[str] = field(default_factory=list)
+    stored: dict[str, Entry] = field(default_factory=dict)  # key -> the cache entry written
     error: str | None = None
     summary: str = ""  # the error's type and first line
 
@@ -61,8 +61,7 @@ def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress)
     try:
         for request, result in technique.compute(params, model, list(job.requests), progress):
             key = key_of[id(request)]
-            cache.put(key, result)
-            done.stored.append(key)
+            done.stored[key] = cache.put(key, result)
     except Exception as error:
         done.error = traceback.format_exc()
         done.summary = f"{type(error).__name__}: {first_line(error)}"

@@ -156,8 +156,7 @@ def _compute(misses, cards, params, config, cache, entries, report, progress) ->
             require_weights(cards[name])
         executor = executor_for(config.executor, config.ray_address, config.ray_workers)
         for done in executor.run(jobs, cards, params, config.device, cache, progress):
-            for key in done.stored:
-                entries[key] = cache.get(key)
+            entries.update(done.stored)
             report.computed += len(done.stored)
             if done.error is not None:
                 report.log = _log_failure(config.cache_dir, report.log, done.error)
