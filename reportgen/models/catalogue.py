@@ -90,13 +90,9 @@ def require_weights(card: ModelCard) -> None:
     """Before any work: pretrained torchvision weights are on disk, or downloaded now (see weights)."""
     if card.weights != "pretrained" or card.name in LOCAL or card.weights_url is None:
         return
-    require_weights_file(card.name, card.weights_url)
-
-
-def require_weights_file(name: str, url: str) -> None:
     from reportgen.models.weights import Checkpoint, fetch
 
-    fetch(Checkpoint(name, url))
+    fetch(Checkpoint(card.name, card.weights_url))
 
 
 def is_embedded(name: str) -> bool:

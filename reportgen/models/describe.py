@@ -15,6 +15,7 @@ from reportgen.models import catalogue
 from reportgen.models.card import CARD_VERSION, IMAGENET_MEAN, IMAGENET_STD, RANDOM_SEED, ModelCard, package_version
 from reportgen.models.catalogue import checkpoints_dir
 from reportgen.models.embedded import LOCAL
+from reportgen.models.weights import checkpoint_for, fetch
 from reportgen.staging import atomic_write_bytes, sweep_abandoned
 
 if TYPE_CHECKING:
@@ -34,12 +35,9 @@ def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
     if weights == "pretrained" and name not in LOCAL:
         # Before building the card (the architecture, a probe of its layers: seconds for a big
         # model): missing weights are downloaded, or reported, before anything else is done.
-        url = catalogue.torchvision_catalogue().get(name)
-        if url is None:
-            import torchvision
-
-            url = torchvision.models.get_model_weights(name).DEFAULT.url
-        catalogue.require_weights_file(name, url)
+        checkpoint = checkpoint_for(name)
+        if checkpoint is not None:
+            fetch(checkpoint)
     card = _build_card(name, weights)
     _store_card(cache, cache_name, card)
     return card

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from reportgen.images import first_line
 from reportgen.models.card import ModelError
-from reportgen.models.catalogue import checkpoints_dir, torchvision_catalogue
+from reportgen.models import catalogue
+from reportgen.models.catalogue import checkpoints_dir
 
 CONNECT_TIMEOUT_S = 10.0
 # torchvision's (and torch.hub's) rule: the hex digits after the last "-" of the file's stem
@@ -57,7 +58,7 @@ class Checkpoint:
 
 def checkpoint_for(model: str) -> Checkpoint | None:
     """The DEFAULT weights of a torchvision classifier (None for a model without downloads)."""
-    url = torchvision_catalogue().get(model)
+    url = catalogue.torchvision_catalogue().get(model)
     if url is None:
         import torchvision
 

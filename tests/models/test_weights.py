@@ -218,7 +218,7 @@ def test_weights_list_and_fetch_commands(checkpoint_bytes, torch_home, monkeypat
     name = named(checkpoint_bytes)
     server = serve({name: checkpoint_bytes})
     url = f"http://127.0.0.1:{server.server_port}/{name}"
-    monkeypatch.setattr("reportgen.models.weights.torchvision_catalogue", lambda: {MODEL: url})
+    monkeypatch.setattr(models.catalogue, "torchvision_catalogue", lambda: {MODEL: url})
     runner = CliRunner()
     try:
         before = runner.invoke(main, ["weights", "list", f"{MODEL},efficientnet_lite0"])
@@ -238,7 +238,8 @@ def test_weights_list_and_fetch_commands(checkpoint_bytes, torch_home, monkeypat
 
 
 def test_weights_fetch_reports_each_failure_in_one_line(torch_home, monkeypatch):
-    monkeypatch.setattr("reportgen.models.weights.torchvision_catalogue", lambda: {MODEL: f"http://127.0.0.1:9/{MODEL}-0123abcd.pth"})
+    monkeypatch.setattr(models.catalogue, "torchvision_catalogue",
+                        lambda: {MODEL: f"http://127.0.0.1:9/{MODEL}-0123abcd.pth"})
     result = CliRunner().invoke(main, ["weights", "fetch", MODEL])
     assert result.exit_code == 2 and "Traceback" not in result.output
     (line,) = result.stderr.strip().splitlines()
