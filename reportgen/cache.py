@@ -24,7 +24,8 @@ from reportgen.staging import atomic_write_bytes, sweep_abandoned, temporary_pre
 
 ENTRY_FILE = "entry.json"
 MARKER = ".reportgen-cache"  # written when reportgen creates a cache; ``clear`` needs it
-OWN = ("objects", "json", "logs", MARKER)  # everything reportgen puts in a cache folder
+OWN = ("objects", "json", "logs", MARKER)  # everything reportgen puts in a cache folder, besides:
+PROBE = "ray-probe"  # the stem of a Ray build's shared-cache probe (executors.py), a temporary
 
 
 class CacheError(Exception):
@@ -104,10 +105,11 @@ class Cache:
         return entry
 
     def sweep(self) -> int:
-        """Remove staging folders left by writers that died (see ``staging.sweep_abandoned``)."""
+        """Remove staging folders and Ray probes left by writers that died (``staging.sweep_abandoned``)."""
         objects = self.root / "objects"
         folders = [f for f in objects.iterdir() if f.is_dir()] if objects.is_dir() else []
-        return sum(sweep_abandoned(folder, "tmp") for folder in folders if folder.is_dir())
+        swept = sum(sweep_abandoned(folder, "tmp") for folder in folders if folder.is_dir())
+        return swept + (sweep_abandoned(self.root, PROBE) if self.root.is_dir() else 0)
 
     def claim(self) -> None:
         """Make ``root`` a reportgen cache, refusing a folder that holds anything reportgen did not
@@ -131,6 +133,8 @@ class Cache:
             return False
         if not (self.root / MARKER).is_file():
             raise CacheError(f"{self.root} is not a reportgen cache (no {MARKER} inside); nothing was removed")
+        for probe in self.root.glob(f".{PROBE}-*"):
+            probe.unlink(missing_ok=True)
         for name in OWN:  # the marker last: an interrupted clear can be run again
             path = self.root / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)

@@ -212,7 +212,8 @@ def clean(cache_dir: Path) -> None:
 @click.option("--cache-dir", default=".reportgen-cache", show_default=True, type=click.Path(path_type=Path), help="The build's cache (raw arrays).")
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=VALUE",
               help="pixel=LEVELS (default 8), animation=LEVELS (32, GIF frames), pixels=FRACTION (0.005), "
-                   "raw=RELATIVE (0.05), similarity=SSIM (0.8) or outcome=RELATIVE (0.1) for optimisations; repeatable.")
+                   "raw=RELATIVE (0.05), similarity=SSIM (0.8), features=COSINE (0.35), outcome=RELATIVE (0.2) or "
+                   "chaotic=RELATIVE (0.2) for optimisations; repeatable.")
 @click.option("--update", is_flag=True, help="Make the current build the baseline instead of checking it.")
 @click.option("--raw-limit", type=click.FloatRange(min=0), default=None, metavar="KB",
               help="With --update: leave out raw arrays over KB (as float16); their pictures are still checked.")

@@ -7,18 +7,18 @@ executors leave the same entries. Ray is imported only by ``RayExecutor``.
 """
 from __future__ import annotations
 
-import os
 import secrets
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from reportgen.cache import Cache, Entry
+from reportgen.cache import PROBE, Cache, Entry
 from reportgen.images import first_line
 from reportgen.choices import EXECUTORS
 from reportgen.models import ModelCard, load, prepare_device, select_device
 from reportgen.progress import Progress, Silent
+from reportgen.staging import temporary_prefix
 from reportgen.techniques.base import Request, registry
 
 RAY_INSTALL = 'pip install -e ".[ray]"'  # or `pip install "reportgen[ray]"`
@@ -171,7 +171,7 @@ class RayExecutor:
         """A file only this build knows, for every worker to read back: a cache folder that is not
         shared between the nodes is found before any work, not as missing entries afterwards."""
         root.mkdir(parents=True, exist_ok=True)
-        name, token = f".ray-probe-{os.getpid()}-{secrets.token_hex(4)}", secrets.token_hex(16)
+        name, token = temporary_prefix(PROBE) + secrets.token_hex(4), secrets.token_hex(16)
         (root / name).write_text(token)
         return name, token
 

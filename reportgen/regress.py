@@ -31,9 +31,9 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 from PIL import Image, ImageSequence
 
-from reportgen import render
 from reportgen.artifacts import Artifact, Manifest
 from reportgen.choices import OPTIMISATIONS
+from reportgen.regress_outcome import SetCheck, compare_outcome, compare_sets
 from reportgen.staging import replace_folder, replaceable
 
 MARKER = ".reportgen-baseline"
@@ -55,7 +55,11 @@ class Tolerance:
     raw: float = 0.05  # largest |new - baseline| of a raw array, relative to the baseline's peak |value|
     # Optimisations (choices.OPTIMISATIONS) that moved beyond those are judged by their outcome:
     similarity: float = 0.8  # structural similarity of the low-passed grayscale pictures, at least
-    outcome: float = 0.1  # objective reached (relative to its peak), class probability reached, at most
+    features: float = 0.35  # cosine similarity of the model's features of the final picture, at least
+    outcome: float = 0.2  # objective reached (relative to its peak), class probability reached, at most
+    # Chaotic optimisations (choices.CHAOTIC) are judged as sets (regress_outcome.py): their mean
+    # objective (relative to its mean magnitude) and mean class probability, at most.
+    chaotic: float = 0.2
 
     @classmethod
     def parse(cls, texts: Iterable[str]) -> "Tolerance":
@@ -80,9 +84,9 @@ class RoleDifference:
     """How one file (picture, animation or raw array) of an artifact moved."""
 
     role: str
-    kind: str  # "picture", "raw", or for an optimisation's outcome "similarity" or "reached"
+    kind: str  # "picture", "raw", or for an optimisation's outcome "similarity", "features", "class", "reached"
     within: bool
-    largest: float  # picture: levels; raw, reached: relative to the baseline's peak; similarity: SSIM
+    largest: float  # picture: levels; raw, reached: relative to the baseline's peak; similarity: SSIM; features: cosine
     changed: float = 0.0  # picture: fraction of pixels beyond the pixel tolerance
     note: str = ""  # why it cannot be compared value by value (shape, frames, missing)
     frames: tuple[np.ndarray, np.ndarray] | None = None  # baseline and new frame where they differ most
@@ -92,8 +96,11 @@ class RoleDifference:
             return f"{self.role} {self.note}"
         if self.kind == "similarity":
             return f"{self.role}: structural similarity {self.largest:.3f} to the baseline (low-passed)"
+        if self.kind == "features":
+            return f"the model's features of the final picture: cosine similarity {self.largest:.3f} to the baseline's"
         if self.kind == "reached":
-            scale = "" if self.role == "probability" else " of the baseline's peak"
+            scale = "" if "probability" in self.role else " of the baseline's " + (
+                "mean magnitude" if self.role.startswith("mean") else "peak")
             return f"{self.role} reached {self.changed:.4g}, off by {self.largest:.3g}{scale}"
         if self.kind == "raw":
             return f"{self.role} off by {self.largest:.3g} of its peak"
@@ -123,6 +130,7 @@ class Outcome:
     compared: list[Comparison]
     appeared: list[Artifact]
     vanished: list[Artifact]
+    sets: list[SetCheck] = field(default_factory=list)  # chaotic optimisations, judged by their means
 
     @property
     def moved(self) -> list[Comparison]:
@@ -130,7 +138,7 @@ class Outcome:
 
     @property
     def passed(self) -> bool:
-        return not (self.moved or self.appeared or self.vanished)
+        return not (self.moved or self.appeared or self.vanished or any(s.moved for s in self.sets))
 
     @property
     def unkept(self) -> int:
@@ -139,8 +147,9 @@ class Outcome:
     def counts(self) -> str:
         identical = sum(c.identical for c in self.compared)
         within = len(self.compared) - identical - len(self.moved)
+        sets = f", {sum(not s.moved for s in self.sets)} of {len(self.sets)} chaotic sets within" if self.sets else ""
         return (f"{len(self.compared)} compared, {identical} identical, {within} within tolerance, "
-                f"{len(self.moved)} moved, {len(self.appeared)} appeared, {len(self.vanished)} vanished")
+                f"{len(self.moved)} moved, {len(self.appeared)} appeared, {len(self.vanished)} vanished{sets}")
 
     def summary(self) -> str:
         return f"check {'passed' if self.passed else 'FAILED'}: {self.counts()}"
@@ -152,6 +161,8 @@ class Outcome:
                  for c in self.moved]
         found += [f"appeared: {a.describe()}" for a in self.appeared]
         found += [f"vanished: {a.describe()}" for a in self.vanished]
+        found += [f"moved as a set: {s.describe()}: " + "; ".join(d.describe() for d in s.differences if not d.within)
+                  for s in self.sets if s.moved]
         return found
 
 
@@ -241,9 +252,10 @@ def compare(baseline: Baseline, build: Build, tolerance: Tolerance) -> Outcome:
     old = {a.identity(): a for a in baseline.manifest.artifacts}
     new = {a.identity(): a for a in build.manifest.artifacts}
     compared = [_compare_artifact(baseline, build, old[k], new[k], tolerance) for k in new if k in old]
+    sets = compare_sets(compared, lambda c: (baseline.raw(c.baseline), build.raw(c.current)), tolerance)
     return Outcome(tolerance, compared,
                    appeared=[a for k, a in new.items() if k not in old],
-                   vanished=[a for k, a in old.items() if k not in new])
+                   vanished=[a for k, a in old.items() if k not in new], sets=sets)
 
 
 def _compare_artifact(baseline: Baseline, build: Build, old: Artifact, new: Artifact, tolerance: Tolerance) -> Comparison:
@@ -276,31 +288,10 @@ def _compare_artifact(baseline: Baseline, build: Build, old: Artifact, new: Arti
         differences.append(_compare_raw(role, old_raw[role], after, tolerance))
     comparison = Comparison(old, new, identical, differences, unkept)
     if comparison.moved and new.technique in OPTIMISATIONS:
-        comparison.outcome = _compare_outcome(baseline, build, old, new, old_raw, new_raw, tolerance)
+        comparison.outcome = compare_outcome(old, new, lambda a, role: _frames(baseline.picture(a, role))[-1],
+                                             lambda a, role: _frames(build.picture(a, role))[-1], old_raw, new_raw,
+                                             tolerance)
     return comparison
-
-
-def _compare_outcome(baseline: Baseline, build: Build, old: Artifact, new: Artifact, old_raw: Mapping[str, np.ndarray],
-                     new_raw: Mapping[str, np.ndarray], tolerance: Tolerance) -> list[RoleDifference]:
-    """What an optimisation reached, for a run whose steps amplified rounding past pixel tolerances:
-    its pictures' structure (the last frame of an animation), the objective's final value (relative
-    to the baseline's peak) and the class probability (absolute). A broken objective, another class or a washed-out picture fails these; the
-    grain that rounding moves does not."""
-    found = []
-    for role in sorted(set(old.files) & set(new.files)):
-        before, after = _frames(baseline.picture(old, role))[-1], _frames(build.picture(new, role))[-1]
-        value = render.structural_similarity(before, after) if before.shape == after.shape else 0.0
-        found.append(RoleDifference(role, "similarity", value >= tolerance.similarity, value))
-    if "objective" in old_raw and "objective" in new_raw:  # what the optimisation maximised, per frame
-        before, after = (np.asarray(raw["objective"], np.float64).reshape(-1) for raw in (old_raw, new_raw))
-        if before.shape == after.shape and np.isfinite(before).all():
-            moved = abs(after[-1] - before[-1]) / (float(np.abs(before).max()) or 1.0)
-            found.append(RoleDifference("objective", "reached", moved <= tolerance.outcome, moved, float(after[-1])))
-    if "final_probability" in old.meta and "final_probability" in new.meta:
-        moved = abs(float(new.meta["final_probability"]) - float(old.meta["final_probability"]))
-        found.append(RoleDifference("probability", "reached", moved <= tolerance.outcome, moved,
-                                    float(new.meta["final_probability"])))
-    return found
 
 
 def _frames(path: Path) -> list[np.ndarray]:

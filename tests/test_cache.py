@@ -115,3 +115,19 @@ def test_clear_and_claim_refuse_a_foreign_folder(tmp_path):
     with pytest.raises(CacheError, match="notes.txt"):
         Cache(tmp_path / "mine").claim()
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt", "objects"]
+
+
+def test_a_killed_ray_builds_probe_is_swept_and_cleared(tmp_path):
+    import os
+
+    from reportgen.cache import PROBE
+    from reportgen.staging import temporary_prefix
+
+    cache = Cache(tmp_path / "cache")
+    cache.claim()
+    live = tmp_path / "cache" / (temporary_prefix(PROBE) + "a")  # this process: alive, kept
+    dead = tmp_path / "cache" / (temporary_prefix(PROBE).replace(f"-{os.getpid()}-", "-999999999-") + "b")
+    for probe in (live, dead):
+        probe.write_text("token")
+    assert cache.sweep() == 1 and live.exists() and not dead.exists()
+    assert cache.clear() and not (tmp_path / "cache").exists()  # the folder goes with the probe

@@ -260,3 +260,75 @@ def test_structural_similarity_ignores_grain_but_not_shapes():
     assert structural_similarity(shapes, np.clip(grain, 0, 255).astype(np.uint8)) > 0.9
     assert structural_similarity(shapes, shapes[::-1, ::-1].copy()) < 0.5
     assert structural_similarity(shapes, np.full_like(shapes, 128)) < 0.2  # washed out
+
+
+@pytest.fixture
+def chaotic(tmp_path):
+    """A baseline holding three robust class models of the tiny network (a chaotic set)."""
+    write_inputs(tmp_path / "inputs")
+    overrides = {"class_ascent": {"classes": ("1", "2", "3"), "regularisers": ("none",), "styles": ("robust",),
+                                  "robust_steps": 3, "frames": 2}}
+    cfg = make_site(tmp_path, techniques=("class_ascent",), overrides=overrides)
+    promote(tmp_path / "baseline", cfg.out, cfg.cache_dir)
+    return cfg
+
+
+def _runs(cfg):
+    """The class models' final pictures, objective traces and feature vectors (paths)."""
+    site = Manifest.from_json(json.loads((cfg.out / "manifest.json").read_text()))
+    return [(cfg.out / a.files["final"].path, cfg.cache_dir / a.cache_files["objective"],
+             cfg.cache_dir / a.cache_files["features"]) for a in site.of("class_ascent")]
+
+
+def _shift_final_objective(path, amount):
+    trace = np.load(path)
+    trace[-1] += amount
+    np.save(path, trace)
+
+
+def test_chaotic_runs_that_ended_elsewhere_pass_while_their_set_reached_the_same(chaotic, tmp_path):
+    runs = _runs(chaotic)
+    for picture, _, _ in runs:  # other optima: other pictures, each judged by what the model sees in it
+        pixels = np.asarray(Image.open(picture).convert("RGB"))
+        Image.fromarray(np.ascontiguousarray(pixels[::-1, ::-1])).save(picture)
+    amount = 0.3 * abs(float(np.load(runs[0][1])[-1]))
+    _shift_final_objective(runs[0][1], amount)  # one run ended higher, another lower: the set's mean stays
+    _shift_final_objective(runs[1][1], -amount)
+    outcome = compare(Baseline(tmp_path / "baseline"), Build(chaotic.out, chaotic.cache_dir), Tolerance())
+    models = [c for c in outcome.compared if c.current.technique == "class_ascent"]
+    assert [c.moved for c in models] == [False] * 3 and all(c.outcome for c in models)
+    assert not any(d.kind == "similarity" for c in models for d in c.outcome)  # pixels are not judged
+    assert [s.describe() for s in outcome.sets] == ["class_ascent · robust · tiny (3 runs)"]
+    assert outcome.passed and "1 of 1 chaotic sets within" in outcome.summary()
+
+
+def test_a_chaotic_set_that_reached_less_fails_as_a_set(chaotic, tmp_path):
+    runs = _runs(chaotic)
+    magnitude = np.mean([abs(float(np.load(objective)[-1])) for _, objective, _ in runs])
+    for _, objective, _ in runs:  # every run ended a fifth of the set's mean magnitude lower
+        _shift_final_objective(objective, -0.2 * magnitude)
+    result = check(tmp_path, chaotic)
+    assert result.exit_code == 1
+    assert "moved as a set: class_ascent · robust · tiny (3 runs): mean objective reached" in result.stderr
+    assert "0 moved" in result.stdout and "0 of 1 chaotic sets within" in result.stdout
+    assert "Chaotic sets (1)" in (chaotic.out / REPORT).read_text()
+
+
+def test_a_chaotic_run_the_model_sees_differently_fails(chaotic, tmp_path):
+    _, _, features = _runs(chaotic)[0]
+    np.save(features, -np.load(features))  # the network describes it as the opposite
+    result = check(tmp_path, chaotic)
+    assert result.exit_code == 1 and "the model's features of the final picture: cosine similarity -1.000" in result.stderr
+    manifest = json.loads((chaotic.out / "manifest.json").read_text())
+    entry = next(a for a in manifest["artifacts"] if a["technique"] == "class_ascent")
+    entry["meta"]["top1"], entry["meta"]["top1_category"] = 99, "class 99"
+    (chaotic.out / "manifest.json").write_text(json.dumps(manifest))
+    assert "class seen as class 99, was" in check(tmp_path, chaotic).stderr
+
+
+def test_cosine_of_features():
+    from reportgen.regress_outcome import cosine
+
+    assert cosine(np.array([1.0, 2.0]), np.array([2.0, 4.0])) == pytest.approx(1.0)
+    assert cosine(np.array([1.0, 0.0]), np.array([0.0, 3.0])) == pytest.approx(0.0)
+    assert cosine(np.zeros(2), np.ones(2)) == 0.0 and cosine(np.ones(2), np.ones(3)) == 0.0

@@ -50,6 +50,17 @@ class LoadedModel:
         size = self.card.input_size
         return torch.randn((1, 3, size, size), generator=generator).to(self.device)
 
+    def features(self, inputs: Any) -> np.ndarray:
+        """How the network describes each input just before it classifies: the input of the last
+        linear layer it runs (its pooled penultimate features), or its output if it runs none.
+        Regression checks compare optimised pictures by these (regress.py): runs that end at other
+        optima under other CPU kernels still show the network the same kind of thing."""
+        from reportgen.hooks import module_calls
+
+        calls, output = module_calls(self.module, inputs, (torch.nn.Linear,))
+        described = calls[-1][2][0] if calls else output
+        return described.flatten(1).float().cpu().numpy()
+
     def normalise(self, pixels01: Any) -> Any:
         """NCHW tensor in [0, 1] -> the model's normalised input."""
         mean = torch.tensor(self.card.mean, device=pixels01.device).view(1, 3, 1, 1)

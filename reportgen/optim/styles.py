@@ -56,8 +56,16 @@ def group_for(style: str, count: int, model: Any, settings: AscentParams) -> Gro
     raise ValueError(f"unknown style {style!r}; valid: {', '.join(STYLES)}")
 
 
+@dataclass
+class Measured:
+    """A batch's final pictures as the model sees them: the score's values, and its features."""
+
+    values: dict[str, np.ndarray]  # name -> (images,)
+    features: np.ndarray  # (images, features)
+
+
 def visualise(model: Any, style: str, count: int, score: Score, penalty: Penalty, settings: AscentParams,
-              tick: Callable[[int], None] = lambda step: None) -> tuple[Trace, dict[str, np.ndarray]]:
+              tick: Callable[[int], None] = lambda step: None) -> tuple[Trace, Measured]:
     """Run the ascent for a batch of ``count`` images of one style, then measure the final frames
     as the model sees them (uint8, clipped, untransformed; the robust canvas resized to the model's
     input size, as the model saw it during the ascent): that is what the gallery shows."""
@@ -66,19 +74,21 @@ def visualise(model: Any, style: str, count: int, score: Score, penalty: Penalty
     steps = style_settings(settings, style)[0]
     trace = adam_ascent([group], score, penalty, steps, settings.frames, model.denormalise, transforms, tick)
     view = model.card.input_size if style == "robust" else None
-    final = measure(model, [frames[-1] for frames in trace.frames], score, view)
-    return trace, final
+    return trace, measure(model, [frames[-1] for frames in trace.frames], score, view)
 
 
-def measure(model: Any, pictures: Sequence[np.ndarray], score: Score, side: int | None = None) -> dict[str, np.ndarray]:
-    """The score's values for uint8 pictures, at their own size or resized to ``side`` px."""
+def measure(model: Any, pictures: Sequence[np.ndarray], score: Score, side: int | None = None) -> Measured:
+    """The score's values for uint8 pictures, at their own size or resized to ``side`` px, and the
+    network's features of them (``LoadedModel.features``, for regression checks)."""
     pixels = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).float().div(255).to(model.device)
     if side is not None and pixels.shape[-1] != side:
         pixels = torch.nn.functional.interpolate(pixels, size=(side, side), mode="bilinear", align_corners=False,
                                                  antialias=True)
+    inputs = model.normalise(pixels)
     with torch.inference_mode():
-        values = score(model.normalise(pixels))
-    return {name: value.float().cpu().numpy() for name, value in values.items()}
+        values = score(inputs)
+    return Measured({name: value.float().cpu().numpy() for name, value in values.items()}, model.features(inputs))
+
 
 
 @dataclass
@@ -88,10 +98,11 @@ class Run:
     frames: list[np.ndarray]
     history: dict[str, np.ndarray]
     final: dict[str, float]
+    features: np.ndarray  # the model's features of the final frame (LoadedModel.features)
     frame_steps: list[int]
 
     def result(self, meta: dict[str, Any]) -> Result:
-        return Result(arrays=dict(self.history), images={"final": self.frames[-1]},
+        return Result(arrays={**self.history, "features": self.features}, images={"final": self.frames[-1]},
                       animations={"gif": self.frames}, meta={**meta, "frame_steps": self.frame_steps})
 
 
@@ -113,5 +124,5 @@ def run_requests(model: Any, requests: Sequence[Any], settings: AscentParams, sc
                                  lambda step: progress.tick(done + step, total))
         for row, request in enumerate(batch):
             history = {name: values[:, row] for name, values in trace.history.items()}
-            yield request, Run(trace.frames[row], history, {k: float(v[row]) for k, v in final.items()},
-                               trace.frame_steps)
+            yield request, Run(trace.frames[row], history, {k: float(v[row]) for k, v in final.values.items()},
+                               final.features[row], trace.frame_steps)

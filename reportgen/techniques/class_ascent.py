@@ -42,7 +42,7 @@ class ClassAscent(Technique):
         "input size) finds shapes. Under each animation: the model's probability for the class on "
         "the final image."
     )
-    version = 3  # 3: the robust style's canvas, spectrum decay and transform stack
+    version = 4  # 4: records the features of its final pictures (regression checks); 3: robust canvas, decay, transforms
     Params = Params
     presets = {
         "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48, "robust_steps": 6, "robust_side": 48},

@@ -52,7 +52,7 @@ class LayerAscent(Technique):
         "filter of an intermediate layer: what that filter responds to. Naive pixel ascent beside "
         "the robust style, and the patches of the input images where the filter responds most."
     )
-    version = 3  # 3: the robust style's canvas, spectrum decay and transform stack; examples
+    version = 4  # 4: features of its final pictures (regression checks); 3: robust canvas, decay, transforms; examples
     Params = Params
     presets = {
         "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48, "robust_steps": 6, "robust_side": 48},

@@ -1,0 +1,136 @@
+"""Regression checks for optimisations, by what they reached rather than pixel for pixel.
+
+An optimisation's steps amplify rounding, so under other CPU kernels its pictures move. Most still
+end at the same optimum, and are judged one by one (``compare_outcome``): the pictures' structure,
+the model's features of the final picture, the objective and the class probability reached.
+
+Some end at other optima (``choices.CHAOTIC``: measured, the robust class models): their single
+pictures, objectives and probabilities differ between kernels as much as two seeds do. They are
+judged loosely one by one (the network still sees the same class and similar features) and
+tightly as a set (``compare_sets``): the mean objective and mean probability of each technique,
+model and style, which kernels do not move. A change that breaks the method moves those.
+Never imports torch.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
+
+import numpy as np
+
+from reportgen import render
+from reportgen.artifacts import Artifact
+from reportgen.choices import CHAOTIC
+
+if TYPE_CHECKING:
+    from reportgen.regress import Comparison, RoleDifference, Tolerance
+
+Frames = Callable[[Artifact, str], np.ndarray]  # an artifact's picture (last frame) by role
+Arrays = Mapping[str, np.ndarray]
+
+
+def is_chaotic(artifact: Artifact) -> bool:
+    return artifact.meta.get("style") in CHAOTIC.get(artifact.technique, ())
+
+
+def compare_outcome(old: Artifact, new: Artifact, before: Frames, after: Frames, old_raw: Arrays, new_raw: Arrays,
+                    tolerance: "Tolerance") -> list["RoleDifference"]:
+    """What an optimisation reached, for a run whose steps amplified rounding past pixel tolerances:
+    its pictures' structure (grayscale, low-passed; the last frame of an animation), the model's
+    features of its final picture, the objective's final value (relative to the baseline's peak)
+    and the class probability (absolute). A broken objective, another class or a washed-out picture
+    fails these; the grain that rounding moves does not. Chaotic runs: features and class only."""
+    from reportgen.regress import RoleDifference
+
+    chaotic = is_chaotic(new)
+    found = []
+    if not chaotic:
+        for role in sorted(set(old.files) & set(new.files)):
+            first, second = before(old, role), after(new, role)
+            value = render.structural_similarity(first, second) if first.shape == second.shape else 0.0
+            found.append(RoleDifference(role, "similarity", value >= tolerance.similarity, value))
+    if "features" in old_raw and "features" in new_raw:
+        value = cosine(old_raw["features"], new_raw["features"])
+        found.append(RoleDifference("features", "features", value >= tolerance.features, value))
+    if chaotic:
+        if "top1" in old.meta and "top1" in new.meta:
+            same = new.meta["top1"] == old.meta["top1"]
+            found.append(RoleDifference("class", "class", same, 0.0,
+                                        note=f"seen as {new.meta.get('top1_category', new.meta['top1'])}"
+                                             + ("" if same else f", was {old.meta.get('top1_category', old.meta['top1'])}")))
+        return found
+    if "objective" in old_raw and "objective" in new_raw:  # what the optimisation maximised, per frame
+        first, second = (np.asarray(raw["objective"], np.float64).reshape(-1) for raw in (old_raw, new_raw))
+        if first.shape == second.shape and np.isfinite(first).all():
+            moved = abs(second[-1] - first[-1]) / (float(np.abs(first).max()) or 1.0)
+            found.append(RoleDifference("objective", "reached", moved <= tolerance.outcome, moved, float(second[-1])))
+    if "final_probability" in old.meta and "final_probability" in new.meta:
+        moved = abs(float(new.meta["final_probability"]) - float(old.meta["final_probability"]))
+        found.append(RoleDifference("probability", "reached", moved <= tolerance.outcome, moved,
+                                    float(new.meta["final_probability"])))
+    return found
+
+
+def cosine(first: np.ndarray, second: np.ndarray) -> float:
+    """Cosine similarity of two feature vectors (0 when their shapes differ or one is all zero)."""
+    a, b = (np.asarray(v, np.float64).reshape(-1) for v in (first, second))
+    if a.shape != b.shape:
+        return 0.0
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b / norms) if norms > 0 else 0.0
+
+
+@dataclass
+class SetCheck:
+    """The chaotic runs of one technique, model and style, judged by their means."""
+
+    technique: str
+    model: str
+    style: str
+    count: int
+    differences: list["RoleDifference"] = field(default_factory=list)
+
+    @property
+    def moved(self) -> bool:
+        return not all(d.within for d in self.differences)
+
+    def describe(self) -> str:
+        return f"{self.technique} · {self.style} · {self.model} ({self.count} runs)"
+
+
+def compare_sets(comparisons: Iterable["Comparison"], raw: Callable[["Comparison"], tuple[Arrays, Arrays]],
+                 tolerance: "Tolerance") -> list[SetCheck]:
+    """Each chaotic set's mean final objective (relative to the baseline's mean magnitude) and mean
+    class probability (absolute) against the baseline's; ``raw(comparison)`` gives its arrays."""
+    from reportgen.regress import RoleDifference
+
+    sets: dict[tuple[str, str, str], list[Comparison]] = defaultdict(list)
+    for comparison in comparisons:
+        if is_chaotic(comparison.current) and is_chaotic(comparison.baseline):
+            current = comparison.current
+            sets[current.technique, current.model, current.meta["style"]].append(comparison)
+    checks = []
+    for (technique, model, style), members in sorted(sets.items()):
+        check = SetCheck(technique, model, style, len(members))
+        reached = [_final_objectives(*raw(member)) for member in members]
+        if all(pair is not None for pair in reached):
+            first, second = (np.asarray(values) for values in zip(*reached))
+            moved = abs(second.mean() - first.mean()) / (np.abs(first).mean() or 1.0)
+            check.differences.append(RoleDifference("mean objective", "reached", moved <= tolerance.chaotic,
+                                                    float(moved), float(second.mean())))
+        pairs = [(m.baseline.meta.get("final_probability"), m.current.meta.get("final_probability")) for m in members]
+        if all(first is not None and second is not None for first, second in pairs):
+            first, second = (float(np.mean(values)) for values in zip(*pairs))
+            check.differences.append(RoleDifference("mean probability", "reached",
+                                                    abs(second - first) <= tolerance.chaotic, abs(second - first), second))
+        checks.append(check)
+    return checks
+
+
+def _final_objectives(old_raw: Arrays, new_raw: Arrays) -> tuple[float, float] | None:
+    """(baseline's, build's) final objective, or None when either lacks one."""
+    if "objective" not in old_raw or "objective" not in new_raw:
+        return None
+    return (float(np.asarray(old_raw["objective"]).reshape(-1)[-1]),
+            float(np.asarray(new_raw["objective"]).reshape(-1)[-1]))
