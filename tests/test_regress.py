@@ -305,8 +305,8 @@ def test_chaotic_runs_that_ended_elsewhere_pass_while_their_set_reached_the_same
 def test_a_chaotic_set_that_reached_less_fails_as_a_set(chaotic, tmp_path):
     runs = _runs(chaotic)
     magnitude = np.mean([abs(float(np.load(objective)[-1])) for _, objective, _ in runs])
-    for _, objective, _ in runs:  # every run ended a fifth of the set's mean magnitude lower
-        _shift_final_objective(objective, -0.2 * magnitude)
+    for _, objective, _ in runs:  # every run ended 30 % of the set's mean magnitude lower
+        _shift_final_objective(objective, -0.3 * magnitude)
     result = check(tmp_path, chaotic)
     assert result.exit_code == 1
     assert "moved as a set: class_ascent · robust · tiny (3 runs): mean objective reached" in result.stderr
