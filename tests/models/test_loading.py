@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from reportgen import models
-from reportgen.models import ModelError
+from reportgen.hooks import hooks_left
+from reportgen.models import LoadedModel, ModelError
 
 
 def test_loaded_model_is_frozen_and_in_eval_mode(tiny):
@@ -36,3 +37,14 @@ def test_corrupt_torchvision_weights_name_the_file(cache, monkeypatch, tmp_path)
     models.require_weights(card)  # present: nothing to download
     with pytest.raises(ModelError, match=f"cannot load alexnet weights from {target}"):
         models.load(card)
+
+
+def test_features_are_what_the_head_reads_or_the_output_without_one(tiny):
+    inputs = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    net = tiny.module
+    with torch.no_grad():
+        pooled = net.pool(net.features(inputs)).flatten(1)
+        assert np.allclose(tiny.features(inputs), pooled.numpy(), atol=1e-6)
+        headless = LoadedModel(tiny.card, torch.nn.Sequential(net.features, net.pool, torch.nn.Flatten()), tiny.device)
+        assert np.allclose(headless.features(inputs), pooled.numpy(), atol=1e-6)  # no linear layer: its output
+    assert not hooks_left(net)
