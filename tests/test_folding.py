@@ -88,7 +88,16 @@ def test_a_fold_that_would_change_the_function_is_refused(probe):
 
 def test_nothing_to_fold_returns_the_model_itself(tiny, probe):
     assert fold_batch_norms(tiny.module, probe) is tiny.module
-    assert tiny.for_gradients() is tiny.module
+
+
+def test_the_gradient_network_is_a_channels_last_copy_on_a_cpu(tiny):
+    network = tiny.for_gradients()
+    assert network is not tiny.module and network is tiny.for_gradients()
+    assert network.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert tiny.module.features[0].weight.is_contiguous()  # the model itself is left as it was
+    inputs = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(network(inputs), tiny.module(inputs), rtol=1e-5, atol=1e-5)
 
 
 def test_the_embedded_model_folds_every_norm_and_agrees(lite0):

@@ -2,6 +2,7 @@
 device; ``LoadedModel`` adds the preprocessing and the batch-norm-folded network for gradient loops."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 from dataclasses import dataclass
@@ -28,12 +29,18 @@ class LoadedModel:
     def for_gradients(self, keep: Sequence[str] = ()) -> Any:
         """The network for gradient loops: ``module`` with its batch norms folded into their
         convolutions (reportgen/folding.py), except the convolutions named in ``keep``, whose
-        outputs a technique observes. Made once per ``keep``."""
+        outputs a technique observes; on a CPU, with its weights channels-last, which makes oneDNN
+        run the whole network channels-last (a forward and input backward of EfficientNet-Lite0 at
+        9 x 224 px: 339 -> 227 ms on 2 cores). Made once per ``keep``."""
         key = frozenset(keep)
         if key not in self._folded:
             from reportgen.folding import fold_batch_norms
 
-            self._folded[key] = fold_batch_norms(self.module, self.probe(), key)
+            network = fold_batch_norms(self.module, self.probe(), key)
+            if self.device.type == "cpu":
+                network = (copy.deepcopy(network) if network is self.module else network).to(
+                    memory_format=torch.channels_last)
+            self._folded[key] = network
         return self._folded[key]
 
     def layer_maps(self, name: str, output: Any, input_size: tuple[int, int] | None = None) -> Any:
