@@ -58,7 +58,8 @@ class Tolerance:
     features: float = 0.35  # cosine similarity of the model's features of the final picture, at least
     outcome: float = 0.2  # objective reached (relative to its peak), class probability reached, at most
     # Chaotic optimisations (choices.CHAOTIC) are judged as sets (regress_outcome.py): their mean
-    # objective (relative to its mean magnitude) and mean class probability, at most.
+    # objective (relative to its mean magnitude), mean class probability and share of runs seen as
+    # their class may move by at most this.
     chaotic: float = 0.2
 
     @classmethod
@@ -84,7 +85,7 @@ class RoleDifference:
     """How one file (picture, animation or raw array) of an artifact moved."""
 
     role: str
-    kind: str  # "picture", "raw", or for an optimisation's outcome "similarity", "features", "class", "reached"
+    kind: str  # "picture", "raw", or for an optimisation's outcome "similarity", "features", "reached"
     within: bool
     largest: float  # picture: levels; raw, reached: relative to the baseline's peak; similarity: SSIM; features: cosine
     changed: float = 0.0  # picture: fraction of pixels beyond the pixel tolerance
@@ -99,7 +100,7 @@ class RoleDifference:
         if self.kind == "features":
             return f"the model's features of the final picture: cosine similarity {self.largest:.3f} to the baseline's"
         if self.kind == "reached":
-            scale = "" if "probability" in self.role else " of the baseline's " + (
+            scale = "" if "probability" in self.role or "share" in self.role else " of the baseline's " + (
                 "mean magnitude" if self.role.startswith("mean") else "peak")
             return f"{self.role} reached {self.changed:.4g}, off by {self.largest:.3g}{scale}"
         if self.kind == "raw":
