@@ -58,8 +58,8 @@ class Tolerance:
     features: float = 0.35  # cosine similarity of the model's features of the final picture, at least
     outcome: float = 0.2  # objective reached (relative to its peak), class probability reached, at most
     # Chaotic optimisations (choices.CHAOTIC) are judged as sets (regress_outcome.py): their mean
-    # objective (relative to its mean magnitude), mean class probability and share of runs seen as
-    # their class may move by at most this.
+    # objective (relative to its mean magnitude), mean class probability, share of runs seen as their
+    # class and their pictures' mean contrast and colourfulness (relative) may move by at most this.
     chaotic: float = 0.2
 
     @classmethod
@@ -78,6 +78,11 @@ class Tolerance:
             if values[name] < 0:
                 raise RegressionError(f"--tolerance {text!r}: must not be negative")
         return replace(cls(), **values)
+
+
+# What an outcome's difference is relative to, by role.
+RELATIVE_TO = {"objective": " of the baseline's peak", "mean objective": " of the baseline's mean magnitude",
+               "mean contrast": " of the baseline's", "mean colourfulness": " of the baseline's"}
 
 
 @dataclass
@@ -100,8 +105,7 @@ class RoleDifference:
         if self.kind == "features":
             return f"the model's features of the final picture: cosine similarity {self.largest:.3f} to the baseline's"
         if self.kind == "reached":
-            scale = "" if "probability" in self.role or "share" in self.role else " of the baseline's " + (
-                "mean magnitude" if self.role.startswith("mean") else "peak")
+            scale = RELATIVE_TO.get(self.role, "")  # probabilities and shares: absolute
             return f"{self.role} reached {self.changed:.4g}, off by {self.largest:.3g}{scale}"
         if self.kind == "raw":
             return f"{self.role} off by {self.largest:.3g} of its peak"
@@ -253,7 +257,8 @@ def compare(baseline: Baseline, build: Build, tolerance: Tolerance) -> Outcome:
     old = {a.identity(): a for a in baseline.manifest.artifacts}
     new = {a.identity(): a for a in build.manifest.artifacts}
     compared = [_compare_artifact(baseline, build, old[k], new[k], tolerance) for k in new if k in old]
-    sets = compare_sets(compared, lambda c: (baseline.raw(c.baseline), build.raw(c.current)), tolerance)
+    sets = compare_sets(compared, lambda c: (baseline.raw(c.baseline), build.raw(c.current)),
+                        lambda c: _finals(baseline, build, c), tolerance)
     return Outcome(tolerance, compared,
                    appeared=[a for k, a in new.items() if k not in old],
                    vanished=[a for k, a in old.items() if k not in new], sets=sets)
@@ -293,6 +298,14 @@ def _compare_artifact(baseline: Baseline, build: Build, old: Artifact, new: Arti
                                              lambda a, role: _frames(build.picture(a, role))[-1], old_raw, new_raw,
                                              tolerance)
     return comparison
+
+
+def _finals(baseline: Baseline, build: Build, comparison: Comparison) -> tuple[np.ndarray, np.ndarray] | None:
+    """The baseline's and the build's final picture of an optimisation (None if either has none)."""
+    if "final" not in comparison.baseline.files or "final" not in comparison.current.files:
+        return None
+    return (_frames(baseline.picture(comparison.baseline, "final"))[-1],
+            _frames(build.picture(comparison.current, "final"))[-1])
 
 
 def _frames(path: Path) -> list[np.ndarray]:

@@ -8,8 +8,8 @@ Some end at other optima (``choices.CHAOTIC``: measured, the robust class models
 pictures, objectives, probabilities and even their top-1 class differ between kernels as much as
 two seeds make them differ. They are judged loosely one by one (the network describes the picture
 much as before) and tightly as a set (``compare_sets``): each technique, model and style's mean
-objective, mean probability and share of runs the model sees as their class, which kernels hardly
-move. A change that breaks the method moves those.
+objective, mean probability, share of runs the model sees as their class, and its pictures' mean
+contrast and colourfulness, which kernels hardly move. A change that breaks the method moves those.
 Never imports torch.
 """
 from __future__ import annotations
@@ -96,10 +96,12 @@ class SetCheck:
 
 
 def compare_sets(comparisons: Iterable["Comparison"], raw: Callable[["Comparison"], tuple[Arrays, Arrays]],
+                 finals: Callable[["Comparison"], tuple[np.ndarray, np.ndarray] | None],
                  tolerance: "Tolerance") -> list[SetCheck]:
     """Each chaotic set's mean final objective (relative to the baseline's mean magnitude), mean
     class probability and share of runs whose picture the model sees as their class (absolute),
-    against the baseline's; ``raw(comparison)`` gives a comparison's arrays."""
+    and its final pictures' mean contrast and colourfulness (relative), against the baseline's.
+    ``raw(comparison)`` gives a comparison's arrays, ``finals(comparison)`` its final pictures."""
     from reportgen.regress import RoleDifference
 
     sets: dict[tuple[str, str, str], list[Comparison]] = defaultdict(list)
@@ -126,8 +128,25 @@ def compare_sets(comparisons: Iterable["Comparison"], raw: Callable[["Comparison
             first, second = (float(np.mean(values)) for values in zip(*seen))
             check.differences.append(RoleDifference("share seen as their class", "reached",
                                                     abs(second - first) <= tolerance.chaotic, abs(second - first), second))
+        pictures = [finals(member) for member in members]
+        if all(pair is not None for pair in pictures):
+            for name, measure in (("mean contrast", contrast), ("mean colourfulness", colourfulness)):
+                first, second = (float(np.mean([measure(picture) for picture in side])) for side in zip(*pictures))
+                moved = abs(second - first) / (first or 1.0)
+                check.differences.append(RoleDifference(name, "reached", moved <= tolerance.chaotic, moved, second))
         checks.append(check)
     return checks
+
+
+def contrast(picture: np.ndarray) -> float:
+    """RMS contrast: the standard deviation of the grayscale, in levels (washed-out pictures lose it)."""
+    return float(np.asarray(picture, np.float64)[..., :3].mean(axis=-1).std())
+
+
+def colourfulness(picture: np.ndarray) -> float:
+    """The mean spread between a pixel's largest and smallest channel, in levels (0 for gray)."""
+    channels = np.asarray(picture, np.float64)[..., :3]
+    return float((channels.max(axis=-1) - channels.min(axis=-1)).mean())
 
 
 def _seen_as_its_class(artifact: Artifact) -> bool | None:

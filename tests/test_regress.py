@@ -314,6 +314,26 @@ def test_a_chaotic_set_that_reached_less_fails_as_a_set(chaotic, tmp_path):
     assert "Chaotic sets (1)" in (chaotic.out / REPORT).read_text()
 
 
+def test_a_washed_out_chaotic_set_fails_as_a_set(chaotic, tmp_path):
+    for picture, _, _ in _runs(chaotic):  # halfway to mid-grey: what a too-small step leaves
+        pixels = np.asarray(Image.open(picture).convert("RGB")).astype(float)
+        Image.fromarray(np.round((pixels + 128) / 2).astype(np.uint8)).save(picture)
+    result = check(tmp_path, chaotic)
+    assert result.exit_code == 1 and "0 moved" in result.stdout
+    assert "mean contrast reached" in result.stderr and "mean colourfulness reached" in result.stderr
+
+
+def test_contrast_and_colourfulness():
+    from reportgen.regress_outcome import colourfulness, contrast
+
+    grey = np.full((4, 4, 3), 128, np.uint8)
+    halves = np.concatenate([np.zeros((2, 4, 3), np.uint8), np.full((2, 4, 3), 200, np.uint8)])
+    assert contrast(grey) == 0.0 and contrast(halves) == pytest.approx(100.0)
+    red = np.zeros((4, 4, 3), np.uint8)
+    red[..., 0] = 255
+    assert colourfulness(grey) == 0.0 and colourfulness(halves) == 0.0 and colourfulness(red) == 255.0
+
+
 def test_a_chaotic_run_the_model_sees_differently_fails(chaotic, tmp_path):
     _, _, features = _runs(chaotic)[0]
     np.save(features, -np.load(features))  # the network describes it as the opposite
