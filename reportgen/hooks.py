@@ -7,7 +7,8 @@ that removes itself in ``finally``, also when the code inside raises.
   guided backprop or DeconvNet do. The rule is read at backward time, so one forward pass can
   serve all three. Works with in-place activations because the override computes its own output.
 - ``module_calls``: which modules of given types ran, in order, with their inputs and outputs
-  (how ``folding`` finds each batch norm's convolution).
+  (how ``folding`` finds each batch norm's convolution); ``last_call_input``: the input of the last
+  one (how ``LoadedModel.features`` reads what a classifier's head reads).
 """
 from __future__ import annotations
 
@@ -85,18 +86,39 @@ def module_calls(model: nn.Module, inputs: torch.Tensor,
     forward of ``inputs``, in call order, and the model's output. The tensors are kept, so their
     ids stay unique."""
     calls: list[tuple[str, nn.Module, tuple, torch.Tensor]] = []
+    with _on_calls(model, types, lambda *call: calls.append(call)), torch.inference_mode():
+        output = model(inputs)
+    return calls, output
+
+
+def last_call_input(model: nn.Module, inputs: torch.Tensor,
+                    types: tuple[type, ...]) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """The first input of the last call of a submodule of one of ``types`` during one forward of
+    ``inputs`` (None if none ran), and the model's output. Only that input is kept, not every
+    call's tensors: a transformer's linear layers would hold hundreds of megabytes."""
+    last: list[torch.Tensor] = []
+
+    def record(_name, _layer, args, _output):
+        last[:] = [args[0]]
+
+    with _on_calls(model, types, record), torch.inference_mode():
+        output = model(inputs)
+    return (last[0] if last else None), output
+
+
+@contextmanager
+def _on_calls(model: nn.Module, types: tuple[type, ...], record) -> Iterator[None]:
+    """Call ``record(name, module, inputs, output)`` after every call of a submodule of ``types``."""
     handles = []
     try:
         for name, module in model.named_modules():
             if isinstance(module, types):
                 handles.append(module.register_forward_hook(
-                    lambda layer, args, output, name=name: calls.append((name, layer, args, output))))
-        with torch.inference_mode():
-            output = model(inputs)
+                    lambda layer, args, output, name=name: record(name, layer, args, output)))
+        yield
     finally:
         for handle in handles:
             handle.remove()
-    return calls, output
 
 
 @dataclass

@@ -14,7 +14,6 @@ from reportgen.attribution.gradients import shared_pass
 from reportgen.choices import CAM_METHODS, GRADIENT_RULES, SALIENCY_METHODS, check_choices
 
 
-
 @dataclass(frozen=True)
 class Settings:
     cam_layer: str | None = None

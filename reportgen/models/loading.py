@@ -62,11 +62,10 @@ class LoadedModel:
         linear layer it runs (its pooled penultimate features), or its output if it runs none.
         Regression checks compare optimised pictures by these (regress.py): runs that end at other
         optima under other CPU kernels still show the network the same kind of thing."""
-        from reportgen.hooks import module_calls
+        from reportgen.hooks import last_call_input
 
-        calls, output = module_calls(self.module, inputs, (torch.nn.Linear,))
-        described = calls[-1][2][0] if calls else output
-        return described.flatten(1).float().cpu().numpy()
+        head_input, output = last_call_input(self.module, inputs, (torch.nn.Linear,))
+        return (output if head_input is None else head_input).flatten(1).float().cpu().numpy()
 
     def normalise(self, pixels01: Any) -> Any:
         """NCHW tensor in [0, 1] -> the model's normalised input."""

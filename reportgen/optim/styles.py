@@ -90,7 +90,6 @@ def measure(model: Any, pictures: Sequence[np.ndarray], score: Score, side: int 
     return Measured({name: value.float().cpu().numpy() for name, value in values.items()}, model.features(inputs))
 
 
-
 @dataclass
 class Run:
     """One image's optimisation: its frames, the values at each frame, the values of its result."""
