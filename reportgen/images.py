@@ -137,7 +137,7 @@ def fit_boxes(boxes, path: Path, image: InputImage) -> tuple[tuple[Box, ...], st
         width, height = (ImageOps.exif_transpose(original) or original).size
     for x0, y0, x1, y1 in boxes:
         if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
-            return (), f"box {[x0, y0, x1, y1]} reaches outside the {width}x{height} image"
+            return (), f"box [{x0:g}, {y0:g}, {x1:g}, {y1:g}] reaches outside the {width}x{height} image"
     scale_x, scale_y = image.size[0] / width, image.size[1] / height
     return tuple((x0 * scale_x, y0 * scale_y, x1 * scale_x, y1 * scale_y) for x0, y0, x1, y1 in boxes), None
 
