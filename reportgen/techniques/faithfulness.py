@@ -4,10 +4,13 @@ Every saliency method is scored beside two maps that know nothing of the model, 
 noise) and ``centre`` (a centred Gaussian): a metric that does not put a method above them says
 nothing about it. One artifact per model.
 
-Parameters: ``methods`` (saliency methods scored; their map settings as in ``saliency``),
-``steps`` (insertion and deletion fractions), ``road_fractions``, ``randomisation`` (the
-cascading model-randomisation similarity), ``pointing_tolerance`` (pixels at 224 px, scaled to
-the model's input), ``seed``, ``batch_size``.
+It reads the saliency technique's cached maps (made with saliency's own settings, computed first
+when not cached, also when saliency's page is not asked for): the metrics cost forward passes only.
+
+Parameters: ``methods`` (saliency methods scored), ``steps`` (insertion and deletion fractions),
+``road_fractions``, ``pointing_tolerance`` (pixels at 224 px, scaled to the model's input),
+``seed`` (the random map's), ``batch_size``. The randomisation similarity is saliency's last
+cascade stage (present when saliency's ``sanity`` is on).
 
 Meta: ``scores[METHOD][METRIC]`` (METHOD: each method, ``random``, ``centre``; METRIC:
 ``insertion``, ``deletion``, ``road_morf``, ``road_lerf``, ``randomisation`` when computed,
@@ -22,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reportgen.choices import CAM_METHODS, SALIENCY_METHODS, check_choice, check_choices
+from reportgen.choices import SALIENCY_METHODS, check_choices
 from reportgen.lazy import torch
 from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
-from reportgen.techniques.saliency import IG_BASELINES, _baseline, _noise_seed, _pinned_class, cam_layer_for
+from reportgen.techniques.saliency import _noise_seed
 
 BASELINE_MAPS = ("random", "centre")
 # metric -> (title, whether higher is better)
@@ -41,15 +44,9 @@ METRICS = {
 
 @dataclass(frozen=True)
 class Params:
-    methods: tuple[str, ...] = SALIENCY_METHODS
-    cam_layer: str = ""  # as saliency's: empty picks the same layer
-    smoothgrad_samples: int = 8
-    smoothgrad_noise: float = 0.15
-    ig_steps: int = 8
-    ig_baseline: str = "black"
+    methods: tuple[str, ...] = SALIENCY_METHODS  # scored among those saliency makes (its settings apply)
     steps: int = 20  # insertion / deletion: fractions 0, 1/steps, ..., 1 of the pixels moved
     road_fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
-    randomisation: bool = True  # similarity of each map to its own on a fully randomised model
     pointing_tolerance: float = 15.0  # pixels at a 224 px input (TorchRay's), scaled to the model's
     seed: int = 0
     batch_size: int = 8
@@ -67,73 +64,49 @@ class Faithfulness(Technique):
     )
     version = 1
     Params = Params
-    presets = {
-        "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "road_fractions": (0.2, 0.5, 0.8), "randomisation": False},
-        "full": {"smoothgrad_samples": 50, "ig_steps": 50, "steps": 50},
-    }
+    presets = {"quick": {"road_fractions": (0.2, 0.5, 0.8)}, "full": {"steps": 50}}
+    reads = "saliency"
 
-    def plan(self, params, card, images):
+    def plan(self, params, card, images, upstream=()):
         check_choices("saliency methods", params.methods, SALIENCY_METHODS)
-        check_choice("IG baseline", params.ig_baseline, IG_BASELINES)
         if params.steps < 1 or not params.road_fractions or not all(0 < f < 1 for f in params.road_fractions):
             raise ValueError("steps must be at least 1 and road_fractions between 0 and 1")
-        methods, requests = params.methods, []
-        cam_layer = cam_layer_for(params, card) if any(m in CAM_METHODS for m in methods) else None
-        if cam_layer is None and any(m in CAM_METHODS for m in methods):
-            methods = tuple(m for m in methods if m not in CAM_METHODS)
-            requests.append(self.skip(card, "gradcam", "Grad-CAM methods left out: no layer with a feature map "
-                                                       "that the class score's gradient reaches"))
-        if not images:
-            return requests
+        maps = {(request.image.pixel_hash, request.variant): key for request, key in upstream}
         ordered = sorted(images, key=lambda image: image.pixel_hash)
-        spec = spec_of(params, batch_size=None, methods=list(methods), cam_layer=cam_layer or None)
+        methods = [m for m in params.methods if all((i.pixel_hash, m) in maps for i in ordered)]
+        if not ordered or not methods:
+            return [self.skip(card, "", "no saliency maps to score")] if ordered else []
+        spec = spec_of(params, batch_size=None, methods=methods)
         spec["inputs"] = [image.pixel_hash for image in ordered]
-        spec["targets"] = [_pinned_class(card, image) for image in ordered]
+        spec["maps"] = {m: [maps[(i.pixel_hash, m)] for i in ordered] for m in methods}
         spec["boxes"] = [[list(box) for box in image.boxes] for image in ordered]
-        return requests + [Request("scores", spec, inputs=tuple(ordered))]
+        return [Request("scores", spec, inputs=tuple(ordered))]
 
-    def compute(self, params, model, requests, progress):
+    def compute(self, params, model, requests, progress, read=None):
         for request in requests:
-            yield request, _score(params, model, request, progress)
+            yield request, _score(params, model, request, progress, read)
 
 
-def _score(params, model, request, progress) -> Result:
-    from reportgen.attribution import faithfulness as metrics, maps as attribution, sanity
-    from reportgen.folding import fold_batch_norms
+def _score(params, model, request, progress, read) -> Result:
+    from reportgen.attribution import cam, faithfulness as metrics, sanity
 
     spec = request.spec
     methods = list(spec["methods"])
     names = methods + list(BASELINE_MAPS)
-    cam_layer = spec.get("cam_layer")
-    cam_view = None
-    if cam_layer and model.card.layer(cam_layer).layout != "nchw":
-        cam_view = functools.partial(model.layer_maps, cam_layer)
-    settings = attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples,
-                                    params.ig_steps, params.batch_size, cam_view)
-    keep = [cam_layer] if cam_layer else []
-    network = model.for_gradients(keep)
+    network = model.for_gradients()
     size = model.card.input_size
     tolerance = params.pointing_tolerance * size / 224
     collected: dict[str, dict[str, list]] = {name: {} for name in names}
-    pointing_images = 0
-    entries = list(zip(request.inputs, spec["targets"], spec["boxes"]))
-    for done, chunk in enumerate(batched(entries, params.batch_size), start=1):
-        inputs = model.inputs([image.pixels for image, _, _ in chunk])
-        seeds = [_noise_seed(params.seed, image.pixel_hash) for image, _, _ in chunk]
-        baseline = _baseline(model, params.ig_baseline)
-        made = attribution.compute(network, inputs, [t for _, t, _ in chunk], methods, settings, baseline, seeds)
+    entries = list(enumerate(zip(request.inputs, spec["boxes"])))
+    for chunk in batched(entries, params.batch_size):
+        inputs = model.inputs([image.pixels for _, (image, _) in chunk])
         height, width = inputs.shape[2:]
-        importance = {m: made.importance(m).detach().float() for m in methods}
+        saliency = {m: [_entry(read, spec["maps"][m][index], m) for index, _ in chunk] for m in methods}
+        targets = torch.tensor([e.meta["class_index"] for e in saliency[methods[0]]], device=inputs.device)
+        importance = {m: _importance(cam, sanity, saliency[m], (height, width)).to(inputs.device) for m in methods}
+        seeds = [_noise_seed(params.seed, image.pixel_hash) for _, (image, _) in chunk]
         importance["random"] = torch.stack([metrics.random_map(height, width, s) for s in seeds]).to(inputs.device)
         importance["centre"] = metrics.centre_map(height, width).to(inputs.device).expand(len(chunk), height, width)
-        similarity = {}
-        if params.randomisation:
-            *_, (_, _, randomised) = sanity.cascading_randomisation(model.module, 1, params.seed)
-            again = attribution.compute(fold_batch_norms(randomised, model.probe(), keep), inputs,
-                                        made.targets.tolist(), methods, settings, baseline, seeds)
-            similarity = {m: again.importance(m).detach().float() for m in methods}
-            similarity.update({b: importance[b] for b in BASELINE_MAPS})  # they know no model: unchanged
-        targets = made.targets
         for name in names:
             scores = collected[name]
             deletion = metrics.deletion_curves(network, inputs, importance[name], targets, params.steps, 4 * params.batch_size)
@@ -144,18 +117,36 @@ def _score(params, model, request, progress) -> Result:
                 curves = metrics.road_curves(network, inputs, importance[name], targets, first, seeds,
                                              params.road_fractions, batch_size=4 * params.batch_size)
                 scores.setdefault(key, []).extend(curves.mean(dim=1).double().cpu().numpy())
-            if similarity:
-                before, after = importance[name].cpu().numpy(), similarity[name].cpu().numpy()
-                scores.setdefault("randomisation", []).extend(sanity.spearman(a, b) for a, b in zip(before, after))
-            for index, (image, _, boxes) in enumerate(chunk):
+            if name in saliency and all("spearman" in e.meta for e in saliency[name]):
+                scores.setdefault("randomisation", []).extend(e.meta["spearman"] for e in saliency[name])
+            elif name in BASELINE_MAPS and all("spearman" in e.meta for e in saliency[methods[0]]):
+                # A map made without the model is the same on the randomised one.
+                maps = importance[name].cpu().numpy()
+                scores.setdefault("randomisation", []).extend(sanity.spearman(m, m) for m in maps)
+            for row, (_, (image, boxes)) in enumerate(chunk):
                 if boxes:
                     fitted = [(x0 * width / image.size[0], y0 * height / image.size[1],
                                x1 * width / image.size[0], y1 * height / image.size[1]) for x0, y0, x1, y1 in boxes]
-                    hit = metrics.pointing_hit(importance[name][index].cpu().numpy(), fitted, tolerance)
+                    hit = metrics.pointing_hit(importance[name][row].cpu().numpy(), fitted, tolerance)
                     scores.setdefault("pointing", []).append(float(hit))
-        pointing_images += sum(1 for _, _, boxes in chunk if boxes)
-        progress.tick(min(done * params.batch_size, len(entries)), len(entries))
+        progress.tick(chunk[-1][0] + 1, len(entries))
+    pointing_images = sum(1 for _, (_, boxes) in entries if boxes)
     return _result(names, collected, len(entries), pointing_images, tolerance, size)
+
+
+def _entry(read, key, method):
+    entry = read(key) if read is not None else None
+    if entry is None:
+        raise RuntimeError(f"the saliency map of {method} is not in the cache (its computation failed)")
+    return entry
+
+
+def _importance(cam, sanity, entries, size):
+    """Saliency's stored maps -> N x H x W importance as its sanity metrics rank it: Grad-CAM's map
+    upsampled to the input, the others' max |value| over channels."""
+    if "cam" in entries[0].files:
+        return cam.upsample(torch.stack([torch.from_numpy(e.array("cam")) for e in entries]).float(), size)
+    return sanity.importance(torch.stack([torch.from_numpy(e.array("attribution")) for e in entries]).float())
 
 
 def _result(names, collected, images, pointing_images, tolerance, size) -> Result:
