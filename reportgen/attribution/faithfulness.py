@@ -122,7 +122,7 @@ def _pyramid_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     return values * known + up * (1 - known)
 
 
-def impute_linear(images: torch.Tensor, removed: torch.Tensor, iterations: int = 60, tolerance: float = 1e-6) -> torch.Tensor:
+def impute_linear(images: torch.Tensor, removed: torch.Tensor, iterations: int = 30, tolerance: float = 1e-5) -> torch.Tensor:
     """N x C x H x W with the pixels where ``removed`` (N x H x W, bool) is set replaced by the
     harmonic interpolation of their kept neighbours (ROAD's linear imputation, without noise);
     ``iterations`` bounds the refinement of the pyramid's first guess."""
