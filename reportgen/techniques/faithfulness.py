@@ -64,7 +64,7 @@ class Faithfulness(Technique):
     )
     version = 1
     Params = Params
-    presets = {"quick": {"road_fractions": (0.2, 0.5, 0.8)}, "full": {"steps": 50}}
+    presets = {"quick": {"steps": 10, "road_fractions": (0.3, 0.7)}, "full": {"steps": 50}}
     reads = "saliency"
 
     def plan(self, params, card, images, upstream=()):
