@@ -1,5 +1,7 @@
 """The pytest plugin (reportgen.testing, registered by entry point): the reportgen_check fixture
 as a test suite uses it, run by pytester on a tiny build."""
+import pytest
+
 from helpers import write_inputs
 
 pytest_plugins = ["pytester"]
@@ -12,14 +14,22 @@ def test_gallery(reportgen_check):
 """
 
 
-def test_the_fixture_writes_a_missing_baseline_checks_against_it_and_updates_it_on_request(pytester, tmp_path):
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    """The same build and check once before pytester starts: its in-process runs (and the test that
+    holds it) forget every module imported after it started, and torch's operator libraries refuse
+    to be imported a second time."""
     import reportgen
 
+    folder = tmp_path_factory.mktemp("warm")
+    write_inputs(folder / "inputs")
+    reportgen.build(folder / "inputs", models="tiny", techniques="filters", preset="quick", device="cpu",
+                    out=folder / "site", cache_dir=folder / "cache")
+    reportgen.check(folder / "baseline", out=folder / "site", cache_dir=folder / "cache", update=True)
+
+
+def test_the_fixture_writes_a_missing_baseline_checks_against_it_and_updates_it_on_request(imported, pytester):
     write_inputs(pytester.path / "inputs")
-    # The same build once here first: pytester's in-process runs forget the modules imported inside
-    # them, and torch's operator libraries refuse to be imported a second time.
-    reportgen.build(pytester.path / "inputs", models="tiny", techniques="filters", preset="quick", device="cpu",
-                    out=tmp_path / "warm" / "site", cache_dir=tmp_path / "warm" / "cache")
     pytester.makepyfile(test_gallery=TEST_FILE.replace("{OVERRIDES}", "{}"))
     first = pytester.runpytest("-p", "no:cacheprovider")
     first.assert_outcomes(failed=1)
