@@ -30,14 +30,14 @@ def imported(tmp_path_factory):
 
 def test_the_fixture_writes_a_missing_baseline_checks_against_it_and_updates_it_on_request(imported, pytester):
     write_inputs(pytester.path / "inputs")
-    pytester.makepyfile(test_gallery=TEST_FILE.replace("{OVERRIDES}", "{}"))
+    pytester.makepyfile(test_reportgen_fixture=TEST_FILE.replace("{OVERRIDES}", "{}"))
     first = pytester.runpytest("-p", "no:cacheprovider")
     first.assert_outcomes(failed=1)
     first.stdout.fnmatch_lines(["*baseline */baseline did not exist: written from this build (* artifacts)*"])
     assert (pytester.path / "baseline" / "manifest.json").is_file()
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
-    pytester.makepyfile(test_gallery=TEST_FILE.replace("{OVERRIDES}", "{'filters': {'max_filters': 4}}"))
+    pytester.makepyfile(test_reportgen_fixture=TEST_FILE.replace("{OVERRIDES}", "{'filters': {'max_filters': 4}}"))
     moved = pytester.runpytest("-p", "no:cacheprovider")
     moved.assert_outcomes(failed=1)
     moved.stdout.fnmatch_lines(["*check FAILED*appeared*vanished*", "*appeared: filters / *", "*report: *regressions.html*"])
