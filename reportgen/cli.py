@@ -114,6 +114,13 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
         config = build_config(given, load_config(find_config(config_file)), registry(), settings)
     except ParamError as error:
         _fail(str(error))
+    if config.executor == "ray":  # before any image is read or model described: an absent cluster fails at once
+        from reportgen.executors import ExecutorError, check_reachable
+
+        try:
+            check_reachable(config.ray_address)
+        except ExecutorError as error:
+            _fail(str(error))
     progress = Silent() if quiet else Progress()
     logger, handler = logging.getLogger("reportgen"), ToProgress(progress)
     level = logger.level
