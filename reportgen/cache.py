@@ -25,7 +25,7 @@ from reportgen.staging import atomic_write_bytes, sweep_abandoned, temporary_pre
 ENTRY_FILE = "entry.json"
 MARKER = ".reportgen-cache"  # written when reportgen creates a cache; ``clear`` needs it
 OWN = ("objects", "json", "logs", MARKER)  # everything reportgen puts in a cache folder, besides:
-PROBE = "ray-probe"  # the stem of a Ray build's shared-cache probe (executors.py), a temporary
+SHARED_CHECK = "ray-shared-check"  # the stem of a Ray build's shared-cache check file (executors.py), a temporary
 
 
 class CacheError(Exception):
@@ -105,11 +105,11 @@ class Cache:
         return entry
 
     def sweep(self) -> int:
-        """Remove staging folders and Ray probes left by writers that died (``staging.sweep_abandoned``)."""
+        """Remove staging folders and Ray shared-cache checks left by writers that died (``staging.sweep_abandoned``)."""
         objects = self.root / "objects"
         folders = [f for f in objects.iterdir() if f.is_dir()] if objects.is_dir() else []
         swept = sum(sweep_abandoned(folder, "tmp") for folder in folders if folder.is_dir())
-        return swept + (sweep_abandoned(self.root, PROBE) if self.root.is_dir() else 0)
+        return swept + (sweep_abandoned(self.root, SHARED_CHECK) if self.root.is_dir() else 0)
 
     def claim(self) -> None:
         """Make ``root`` a reportgen cache, refusing a folder that holds anything reportgen did not
@@ -133,8 +133,8 @@ class Cache:
             return False
         if not (self.root / MARKER).is_file():
             raise CacheError(f"{self.root} is not a reportgen cache (no {MARKER} inside); nothing was removed")
-        for probe in self.root.glob(f".{PROBE}-*"):
-            probe.unlink(missing_ok=True)
+        for check in self.root.glob(f".{SHARED_CHECK}-*"):
+            check.unlink(missing_ok=True)
         for name in OWN:  # the marker last: an interrupted clear can be run again
             path = self.root / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)

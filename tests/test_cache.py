@@ -120,13 +120,13 @@ def test_clear_and_claim_refuse_a_foreign_folder(tmp_path):
 def test_a_killed_ray_builds_probe_is_swept_and_cleared(tmp_path):
     import os
 
-    from reportgen.cache import PROBE
+    from reportgen.cache import SHARED_CHECK
     from reportgen.staging import temporary_prefix
 
     cache = Cache(tmp_path / "cache")
     cache.claim()
-    live = tmp_path / "cache" / (temporary_prefix(PROBE) + "a")  # this process: alive, kept
-    dead = tmp_path / "cache" / (temporary_prefix(PROBE).replace(f"-{os.getpid()}-", "-999999999-") + "b")
+    live = tmp_path / "cache" / (temporary_prefix(SHARED_CHECK) + "a")  # this process: alive, kept
+    dead = tmp_path / "cache" / (temporary_prefix(SHARED_CHECK).replace(f"-{os.getpid()}-", "-999999999-") + "b")
     for probe in (live, dead):
         probe.write_text("token")
     assert cache.sweep() == 1 and live.exists() and not dead.exists()

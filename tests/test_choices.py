@@ -37,3 +37,20 @@ def test_each_list_of_names_is_defined_once():
     assert not hasattr(maps, "METHODS") and not hasattr(maps, "RULE_METHODS")
     assert feature_maps.ACTIVATIONS is choices.ACTIVATIONS
     assert set(choices.RULE_DEPENDENT_METHODS) - set(choices.GRADIENT_RULES) == {"guided_gradcam"}
+
+
+def test_a_long_list_is_not_printed_but_its_closest_names_and_the_command_that_lists_them():
+    names = [f"layer{i}" for i in range(40)] + ["resnet50"]
+    with pytest.raises(ChoiceError, match=r"^unknown model 'resnet05'; did you mean resnet50\? "
+                                          r"`reportgen list models` lists all 41$"):
+        check_choice("model", "resnet05", names)
+    with pytest.raises(ChoiceError, match=r"^unknown widget 'zzz'; 41 valid names$") as raised:
+        check_choice("widget", "zzz", names)
+    assert raised.value.valid == tuple(names)
+
+
+def test_devices_by_kind_and_number():
+    assert [choices.check_device(d) for d in ("auto", "cpu", "cuda", "cuda:3", "mps")] == ["auto", "cpu", "cuda", "cuda:3", "mps"]
+    for bad in ("tpu", "cuda:", "cuda:x", "mps:0"):
+        with pytest.raises(ChoiceError, match="valid: auto, cpu, cuda, cuda:N, mps"):
+            choices.check_device(bad)

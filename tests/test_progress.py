@@ -45,3 +45,23 @@ def test_silent_shows_nothing():
     progress.tick(1, 2)
     progress.message("y")
     progress.close()
+
+
+def test_a_notebook_gets_tqdm_autos_bar_and_silent_stays_silent(monkeypatch, capsys):
+    from tqdm.auto import tqdm
+
+    from reportgen import progress as module
+
+    monkeypatch.setattr(module, "in_notebook", lambda: True)
+    progress = Progress()
+    assert progress.notebook and progress.interactive
+    progress.step("feature_maps on tiny: 2 to compute")
+    assert isinstance(progress._bar, tqdm)
+    progress.tick(2, 2)
+    progress.close()
+    assert "feature_maps on tiny" in capsys.readouterr().err  # tqdm.auto without a widget library: the text bar
+    quiet = Silent()
+    quiet.step("nothing")
+    assert not quiet.notebook and quiet._bar is None
+    monkeypatch.undo()
+    assert not module.in_notebook()  # pytest is no Jupyter kernel
