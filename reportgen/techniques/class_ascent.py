@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen.choices import check_choices
-from reportgen.optim import PENALTIES, STYLES, AscentParams, fitted, style_spec
+from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, style_spec
 from reportgen.techniques.base import Request, Technique, register, spec_of
 
 DEFAULT_CLASSES = (52, 77, 231)  # thunder snake, wolf spider, collie: the classic scripts' classes
@@ -59,7 +59,7 @@ class ClassAscent(Technique):
 
     def plan(self, params, card, images):
         params = fitted(params, card)
-        check_choices("regulariser", params.regularisers, PENALTIES)
+        check_choices("regulariser", params.regularisers, REGULARISERS)
         check_choices("style", params.styles, STYLES)
         requests = []
         for index in self.classes_for(params, card):

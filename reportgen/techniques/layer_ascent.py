@@ -23,7 +23,7 @@ import numpy as np
 
 from reportgen import render
 from reportgen.choices import ParamError, check_choice, check_choices
-from reportgen.optim import PENALTIES, STYLES, AscentParams, fitted, style_spec
+from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, style_spec
 from reportgen.techniques.base import Request, Result, Technique, register, spec_of
 
 # VGG16's classic units (indices into `features`: conv3_3 filter 5, conv5_1 filter 25).
@@ -79,7 +79,7 @@ class LayerAscent(Technique):
 
     def plan(self, params, card, images):
         params = fitted(params, card)
-        check_choice("regulariser", params.regulariser, PENALTIES)
+        check_choice("regulariser", params.regulariser, REGULARISERS)
         check_choices("style", params.styles, STYLES)
         requests = []
         for layer, filter_index in self.units_for(params, card):
@@ -97,15 +97,15 @@ class LayerAscent(Technique):
         return requests
 
     def compute(self, params, model, requests, progress):
-        from reportgen.optim.objectives import channel_mean
+        from reportgen.optim.objectives import layer_activation
         from reportgen.optim.styles import run_requests
 
         params = fitted(params, model.card)
 
         def score_for(batch):
             layers = [r.spec["layer"] for r in batch]
-            return channel_mean(model.for_gradients(layers), layers, [r.spec["filter"] for r in batch],
-                                model.layer_maps)
+            return layer_activation(model.for_gradients(layers), layers, [r.spec["filter"] for r in batch], "mean",
+                                    model.layer_maps)
 
         for request in (r for r in requests if "style" not in r.spec):
             yield request, dataset_examples(model, request)
