@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from reportgen.cache import PROBE, Cache, Entry
-from reportgen.images import first_line
 from reportgen.choices import EXECUTORS
+from reportgen.errors import first_line
 from reportgen.models import ModelCard, load, prepare_device, select_device
 from reportgen.progress import Progress, Silent
 from reportgen.staging import temporary_prefix
