@@ -7,18 +7,16 @@ executors leave the same entries. Ray is imported only by ``RayExecutor``.
 """
 from __future__ import annotations
 
-import secrets
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from reportgen.cache import PROBE, Cache, Entry
+from reportgen.cache import Cache, Entry
 from reportgen.choices import EXECUTORS
 from reportgen.errors import first_line
 from reportgen.models import ModelCard, load, prepare_device, select_device
 from reportgen.progress import Progress, Silent
-from reportgen.staging import temporary_prefix
 from reportgen.techniques.base import Request, registry
 
 RAY_INSTALL = 'pip install -e ".[ray]"'  # or `pip install "reportgen[ray]"`
@@ -93,12 +91,8 @@ class ModelWorker:
         # Ray gives each worker one OpenMP thread; the driver's count keeps every reduction's order,
         # hence every picture, byte-identical to a local build's.
         torch.set_num_threads(threads)
-        name, token = probe
-        try:
-            seen = (Path(cache_root) / name).read_text()
-        except OSError:
-            seen = None
-        if seen != token:
+        self.cache = Cache(Path(cache_root))
+        if not self.cache.sees_probe(*probe):
             import socket
 
             raise ExecutorError(f"the cache folder {cache_root} is not visible from worker node {socket.gethostname()}: "
@@ -106,7 +100,6 @@ class ModelWorker:
         self.device = select_device(device)
         prepare_device(self.device)
         self.model = load(card, self.device)
-        self.cache = Cache(Path(cache_root))
 
     def run(self, job: Job, params: Any) -> Done:
         return run_job(job, params, self.model, self.cache, Silent())
@@ -132,11 +125,11 @@ class RayExecutor:
             progress.step(f"starting Ray{f' at {self.address}' if self.address else ' (local instance)'}")
             ray.init(address=self.address, runtime_env=dict(self.runtime_env or {}), include_dashboard=False,
                      logging_level="ERROR", log_to_driver=False)
-        probe = self._probe(cache.root)
+        probe = cache.leave_probe()
         try:
             yield from self._run(ray, jobs, cards, params, device, cache.root, probe, progress)
         finally:
-            (cache.root / probe[0]).unlink(missing_ok=True)
+            cache.remove_probe(probe[0])
             if started:
                 ray.shutdown()
 
@@ -165,15 +158,6 @@ class RayExecutor:
                 raise ExecutorError(_reason(error)) from None
             progress.message(f"{job.label}: {'done' if done.error is None else 'failed'}")
             yield done
-
-    @staticmethod
-    def _probe(root: Path) -> tuple[str, str]:
-        """A file only this build knows, for every worker to read back: a cache folder that is not
-        shared between the nodes is found before any work, not as missing entries afterwards."""
-        root.mkdir(parents=True, exist_ok=True)
-        name, token = temporary_prefix(PROBE) + secrets.token_hex(4), secrets.token_hex(16)
-        (root / name).write_text(token)
-        return name, token
 
 
 def _reason(error: Exception) -> str:
