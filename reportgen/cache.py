@@ -3,8 +3,8 @@ folder's layout:
 
     objects/<k[:2]>/<key>/   an entry: the rendered files, the raw arrays and ``entry.json``
     json/<name>.json         model cards (``card_file``)
-    logs/build-*.log         the tracebacks of a build's failed techniques (``new_log``)
-    .ray-probe-*             a Ray build's probe, while it runs (``leave_probe``)
+    logs/<stem>-*.log        a build's logs: its failed techniques' tracebacks, Ray's output (``new_log``)
+    .ray-shared-check-*      a Ray build's shared-cache check, while it runs (``leave_shared_check``)
     .reportgen-cache         the marker: reportgen made this folder
 
 An entry It is written in a temporary folder beside it and renamed into place in one step,
@@ -34,7 +34,7 @@ ENTRY_FILE = "entry.json"
 MARKER = ".reportgen-cache"  # written when reportgen creates a cache; ``clear`` needs it
 OBJECTS, CARDS, LOGS = "objects", "json", "logs"  # the cards' folder is named from when it held any JSON
 OWN = (OBJECTS, CARDS, LOGS, MARKER)  # everything reportgen puts in a cache folder, besides:
-PROBE = "ray-probe"  # the stem of a Ray build's probe, a temporary
+SHARED_CHECK = "ray-shared-check"  # the stem of a Ray build's shared-cache check file, a temporary
 
 
 class CacheError(Exception):
@@ -90,27 +90,27 @@ class Cache:
         """Where the model card cached as ``name`` is kept."""
         return self.root / CARDS / f"{name}.json"
 
-    def new_log(self) -> Path:
-        """A new file for one build's tracebacks (its folder made, the file not yet)."""
+    def new_log(self, stem: str = "build") -> Path:
+        """A new log file for this build, named by ``stem`` (its folder made, the file not yet)."""
         folder = self.root / LOGS
         folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        return folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
 
-    def leave_probe(self) -> tuple[str, str]:
+    def leave_shared_check(self) -> tuple[str, str]:
         """A file only this build knows, as (name, content), for Ray workers to read back: a cache
         folder the nodes do not share is found before any work, not as missing entries afterwards."""
         self.root.mkdir(parents=True, exist_ok=True)
-        name, token = temporary_prefix(PROBE) + secrets.token_hex(4), secrets.token_hex(16)
+        name, token = temporary_prefix(SHARED_CHECK) + secrets.token_hex(4), secrets.token_hex(16)
         (self.root / name).write_text(token)
         return name, token
 
-    def sees_probe(self, name: str, token: str) -> bool:
+    def sees_shared_check(self, name: str, token: str) -> bool:
         try:
             return (self.root / name).read_text() == token
         except OSError:
             return False
 
-    def remove_probe(self, name: str) -> None:
+    def remove_shared_check(self, name: str) -> None:
         (self.root / name).unlink(missing_ok=True)
 
     def get(self, key: str) -> Entry | None:
@@ -146,11 +146,11 @@ class Cache:
         return entry
 
     def sweep(self) -> int:
-        """Remove staging folders and Ray probes left by writers that died (``staging.sweep_abandoned``)."""
+        """Remove staging folders and Ray shared-cache checks left by writers that died (``staging.sweep_abandoned``)."""
         objects = self.root / OBJECTS
         folders = [f for f in objects.iterdir() if f.is_dir()] if objects.is_dir() else []
         swept = sum(sweep_abandoned(folder, "tmp") for folder in folders if folder.is_dir())
-        return swept + (sweep_abandoned(self.root, PROBE) if self.root.is_dir() else 0)
+        return swept + (sweep_abandoned(self.root, SHARED_CHECK) if self.root.is_dir() else 0)
 
     def claim(self) -> None:
         """Make ``root`` a reportgen cache, refusing a folder that holds anything reportgen did not
@@ -174,8 +174,8 @@ class Cache:
             return False
         if not (self.root / MARKER).is_file():
             raise CacheError(f"{self.root} is not a reportgen cache (no {MARKER} inside); nothing was removed")
-        for probe in self.root.glob(f".{PROBE}-*"):
-            probe.unlink(missing_ok=True)
+        for check in self.root.glob(f".{SHARED_CHECK}-*"):
+            check.unlink(missing_ok=True)
         for name in OWN:  # the marker last: an interrupted clear can be run again
             path = self.root / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)

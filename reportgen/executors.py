@@ -85,14 +85,14 @@ class LocalExecutor:
 class ModelWorker:
     """A Ray actor that holds one loaded model and computes that model's jobs into the cache."""
 
-    def __init__(self, card: ModelCard, device: str, cache_root: str, probe: tuple[str, str], threads: int):
+    def __init__(self, card: ModelCard, device: str, cache_root: str, shared_check: tuple[str, str], threads: int):
         from reportgen.lazy import torch
 
         # Ray gives each worker one OpenMP thread; the driver's count keeps every reduction's order,
         # hence every picture, byte-identical to a local build's.
         torch.set_num_threads(threads)
         self.cache = Cache(Path(cache_root))
-        if not self.cache.sees_probe(*probe):
+        if not self.cache.sees_shared_check(*shared_check):
             import socket
 
             raise ExecutorError(f"the cache folder {cache_root} is not visible from worker node {socket.gethostname()}: "
@@ -125,15 +125,15 @@ class RayExecutor:
             progress.step(f"starting Ray{f' at {self.address}' if self.address else ' (local instance)'}")
             ray.init(address=self.address, runtime_env=dict(self.runtime_env or {}), include_dashboard=False,
                      logging_level="ERROR", log_to_driver=False)
-        probe = cache.leave_probe()
+        shared_check = cache.leave_shared_check()
         try:
-            yield from self._run(ray, jobs, cards, params, device, cache.root, probe, progress)
+            yield from self._run(ray, jobs, cards, params, device, cache.root, shared_check, progress)
         finally:
-            cache.remove_probe(probe[0])
+            cache.remove_shared_check(shared_check[0])
             if started:
                 ray.shutdown()
 
-    def _run(self, ray, jobs, cards, params, device, root, probe, progress) -> Iterator[Done]:
+    def _run(self, ray, jobs, cards, params, device, root, shared_check, progress) -> Iterator[Done]:
         from reportgen.lazy import torch
 
         threads = torch.get_num_threads()
@@ -144,7 +144,7 @@ class RayExecutor:
         pending: dict[Any, Job] = {}
         for model_name in dict.fromkeys(job.model for job in jobs):
             model_jobs = [job for job in jobs if job.model == model_name]
-            pool = [actor.remote(cards[model_name], device, str(root), probe, threads)
+            pool = [actor.remote(cards[model_name], device, str(root), shared_check, threads)
                     for _ in range(min(workers, len(model_jobs)))]
             for index, job in enumerate(model_jobs):
                 pending[pool[index % len(pool)].run.remote(job, params[job.technique])] = job

@@ -121,13 +121,13 @@ def test_clear_and_claim_refuse_a_foreign_folder(tmp_path):
 def test_a_killed_ray_builds_probe_is_swept_and_cleared(tmp_path):
     import os
 
-    from reportgen.cache import PROBE
+    from reportgen.cache import SHARED_CHECK
     from reportgen.staging import temporary_prefix
 
     cache = Cache(tmp_path / "cache")
     cache.claim()
-    live = tmp_path / "cache" / (temporary_prefix(PROBE) + "a")  # this process: alive, kept
-    dead = tmp_path / "cache" / (temporary_prefix(PROBE).replace(f"-{os.getpid()}-", "-999999999-") + "b")
+    live = tmp_path / "cache" / (temporary_prefix(SHARED_CHECK) + "a")  # this process: alive, kept
+    dead = tmp_path / "cache" / (temporary_prefix(SHARED_CHECK).replace(f"-{os.getpid()}-", "-999999999-") + "b")
     for probe in (live, dead):
         probe.write_text("token")
     assert cache.sweep() == 1 and live.exists() and not dead.exists()
@@ -140,13 +140,14 @@ def test_the_cache_names_every_file_it_keeps_inside_its_folder(cache):
     assert set(relative) == {"raw", "picture", "gif"}
     assert all((cache.root / path).is_file() and not Path(path).is_absolute() for path in relative.values())
     log = cache.new_log()
+    assert log.name.startswith("build-") and cache.new_log("ray").name.startswith("ray-")
     assert log.parent.is_dir() and not log.exists() and log.is_relative_to(cache.root)
     assert cache.card_file("card-tiny").is_relative_to(cache.root)
 
 
-def test_a_probe_is_seen_with_its_token_only_until_removed(tmp_path):
+def test_a_shared_check_is_seen_with_its_token_only_until_removed(tmp_path):
     cache = Cache(tmp_path / "cache")
-    name, token = cache.leave_probe()
-    assert cache.sees_probe(name, token) and not cache.sees_probe(name, token + "x")
-    cache.remove_probe(name)
-    assert not cache.sees_probe(name, token) and not list((tmp_path / "cache").iterdir())
+    name, token = cache.leave_shared_check()
+    assert cache.sees_shared_check(name, token) and not cache.sees_shared_check(name, token + "x")
+    cache.remove_shared_check(name)
+    assert not cache.sees_shared_check(name, token) and not list((tmp_path / "cache").iterdir())

@@ -71,7 +71,7 @@ def test_a_ray_build_matches_the_local_one_even_when_a_worker_dies(tmp_path, ray
 
 
 def test_a_cache_the_workers_cannot_see_is_refused_before_any_work(tmp_path, ray_instance, monkeypatch):
-    monkeypatch.setattr(Cache, "leave_probe", lambda cache: (".no-such-probe", "token"))
+    monkeypatch.setattr(Cache, "leave_shared_check", lambda cache: (".no-such-check", "token"))
     write_inputs(tmp_path / "inputs")
     settings = replace(config(tmp_path, input_dir=tmp_path / "inputs", techniques=("filters",)), executor="ray")
     with pytest.raises(BuildError, match="is not visible from worker node .*file system every node shares"):
