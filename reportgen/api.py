@@ -2,7 +2,9 @@
 
 The command line calls the same functions, so both take the same settings (a config file, then
 keyword arguments over it) and make the same gallery. Quiet unless asked: ``progress=True`` shows
-the command line's progress on stderr, and library messages go to the ``reportgen`` logger.
+the command line's progress on stderr, and library messages go to the ``reportgen`` logger. A build
+sets torch's deterministic algorithms and reseeds its generator; the caller's settings are restored
+when it ends (``global_state``).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 
 from reportgen.artifacts import Artifact, Manifest
 from reportgen.config import BuildConfig, as_text, build_config, load_config
+from reportgen.global_state import kept_global_state
 from reportgen.pipeline import BuildReport
 
 
@@ -125,8 +128,9 @@ def build_with(config: BuildConfig, progress: bool | Any = False) -> Gallery:
     shown = progress if isinstance(progress, Progress) else Progress() if progress else Silent()
     check_out_folder(config.out)
     try:
-        report = run_build(config, shown)
-        manifest = write_site(report.manifest, config.cache_dir, report.images, config.out)
+        with kept_global_state():
+            report = run_build(config, shown)
+            manifest = write_site(report.manifest, config.cache_dir, report.images, config.out)
     finally:
         shown.close()
     return Gallery(manifest, Path(config.out), Path(config.cache_dir), report)
@@ -139,11 +143,12 @@ def check(baseline_dir: str | Path, *, out: str | Path = "site", cache_dir: str 
     ``appeared``, ``vanished``), or with ``update=True`` make it the baseline (returns the count)."""
     from reportgen.regress import Tolerance, check as run_check, promote
 
-    if update:
-        return promote(Path(baseline_dir), Path(out), Path(cache_dir), raw_limit_kb)
-    tolerance = Tolerance.parse(f"{name}={value}" for name, value in (tolerances or {}).items())
-    outcome, _ = run_check(Path(baseline_dir), Path(out), Path(cache_dir), tolerance)
-    return outcome
+    with kept_global_state():
+        if update:
+            return promote(Path(baseline_dir), Path(out), Path(cache_dir), raw_limit_kb)
+        tolerance = Tolerance.parse(f"{name}={value}" for name, value in (tolerances or {}).items())
+        outcome, _ = run_check(Path(baseline_dir), Path(out), Path(cache_dir), tolerance)
+        return outcome
 
 
 def _attr(value: object) -> str:

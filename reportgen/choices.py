@@ -88,5 +88,5 @@ ACTIVATIONS = ("ReLU", "ReLU6", "SiLU", "GELU", "Hardswish", "BatchNormAct2d")
 # steps, so their regression check compares what the optimisation reached, not pixel for pixel.
 OPTIMISATIONS = ("class_ascent", "layer_ascent", "deep_dream")
 # Styles of those whose single runs end at other optima under other CPU kernels (measured): their
-# regression check judges each run loosely and each set by its means (regress_outcome.py).
+# regression check judges each run loosely and each set by its means (regress/outcome.py).
 CHAOTIC = {"class_ascent": ("robust",)}

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import socket
 import sys
-import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from reportgen.cache import SHARED_CHECK, Cache, Entry
-from reportgen.images import first_line
+from reportgen.cache import Cache, Entry
 from reportgen.choices import EXECUTORS
+from reportgen.errors import first_line
 from reportgen.models import ModelCard, load, prepare_device, select_device
 from reportgen.progress import Progress, Silent
-from reportgen.staging import temporary_prefix
 from reportgen.techniques.base import Request, registry
 
 RAY_INSTALL = 'pip install -e ".[ray]"'  # or `pip install "reportgen[ray]"`
@@ -101,12 +98,8 @@ class ModelWorker:
         # Ray gives each worker one OpenMP thread; the driver's count keeps every reduction's order,
         # hence every picture, byte-identical to a local build's.
         torch.set_num_threads(threads)
-        name, token = shared_check
-        try:
-            seen = (Path(cache_root) / name).read_text()
-        except OSError:
-            seen = None
-        if seen != token:
+        self.cache = Cache(Path(cache_root))
+        if not self.cache.sees_shared_check(*shared_check):
             import socket
 
             raise ExecutorError(f"the cache folder {cache_root} is not visible from worker node {socket.gethostname()}: "
@@ -114,7 +107,6 @@ class ModelWorker:
         self.device = select_device(device)
         prepare_device(self.device)
         self.model = load(card, self.device)
-        self.cache = Cache(Path(cache_root))
 
     def run(self, job: Job, params: Any) -> Done:
         return run_job(job, params, self.model, self.cache, Silent())
@@ -137,18 +129,18 @@ class RayExecutor:
         except ImportError:
             raise ExecutorError(f"--executor ray needs Ray: {RAY_INSTALL}") from None
         started = not ray.is_initialized()
-        log = Path(cache.root) / "logs" / f"ray-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        log = cache.new_log("ray")
         if started:
             progress.step(f"starting Ray{f' at {self.address}' if self.address else ' (local instance)'}; "
                           f"its messages: {log}")
             with _output_to(log):
                 ray.init(address=self.address, runtime_env=dict(self.runtime_env or {}), include_dashboard=False,
                          logging_level="ERROR", log_to_driver=False)
-        shared_check = self._shared_check(cache.root)
+        shared_check = cache.leave_shared_check()
         try:
             yield from self._run(ray, jobs, cards, params, device, cache.root, shared_check, progress)
         finally:
-            (cache.root / shared_check[0]).unlink(missing_ok=True)
+            cache.remove_shared_check(shared_check[0])
             if started:
                 with _output_to(log):
                     ray.shutdown()
@@ -180,15 +172,6 @@ class RayExecutor:
                 raise ExecutorError(_reason(error)) from None
             progress.message(f"{job.label}: {'done' if done.error is None else 'failed'}")
             yield done
-
-    @staticmethod
-    def _shared_check(root: Path) -> tuple[str, str]:
-        """A file only this build knows, for every worker to read back: a cache folder that is not
-        shared between the nodes is found before any work, not as missing entries afterwards."""
-        root.mkdir(parents=True, exist_ok=True)
-        name, token = temporary_prefix(SHARED_CHECK) + secrets.token_hex(4), secrets.token_hex(16)
-        (root / name).write_text(token)
-        return name, token
 
 
 def check_reachable(address: str | None, timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:

@@ -1,5 +1,6 @@
 import json
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,3 +132,22 @@ def test_a_killed_ray_builds_probe_is_swept_and_cleared(tmp_path):
         probe.write_text("token")
     assert cache.sweep() == 1 and live.exists() and not dead.exists()
     assert cache.clear() and not (tmp_path / "cache").exists()  # the folder goes with the probe
+
+
+def test_the_cache_names_every_file_it_keeps_inside_its_folder(cache):
+    entry = cache.put("ab" * 32, result())
+    relative = cache.relative_files(entry)
+    assert set(relative) == {"raw", "picture", "gif"}
+    assert all((cache.root / path).is_file() and not Path(path).is_absolute() for path in relative.values())
+    log = cache.new_log()
+    assert log.name.startswith("build-") and cache.new_log("ray").name.startswith("ray-")
+    assert log.parent.is_dir() and not log.exists() and log.is_relative_to(cache.root)
+    assert cache.card_file("card-tiny").is_relative_to(cache.root)
+
+
+def test_a_shared_check_is_seen_with_its_token_only_until_removed(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    name, token = cache.leave_shared_check()
+    assert cache.sees_shared_check(name, token) and not cache.sees_shared_check(name, token + "x")
+    cache.remove_shared_check(name)
+    assert not cache.sees_shared_check(name, token) and not list((tmp_path / "cache").iterdir())

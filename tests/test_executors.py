@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import config, write_inputs
+from reportgen.cache import Cache
 from reportgen.pipeline import BuildError, build
 from reportgen.progress import Silent
 from reportgen.site import write_site
@@ -70,9 +71,7 @@ def test_a_ray_build_matches_the_local_one_even_when_a_worker_dies(tmp_path, ray
 
 
 def test_a_cache_the_workers_cannot_see_is_refused_before_any_work(tmp_path, ray_instance, monkeypatch):
-    from reportgen import executors
-
-    monkeypatch.setattr(executors.RayExecutor, "_shared_check", staticmethod(lambda root: (".no-such-check", "token")))
+    monkeypatch.setattr(Cache, "leave_shared_check", lambda cache: (".no-such-check", "token"))
     write_inputs(tmp_path / "inputs")
     settings = replace(config(tmp_path, input_dir=tmp_path / "inputs", techniques=("filters",)), executor="ray")
     with pytest.raises(BuildError, match="is not visible from worker node .*file system every node shares"):

@@ -39,12 +39,14 @@ def test_a_terminal_gets_a_bar_no_wider_than_the_terminal(monkeypatch):
     assert redraws and max(len(part) for part in redraws) <= 60
 
 
-def test_silent_shows_nothing():
+def test_silent_shows_nothing(capsys):
     progress = Silent()
+    progress.every_s = 0.0  # where a plain Progress would write a line for every call
     progress.step("x")
     progress.tick(1, 2)
     progress.message("y")
     progress.close()
+    assert capsys.readouterr() == ("", "")
 
 
 def test_a_notebook_gets_tqdm_autos_bar_and_silent_stays_silent(monkeypatch, capsys):

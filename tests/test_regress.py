@@ -12,7 +12,8 @@ from reportgen.pipeline import build
 from reportgen.progress import Silent
 from reportgen import render
 from reportgen.artifacts import Manifest
-from reportgen.regress import MARKER, REPORT, Baseline, Build, RegressionError, Tolerance, _npz_bytes, compare, promote
+from reportgen.regress import MARKER, REPORT, Baseline, Build, RegressionError, Tolerance, compare, promote
+from reportgen.regress.builds import _npz_bytes
 from reportgen.site import write_site
 from helpers import config, write_inputs
 
@@ -324,7 +325,7 @@ def test_a_washed_out_chaotic_set_fails_as_a_set(chaotic, tmp_path):
 
 
 def test_contrast_and_colourfulness():
-    from reportgen.regress_outcome import colourfulness, contrast
+    from reportgen.regress.outcome import colourfulness, contrast
 
     grey = np.full((4, 4, 3), 128, np.uint8)
     halves = np.concatenate([np.zeros((2, 4, 3), np.uint8), np.full((2, 4, 3), 200, np.uint8)])
@@ -365,7 +366,7 @@ def test_a_chaotic_set_whose_runs_lose_their_class_fails_as_a_set(chaotic, tmp_p
 
 
 def test_cosine_of_features():
-    from reportgen.regress_outcome import cosine
+    from reportgen.regress.outcome import cosine
 
     assert cosine(np.array([1.0, 2.0]), np.array([2.0, 4.0])) == pytest.approx(1.0)
     assert cosine(np.array([1.0, 0.0]), np.array([0.0, 3.0])) == pytest.approx(0.0)

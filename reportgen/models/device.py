@@ -35,8 +35,8 @@ def prepare_device(device: str) -> None:
     """Settings that make results reproducible, and a GPU's results comparable with a CPU's within
     the regression tolerances: deterministic algorithms everywhere; on CUDA a fixed cuBLAS
     workspace (read when its first handle is made) and no TF32, whose rounding makes gradient
-    ascents drift apart step by step. Both cost speed on a GPU; README (Performance) has the
-    measurements."""
+    ascents drift apart step by step. Both cost speed on a GPU (benchmarks/README.md,
+    GPU)."""
     torch.use_deterministic_algorithms(True, warn_only=True)
     if device.startswith("cuda"):
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

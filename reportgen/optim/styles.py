@@ -28,7 +28,7 @@ from reportgen.optim.objectives import Regulariser, Score, norm_regulariser
 from reportgen.optim.parameterisation import FourierImage, Parameterisation, PixelImage
 from reportgen.optim.transforms import TransformStack
 from reportgen.artifacts import Result
-from reportgen.techniques.base import batched
+from reportgen.batching import batched
 
 START_RANGE = (140 / 255, 180 / 255)  # the naive style's start: uniform grey-ish noise
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 # Request and Result live in reportgen.artifacts, PRESETS and ParamError in reportgen.choices; they
 # are named here too because every technique already imports this module.
 from reportgen.artifacts import Request, Result, Skip
+from reportgen.batching import batched  # noqa: F401  (techniques batch their requests)
 from reportgen.choices import PRESETS, ParamError, check_choice  # noqa: F401
 
 if typing.TYPE_CHECKING:  # imported for annotations only: planning must stay torch-free
@@ -148,13 +149,3 @@ def registry() -> dict[str, Technique]:
     from reportgen import techniques  # noqa: F401  importing the package registers every technique
 
     return dict(_REGISTRY)
-
-
-def batched(items: Iterable[Any], size: int, key: Callable[[Any], Any] = lambda _: None) -> Iterator[list[Any]]:
-    """Group items with equal ``key`` into lists of at most ``size`` (order kept within a group)."""
-    groups: dict[Any, list[Any]] = {}
-    for item in items:
-        groups.setdefault(key(item), []).append(item)
-    for group in groups.values():
-        for start in range(0, len(group), size):
-            yield group[start : start + size]

@@ -15,17 +15,14 @@ Never imports torch.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
 from reportgen import render
 from reportgen.artifacts import Artifact
 from reportgen.choices import CHAOTIC
-
-if TYPE_CHECKING:
-    from reportgen.regress import Comparison, RoleDifference, Tolerance
+from reportgen.regress.types import Comparison, RoleDifference, SetCheck, Tolerance
 
 Frames = Callable[[Artifact, str], np.ndarray]  # an artifact's picture (last frame) by role
 Arrays = Mapping[str, np.ndarray]
@@ -36,14 +33,12 @@ def is_chaotic(artifact: Artifact) -> bool:
 
 
 def compare_outcome(old: Artifact, new: Artifact, before: Frames, after: Frames, old_raw: Arrays, new_raw: Arrays,
-                    tolerance: "Tolerance") -> list["RoleDifference"]:
+                    tolerance: Tolerance) -> list[RoleDifference]:
     """What an optimisation reached, for a run whose steps amplified rounding past pixel tolerances:
     its pictures' structure (grayscale, low-passed; the last frame of an animation), the model's
     features of its final picture, the objective's final value (relative to the baseline's peak)
     and the class probability (absolute). A broken objective, another class or a washed-out picture
     fails these; the grain that rounding moves does not. Chaotic runs: the features only."""
-    from reportgen.regress import RoleDifference
-
     chaotic = is_chaotic(new)
     found = []
     if not chaotic:
@@ -77,33 +72,13 @@ def cosine(first: np.ndarray, second: np.ndarray) -> float:
     return float(a @ b / norms) if norms > 0 else 0.0
 
 
-@dataclass
-class SetCheck:
-    """The chaotic runs of one technique, model and style, judged by their means."""
-
-    technique: str
-    model: str
-    style: str
-    count: int
-    differences: list["RoleDifference"] = field(default_factory=list)
-
-    @property
-    def moved(self) -> bool:
-        return not all(d.within for d in self.differences)
-
-    def describe(self) -> str:
-        return f"{self.technique} · {self.style} · {self.model} ({self.count} runs)"
-
-
-def compare_sets(comparisons: Iterable["Comparison"], raw: Callable[["Comparison"], tuple[Arrays, Arrays]],
-                 finals: Callable[["Comparison"], tuple[np.ndarray, np.ndarray] | None],
-                 tolerance: "Tolerance") -> list[SetCheck]:
+def compare_sets(comparisons: Iterable[Comparison], raw: Callable[[Comparison], tuple[Arrays, Arrays]],
+                 finals: Callable[[Comparison], tuple[np.ndarray, np.ndarray] | None],
+                 tolerance: Tolerance) -> list[SetCheck]:
     """Each chaotic set's mean final objective (relative to the baseline's mean magnitude), mean
     class probability and share of runs whose picture the model sees as their class (absolute),
     and its final pictures' mean contrast and colourfulness (relative), against the baseline's.
     ``raw(comparison)`` gives a comparison's arrays, ``finals(comparison)`` its final pictures."""
-    from reportgen.regress import RoleDifference
-
     sets: dict[tuple[str, str, str], list[Comparison]] = defaultdict(list)
     for comparison in comparisons:
         if is_chaotic(comparison.current) and is_chaotic(comparison.baseline):
