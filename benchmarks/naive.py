@@ -151,7 +151,8 @@ def _one_method(module, x, pinned, method, params, cam_layer, baseline, noise_se
         total += float(weight) * _gradient(module, point, target)[2][0]
     attribution = total * (x - baseline)
     maps = Maps(logits, targets, {method: attribution})
-    maps.ig_gap = paths.completeness_gap(module, x, targets, baseline, attribution)
+    gaps = paths.completeness_gap(module, x, targets, baseline, attribution)
+    maps.facts[method] = [{"ig_completeness_gap": round(float(gap), 6)} for gap in gaps]
     return maps
 
 

@@ -130,7 +130,7 @@ class Cache:
         staging = Path(tempfile.mkdtemp(prefix=temporary_prefix("tmp"), dir=final.parent))
         try:
             files = _write_result(staging, result)
-            record = {"key": key, "files": files, "meta": result.meta}
+            record = {"key": key, "files": files, "meta": result.meta.to_json() if result.meta else {}}
             (staging / ENTRY_FILE).write_text(json.dumps(record, sort_keys=True, indent=1))
             _fsync_folder(staging)
             try:

@@ -69,13 +69,9 @@ def check_device(device: str) -> str:
     raise ChoiceError("device", (device,), DEVICES)
 EXECUTORS = ("local", "ray")
 
-# Saliency. A gradient rule is how a ReLU passes gradients back; the three rule methods share one
-# forward pass. Guided Grad-CAM multiplies guided backprop by Grad-CAM, so it depends on the rules
-# too: these are the methods whose maps an activation left unguided would change.
+# How a ReLU passes gradients back (hooks.activation_override); the saliency methods that read
+# them share one forward pass (attribution/methods.py holds the methods themselves).
 GRADIENT_RULES = ("vanilla", "deconvnet", "guided")
-CAM_METHODS = ("gradcam", "guided_gradcam")
-SALIENCY_METHODS = (*GRADIENT_RULES, *CAM_METHODS, "smoothgrad", "integrated_gradients")
-RULE_DEPENDENT_METHODS = (*GRADIENT_RULES, "guided_gradcam")
 
 # How a layer's output reads as a (C, H, W) map (models/layout.py): channels first, channels last
 # (Swin), or a token sequence (ViT: class token, then a row-major grid of patches).

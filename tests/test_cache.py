@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from reportgen.cache import Cache, cache_key
+from reportgen.meta import FiltersMeta
 from reportgen.techniques.base import Result
 
 MODEL = {"name": "tiny", "weights": "w1", "card": 1}
@@ -15,7 +16,7 @@ def result(value: float = 1.0) -> Result:
     return Result(arrays={"raw": np.full((2, 3), value, np.float32)},
                   images={"picture": np.full((4, 5, 3), 7, np.uint8)},
                   animations={"gif": [np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)]},
-                  meta={"value": value})
+                  meta=FiltersMeta((int(value), 3)))
 
 
 def test_key_is_stable_and_order_independent():
@@ -39,7 +40,7 @@ def test_put_then_get_round_trips(cache):
     assert cache.get(key) is None
     stored = cache.put(key, result(3.0))
     loaded = cache.get(key)
-    assert loaded.files == stored.files and loaded.meta == {"value": 3.0}
+    assert loaded.files == stored.files and loaded.meta == {"shape": [3, 3]}
     np.testing.assert_array_equal(loaded.array("raw"), np.full((2, 3), 3.0, np.float32))
     assert loaded.path("picture").read_bytes().startswith(b"\x89PNG")
     assert loaded.path("gif").read_bytes().startswith(b"GIF8")
@@ -62,7 +63,7 @@ def test_broken_leftover_entry_is_replaced(cache):
     folder.mkdir(parents=True)
     (folder / "entry.json").write_text(json.dumps({"files": {"x": "missing.png"}, "meta": {}}))
     assert cache.get(key) is None
-    assert cache.put(key, result()).meta == {"value": 1.0}
+    assert cache.put(key, result()).meta == {"shape": [1, 3]}
 
 
 def test_racing_writers_end_with_one_whole_entry(cache):

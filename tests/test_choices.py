@@ -30,13 +30,13 @@ def test_every_bad_choice_of_planning_and_configuration_is_a_choice_error(tiny_c
 
 
 def test_each_list_of_names_is_defined_once():
-    from reportgen.attribution import maps
+    from reportgen.attribution import maps, methods
     from reportgen.techniques import feature_maps, saliency
 
-    assert saliency.METHODS is choices.SALIENCY_METHODS
-    assert not hasattr(maps, "METHODS") and not hasattr(maps, "RULE_METHODS")
+    assert saliency.METHODS is methods.METHODS and saliency.Params().methods == tuple(methods.METHODS)
+    assert not hasattr(maps, "METHODS") and not hasattr(choices, "SALIENCY_METHODS")
     assert feature_maps.ACTIVATIONS is choices.ACTIVATIONS
-    assert set(choices.RULE_DEPENDENT_METHODS) - set(choices.GRADIENT_RULES) == {"guided_gradcam"}
+    assert {rule for method in methods.METHODS.values() for rule in method.rules} == set(choices.GRADIENT_RULES)
 
 
 def test_a_long_list_is_not_printed_but_its_closest_names_and_the_command_that_lists_them():

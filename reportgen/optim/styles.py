@@ -29,6 +29,7 @@ from reportgen.optim.parameterisation import FourierImage, Parameterisation, Pix
 from reportgen.optim.transforms import TransformStack
 from reportgen.artifacts import Result
 from reportgen.batching import batched
+from reportgen.meta import AscentRoles, Meta
 
 START_RANGE = (140 / 255, 180 / 255)  # the naive style's start: uniform grey-ish noise
 
@@ -131,9 +132,9 @@ class Run:
     features: np.ndarray  # the model's features of the final frame (LoadedModel.features)
     frame_steps: list[int]
 
-    def result(self, meta: dict[str, Any]) -> Result:
-        return Result(arrays={**self.history, "features": self.features}, images={"final": self.frames[-1]},
-                      animations={"gif": self.frames}, meta={**meta, "frame_steps": self.frame_steps})
+    def result(self, meta: Meta) -> Result:
+        return Result(arrays={**self.history, AscentRoles.FEATURES: self.features},
+                      images={AscentRoles.FINAL: self.frames[-1]}, animations={AscentRoles.GIF: self.frames}, meta=meta)
 
 
 def run_requests(model: Any, requests: Sequence[Any], settings: AscentParams, score_for: Callable[[list], Score],

@@ -2,7 +2,9 @@
 
 A technique is one file: a frozen ``Params`` dataclass (with per-preset values), a ``plan`` that
 turns parameters + a model card + images into ``Request``s (one per artifact), and a ``compute``
-that turns the requests the cache misses into ``Result``s. Planning never touches torch, so a warm
+that turns the requests the cache misses into ``Result``s, whose ``meta`` is the technique's typed
+``Meta`` and whose files are named by its ``Roles`` (both in reportgen.meta, where the torch-free
+site reads them). Planning never touches torch, so a warm
 rebuild can decide that everything is cached without loading a model.
 """
 from __future__ import annotations
@@ -41,6 +43,9 @@ class Technique:
     description: ClassVar[str] = ""
     version: ClassVar[int] = 1
     Params: ClassVar[type]
+    # What ``compute`` reports: its ``Result.meta`` type (reportgen.meta) and its roles' names.
+    Meta: ClassVar[Any]
+    Roles: ClassVar[type]
     # Values that differ from the Params defaults, per preset name ("standard" = the defaults).
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     # False: ``plan`` gets no images, every artifact is keyed per model (filters, class ascent).

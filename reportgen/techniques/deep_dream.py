@@ -29,6 +29,7 @@ import numpy as np
 from reportgen import render
 from reportgen.lazy import F, torch
 from reportgen.choices import ACTIVATIONS, ParamError, check_choices
+from reportgen.meta import DeepDreamMeta, DreamRoles
 from reportgen.techniques.base import Request, Result, Technique, register, spec_of
 
 OBJECTIVES = ("one_channel", "all_channels")
@@ -84,6 +85,18 @@ class Schedule:
 
 @register
 class DeepDream(Technique):
+    """A photo dreamed on, per (image, objective, method).
+
+    Params: ``layer`` and ``filter`` (None: defaults per model), ``objectives`` (one_channel,
+    all_channels), ``methods`` (simple, octaves), ``working_side``; the simple method's ``steps``,
+    ``learning_rate``, ``weight_decay``; the octave method's ``octaves``, ``octave_scale``,
+    ``octave_steps``, ``step_size``, ``min_octave_side``, ``jitter``, ``smoothing``, ``gif``;
+    ``seed``, ``batch_pixels``. Each method's key leaves out the other method's fields.
+    Meta: ``DeepDreamMeta``: ``layer``, ``filter`` (None: all channels), ``method``, ``objective``,
+    ``reduction``, ``working_size`` (width, height), ``octaves``, ``steps``, and the objective
+    before and after (``objective_before``, ``objective_after``).
+    Roles: ``dream`` (picture), ``octaves`` (animation, when ``gif``), ``objective`` (raw array).
+    """
     name = "deep_dream"
     title = "Deep Dream"
     description = (
@@ -94,6 +107,8 @@ class DeepDream(Technique):
     )
     version = 3  # 3: octaves with jitter, smoothed and normalised gradient steps; default layers by model
     Params = Params
+    Meta = DeepDreamMeta
+    Roles = DreamRoles
     presets = {
         "quick": {"working_side": 64, "steps": 4, "octaves": 3, "octave_steps": 2, "min_octave_side": 16, "jitter": 4},
         "full": {"working_side": None, "steps": 200, "octave_steps": 20, "step_size": 0.05},
@@ -213,18 +228,18 @@ def _dream_chunk(model, chunk, size, schedule, tick):
         height, width = request.image.pixels.shape[:2]
         picture = _picture(model, dreamed[index : index + 1], (height, width))
         result = Result(
-            arrays={"objective": trace[:, index].astype(np.float32)},
-            images={"dream": picture},
-            meta={
-                "layer": layer, "filter": channels[index], "method": request.spec["method"],
-                "objective": request.spec["objective"], "reduction": schedule.reduction,
-                "working_size": [size[1], size[0]], "octaves": len(schedule.sizes),
-                "steps": len(schedule.sizes) * schedule.steps,
-                "objective_before": float(before[index]), "objective_after": float(after[index]),
-            },
+            arrays={DreamRoles.OBJECTIVE: trace[:, index].astype(np.float32)},
+            images={DreamRoles.DREAM: picture},
+            meta=DeepDreamMeta(
+                layer=layer, filter=channels[index], method=request.spec["method"],
+                objective=request.spec["objective"], reduction=schedule.reduction,
+                working_size=(size[1], size[0]), octaves=len(schedule.sizes),
+                steps=len(schedule.sizes) * schedule.steps,
+                objective_before=float(before[index]), objective_after=float(after[index]),
+            ),
         )
         if request.spec.get("gif"):
-            result.animations["octaves"] = [_picture(model, frame[index : index + 1], (height, width)) for frame in frames]
+            result.animations[DreamRoles.OCTAVES] = [_picture(model, frame[index : index + 1], (height, width)) for frame in frames]
         yield request, result
 
 

@@ -40,8 +40,8 @@ def assert_raises_objective(model, results):
         before = measured_objective(model, request.image.pixels, request.spec, size)
         after = measured_objective(model, result.images["dream"], request.spec, size)
         assert after > before, (request.variant, request.image.name, before, after)
-        assert result.meta["objective_after"] > result.meta["objective_before"]
-        assert result.meta["objective_before"] == pytest.approx(before, rel=1e-4, abs=1e-5)
+        assert result.meta.objective_after > result.meta.objective_before
+        assert result.meta.objective_before == pytest.approx(before, rel=1e-4, abs=1e-5)
 
 
 def test_tiny_dream_raises_objective_and_keeps_size(tiny, images):
@@ -57,7 +57,7 @@ def test_tiny_dream_raises_objective_and_keeps_size(tiny, images):
         picture = result.images["dream"]
         assert picture.shape == request.image.pixels.shape and picture.dtype == np.uint8
         assert np.isfinite(result.arrays["objective"]).all()
-        assert np.isfinite([result.meta["objective_before"], result.meta["objective_after"]]).all()
+        assert np.isfinite([result.meta.objective_before, result.meta.objective_after]).all()
     assert hooks_left(tiny.module) == 0
 
 
@@ -77,7 +77,7 @@ def test_octave_method_differs_from_simple(tiny, images):
         for image in images:
             simple = results[("simple", objective, image.name)][1]
             octaves = results[("octaves", objective, image.name)][1]
-            assert simple.meta["octaves"] == 1 and octaves.meta["octaves"] > 1
+            assert simple.meta.octaves == 1 and octaves.meta.octaves > 1
             assert np.abs(simple.images["dream"].astype(int) - octaves.images["dream"].astype(int)).mean() > 1
 
 
@@ -85,7 +85,7 @@ def test_octave_gif_has_a_frame_per_octave_at_output_size(tiny, images):
     results = dream(tiny, images[:1], methods=("octaves", "simple"), objectives=("all_channels",), gif=True)
     octaves = results[("octaves", "all_channels", images[0].name)][1]
     frames = octaves.animations["octaves"]
-    assert len(frames) == octaves.meta["octaves"] > 1
+    assert len(frames) == octaves.meta.octaves > 1
     assert all(frame.shape == images[0].pixels.shape for frame in frames)
     assert np.array_equal(frames[-1], octaves.images["dream"])
     assert not results[("simple", "all_channels", images[0].name)][1].animations
@@ -140,7 +140,7 @@ def test_lite0_dream_raises_objective_on_real_photos(lite0, samples):
     assert_raises_objective(lite0, results)
     for request, result in results.values():
         assert result.images["dream"].shape == request.image.pixels.shape
-        assert result.meta["layer"] == deep_layer(lite0.card)
+        assert result.meta.layer == deep_layer(lite0.card)
     assert hooks_left(lite0.module) == 0
 
 

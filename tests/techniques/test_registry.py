@@ -1,5 +1,6 @@
 """Registry-wide checks: every registered technique, present and future, passes these."""
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import torch
 from torch import nn
 
 from reportgen.hooks import hooks_left
+from reportgen.meta import load
 from reportgen.progress import Silent
 from reportgen.techniques.base import PRESETS, registry
 
@@ -25,8 +27,14 @@ def test_runs_on_the_tiny_model_and_leaves_no_hook(technique, tiny, tiny_card, i
     requests, results = run(technique, tiny, tiny_card, images)
     assert requests and len(results) == len(requests)
     assert {id(r) for r, _ in results} == {id(r) for r in requests}
+    declared = {value for name, value in vars(technique.Roles).items() if name.isupper()}
+    for base in technique.Roles.__mro__[1:]:
+        declared |= {value for name, value in vars(base).items() if name.isupper()}
     for _, result in results:
-        assert result.arrays or result.images or result.animations or result.meta
+        assert isinstance(result.meta, technique.Meta), (technique.name, type(result.meta))
+        assert load(technique.name, json.loads(json.dumps(result.meta.to_json()))) == result.meta  # as the manifest
+        roles = {*result.arrays, *result.images, *result.animations}
+        assert roles and roles <= declared, (technique.name, roles - declared)
     assert hooks_left(tiny.module) == 0
 
 
