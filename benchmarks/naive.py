@@ -151,7 +151,8 @@ def _one_method(module, x, pinned, method, params, cam_layer, baseline, noise_se
         total += float(weight) * _gradient(module, point, target)[2][0]
     attribution = total * (x - baseline)
     maps = Maps(logits, targets, {method: attribution})
-    maps.ig_gap = paths.completeness_gap(module, x, targets, baseline, attribution)
+    gaps = paths.completeness_gap(module, x, targets, baseline, attribution)
+    maps.facts[method] = [{"ig_completeness_gap": round(float(gap), 6)} for gap in gaps]
     return maps
 
 
@@ -196,13 +197,13 @@ def saliency(params, model, requests):
 
 
 def _ascent(params, model, requests, score_for):
-    from reportgen.optim.objectives import norm_penalty
+    from reportgen.optim.objectives import norm_regulariser
     from reportgen.optim.styles import visualise
 
     lambdas = {"none": 0.0, "l1": params.l1_weight, "l2": params.l2_weight}
     for request in requests:
         kind = request.spec["regulariser"]
-        trace, _final = visualise(model, request.spec["style"], 1, score_for(request), norm_penalty([kind], [lambdas[kind]]),
+        trace, _final = visualise(model, request.spec["style"], 1, score_for(request), norm_regulariser([kind], [lambdas[kind]]),
                                   params)
         frames = trace.frames[0]
         arrays = {name: values[:, 0] for name, values in trace.history.items()}
@@ -251,24 +252,25 @@ def deep_dream(params, model, requests):
 def _dream(model, base01, layer, channel, schedule):
     """The seed's dream loop for one image: the whole network every step, loss.backward() into
     the image (and into the weights, which require gradients), then the same update as reportgen's."""
-    from reportgen.techniques.deep_dream import _shift, octave_start, valid_range
+    from reportgen.optim.transforms import Roll
+    from reportgen.techniques.deep_dream import octave_start, valid_range
 
-    bounds = valid_range(model, base01.device)
+    valid = valid_range(model, base01.device)
+    roll = Roll(schedule.jitter)
     generator = torch.Generator().manual_seed(schedule.seed)
-    trace, detail, image = [], None, None
+    trace, detail, dreamed = [], None, None
     for octave_size in schedule.sizes:
-        octave_base, image = octave_start(model, base01, octave_size, detail, bounds)
-        state = schedule.update.start(image)
+        octave_base, image = octave_start(model, base01, octave_size, detail, valid)
+        optimiser = schedule.optimiser(image.parameters())
         for step in range(schedule.steps):
-            _, outputs = full_forward(model.module, torch.roll(image, _shift(schedule.jitter, generator), dims=(2, 3)), [layer])
+            _, outputs = full_forward(model.module, roll(image(), generator), [layer])
             chosen = outputs[layer][0] if channel is None else outputs[layer][0, channel]
             value = chosen.mean() if schedule.reduction == "mean" else chosen.norm()
-            image.grad = None
-            value.backward()
+            optimiser.zero_grad()
+            (-value).backward()
             trace.append(float(value.detach()))
-            with torch.no_grad():
-                schedule.update.apply(image, image.grad, state, step / max(1, schedule.steps - 1))
-                image.copy_(torch.maximum(torch.minimum(image, bounds[1]), bounds[0]))
-        image = image.detach()
-        detail = image - octave_base
-    return image, np.asarray(trace, dtype=np.float32)
+            optimiser.step()
+            image.constrain()
+        dreamed = image().detach()
+        detail = dreamed - octave_base
+    return dreamed, np.asarray(trace, dtype=np.float32)

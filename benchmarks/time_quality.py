@@ -98,7 +98,7 @@ def dream_rows(model, images, settings=DREAM_SETTINGS):
         start = time.perf_counter()
         results = list(technique.compute(params, model, requests, Silent()))
         seconds = time.perf_counter() - start
-        measured = [dream_change(r.image.pixels, result.images["dream"], tuple(result.meta["working_size"]))
+        measured = [dream_change(r.image.pixels, result.images["dream"], tuple(result.meta.working_size))
                     for r, result in results]
         rows.append({"setting": label, "changes": changes, "seconds": round(seconds, 1),
                      "median_rms": round(statistics.median(m[0] for m in measured), 2),

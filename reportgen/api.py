@@ -2,10 +2,14 @@
 
 The command line calls the same functions, so both take the same settings (a config file, then
 keyword arguments over it) and make the same gallery. Quiet unless asked: ``progress=True`` shows
-the command line's progress on stderr, and library messages go to the ``reportgen`` logger.
+the command line's progress on stderr, and library messages go to the ``reportgen`` logger. A build
+sets torch's deterministic algorithms and reseeds its generator; the caller's settings are restored
+when it ends (``global_state``).
 """
 from __future__ import annotations
 
+import html
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -14,6 +18,7 @@ import numpy as np
 
 from reportgen.artifacts import Artifact, Manifest
 from reportgen.config import BuildConfig, as_text, build_config, load_config
+from reportgen.global_state import kept_global_state
 from reportgen.pipeline import BuildReport
 
 
@@ -58,6 +63,39 @@ class Gallery:
     def summary(self) -> str:
         return self.report.summary()
 
+    THUMBNAILS = 4  # pictures per technique and model in a notebook's table
+    THUMBNAIL_PX = 96
+
+    def __repr__(self) -> str:
+        manifest = self.manifest
+        return (f"<Gallery {self.out}: {len(manifest.artifacts)} artifacts of {len(manifest.sections)} techniques, "
+                f"{len(manifest.models)} models, {len(manifest.images)} images; {self.summary()}>")
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: per technique (rows) and model (columns) a few thumbnails, each
+        linking to its place in the gallery. Paths are relative to the working folder, which is
+        where a notebook's page resolves them."""
+        base = Path(os.path.relpath(self.out.resolve(), Path.cwd()))
+        models = [model.name for model in self.manifest.models]
+        rows = []
+        for section in self.manifest.sections:
+            cells = []
+            for model in models:
+                shown = [a for a in self.manifest.of(section.name) if a.model == model and a.files][: self.THUMBNAILS]
+                cells.append("".join(self._thumbnail(base, section.name, artifact) for artifact in shown))
+            rows.append(f"<tr><th style='text-align:left'><a href='{_attr(base / (section.name + '.html'))}'>"
+                        f"{html.escape(section.title)}</a></th>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+        head = "".join(f"<th>{html.escape(model)}</th>" for model in models)
+        return (f"<p><a href='{_attr(base / 'index.html')}'>{html.escape(str(self.out))}</a>: "
+                f"{html.escape(self.summary())}</p><table><tr><th></th>{head}</tr>{''.join(rows)}</table>")
+
+    def _thumbnail(self, base: Path, page: str, artifact: Artifact) -> str:
+        file = next(iter(artifact.files.values()))
+        link = f"{page}.html" + (f"#{artifact.anchor}" if artifact.anchor else "")
+        return (f"<a href='{_attr(base / link)}' title='{_attr(artifact.describe())}'><img src='{_attr(base / file.path)}' "
+                f"style='height:{self.THUMBNAIL_PX}px;margin:1px;image-rendering:auto' "
+                f"alt='{_attr(artifact.describe())}'></a>")
+
 
 def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | None = None,
           techniques: Iterable[str] | str | None = None, preset: str | None = None,
@@ -90,8 +128,9 @@ def build_with(config: BuildConfig, progress: bool | Any = False) -> Gallery:
     shown = progress if isinstance(progress, Progress) else Progress() if progress else Silent()
     check_out_folder(config.out)
     try:
-        report = run_build(config, shown)
-        manifest = write_site(report.manifest, config.cache_dir, report.images, config.out)
+        with kept_global_state():
+            report = run_build(config, shown)
+            manifest = write_site(report.manifest, config.cache_dir, report.images, config.out)
     finally:
         shown.close()
     return Gallery(manifest, Path(config.out), Path(config.cache_dir), report)
@@ -104,11 +143,16 @@ def check(baseline_dir: str | Path, *, out: str | Path = "site", cache_dir: str 
     ``appeared``, ``vanished``), or with ``update=True`` make it the baseline (returns the count)."""
     from reportgen.regress import Tolerance, check as run_check, promote
 
-    if update:
-        return promote(Path(baseline_dir), Path(out), Path(cache_dir), raw_limit_kb)
-    tolerance = Tolerance.parse(f"{name}={value}" for name, value in (tolerances or {}).items())
-    outcome, _ = run_check(Path(baseline_dir), Path(out), Path(cache_dir), tolerance)
-    return outcome
+    with kept_global_state():
+        if update:
+            return promote(Path(baseline_dir), Path(out), Path(cache_dir), raw_limit_kb)
+        tolerance = Tolerance.parse(f"{name}={value}" for name, value in (tolerances or {}).items())
+        outcome, _ = run_check(Path(baseline_dir), Path(out), Path(cache_dir), tolerance)
+        return outcome
+
+
+def _attr(value: object) -> str:
+    return html.escape(Path(value).as_posix() if isinstance(value, Path) else str(value), quote=True)
 
 
 def _names(value: Iterable[str] | str | None) -> str | None:

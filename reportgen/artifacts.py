@@ -16,6 +16,9 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from reportgen import meta as meta_types
+from reportgen.meta import Meta
+
 if typing.TYPE_CHECKING:  # for annotations only: this module is read by the torch-free site
     from reportgen.images import InputImage
 
@@ -44,13 +47,14 @@ class Result:
     arrays: raw float results, stored as .npy beside the pictures for regression checks.
     images: rendered pictures (uint8, HxW or HxWx3), stored as PNG.
     animations: lists of frames (uint8 HxWx3), stored as looping GIFs.
-    meta: small JSON-able facts the gallery shows (class explained, final probability...).
+    meta: what the technique reports (its typed ``Meta``: class explained, final probability...).
+    Keys of arrays / images / animations are the technique's roles (``reportgen.meta``).
     """
 
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     images: dict[str, np.ndarray] = field(default_factory=dict)
     animations: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: Meta | None = None
 
 
 class UnknownName(KeyError):
@@ -72,7 +76,9 @@ class File(NamedTuple):
 class Artifact:
     """One published result: what it is (technique, variant, model, image, spec), where its files
     are (``cache_files`` in the cache; ``files`` in the site, once written) and what the technique
-    reported (``meta``). ``image`` is None for image-independent artifacts."""
+    reported (``meta``, its technique's typed ``Meta``; given as JSON, it is loaded as that type).
+    ``image`` is None for image-independent artifacts. ``anchor`` is the id of its element on its
+    technique's page."""
 
     technique: str
     variant: str
@@ -82,9 +88,12 @@ class Artifact:
     spec: Mapping[str, Any]
     key: str
     cache_files: Mapping[str, str]  # role -> path relative to the cache folder
-    meta: Mapping[str, Any]
+    meta: Meta
     files: Mapping[str, File] = field(default_factory=dict)  # role -> picture in the site
-    anchor: str | None = None  # the site's id for it, unique within a build
+    anchor: str | None = None  # the id of its element on its technique's page, unique within a build
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "meta", meta_types.load(self.technique, self.meta))
 
     def identity(self) -> tuple:
         """What an artifact is, independent of cache key and machine."""
@@ -98,7 +107,10 @@ class Artifact:
         return sorted(role for role, path in self.cache_files.items() if path.endswith(".npy"))
 
     def knows(self, name: str) -> bool:
-        return name in _LOOKUP_FIELDS or name in self.spec or name in self.meta
+        return name in _LOOKUP_FIELDS or name in self.spec or self._fact(name) is not None
+
+    def _fact(self, name: str) -> Any:
+        return getattr(self.meta, name, None) if name in _fact_names(type(self.meta)) else None
 
     def value(self, name: str) -> Any:
         """A field (technique, variant, model, image), else a spec value, else a meta value."""
@@ -106,13 +118,13 @@ class Artifact:
             return getattr(self, name)
         if name in self.spec:
             return self.spec[name]
-        if name in self.meta:
-            return self.meta[name]
+        if self._fact(name) is not None:
+            return self._fact(name)
         raise UnknownName(f"{self.describe()} has no field, parameter or fact named {name!r}")
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["spec"], data["cache_files"], data["meta"] = dict(self.spec), dict(self.cache_files), dict(self.meta)
+        data["spec"], data["cache_files"], data["meta"] = dict(self.spec), dict(self.cache_files), self.meta.to_json()
         data["files"] = {role: file._asdict() for role, file in self.files.items()}
         if self.anchor is None:  # not published yet: the pipeline's manifest
             del data["files"], data["anchor"]
@@ -126,6 +138,10 @@ class Artifact:
 
 
 _LOOKUP_FIELDS = ("technique", "variant", "model", "image", "image_id", "key")
+
+
+def _fact_names(kind: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(kind))
 
 
 def select(artifacts: Iterable[Artifact], **criteria: Any) -> list[Artifact]:
@@ -232,14 +248,6 @@ class Manifest:
 
     def select(self, **criteria: Any) -> list[Artifact]:
         return select(self.artifacts, **criteria)
-
-    def predictions(self) -> dict[str, dict[str, Any]]:
-        """model -> image name -> its top-k predictions."""
-        table: dict[str, dict[str, Any]] = {}
-        for artifact in self.artifacts:
-            if artifact.technique == "predictions":
-                table.setdefault(artifact.model, {})[artifact.image] = artifact.meta["top"]
-        return table
 
     @property
     def untrained(self) -> list[str]:

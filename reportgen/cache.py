@@ -1,7 +1,13 @@
-"""Content-addressed artifact store with atomic writes.
+"""Content-addressed artifact store with atomic writes; the only module that knows the cache
+folder's layout:
 
-An entry is a folder ``objects/<k[:2]>/<key>/`` holding the rendered files, the raw arrays and
-``entry.json``. It is written in a temporary folder beside it and renamed into place in one step,
+    objects/<k[:2]>/<key>/   an entry: the rendered files, the raw arrays and ``entry.json``
+    json/<name>.json         model cards (``card_file``)
+    logs/<stem>-*.log        a build's logs: its failed techniques' tracebacks, Ray's output (``new_log``)
+    .ray-shared-check-*      a Ray build's shared-cache check, while it runs (``leave_shared_check``)
+    .reportgen-cache         the marker: reportgen made this folder
+
+An entry It is written in a temporary folder beside it and renamed into place in one step,
 so an entry either exists whole or not at all: a killed build leaves nothing half-written, and two
 builds racing on the same key both end with one complete entry.
 """
@@ -12,7 +18,9 @@ import io
 import json
 import os
 import shutil
+import secrets
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,8 +32,9 @@ from reportgen.staging import atomic_write_bytes, sweep_abandoned, temporary_pre
 
 ENTRY_FILE = "entry.json"
 MARKER = ".reportgen-cache"  # written when reportgen creates a cache; ``clear`` needs it
-OWN = ("objects", "json", "logs", MARKER)  # everything reportgen puts in a cache folder, besides:
-PROBE = "ray-probe"  # the stem of a Ray build's shared-cache probe (executors.py), a temporary
+OBJECTS, CARDS, LOGS = "objects", "json", "logs"  # the cards' folder is named from when it held any JSON
+OWN = (OBJECTS, CARDS, LOGS, MARKER)  # everything reportgen puts in a cache folder, besides:
+SHARED_CHECK = "ray-shared-check"  # the stem of a Ray build's shared-cache check file, a temporary
 
 
 class CacheError(Exception):
@@ -70,7 +79,39 @@ class Cache:
         self.root = Path(root)
 
     def _folder(self, key: str) -> Path:
-        return self.root / "objects" / key[:2] / key
+        return self.root / OBJECTS / key[:2] / key
+
+    def relative_files(self, entry: Entry) -> dict[str, str]:
+        """Role -> the entry's file as a path relative to the cache folder (the manifest's ``cache_files``)."""
+        folder = entry.folder.relative_to(self.root).as_posix()
+        return {role: f"{folder}/{name}" for role, name in entry.files.items()}
+
+    def card_file(self, name: str) -> Path:
+        """Where the model card cached as ``name`` is kept."""
+        return self.root / CARDS / f"{name}.json"
+
+    def new_log(self, stem: str = "build") -> Path:
+        """A new log file for this build, named by ``stem`` (its folder made, the file not yet)."""
+        folder = self.root / LOGS
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+
+    def leave_shared_check(self) -> tuple[str, str]:
+        """A file only this build knows, as (name, content), for Ray workers to read back: a cache
+        folder the nodes do not share is found before any work, not as missing entries afterwards."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        name, token = temporary_prefix(SHARED_CHECK) + secrets.token_hex(4), secrets.token_hex(16)
+        (self.root / name).write_text(token)
+        return name, token
+
+    def sees_shared_check(self, name: str, token: str) -> bool:
+        try:
+            return (self.root / name).read_text() == token
+        except OSError:
+            return False
+
+    def remove_shared_check(self, name: str) -> None:
+        (self.root / name).unlink(missing_ok=True)
 
     def get(self, key: str) -> Entry | None:
         folder = self._folder(key)
@@ -89,7 +130,7 @@ class Cache:
         staging = Path(tempfile.mkdtemp(prefix=temporary_prefix("tmp"), dir=final.parent))
         try:
             files = _write_result(staging, result)
-            record = {"key": key, "files": files, "meta": result.meta}
+            record = {"key": key, "files": files, "meta": result.meta.to_json() if result.meta else {}}
             (staging / ENTRY_FILE).write_text(json.dumps(record, sort_keys=True, indent=1))
             _fsync_folder(staging)
             try:
@@ -105,11 +146,11 @@ class Cache:
         return entry
 
     def sweep(self) -> int:
-        """Remove staging folders and Ray probes left by writers that died (``staging.sweep_abandoned``)."""
-        objects = self.root / "objects"
+        """Remove staging folders and Ray shared-cache checks left by writers that died (``staging.sweep_abandoned``)."""
+        objects = self.root / OBJECTS
         folders = [f for f in objects.iterdir() if f.is_dir()] if objects.is_dir() else []
         swept = sum(sweep_abandoned(folder, "tmp") for folder in folders if folder.is_dir())
-        return swept + (sweep_abandoned(self.root, PROBE) if self.root.is_dir() else 0)
+        return swept + (sweep_abandoned(self.root, SHARED_CHECK) if self.root.is_dir() else 0)
 
     def claim(self) -> None:
         """Make ``root`` a reportgen cache, refusing a folder that holds anything reportgen did not
@@ -133,8 +174,8 @@ class Cache:
             return False
         if not (self.root / MARKER).is_file():
             raise CacheError(f"{self.root} is not a reportgen cache (no {MARKER} inside); nothing was removed")
-        for probe in self.root.glob(f".{PROBE}-*"):
-            probe.unlink(missing_ok=True)
+        for check in self.root.glob(f".{SHARED_CHECK}-*"):
+            check.unlink(missing_ok=True)
         for name in OWN:  # the marker last: an interrupted clear can be run again
             path = self.root / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)

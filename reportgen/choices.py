@@ -3,6 +3,8 @@ value outside them. Torch-free and dependency-free, so any module (planning, the
 import it without a cycle."""
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Iterable, Sequence
 
 
@@ -10,13 +12,31 @@ class ParamError(ValueError):
     """A parameter a person got wrong (unknown name, wrong type, out of range); the message is for them."""
 
 
-class ChoiceError(ParamError):
-    """A value outside a fixed list; the message lists the valid ones."""
+# A list longer than this is not printed in an error: the closest names are, and the command that lists all.
+LISTED_AT_MOST = 12
+# The command that lists every valid name of a kind, for errors about long lists.
+LISTINGS = {"model": "reportgen list models", "technique": "reportgen list techniques"}
 
-    def __init__(self, what: str, chosen: Sequence[object], valid: Iterable[object]):
+
+class ChoiceError(ParamError):
+    """A value outside a fixed list; the message lists the valid ones, or for a long list the
+    closest ones and the command that lists them all."""
+
+    def __init__(self, what: str, chosen: Sequence[object], valid: Iterable[object], listing: str | None = None):
         self.what, self.chosen, self.valid = what, tuple(chosen), tuple(valid)
         shown = repr(self.chosen[0]) if len(self.chosen) == 1 else ", ".join(map(str, self.chosen))
-        super().__init__(f"unknown {what} {shown}; valid: {', '.join(map(str, self.valid))}")
+        super().__init__(f"unknown {what} {shown}; {valid_text(self.chosen, self.valid, listing or LISTINGS.get(what))}")
+
+
+def valid_text(chosen: Sequence[object], valid: Sequence[object], listing: str | None = None) -> str:
+    """"valid: a, b, c" for a short list; else the names closest to what was chosen (difflib) and
+    the command that lists them all, so that a mistyped name gets one short line."""
+    names = [str(name) for name in valid]
+    if len(names) <= LISTED_AT_MOST:
+        return f"valid: {', '.join(names)}"
+    close = dict.fromkeys(match for text in chosen for match in difflib.get_close_matches(str(text), names, n=3, cutoff=0.6))
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    return f"{hint}`{listing}` lists all {len(names)}" if listing else f"{hint}{len(names)} valid names"
 
 
 def check_choice(what: str, value: object, valid: Iterable[object]) -> object:
@@ -38,16 +58,20 @@ def check_choices(what: str, values: Iterable[object], valid: Iterable[object]) 
 
 PRESETS = ("quick", "standard", "full")
 WEIGHTS = ("pretrained", "random")
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")  # cuda = cuda:0; auto = CUDA when there is a GPU, else the CPU
+
+
+def check_device(device: str) -> str:
+    """``device`` if it names a kind of device (whether this machine has it is models.device's
+    question), else a ChoiceError."""
+    if device in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", str(device)):
+        return device
+    raise ChoiceError("device", (device,), DEVICES)
 EXECUTORS = ("local", "ray")
 
-# Saliency. A gradient rule is how a ReLU passes gradients back; the three rule methods share one
-# forward pass. Guided Grad-CAM multiplies guided backprop by Grad-CAM, so it depends on the rules
-# too: these are the methods whose maps an activation left unguided would change.
+# How a ReLU passes gradients back (hooks.activation_override); the saliency methods that read
+# them share one forward pass (attribution/methods.py holds the methods themselves).
 GRADIENT_RULES = ("vanilla", "deconvnet", "guided")
-CAM_METHODS = ("gradcam", "guided_gradcam")
-SALIENCY_METHODS = (*GRADIENT_RULES, *CAM_METHODS, "smoothgrad", "integrated_gradients")
-RULE_DEPENDENT_METHODS = (*GRADIENT_RULES, "guided_gradcam")
 
 # How a layer's output reads as a (C, H, W) map (models/layout.py): channels first, channels last
 # (Swin), or a token sequence (ViT: class token, then a row-major grid of patches).
@@ -60,5 +84,5 @@ ACTIVATIONS = ("ReLU", "ReLU6", "SiLU", "GELU", "Hardswish", "BatchNormAct2d")
 # steps, so their regression check compares what the optimisation reached, not pixel for pixel.
 OPTIMISATIONS = ("class_ascent", "layer_ascent", "deep_dream")
 # Styles of those whose single runs end at other optima under other CPU kernels (measured): their
-# regression check judges each run loosely and each set by its means (regress_outcome.py).
+# regression check judges each run loosely and each set by its means (regress/outcome.py).
 CHAOTIC = {"class_ascent": ("robust",)}

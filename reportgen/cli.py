@@ -16,6 +16,9 @@ from reportgen import __version__
 from reportgen.choices import DEVICES, EXECUTORS, PRESETS, WEIGHTS
 
 EXIT_FAILED, EXIT_UNUSABLE, EXIT_SKIPPED = 1, 2, 3
+SETTINGS_ORDER = ("Every command reads its settings the same way: the flags, then REPORTGEN_* environment "
+                  "variables (REPORTGEN_OUT, REPORTGEN_CACHE_DIR, ...), then the config file (--config or "
+                  "REPORTGEN_CONFIG, else ./reportgen.toml or [tool.reportgen] in ./pyproject.toml), then the defaults.")
 
 
 def _fail(message: str, code: int = EXIT_UNUSABLE) -> None:
@@ -23,7 +26,38 @@ def _fail(message: str, code: int = EXIT_UNUSABLE) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def config_option(command):
+    return click.option("--config", "config_file", type=click.Path(path_type=Path), envvar="REPORTGEN_CONFIG",
+                        help="Config file [default: ./reportgen.toml, or [tool.reportgen] in ./pyproject.toml].")(command)
+
+
+def cache_dir_option(command):
+    return click.option("--cache-dir", type=click.Path(path_type=Path), envvar="REPORTGEN_CACHE_DIR",
+                        help="Artifact cache [default: .reportgen-cache].")(command)
+
+
+def out_option(command):
+    return click.option("--out", type=click.Path(path_type=Path), envvar="REPORTGEN_OUT",
+                        help="Gallery folder [default: site].")(command)
+
+
+def weights_option(command):
+    return click.option("--weights", type=click.Choice(WEIGHTS), envvar="REPORTGEN_WEIGHTS",
+                        help="random = untrained, seeded weights [default: pretrained].")(command)
+
+
+def _settings(config_file: Path | None, **given) -> dict:
+    """The settings a command needs, resolved as every command resolves them (SETTINGS_ORDER)."""
+    from reportgen.choices import ParamError
+    from reportgen.config import settings_for
+
+    try:
+        return settings_for(config_file, **given)
+    except ParamError as error:
+        _fail(str(error))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=SETTINGS_ORDER)
 @click.version_option(__version__, prog_name="reportgen")
 def main() -> None:
     """Explain convolutional networks in pictures: every classic visualisation, as a static gallery."""
@@ -39,21 +73,20 @@ Examples:
 \b
 Settings come from the flags, then REPORTGEN_* environment variables, then the config
 file, then the defaults.
+Devices: auto, cpu, cuda (= cuda:0), cuda:N, mps.
 Exit codes: 0 built; 1 a technique failed (the rest was built and published); 2 the build
 could not start; 3 built, but some inputs were skipped.""")
 @click.argument("input_dir", required=False, type=click.Path(path_type=Path))
-@click.option("--config", "config_file", type=click.Path(path_type=Path), envvar="REPORTGEN_CONFIG",
-              help="Config file [default: ./reportgen.toml, or [tool.reportgen] in ./pyproject.toml].")
+@config_option
 @click.option("--models", envvar="REPORTGEN_MODELS", help="Comma-separated model names [default: efficientnet_lite0].")
 @click.option("--techniques", envvar="REPORTGEN_TECHNIQUES", help="Comma-separated technique ids [default: all].")
-@click.option("--out", type=click.Path(path_type=Path), envvar="REPORTGEN_OUT", help="Gallery folder [default: site].")
-@click.option("--cache-dir", type=click.Path(path_type=Path), envvar="REPORTGEN_CACHE_DIR",
-              help="Artifact cache [default: .reportgen-cache].")
+@out_option
+@cache_dir_option
 @click.option("--preset", type=click.Choice(PRESETS), envvar="REPORTGEN_PRESET", help="[default: standard]")
-@click.option("--set", "settings", multiple=True, metavar="TECHNIQUE.PARAM=VALUE", help="Override a parameter (repeatable).")
-@click.option("--device", type=click.Choice(DEVICES), envvar="REPORTGEN_DEVICE", help="[default: auto]")
-@click.option("--weights", type=click.Choice(WEIGHTS), envvar="REPORTGEN_WEIGHTS",
-              help="random = untrained, seeded weights [default: pretrained].")
+@click.option("--set", "settings", multiple=True, metavar="TECHNIQUE.PARAM=VALUE",
+              help="Override a parameter (repeatable; `reportgen list params` lists them).")
+@click.option("--device", envvar="REPORTGEN_DEVICE", metavar="|".join(DEVICES), help="[default: auto]")
+@weights_option
 @click.option("--strict/--no-strict", default=None, help="Stop before any work if an input cannot be read.")
 @click.option("--executor", type=click.Choice(EXECUTORS), envvar="REPORTGEN_EXECUTOR",
               help="Where the misses are computed: here, or as Ray tasks [default: local].")
@@ -81,6 +114,13 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
         config = build_config(given, load_config(find_config(config_file)), registry(), settings)
     except ParamError as error:
         _fail(str(error))
+    if config.executor == "ray":  # before any image is read or model described: an absent cluster fails at once
+        from reportgen.executors import ExecutorError, check_reachable
+
+        try:
+            check_reachable(config.ray_address)
+        except ExecutorError as error:
+            _fail(str(error))
     progress = Silent() if quiet else Progress()
     logger, handler = logging.getLogger("reportgen"), ToProgress(progress)
     level = logger.level
@@ -112,10 +152,29 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
         sys.exit(EXIT_SKIPPED)
 
 
-@main.command(name="list")
-@click.argument("what", type=click.Choice(["models", "techniques"]))
-def list_(what: str) -> None:
-    """Print the valid model names or technique ids, one a line."""
+@main.command(name="list", epilog="""\b
+Examples:
+  reportgen list models
+  reportgen list layers efficientnet_lite0
+  reportgen list params saliency""")
+@click.argument("what", type=click.Choice(["models", "techniques", "layers", "params"]))
+@click.argument("name", required=False)
+@config_option
+@cache_dir_option
+@click.option("--preset", type=click.Choice(PRESETS), envvar="REPORTGEN_PRESET",
+              help="layers: the default picks of this preset [default: standard].")
+def list_(what: str, name: str | None, config_file: Path | None, cache_dir: Path | None, preset: str | None) -> None:
+    """Print the valid model names or technique ids, one a line; `layers MODEL`: a model's layers
+    (kind, output shape and layout, each technique's default picks); `params [TECHNIQUE]`: every
+    --set field (type, choices, value per preset, meaning)."""
+    if what == "layers":
+        _list_layers(name, _settings(config_file, cache_dir=cache_dir, preset=preset))
+        return
+    if what == "params":
+        _list_params(name)
+        return
+    if name is not None:
+        _fail(f"`reportgen list {what}` takes no name")
     if what == "models":
         from reportgen.models import available_models
 
@@ -125,6 +184,35 @@ def list_(what: str) -> None:
 
         names = [name for name, technique in registry().items() if technique.gallery]
     click.echo("\n".join(names))
+
+
+def _list_layers(model: str | None, settings: dict) -> None:
+    from reportgen.cache import Cache, CacheError
+    from reportgen.choices import ParamError
+    from reportgen.listing import layer_lines
+    from reportgen.models import ModelError, card_for
+    from reportgen.techniques.base import registry
+
+    if model is None:
+        _fail("`reportgen list layers` needs a model name (`reportgen list models` lists them)")
+    try:  # the architecture's card: its layers are the same whatever the weights, and need no download
+        card = card_for(model, "random", Cache(Path(settings["cache_dir"])))
+    except (ParamError, ModelError, CacheError) as error:
+        _fail(str(error))
+    click.echo("\n".join(layer_lines(card, registry(), settings["preset"])))
+
+
+def _list_params(technique: str | None) -> None:
+    from reportgen.choices import ParamError, check_choice
+    from reportgen.listing import param_lines
+    from reportgen.techniques.base import registry
+
+    techniques = registry()
+    try:
+        chosen = [check_choice("technique", technique, techniques)] if technique else list(techniques)
+    except ParamError as error:
+        _fail(str(error))
+    click.echo("\n".join(line for name in chosen for line in param_lines(techniques[name])))
 
 
 @main.group()
@@ -155,14 +243,16 @@ def weights_list(models: str | None) -> None:
 
 
 @weights.command(name="fetch")
-@click.argument("models")
-def weights_fetch(models: str) -> None:
-    """Download MODELS' (a,b) weights ahead of time, each checked against the hash in its name."""
+@click.argument("models", required=False, envvar="REPORTGEN_MODELS")
+@config_option
+def weights_fetch(models: str | None, config_file: Path | None) -> None:
+    """Download MODELS' (a,b) weights ahead of time, each checked against the hash in its name
+    [default: the configured models]."""
     from reportgen.config import split_names
-    from reportgen.models import is_embedded
+    from reportgen.models import DEFAULT_MODEL, is_embedded
     from reportgen.models.weights import WeightsError, checkpoint_for, fetch
 
-    names = split_names(models)
+    names = split_names(_settings(config_file, models=models)["models"]) or (DEFAULT_MODEL,)
     _check_models(names)
     failed = 0
     for name in names:
@@ -194,11 +284,13 @@ def _check_models(names) -> None:
 
 
 @main.command()
-@click.option("--cache-dir", default=".reportgen-cache", show_default=True, type=click.Path(path_type=Path))
-def clean(cache_dir: Path) -> None:
+@config_option
+@cache_dir_option
+def clean(config_file: Path | None, cache_dir: Path | None) -> None:
     """Delete the artifact cache (only a folder reportgen created, and only what it wrote there)."""
     from reportgen.cache import Cache, CacheError
 
+    cache_dir = Path(_settings(config_file, cache_dir=cache_dir)["cache_dir"])
     try:
         removed = Cache(cache_dir).clear()
     except CacheError as error:
@@ -208,20 +300,26 @@ def clean(cache_dir: Path) -> None:
 
 @main.command()
 @click.argument("baseline_dir", type=click.Path(path_type=Path))
-@click.option("--out", default="site", show_default=True, type=click.Path(path_type=Path), help="The build's gallery folder.")
-@click.option("--cache-dir", default=".reportgen-cache", show_default=True, type=click.Path(path_type=Path), help="The build's cache (raw arrays).")
+@config_option
+@out_option
+@cache_dir_option
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=VALUE",
               help="pixel=LEVELS (default 8), animation=LEVELS (32, GIF frames), pixels=FRACTION (0.005), "
                    "raw=RELATIVE (0.05), similarity=SSIM (0.8), features=COSINE (0.35), outcome=RELATIVE (0.2) or "
                    "chaotic=RELATIVE (0.2) for optimisations; repeatable.")
 @click.option("--update", is_flag=True, help="Make the current build the baseline instead of checking it.")
+@click.option("--format", "output", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
+              help="What goes to stdout: a summary line, JSON (passed, counts, every artifact that moved, appeared "
+                   "or vanished) or JUnit XML (one testcase per artifact).")
 @click.option("--raw-limit", type=click.FloatRange(min=0), default=None, metavar="KB",
               help="With --update: leave out raw arrays over KB (as float16); their pictures are still checked.")
-def check(baseline_dir: Path, out: Path, cache_dir: Path, tolerances: tuple[str, ...], update: bool,
-          raw_limit: float | None) -> None:
+def check(baseline_dir: Path, config_file: Path | None, out: Path | None, cache_dir: Path | None,
+          tolerances: tuple[str, ...], update: bool, output: str, raw_limit: float | None) -> None:
     """Compare the build in --out with BASELINE_DIR; exit 1 if any artifact moved, appeared or vanished."""
     from reportgen.regress import RegressionError, Tolerance, check as run_check, promote
 
+    settings = _settings(config_file, out=out, cache_dir=cache_dir)
+    out, cache_dir = Path(settings["out"]), Path(settings["cache_dir"])
     try:
         if update:
             count = promote(baseline_dir, out, cache_dir, raw_limit)
@@ -230,9 +328,16 @@ def check(baseline_dir: Path, out: Path, cache_dir: Path, tolerances: tuple[str,
         outcome, report = run_check(baseline_dir, out, cache_dir, Tolerance.parse(tolerances))
     except RegressionError as error:
         _fail(str(error))
-    for line in outcome.lines():
-        click.echo(line, err=True)
-    click.echo(f"report: {report}", err=True)
-    click.echo(outcome.summary())
+    if output == "text":
+        for line in outcome.lines():
+            click.echo(line, err=True)
+        click.echo(f"report: {report}", err=True)
+        click.echo(outcome.summary())
+    else:
+        from reportgen.check_formats import as_json, as_junit
+
+        click.echo(as_json(outcome, str(report)) if output == "json" else as_junit(outcome), nl=False)
+        if output == "json":
+            click.echo()
     if not outcome.passed:
         sys.exit(EXIT_FAILED)

@@ -12,7 +12,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from reportgen.choices import DEVICES, EXECUTORS, PRESETS, WEIGHTS, ParamError, check_choice, check_choices
+from reportgen.choices import EXECUTORS, PRESETS, WEIGHTS, ParamError, check_choice, check_choices, check_device
 from reportgen.models.embedded import DEFAULT_MODEL
 from reportgen.techniques.base import Technique, parse_param
 
@@ -176,6 +176,24 @@ DEFAULTS: Mapping[str, Any] = {
     "out": Path("site"), "cache_dir": Path(".reportgen-cache"), "preset": "standard", "device": "auto",
     "weights": "pretrained", "strict": False, "executor": "local",
 }
+# Every command resolves its settings this one way (``setting``); ``reportgen --help`` says so.
+SETTINGS_ORDER = ("Settings come from the flags, then REPORTGEN_* environment variables, then the config file "
+                  f"(--config or REPORTGEN_CONFIG, else ./{CONFIG_FILE} or [tool.reportgen] in ./pyproject.toml), "
+                  "then the defaults.")
+
+
+def setting(key: str, given: Mapping[str, Any], file: FileSettings) -> Any:
+    """One setting: what was given (a flag or its REPORTGEN_* variable; None = not given) over the
+    config file over the default."""
+    value = given.get(key)
+    return value if value is not None else file.values.get(key, DEFAULTS.get(key))
+
+
+def settings_for(config_file: Path | None, **given: Any) -> dict[str, Any]:
+    """The settings a command other than ``build`` needs (e.g. ``cache_dir``), resolved as a
+    build resolves them; a path from the config file is relative to that file's folder."""
+    file = load_config(find_config(config_file))
+    return {key: setting(key, given, file) for key in given}
 
 
 def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping[str, Technique],
@@ -183,17 +201,13 @@ def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping
     """One build's configuration: what was given (flags, environment; None = not given) over the
     config file over the defaults. Values from the file are checked here, naming file and key."""
     def pick(key: str) -> Any:
-        value = given.get(key)
-        return value if value is not None else file.values.get(key, DEFAULTS.get(key))
+        return setting(key, given, file)
 
     def where(key: str) -> str:
         return file.where(key) if given.get(key) is None else f"--{key.replace('_', '-')}"
 
     def choice(key: str, valid: Iterable[str]) -> str:
-        try:
-            return check_choice(key, pick(key), valid)
-        except ParamError as error:
-            raise ConfigError(f"{where(key)}: {error}") from None
+        return _checked(lambda value: check_choice(key, value, valid), pick(key), where(key))
 
     input_dir = pick("input")
     if input_dir is None:
@@ -211,10 +225,17 @@ def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping
         cache_dir=Path(pick("cache_dir")),
         preset=choice("preset", PRESETS),
         overrides=parse_overrides(settings, registry, file),
-        device=choice("device", DEVICES),
+        device=_checked(check_device, pick("device"), where("device")),
         weights=choice("weights", WEIGHTS),
         strict=bool(pick("strict")),
         executor=choice("executor", EXECUTORS),
         ray_address=pick("ray_address"),
         ray_workers=pick("ray_workers"),
     )
+
+
+def _checked(check: Any, value: Any, where: str) -> Any:
+    try:
+        return check(value)
+    except ParamError as error:
+        raise ConfigError(f"{where}: {error}") from None

@@ -7,21 +7,26 @@ executors leave the same entries. Ray is imported only by ``RayExecutor``.
 """
 from __future__ import annotations
 
-import secrets
+import contextlib
+import os
+import socket
+import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from reportgen.cache import PROBE, Cache, Entry
-from reportgen.images import first_line
+from reportgen.cache import Cache, Entry
 from reportgen.choices import EXECUTORS
+from reportgen.errors import first_line
 from reportgen.models import ModelCard, load, prepare_device, select_device
 from reportgen.progress import Progress, Silent
-from reportgen.staging import temporary_prefix
 from reportgen.techniques.base import Request, registry
 
 RAY_INSTALL = 'pip install -e ".[ray]"'  # or `pip install "reportgen[ray]"`
+# How long a cluster's address may take to answer; Ray's own connection retries for minutes.
+RAY_CONNECT_TIMEOUT_S = 10.0
+RAY_LOCAL_ADDRESSES = (None, "", "auto", "local")
 
 
 class ExecutorError(Exception):
@@ -88,18 +93,14 @@ class LocalExecutor:
 class ModelWorker:
     """A Ray actor that holds one loaded model and computes that model's jobs into the cache."""
 
-    def __init__(self, card: ModelCard, device: str, cache_root: str, probe: tuple[str, str], threads: int):
+    def __init__(self, card: ModelCard, device: str, cache_root: str, shared_check: tuple[str, str], threads: int):
         from reportgen.lazy import torch
 
         # Ray gives each worker one OpenMP thread; the driver's count keeps every reduction's order,
         # hence every picture, byte-identical to a local build's.
         torch.set_num_threads(threads)
-        name, token = probe
-        try:
-            seen = (Path(cache_root) / name).read_text()
-        except OSError:
-            seen = None
-        if seen != token:
+        self.cache = Cache(Path(cache_root))
+        if not self.cache.sees_shared_check(*shared_check):
             import socket
 
             raise ExecutorError(f"the cache folder {cache_root} is not visible from worker node {socket.gethostname()}: "
@@ -107,7 +108,6 @@ class ModelWorker:
         self.device = select_device(device)
         prepare_device(self.device)
         self.model = load(card, self.device)
-        self.cache = Cache(Path(cache_root))
 
     def run(self, job: Job, params: Any) -> Done:
         return run_job(job, params, self.model, self.cache, Silent())
@@ -121,6 +121,7 @@ class RayExecutor:
     def __init__(self, address: str | None = None, workers: int | None = None,
                  runtime_env: Mapping[str, Any] | None = None, retries: int = 3):
         self.address, self.workers, self.runtime_env, self.retries = address, workers, runtime_env, retries
+        check_reachable(address)
 
     def run(self, jobs: Sequence[Job], cards: Mapping[str, ModelCard], params: Mapping[str, Any],
             device: str, cache: Cache, progress: Progress) -> Iterator[Done]:
@@ -129,30 +130,36 @@ class RayExecutor:
         except ImportError:
             raise ExecutorError(f"--executor ray needs Ray: {RAY_INSTALL}") from None
         started = not ray.is_initialized()
+        log = cache.new_log("ray")
         if started:
-            progress.step(f"starting Ray{f' at {self.address}' if self.address else ' (local instance)'}")
-            ray.init(address=self.address, runtime_env=dict(self.runtime_env or {}), include_dashboard=False,
-                     logging_level="ERROR", log_to_driver=False)
-        probe = self._probe(cache.root)
+            progress.step(f"starting Ray{f' at {self.address}' if self.address else ' (local instance)'}; "
+                          f"its messages: {log}")
+            with _output_to(log):
+                ray.init(address=self.address, runtime_env=dict(self.runtime_env or {}), include_dashboard=False,
+                         logging_level="ERROR", log_to_driver=False)
+        shared_check = cache.leave_shared_check()
         try:
-            yield from self._run(ray, jobs, cards, params, device, cache.root, probe, progress)
+            yield from self._run(ray, jobs, cards, params, device, cache.root, shared_check, progress)
         finally:
-            (cache.root / probe[0]).unlink(missing_ok=True)
+            cache.remove_shared_check(shared_check[0])
             if started:
-                ray.shutdown()
+                with _output_to(log):
+                    ray.shutdown()
 
-    def _run(self, ray, jobs, cards, params, device, root, probe, progress) -> Iterator[Done]:
+    def _run(self, ray, jobs, cards, params, device, root, shared_check, progress) -> Iterator[Done]:
         from reportgen.lazy import torch
 
         threads = torch.get_num_threads()
         gpus = 1 if device != "cpu" and ray.cluster_resources().get("GPU", 0) >= 1 else 0
         workers = self.workers or max(1, int(ray.cluster_resources().get("GPU" if gpus else "CPU", 1)))
+        # Ray gives each GPU worker its own GPU, which it sees as the first: cuda:N means "a GPU" there.
+        worker_device = "cuda" if device.startswith("cuda") else device
         actor = ray.remote(num_cpus=0 if gpus else 1, num_gpus=gpus, max_restarts=self.retries,
                            max_task_retries=self.retries)(ModelWorker)
         pending: dict[Any, Job] = {}
         for model_name in dict.fromkeys(job.model for job in jobs):
             model_jobs = [job for job in jobs if job.model == model_name]
-            pool = [actor.remote(cards[model_name], device, str(root), probe, threads)
+            pool = [actor.remote(cards[model_name], worker_device, str(root), shared_check, threads)
                     for _ in range(min(workers, len(model_jobs)))]
             for index, job in enumerate(model_jobs):
                 pending[pool[index % len(pool)].run.remote(job, params[job.technique])] = job
@@ -167,14 +174,40 @@ class RayExecutor:
             progress.message(f"{job.label}: {'done' if done.error is None else 'failed'}")
             yield done
 
-    @staticmethod
-    def _probe(root: Path) -> tuple[str, str]:
-        """A file only this build knows, for every worker to read back: a cache folder that is not
-        shared between the nodes is found before any work, not as missing entries afterwards."""
-        root.mkdir(parents=True, exist_ok=True)
-        name, token = temporary_prefix(PROBE) + secrets.token_hex(4), secrets.token_hex(16)
-        (root / name).write_text(token)
-        return name, token
+
+def check_reachable(address: str | None, timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """A cluster address (``HOST:PORT`` or ``ray://HOST:PORT``) that does not answer fails here, in
+    one line naming it, before Ray is imported: Ray itself retries for minutes, printing warnings."""
+    if address in RAY_LOCAL_ADDRESSES:
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"--ray-address {address!r} is not HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise ExecutorError(f"no Ray cluster answers at {address}: {error.strerror or error}") from None
+
+
+@contextlib.contextmanager
+def _output_to(log: Path) -> Iterator[None]:
+    """This process's stdout and stderr, at the file-descriptor level (Ray's core writes there, not
+    through Python), appended to ``log`` for the duration."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(log, "ab") as stream:
+            os.dup2(stream.fileno(), 1)
+            os.dup2(stream.fileno(), 2)
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, original in zip((1, 2), saved):
+            os.dup2(original, fd)
+            os.close(original)
 
 
 def _reason(error: Exception) -> str:

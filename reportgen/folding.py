@@ -1,8 +1,8 @@
 """Batch norms folded into the convolutions before them, for the gradient loops.
 
 A frozen batch norm is an affine map per channel. On its own it is a memory-bound pass over the
-activations, forward and back, a large share of a small network's gradient step on a CPU (README,
-Performance). Merged into the preceding convolution's weights and bias it costs nothing, and the network
+activations, forward and back, a large share of a small network's gradient step on a CPU
+(benchmarks/README.md). Merged into the preceding convolution's weights and bias it costs nothing, and the network
 computes the same function up to float rounding. Folding renames nothing: a folded norm stays
 in place as ``FoldedNorm``, which runs only what the norm held besides normalising (timm's
 BatchNormAct2d keeps its activation, so guided backprop still finds it, and a hook on the norm

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from reportgen.errors import first_line
+
 MAX_SIDE = 1024  # longer side after loading; larger photos are downscaled (aspect kept)
 MIN_SIDE = 8  # smaller images carry too little to explain
 LABELS_FILE = "labels.json"
@@ -208,11 +210,6 @@ def hash_pixels(pixels: np.ndarray) -> str:
     digest = hashlib.sha256(f"{pixels.shape}".encode())
     digest.update(np.ascontiguousarray(pixels).tobytes())
     return digest.hexdigest()
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is reported, not half-shown

@@ -10,8 +10,6 @@ reported in one line each and in the manifest, never an error.
 from __future__ import annotations
 
 import logging
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +102,7 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
     log.info("%d artifacts planned: %d in the cache, %d to compute", len(plan), len(entries), len(misses))
     if misses:
         _compute(misses, cards, params, config, cache, entries, report, progress)
-    report.manifest = _manifest(config, cards, images, plan, entries, unsupported)
+    report.manifest = _manifest(config, cache, cards, images, plan, entries, unsupported)
     return report
 
 
@@ -166,7 +164,7 @@ def _compute(misses, cards, params, config, cache, entries, report, progress) ->
             entries.update(done.stored)
             report.computed += len(done.stored)
             if done.error is not None:
-                report.log = _log_failure(config.cache_dir, report.log, done.error)
+                report.log = _log_failure(cache, report.log, done.error)
                 line = f"error: {done.job.technique} on {done.job.model} failed: {done.summary} (traceback in {report.log})"
                 report.errors.append(line)
                 log.error(line)
@@ -174,19 +172,17 @@ def _compute(misses, cards, params, config, cache, entries, report, progress) ->
         raise BuildError(str(error)) from None
 
 
-def _log_failure(cache_dir: Path, log: Path | None, text: str) -> Path:
+def _log_failure(cache: Cache, log: Path | None, text: str) -> Path:
     """Append a traceback to this build's log under the cache (one file per build, made on the
     first failure), so a person sees one line on the terminal and the details stay findable."""
     if log is None:
-        folder = Path(cache_dir) / "logs"
-        folder.mkdir(parents=True, exist_ok=True)
-        log = folder / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        log = cache.new_log()
     with open(log, "a", encoding="utf-8") as stream:
         stream.write(text.rstrip() + "\n\n")
     return log
 
 
-def _manifest(config, cards, images, plan, entries, skips=()) -> Manifest:
+def _manifest(config, cache, cards, images, plan, entries, skips=()) -> Manifest:
     """Every artifact that exists, with its full parameters, and what the build was made with."""
     artifacts = []
     shown = set(config.techniques) | {name for name, t in registry().items() if not t.gallery}
@@ -203,8 +199,7 @@ def _manifest(config, cards, images, plan, entries, skips=()) -> Manifest:
             image_id=image.id if image is not None else None,
             spec=dict(item.request.spec),
             key=item.key,
-            cache_files={role: f"{entry.folder.relative_to(config.cache_dir).as_posix()}/{name}"
-                         for role, name in entry.files.items()},
+            cache_files=cache.relative_files(entry),
             meta=entry.meta,
         ))
     return Manifest(

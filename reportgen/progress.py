@@ -1,6 +1,7 @@
-"""Progress of a build on stderr: a tqdm bar that fits the terminal's width on a terminal, one plain
-line per step otherwise (logs, CI), with the time left for long steps. Techniques call ``tick``
-inside their loops; ``Silent`` (the Python API's default) shows nothing."""
+"""Progress of a build: a tqdm bar that fits the terminal's width on a terminal, tqdm's own widget
+in a notebook (``tqdm.auto``), one plain line per step otherwise (logs, CI), with the time left for
+long steps. Techniques call ``tick`` inside their loops; ``Silent`` (the Python API's default)
+shows nothing."""
 from __future__ import annotations
 
 import logging
@@ -9,16 +10,25 @@ import sys
 import time
 from typing import TextIO
 
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 
 STATS_WIDTH = 36  # the bar's counts and times, with a bar of a few characters
 
 
+def in_notebook() -> bool:
+    """Running in a Jupyter kernel (IPython's shell there is the ZMQ one)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 class Progress:
-    def __init__(self, stream: TextIO | None = None, interactive: bool | None = None, every_s: float = 5.0):
+    def __init__(self, stream: TextIO | None = None, interactive: bool | None = None, every_s: float = 5.0,
+                 notebook: bool | None = None):
+        self.notebook = in_notebook() if notebook is None and stream is None else bool(notebook)
         self.stream = stream if stream is not None else sys.stderr
-        self.interactive = self.stream.isatty() if interactive is None else interactive
+        self.interactive = (self.notebook or self.stream.isatty()) if interactive is None else interactive
         self.every_s = every_s  # plain mode: at most one line per this many seconds inside a step
         self._bar: tqdm | None = None
         self._label = ""
@@ -31,7 +41,9 @@ class Progress:
         self._label = label
         self._started = time.monotonic()
         self._last_line = self._started
-        if self.interactive:
+        if self.notebook:  # a widget that sizes itself
+            self._bar = tqdm(desc=label, total=None, leave=True)
+        elif self.interactive:
             columns = shutil.get_terminal_size().columns  # COLUMNS, the terminal's width, else 80
             room = max(columns - STATS_WIDTH, 8)  # a long label is cut so the bar never wraps
             desc = label if len(label) <= room else label[: room - 1] + "…"
@@ -85,7 +97,7 @@ class Silent(Progress):
     """Shows nothing: for tests and the Python API."""
 
     def __init__(self) -> None:
-        super().__init__(interactive=False)
+        super().__init__(interactive=False, notebook=False)
 
     def _write(self, text: str) -> None:
         pass

@@ -17,9 +17,9 @@ import jinja2
 import numpy as np
 from PIL import Image
 
-from reportgen import gallery, render
-from reportgen.gallery import slug
-from reportgen.artifacts import Artifact, File, Manifest, find, select
+from reportgen import render, views
+from reportgen.views import slug
+from reportgen.artifacts import Artifact, File, Manifest
 from reportgen.images import InputImage
 from reportgen.staging import replace_folder, replaceable
 
@@ -50,7 +50,6 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.globals.update(find=find, select=select)
     env.filters["percent"] = lambda value: f"{100.0 * float(value):.1f}%"
     env.filters["number"] = lambda value, digits=3: f"{float(value):.{digits}g}"
     return env
@@ -115,10 +114,10 @@ def _copy_pictures(artifact: Artifact, cache_dir: Path, staging: Path) -> dict[s
 
 def _write_pages(site: Manifest, staging: Path) -> None:
     env = environment()
-    common = gallery.common(site)
-    pages = {"index.html": env.get_template("index.html").render(common, page="index", **gallery.index(site))}
+    common = views.common(site)
+    pages = {"index.html": env.get_template("index.html").render(common, page="index", **views.index(site))}
     for section in site.sections:
-        context = dict(common, page=section.name, technique=section, **gallery.section(site, section.name))
+        context = dict(common, page=section.name, technique=section, **views.section(site, section.name))
         pages[f"{section.name}.html"] = env.get_template(f"sections/{section.name}.html").render(context)
     for name, html in pages.items():
         _write(staging / name, html.encode("utf-8"))

@@ -47,3 +47,34 @@ def test_a_config_file_and_check(tmp_path):
     assert reportgen.check(tmp_path / "baseline", out=gallery.out, cache_dir=gallery.cache_dir, update=True) > 0
     outcome = reportgen.check(tmp_path / "baseline", out=gallery.out, cache_dir=gallery.cache_dir)
     assert outcome.passed and not outcome.moved
+
+
+def test_a_gallery_shows_itself_in_a_notebook_as_thumbnails_linking_to_its_pages(tmp_path):
+    import re
+    from html.parser import HTMLParser
+
+    write_inputs(tmp_path / "in")
+    gallery = reportgen.build(tmp_path / "in", models="tiny", techniques="feature_maps,filters", preset="quick",
+                              out=tmp_path / "site", cache_dir=tmp_path / "cache", device="cpu")
+    text = repr(gallery)
+    assert "\n" not in text and len(text) < 200 and "artifacts of 2 techniques, 1 models, 2 images" in text
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.images, self.links = [], []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "img":
+                self.images.append(attrs["src"])
+            elif tag == "a":
+                self.links.append(attrs["href"])
+
+    tags = Tags()
+    tags.feed(gallery._repr_html_())
+    assert len(tags.images) >= 4  # a row per technique, a few pictures each
+    assert all((tmp_path / src).is_file() for src in tags.images)  # relative to the working folder (tmp_path)
+    pages = {re.sub("#.*", "", href) for href in tags.links}
+    assert {"site/index.html", "site/feature_maps.html", "site/filters.html"} <= pages
+    assert all((tmp_path / page).is_file() for page in pages)

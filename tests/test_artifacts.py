@@ -6,8 +6,10 @@ from reportgen.artifacts import Artifact, File, ImageInfo, Manifest, ModelInfo, 
 
 
 def artifact(variant="a", model="m", image=None, spec=None, **meta):
+    facts = dict(method=variant, class_index=1, class_name="one", class_source="top-1 prediction", probability=0.5,
+                 top1_index=1, top1_name="one", **meta)
     return Artifact("saliency", variant, model, image, image and f"id-{image}", spec or {}, f"key-{variant}-{image}",
-                    {"color": "x/color.png", "attribution": "x/attribution.npy"}, meta)
+                    {"color": "x/color.png", "attribution": "x/attribution.npy"}, facts)
 
 
 def manifest(*artifacts):
@@ -18,16 +20,17 @@ def manifest(*artifacts):
 
 def test_find_and_select_match_fields_spec_and_meta():
     artifacts = [
-        Artifact("t", "a", "m", None, None, {"layer": "x"}, "k1", {}, {"k": 1}),
-        Artifact("t", "b", "m", None, None, {"layer": "y"}, "k2", {}, {"k": 2, "only": 0}),
+        artifact("a", spec={"layer": "x"}, cam_layer="x"),
+        artifact("b", spec={"layer": "y"}, cam_layer="y", ig_completeness_gap=0.0),
     ]
-    assert find(artifacts, layer="y").variant == "b"
-    assert len(select(artifacts, model="m")) == 2 and find(artifacts, k=3) is None
-    assert select(artifacts, only=0) == artifacts[1:]  # known to one artifact: the other does not match
+    assert find(artifacts, layer="y").variant == "b" and find(artifacts, cam_layer="y").variant == "b"
+    assert len(select(artifacts, model="m")) == 2 and find(artifacts, cam_layer="z") is None
+    # known to one artifact (a fact the other has no value for): the other does not match
+    assert select(artifacts, ig_completeness_gap=0.0) == artifacts[1:]
 
 
 def test_a_misspelt_criterion_fails_loudly_instead_of_matching_nothing():
-    artifacts = [Artifact("t", "a", "m", None, None, {"layer": "x"}, "k1", {}, {"k": 1})]
+    artifacts = [artifact("a", spec={"layer": "x"})]
     with pytest.raises(UnknownName, match="'lyer'"):
         select(artifacts, lyer="x")
     with pytest.raises(UnknownName, match="'lyer'"):
@@ -35,7 +38,7 @@ def test_a_misspelt_criterion_fails_loudly_instead_of_matching_nothing():
 
 
 def test_manifest_round_trips_through_json_before_and_after_publishing():
-    built = manifest(artifact("guided", image="a.png", spec={"layer": "x"}, p=0.5), artifact("gradcam"))
+    built = manifest(artifact("guided", image="a.png", spec={"layer": "x"}, unguided_calls=1), artifact("gradcam"))
     assert Manifest.from_json(json.loads(built.dumps())) == built
     assert "files" not in built.to_json()["artifacts"][0]  # not published yet
     published = built.with_artifacts([a.__class__(**{**a.__dict__, "files": {"color": File("a/c.png", 4, 3)},

@@ -32,8 +32,17 @@ from reportgen.techniques.base import registry
 from helpers import config, write_inputs
 
 CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # as GitHub Actions and most CI services set it
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium on PATH: install Debian's `chromium` package (as .ci/run does)")
+    CHROMIUM is None and not IN_CI, reason="no Chromium on PATH: install Debian's `chromium` package (as .ci/run does)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _a_browser_in_ci():
+    """Under CI a missing browser fails the test: it must not pass by skipping."""
+    if CHROMIUM is None:
+        pytest.fail("CI is set but no Chromium is on PATH (chromium or chromium-browser); .ci/run installs Debian's "
+                    "`chromium` where it runs as root with apt-get")
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

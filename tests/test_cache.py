@@ -1,10 +1,12 @@
 import json
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from reportgen.cache import Cache, cache_key
+from reportgen.meta import FiltersMeta
 from reportgen.techniques.base import Result
 
 MODEL = {"name": "tiny", "weights": "w1", "card": 1}
@@ -14,7 +16,7 @@ def result(value: float = 1.0) -> Result:
     return Result(arrays={"raw": np.full((2, 3), value, np.float32)},
                   images={"picture": np.full((4, 5, 3), 7, np.uint8)},
                   animations={"gif": [np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)]},
-                  meta={"value": value})
+                  meta=FiltersMeta((int(value), 3)))
 
 
 def test_key_is_stable_and_order_independent():
@@ -38,7 +40,7 @@ def test_put_then_get_round_trips(cache):
     assert cache.get(key) is None
     stored = cache.put(key, result(3.0))
     loaded = cache.get(key)
-    assert loaded.files == stored.files and loaded.meta == {"value": 3.0}
+    assert loaded.files == stored.files and loaded.meta == {"shape": [3, 3]}
     np.testing.assert_array_equal(loaded.array("raw"), np.full((2, 3), 3.0, np.float32))
     assert loaded.path("picture").read_bytes().startswith(b"\x89PNG")
     assert loaded.path("gif").read_bytes().startswith(b"GIF8")
@@ -61,7 +63,7 @@ def test_broken_leftover_entry_is_replaced(cache):
     folder.mkdir(parents=True)
     (folder / "entry.json").write_text(json.dumps({"files": {"x": "missing.png"}, "meta": {}}))
     assert cache.get(key) is None
-    assert cache.put(key, result()).meta == {"value": 1.0}
+    assert cache.put(key, result()).meta == {"shape": [1, 3]}
 
 
 def test_racing_writers_end_with_one_whole_entry(cache):
@@ -120,14 +122,33 @@ def test_clear_and_claim_refuse_a_foreign_folder(tmp_path):
 def test_a_killed_ray_builds_probe_is_swept_and_cleared(tmp_path):
     import os
 
-    from reportgen.cache import PROBE
+    from reportgen.cache import SHARED_CHECK
     from reportgen.staging import temporary_prefix
 
     cache = Cache(tmp_path / "cache")
     cache.claim()
-    live = tmp_path / "cache" / (temporary_prefix(PROBE) + "a")  # this process: alive, kept
-    dead = tmp_path / "cache" / (temporary_prefix(PROBE).replace(f"-{os.getpid()}-", "-999999999-") + "b")
+    live = tmp_path / "cache" / (temporary_prefix(SHARED_CHECK) + "a")  # this process: alive, kept
+    dead = tmp_path / "cache" / (temporary_prefix(SHARED_CHECK).replace(f"-{os.getpid()}-", "-999999999-") + "b")
     for probe in (live, dead):
         probe.write_text("token")
     assert cache.sweep() == 1 and live.exists() and not dead.exists()
     assert cache.clear() and not (tmp_path / "cache").exists()  # the folder goes with the probe
+
+
+def test_the_cache_names_every_file_it_keeps_inside_its_folder(cache):
+    entry = cache.put("ab" * 32, result())
+    relative = cache.relative_files(entry)
+    assert set(relative) == {"raw", "picture", "gif"}
+    assert all((cache.root / path).is_file() and not Path(path).is_absolute() for path in relative.values())
+    log = cache.new_log()
+    assert log.name.startswith("build-") and cache.new_log("ray").name.startswith("ray-")
+    assert log.parent.is_dir() and not log.exists() and log.is_relative_to(cache.root)
+    assert cache.card_file("card-tiny").is_relative_to(cache.root)
+
+
+def test_a_shared_check_is_seen_with_its_token_only_until_removed(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    name, token = cache.leave_shared_check()
+    assert cache.sees_shared_check(name, token) and not cache.sees_shared_check(name, token + "x")
+    cache.remove_shared_check(name)
+    assert not cache.sees_shared_check(name, token) and not list((tmp_path / "cache").iterdir())

@@ -39,7 +39,8 @@ def test_skipped_inputs_give_exit_code_3_and_strict_stops(tmp_path):
 def test_errors_are_one_line_without_traceback(tmp_path):
     write_inputs(tmp_path / "inputs")
     for args, expected in [
-        (("--models", "nosuchnet"), "unknown model 'nosuchnet'; valid: efficientnet_lite0"),
+        (("--models", "nosuchnet"), "unknown model 'nosuchnet'; `reportgen list models` lists all"),
+            (("--models", "efficientnet_lite"), "did you mean efficientnet_lite2, efficientnet_lite0"),
         (("--set", "feature_maps.nope=1"), "valid: layers"),
         (("--set", "feature_maps.layers=zzz"), "no layer 'zzz'"),
         (("--preset", "huge"), "'huge' is not one of 'quick', 'standard', 'full'"),
@@ -140,3 +141,58 @@ def test_missing_weights_offline_stop_the_build_at_once_naming_the_file(tmp_path
     assert line.startswith("error: alexnet: pretrained weights are not available offline (")
     assert "Place alexnet-owt-7be5be79.pth in" in line and "reportgen weights fetch alexnet" in line
     assert not (tmp_path / "site").exists()
+
+
+def test_every_command_reads_the_cache_and_out_folders_from_environment_and_config(tmp_path, monkeypatch):
+    write_inputs(tmp_path / "inputs")
+    assert run(*build_args(tmp_path), "--techniques", "filters").exit_code == 0
+    monkeypatch.setenv("REPORTGEN_CACHE_DIR", str(tmp_path / "cache"))
+    assert (tmp_path / "cache" / "objects").is_dir()
+    result = run("clean")
+    assert result.exit_code == 0 and f"removed {tmp_path / 'cache'}" in result.stdout
+    assert not (tmp_path / "cache").exists()
+    monkeypatch.delenv("REPORTGEN_CACHE_DIR")
+    # A config file's folders, relative to the file, for clean and check alike; a flag wins over it.
+    assert run(*build_args(tmp_path), "--techniques", "filters").exit_code == 0
+    (tmp_path / "reportgen.toml").write_text('out = "site"\ncache_dir = "cache"\n')
+    monkeypatch.chdir(tmp_path)
+    assert run("check", tmp_path / "baseline", "--update").exit_code == 0
+    checked = run("check", tmp_path / "baseline")
+    assert checked.exit_code == 0 and checked.stdout.startswith("check passed"), checked.output
+    elsewhere = run("clean", "--cache-dir", tmp_path / "absent")
+    assert elsewhere.exit_code == 0 and "nothing to remove" in elsewhere.stdout and (tmp_path / "cache").exists()
+    assert run("clean").exit_code == 0 and not (tmp_path / "cache").exists()
+
+
+def test_help_says_how_every_command_reads_its_settings():
+    text = " ".join(run("--help").stdout.split())
+    assert "flags, then REPORTGEN_* environment variables" in text and "then the config file" in text
+    for command in ("build", "check", "clean", "list"):
+        assert "--config" in run(command, "--help").stdout
+
+
+def test_list_layers_shows_shapes_layouts_and_default_picks(tmp_path):
+    result = run("list", "layers", "tiny", "--cache-dir", tmp_path / "cache")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[2:]}
+    assert rows["features.0"][1:4] == ["Conv2d", "8x32x32", "nchw"]
+    assert rows["features.2"][2] == "16x16x16"
+    picked = {name: row[4:] for name, row in rows.items() if len(row) > 4}
+    assert any("feature_maps" in " ".join(techniques) for techniques in picked.values())
+    assert any("saliency" in " ".join(techniques) for techniques in picked.values())
+    unknown = run("list", "layers", "tinny", "--cache-dir", tmp_path / "cache")
+    assert unknown.exit_code == 2 and "did you mean tiny" in unknown.stderr and len(unknown.stderr.splitlines()) == 1
+
+
+def test_list_params_gives_type_choices_presets_and_meaning():
+    result = run("list", "params", "saliency")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "--set saliency.FIELD=VALUE" in text
+    assert "ig_baseline (str) = black  one of: black, white, mean" in text
+    assert "smoothgrad_samples (int) = quick 4, standard 8, full 50" in text
+    assert "noise spread as a fraction of the input's value range" in text
+    every = run("list", "params")
+    assert all(f"# {name}:" in every.stdout for name in ("feature_maps", "deep_dream", "layer_ascent"))
+    unknown = run("list", "params", "salency")
+    assert unknown.exit_code == 2 and "unknown technique 'salency'" in unknown.stderr

@@ -98,7 +98,9 @@ def test_enumerated_options_list_their_choices_from_flags_and_environment(tmp_pa
     env = run("build", "inputs", REPORTGEN_PRESET="bogus")
     assert env.exit_code == 2 and "'quick', 'standard', 'full'" in env.output
     device = run("build", "inputs", "--device", "tpu")
-    assert device.exit_code == 2 and "'auto', 'cpu', 'cuda'" in device.output
+    assert device.exit_code == 2 and "--device: unknown device 'tpu'; valid: auto, cpu, cuda, cuda:N, mps" in device.output
+    env_device = run("build", "inputs", REPORTGEN_DEVICE="cuda:x")
+    assert env_device.exit_code == 2 and "unknown device 'cuda:x'" in env_device.output
 
 
 def test_the_repository_describes_its_showcase_and_baseline_in_config_files():

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import config, write_inputs
+from reportgen.cache import Cache
 from reportgen.pipeline import BuildError, build
 from reportgen.progress import Silent
 from reportgen.site import write_site
@@ -70,10 +71,58 @@ def test_a_ray_build_matches_the_local_one_even_when_a_worker_dies(tmp_path, ray
 
 
 def test_a_cache_the_workers_cannot_see_is_refused_before_any_work(tmp_path, ray_instance, monkeypatch):
-    from reportgen import executors
-
-    monkeypatch.setattr(executors.RayExecutor, "_probe", staticmethod(lambda root: (".no-such-probe", "token")))
+    monkeypatch.setattr(Cache, "leave_shared_check", lambda cache: (".no-such-check", "token"))
     write_inputs(tmp_path / "inputs")
     settings = replace(config(tmp_path, input_dir=tmp_path / "inputs", techniques=("filters",)), executor="ray")
     with pytest.raises(BuildError, match="is not visible from worker node .*file system every node shares"):
         build(settings, Silent())
+
+
+def test_an_unreachable_cluster_fails_at_once_in_one_line_naming_it(tmp_path):
+    import time
+
+    from click.testing import CliRunner
+
+    from reportgen.cli import main
+
+    write_inputs(tmp_path / "inputs")
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["build", str(tmp_path / "inputs"), "--models", "tiny", "--techniques", "filters",
+                                       "--preset", "quick", "--out", str(tmp_path / "site"),
+                                       "--cache-dir", str(tmp_path / "cache"), "--executor", "ray",
+                                       "--ray-address", "127.0.0.1:1", "-q"])
+    assert time.monotonic() - started < 30
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: no Ray cluster answers at 127.0.0.1:1")
+
+
+def test_a_cluster_address_that_answers_is_let_through_and_a_malformed_one_is_named():
+    import socket
+
+    from reportgen.executors import ExecutorError, check_reachable
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        check_reachable(f"127.0.0.1:{server.getsockname()[1]}")
+        check_reachable(f"ray://127.0.0.1:{server.getsockname()[1]}")
+    for local in (None, "auto", "local"):
+        check_reachable(local)
+    with pytest.raises(ExecutorError, match="'nowhere' is not HOST:PORT"):
+        check_reachable("nowhere")
+
+
+def test_rays_own_output_goes_to_the_log_not_the_terminal(tmp_path, capfd):
+    import os
+
+    from reportgen.executors import _output_to
+
+    log = tmp_path / "logs" / "ray.log"
+    with _output_to(log):
+        os.write(2, b"[core] Failed to connect to GCS\n")
+        os.write(1, b"raylet says hello\n")
+    os.write(2, b"back on the terminal\n")
+    captured = capfd.readouterr()
+    assert "GCS" not in captured.err and "raylet" not in captured.out and "back on the terminal" in captured.err
+    assert log.read_text() == "[core] Failed to connect to GCS\nraylet says hello\n"

@@ -39,9 +39,31 @@ def test_a_terminal_gets_a_bar_no_wider_than_the_terminal(monkeypatch):
     assert redraws and max(len(part) for part in redraws) <= 60
 
 
-def test_silent_shows_nothing():
+def test_silent_shows_nothing(capsys):
     progress = Silent()
+    progress.every_s = 0.0  # where a plain Progress would write a line for every call
     progress.step("x")
     progress.tick(1, 2)
     progress.message("y")
     progress.close()
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_notebook_gets_tqdm_autos_bar_and_silent_stays_silent(monkeypatch, capsys):
+    from tqdm.auto import tqdm
+
+    from reportgen import progress as module
+
+    monkeypatch.setattr(module, "in_notebook", lambda: True)
+    progress = Progress()
+    assert progress.notebook and progress.interactive
+    progress.step("feature_maps on tiny: 2 to compute")
+    assert isinstance(progress._bar, tqdm)
+    progress.tick(2, 2)
+    progress.close()
+    assert "feature_maps on tiny" in capsys.readouterr().err  # tqdm.auto without a widget library: the text bar
+    quiet = Silent()
+    quiet.step("nothing")
+    assert not quiet.notebook and quiet._bar is None
+    monkeypatch.undo()
+    assert not module.in_notebook()  # pytest is no Jupyter kernel

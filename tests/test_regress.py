@@ -12,7 +12,8 @@ from reportgen.pipeline import build
 from reportgen.progress import Silent
 from reportgen import render
 from reportgen.artifacts import Manifest
-from reportgen.regress import MARKER, REPORT, Baseline, Build, RegressionError, Tolerance, _npz_bytes, compare, promote
+from reportgen.regress import MARKER, REPORT, Baseline, Build, RegressionError, Tolerance, compare, promote
+from reportgen.regress.builds import _npz_bytes
 from reportgen.site import write_site
 from helpers import config, write_inputs
 
@@ -179,11 +180,11 @@ def fake_site(root, pictures):
         data = render.gif_bytes(frames) if suffix == ".gif" else render.png_bytes(frames[0])
         (root / path).write_bytes(data)
         files[role] = {"path": path, "width": frames[0].shape[1], "height": frames[0].shape[0]}
-    artifact = {"technique": "t", "variant": "v", "model": "m", "image": None, "image_id": None, "spec": {},
-                "key": "k" * 64, "cache_files": {role: f"x/{role}" for role in pictures}, "files": files, "meta": {},
+    artifact = {"technique": "filters", "variant": "v", "model": "m", "image": None, "image_id": None, "spec": {},
+                "key": "k" * 64, "cache_files": {role: f"x/{role}" for role in pictures}, "files": files, "meta": {"shape": [1, 3, 3, 3]},
                 "anchor": "t"}
     manifest = {"reportgen": "0", "preset": "quick", "overrides": {}, "weights": "random", "versions": {},
-                "techniques": ["t"], "sections": [], "models": [], "images": [], "artifacts": [artifact]}
+                "techniques": ["filters"], "sections": [], "models": [], "images": [], "artifacts": [artifact]}
     (root / "manifest.json").write_text(json.dumps(manifest))
     return root
 
@@ -324,7 +325,7 @@ def test_a_washed_out_chaotic_set_fails_as_a_set(chaotic, tmp_path):
 
 
 def test_contrast_and_colourfulness():
-    from reportgen.regress_outcome import colourfulness, contrast
+    from reportgen.regress.outcome import colourfulness, contrast
 
     grey = np.full((4, 4, 3), 128, np.uint8)
     halves = np.concatenate([np.zeros((2, 4, 3), np.uint8), np.full((2, 4, 3), 200, np.uint8)])
@@ -350,13 +351,13 @@ def _edit_class_models(site, change):
 
 def test_a_chaotic_set_whose_runs_lose_their_class_fails_as_a_set(chaotic, tmp_path):
     def seen_as_their_class(number, meta):
-        meta["top1"] = meta["class_index"]
+        meta["top1_index"] = meta["class_index"]
 
     _edit_class_models(chaotic.out, seen_as_their_class)
     promote(tmp_path / "baseline", chaotic.out, chaotic.cache_dir)  # a baseline whose 3 runs reached their class
 
     def first_run_lost(number, meta):
-        meta["top1"] = meta["class_index"] + 1 if number == 0 else meta["class_index"]
+        meta["top1_index"] = meta["class_index"] + 1 if number == 0 else meta["class_index"]
 
     _edit_class_models(chaotic.out, first_run_lost)
     result = check(tmp_path, chaotic)
@@ -365,7 +366,7 @@ def test_a_chaotic_set_whose_runs_lose_their_class_fails_as_a_set(chaotic, tmp_p
 
 
 def test_cosine_of_features():
-    from reportgen.regress_outcome import cosine
+    from reportgen.regress.outcome import cosine
 
     assert cosine(np.array([1.0, 2.0]), np.array([2.0, 4.0])) == pytest.approx(1.0)
     assert cosine(np.array([1.0, 0.0]), np.array([0.0, 3.0])) == pytest.approx(0.0)

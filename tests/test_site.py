@@ -134,7 +134,7 @@ class Ids(HTMLParser):
         self.ids += [value for name, value in attrs if name == "id"]
 
 
-def test_no_page_repeats_an_id(tmp_path):
+def test_no_page_repeats_an_id_and_every_manifest_anchor_is_an_id_on_its_page(tmp_path):
     from reportgen.techniques.base import registry
 
     write_inputs(tmp_path / "inputs", names=("a.png", "b.png"))
@@ -150,3 +150,15 @@ def test_no_page_repeats_an_id(tmp_path):
         parser.feed(page.read_text())
         repeated = sorted({i for i in parser.ids if parser.ids.count(i) > 1})
         assert not repeated, (page.name, repeated)
+    ids = {}
+    for page in pages:
+        parser = Ids()
+        parser.feed(page.read_text())
+        ids[page.stem] = set(parser.ids)
+    site = json.loads((cfg.out / "manifest.json").read_text())
+    assert {a["technique"] for a in site["artifacts"]} == {"predictions", *gallery}
+    for artifact in site["artifacts"]:
+        # predictions feed every section page's table; every other artifact is on its technique's page
+        on = gallery if artifact["technique"] == "predictions" else (artifact["technique"],)
+        for page in on:
+            assert artifact["anchor"] in ids[page], (page, artifact["anchor"])

@@ -46,11 +46,11 @@ def test_token_and_channels_last_models_give_maps_at_their_grid_and_a_late_cam_l
     assert not report.errors and not report.unsupported
     manifest = report.manifest
     for artifact in manifest.of("feature_maps"):
-        expected = [4, 4] if artifact.model == "tiny_tokens" else [16, 16]
-        assert artifact.meta["size"] == expected and artifact.meta["layout"] in ("tokens", "nhwc")
+        expected = (4, 4) if artifact.model == "tiny_tokens" else (16, 16)
+        assert artifact.meta.size == expected and artifact.meta.layout in ("tokens", "nhwc")
     cams = {a.model: a for a in manifest.select(technique="saliency", variant="gradcam")}
-    assert cams["tiny_tokens"].meta["cam_layer"] == "blocks.1.ln_1" and cams["tiny_tokens"].meta["cam_layout"] == "tokens"
-    assert cams["tiny_channels_last"].meta["cam_layer"] == "stage.1"
+    assert cams["tiny_tokens"].meta.cam_layer == "blocks.1.ln_1" and cams["tiny_tokens"].meta.cam_layout == "tokens"
+    assert cams["tiny_channels_last"].meta.cam_layer == "stage.1"
     raw = np.load(cfg.cache_dir / cams["tiny_tokens"].cache_files["cam"])
     assert raw.shape == (4, 4) and raw.max() > 0
     write_site(manifest, cfg.cache_dir, report.images, cfg.out)

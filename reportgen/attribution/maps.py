@@ -1,6 +1,7 @@
-"""Every saliency method of one model on one batch of images, sharing work where methods can:
-vanilla / guided / DeconvNet / Grad-CAM come out of one forward pass; SmoothGrad and Integrated
-Gradients run their own batched passes. Also the sanity metrics, which re-run the same methods."""
+"""Every saliency method of one model on one batch of images, sharing work where methods can: one
+forward pass gives every gradient rule's input gradient and the Grad-CAM map; then each method
+(``attribution.methods``) makes its map from them (SmoothGrad and Integrated Gradients run their
+own batched passes). Also the sanity metrics, which re-run the same methods."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,9 +10,9 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from reportgen.attribution import cam, paths, sanity
+from reportgen.attribution import cam, sanity
 from reportgen.attribution.gradients import shared_pass
-from reportgen.choices import CAM_METHODS, GRADIENT_RULES, SALIENCY_METHODS, check_choices
+from reportgen.attribution.methods import Batch, chosen
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,11 @@ class Maps:
     cam: torch.Tensor | None = None  # raw Grad-CAM at the layer's resolution, N x h x w
     unguided_modules: int = 0
     functional_calls: int = 0
-    ig_gap: torch.Tensor | None = None  # IG completeness error per image
+    facts: dict[str, list[dict]] = field(default_factory=dict)  # method -> per image, its own meta fields
+
+    def facts_of(self, method: str, index: int) -> dict:
+        """What ``method`` reported for image ``index`` beyond the shared meta (nothing: {})."""
+        return self.facts[method][index] if method in self.facts else {}
 
     def importance(self, method: str) -> torch.Tensor:
         """N x H x W: what the sanity metrics rank (Grad-CAM upsampled, others max |value| over channels)."""
@@ -50,33 +55,23 @@ def compute(
     baseline: torch.Tensor,
     noise_seeds: Sequence[int],
 ) -> Maps:
-    """All ``methods`` for a batch; ``pinned`` classes (None = top-1); ``baseline`` for IG."""
-    check_choices("saliency methods", methods, SALIENCY_METHODS)
-    wants_cam = any(m in CAM_METHODS for m in methods)
+    """All ``methods`` (names) for a batch; ``pinned`` classes (None = top-1); ``baseline`` for IG."""
+    methods = chosen(methods)
+    wants_cam = any(method.uses_cam for method in methods)
     if wants_cam and not settings.cam_layer:
         raise ValueError("Grad-CAM needs a layer")
-    rules = [m for m in GRADIENT_RULES if m in methods]
-    if "guided_gradcam" in methods and "guided" not in rules:
-        rules.append("guided")
+    rules = list(dict.fromkeys(rule for method in methods for rule in method.rules))
     shared = shared_pass(module, inputs, pinned, rules, settings.cam_layer if wants_cam else None)
     maps = Maps(shared.logits, shared.targets, unguided_modules=shared.unguided_modules,
                 functional_calls=shared.functional_calls)
-    maps.attributions.update({m: shared.gradients[m] for m in GRADIENT_RULES if m in methods})
     if wants_cam:
         view = settings.cam_view or (lambda tensor: tensor)
         maps.cam = cam.grad_cam(view(shared.activation), view(shared.activation_gradient))
-        if "gradcam" in methods:
-            maps.attributions["gradcam"] = cam.upsample(maps.cam, tuple(inputs.shape[2:]))[:, None]
-        if "guided_gradcam" in methods:
-            maps.attributions["guided_gradcam"] = cam.guided_grad_cam(shared.gradients["guided"], maps.cam)
-    if "smoothgrad" in methods:
-        spread = (inputs.flatten(1).amax(dim=1) - inputs.flatten(1).amin(dim=1)) * settings.smoothgrad_noise
-        noise = paths.smoothgrad_noise(inputs, spread.tolist(), settings.smoothgrad_samples, noise_seeds)
-        maps.attributions["smoothgrad"] = paths.smoothgrad(module, inputs, maps.targets, noise, settings.batch_size)
-    if "integrated_gradients" in methods:
-        attribution = paths.integrated_gradients(module, inputs, maps.targets, baseline, settings.ig_steps, settings.batch_size)
-        maps.attributions["integrated_gradients"] = attribution
-        maps.ig_gap = paths.completeness_gap(module, inputs, maps.targets, baseline, attribution)
+    batch = Batch(module, inputs, shared, maps.cam, settings, baseline, noise_seeds)
+    for method in methods:
+        attribution = method.attribute(batch)
+        maps.attributions[method.name] = attribution
+        maps.facts[method.name] = method.facts(batch, attribution)
     return maps
 
 

@@ -21,9 +21,6 @@ from reportgen.staging import atomic_write_bytes, sweep_abandoned
 if TYPE_CHECKING:
     from reportgen.cache import Cache
 
-CARDS = "json"  # the cache's sub-folder for cards (its name from when it held any JSON document)
-
-
 def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
     """The model's card, from the cache when it is there (no torch import), else built."""
     check_choice("weights", weights, WEIGHTS)
@@ -45,16 +42,16 @@ def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
 
 def _stored_card(cache: "Cache", name: str) -> dict[str, Any] | None:
     try:
-        return json.loads((Path(cache.root) / CARDS / f"{name}.json").read_text())
+        return json.loads(cache.card_file(name).read_text())
     except (OSError, ValueError):
         return None
 
 
 def _store_card(cache: "Cache", name: str, card: ModelCard) -> None:
-    folder = Path(cache.root) / CARDS
-    if folder.is_dir():
-        sweep_abandoned(folder, "tmp")
-    atomic_write_bytes(folder / f"{name}.json", json.dumps(card.to_json(), sort_keys=True).encode())
+    path = cache.card_file(name)
+    if path.parent.is_dir():
+        sweep_abandoned(path.parent, "tmp")
+    atomic_write_bytes(path, json.dumps(card.to_json(), sort_keys=True).encode())
 
 
 def _card_cache_name(name: str, weights: str) -> str:

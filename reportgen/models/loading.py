@@ -30,8 +30,7 @@ class LoadedModel:
         """The network for gradient loops: ``module`` with its batch norms folded into their
         convolutions (reportgen/folding.py), except the convolutions named in ``keep``, whose
         outputs a technique observes; on a CPU, with its weights channels-last, which makes oneDNN
-        run the whole network channels-last (a forward and input backward of EfficientNet-Lite0 at
-        9 x 224 px: 339 -> 227 ms on 2 cores). Made once per ``keep``."""
+        run the whole network channels-last (faster: benchmarks/README.md). Made once per ``keep``."""
         key = frozenset(keep)
         if key not in self._folded:
             from reportgen.folding import fold_batch_norms
@@ -60,7 +59,7 @@ class LoadedModel:
     def features(self, inputs: Any) -> np.ndarray:
         """How the network describes each input just before it classifies: the input of the last
         linear layer it runs (its pooled penultimate features), or its output if it runs none.
-        Regression checks compare optimised pictures by these (regress.py): runs that end at other
+        Regression checks compare optimised pictures by these (regress/outcome.py): runs that end at other
         optima under other CPU kernels still show the network the same kind of thing."""
         from reportgen.hooks import last_call_input
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 STYLES = ("naive", "robust")  # pixel ascent as in the classic scripts; Fourier image + random transforms
-PENALTIES = ("none", "l1", "l2")
+REGULARISERS = ("none", "l1", "l2")  # terms subtracted from the score (optim/objectives.py)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ ROBUST_ONLY = ("robust_steps", "robust_side", "robust_lr", "decay_power", "pad",
 
 
 def style_spec(params: AscentParams, regulariser: str, style: str) -> dict[str, Any]:
-    """The spec changes for one run: its penalty and style, the chosen penalty's lambda only, and
+    """The spec changes for one run: its regulariser and style, the chosen regulariser's lambda only, and
     only the fields its style reads (None drops a field from the spec, hence from the cache key)."""
     unread = ROBUST_ONLY if style == "naive" else NAIVE_ONLY
     return {

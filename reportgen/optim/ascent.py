@@ -1,37 +1,55 @@
-"""The ascent loop: Adam on the parameterisations, recording a fixed number of frames.
+"""The ascent loop, in the shape of lucent's ``render_vis``: a parameterisation, a transform, a
+score (minus a regulariser) and an optimiser, wired by one short loop that yields every step.
 
-Every step runs one forward of the whole batch (each group's images, transformed when the group
-says so), and the loss is the sum of the per-image objectives, so each image follows its own
-gradient: Adam's updates are element-wise, and no image's loss touches another's pixels.
+Class models and filter visualisations run it with Adam on a pixel or Fourier image and the
+robust transform stack (optim/styles.py); Deep Dream with a photo, a random roll and its
+smoothed, normalised step (techniques/deep_dream.py), once per octave.
+
+The loss is minus the sum of the per-image objectives, so each image follows its own gradient:
+the optimisers' updates are element-wise or per image, and no image's loss touches another's
+pixels.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable, Iterator
 
-import numpy as np
 import torch
 
-from reportgen.optim.objectives import Penalty, Score
+from reportgen.optim.objectives import Regulariser, Score
+from reportgen.optim.parameterisation import Parameterisation
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 @dataclass
-class Group:
-    """Consecutive images of a batch that share a parameterisation, learning rate and transform."""
+class Step:
+    """What one forward of the loop saw."""
 
-    image: Any  # PixelImage or FourierImage: ``parameters()`` and ``()`` -> normalised NCHW
-    lr: float
-    transform: Transform | None = None
+    number: int  # updates made before this forward (0: the start image)
+    image: torch.Tensor  # the untransformed model input, detached; a pixel image's own values, so copy to keep
+    values: dict[str, torch.Tensor]  # "objective" (score - regulariser) and the score's entries, per image
 
 
-@dataclass
-class Trace:
-    frames: list[list[np.ndarray]]  # per image: uint8 HxWx3 frames, the last one the result
-    history: dict[str, np.ndarray]  # "objective", "score" and the score's extras: (frames, images)
-    frame_steps: list[int]  # the step each frame shows (0 = the start image)
+def ascent(image: Parameterisation, score: Score, optimiser: torch.optim.Optimizer, steps: int,
+           transform: Transform | None = None, generator: torch.Generator | None = None,
+           regulariser: Regulariser | None = None, measure_result: bool = True) -> Iterator[Step]:
+    """Maximise ``score - regulariser`` over ``image`` by ``steps`` updates of ``optimiser`` (built
+    on ``image.parameters()``). The score sees the image transformed, with a fresh draw from
+    ``generator`` every forward; the regulariser sees it untransformed. Yields each forward's Step
+    before that forward's update; with ``measure_result`` a last forward measures the final image
+    (``steps + 1`` Steps, else ``steps``). After every update the image is constrained."""
+    for number in range(steps + 1 if measure_result else steps):
+        clean = image()
+        values = score(transform(clean, generator) if transform else clean)
+        objective = values["score"] - regulariser(clean) if regulariser else values["score"]
+        yield Step(number, clean.detach(), {"objective": objective.detach(),
+                                            **{name: value.detach() for name, value in values.items()}})
+        if number < steps:
+            optimiser.zero_grad(set_to_none=True)
+            (-objective.sum()).backward()
+            optimiser.step()
+            image.constrain()
 
 
 def frame_steps(steps: int, frames: int) -> list[int]:
@@ -40,39 +58,3 @@ def frame_steps(steps: int, frames: int) -> list[int]:
     if steps < 1 or frames < 1:
         raise ValueError("steps and frames must be at least 1")
     return [round((index + 1) * steps / frames) for index in range(frames)]
-
-
-def adam_ascent(groups: list[Group], score: Score, penalty: Penalty, steps: int, frames: int,
-           to_pixels: Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator,
-           tick: Callable[[int], None] = lambda step: None) -> Trace:
-    """Maximise ``score - penalty`` for ``steps`` Adam steps; ``to_pixels`` maps model inputs to
-    [0, 1] RGB for the frames. Step s's frame shows the image after s updates, with the objective
-    that very image got (robust groups: as transformed for that step)."""
-    optimiser = torch.optim.Adam([{"params": g.image.parameters(), "lr": g.lr} for g in groups])
-    wanted = Counter(frame_steps(steps, frames))
-    pictures: list[np.ndarray] = []
-    history: dict[str, list[np.ndarray]] = {}
-    for step in range(steps + 1):
-        images = [group.image() for group in groups]
-        seen = [g.transform(x, generator) if g.transform else x for g, x in zip(groups, images)]
-        clean = torch.cat(images)
-        values = score(torch.cat(seen))
-        objective = values["score"] - penalty(clean)
-        for _ in range(wanted[step]):
-            pictures.append(_to_uint8(to_pixels(clean.detach())))
-            for name, value in {"objective": objective, **values}.items():
-                history.setdefault(name, []).append(value.detach().float().cpu().numpy())
-        if step == steps:
-            break
-        optimiser.zero_grad(set_to_none=True)
-        (-objective.sum()).backward()
-        optimiser.step()
-        tick(step + 1)
-    per_image = [list(frames_of_image) for frames_of_image in np.stack(pictures, axis=1)]
-    return Trace(per_image, {name: np.stack(rows).astype(np.float32) for name, rows in history.items()},
-                 sorted(wanted.elements()))
-
-
-def _to_uint8(pixels01: torch.Tensor) -> np.ndarray:
-    """NCHW [0, 1] -> uint8 NHWC, clipped."""
-    return pixels01.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()

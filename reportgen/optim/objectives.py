@@ -1,8 +1,8 @@
 """Objectives: what the ascent maximises, per image of a batch.
 
 A score maps a batch of model inputs to a dict of per-image tensors: ``"score"`` is maximised,
-any other entry is recorded beside it (a class probability, the top-1 class). Penalties map the
-same batch to the per-image amount subtracted from the score.
+any other entry is recorded beside it (a class probability, the top-1 class). A regulariser maps
+the same batch to the per-image amount subtracted from the score.
 """
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 from reportgen.hooks import forward_until
-from reportgen.optim import PENALTIES
+from reportgen.optim import REGULARISERS
 
 Score = Callable[[torch.Tensor], dict[str, torch.Tensor]]
-Penalty = Callable[[torch.Tensor], torch.Tensor]
+Regulariser = Callable[[torch.Tensor], torch.Tensor]
+REDUCTIONS = ("mean", "norm")
 
 
 def class_logit(module: nn.Module, classes: Sequence[int]) -> Score:
@@ -34,43 +35,51 @@ def class_logit(module: nn.Module, classes: Sequence[int]) -> Score:
     return score
 
 
-def channel_mean(module: nn.Module, layers: Sequence[str], channels: Sequence[int],
-                 as_maps: Callable[[str, torch.Tensor, tuple[int, int]], torch.Tensor] = lambda layer, output, size: output
-                 ) -> Score:
-    """M_ij(I): the mean activation of channel j of layer i, each image its own (layer, channel).
+AsMaps = Callable[[str, torch.Tensor, tuple[int, int]], torch.Tensor]
+
+
+def layer_activation(module: nn.Module, layers: Sequence[str], channels: Sequence[int | None], reduction: str = "mean",
+                     as_maps: AsMaps = lambda layer, output, size: output) -> Score:
+    """The mean ("mean", M_ij(I) of filter visualisation) or L2 norm ("norm", Deep Dream's octave
+    loss) of channel j of layer i, or of the whole layer where j is None: each image its own
+    (layer, channel).
 
     The images of each layer go through the network only up to that layer, and the forward stops
     right there: a later in-place activation (VGG's ReLU(inplace=True)) would otherwise overwrite
     a recorded convolution output, making the result depend on which layers share the batch.
     ``as_maps`` turns a layer's output into N x C x H x W (channels-last and token layers).
     """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
 
     def score(images: torch.Tensor) -> dict[str, torch.Tensor]:
-        means: list[torch.Tensor | None] = [None] * len(layers)
+        values: list[torch.Tensor | None] = [None] * len(layers)
         for layer in dict.fromkeys(layers):
             rows = [row for row, name in enumerate(layers) if name == layer]
-            output = as_maps(layer, forward_until(module, images[rows], [layer])[layer], tuple(images.shape[-2:]))
+            seen = images if len(rows) == len(images) else images[rows]
+            output = as_maps(layer, forward_until(module, seen, [layer])[layer], tuple(images.shape[-2:]))
             for position, row in enumerate(rows):
-                means[row] = output[position, channels[row]].mean()
-        return {"score": torch.stack(means)}
+                chosen = output[position] if channels[row] is None else output[position, channels[row]]
+                values[row] = chosen.mean() if reduction == "mean" else chosen.norm()
+        return {"score": torch.stack(values)}
 
     return score
 
 
-def norm_penalty(kinds: Sequence[str], weights: Sequence[float]) -> Penalty:
+def norm_regulariser(kinds: Sequence[str], weights: Sequence[float]) -> Regulariser:
     """Per image: lambda * mean|I| ("l1"), lambda * mean(I^2) ("l2") or nothing ("none").
 
     Means, not sums, over the image's values: a class score pools over positions too, so one
     lambda then fits every image size. I is the normalised input: zero is the mean colour.
     """
-    unknown = sorted(set(kinds) - set(PENALTIES))
+    unknown = sorted(set(kinds) - set(REGULARISERS))
     if unknown:
-        raise ValueError(f"unknown penalty {', '.join(unknown)}; valid: {', '.join(PENALTIES)}")
+        raise ValueError(f"unknown regulariser {', '.join(unknown)}; valid: {', '.join(REGULARISERS)}")
     l1 = torch.tensor([w if k == "l1" else 0.0 for k, w in zip(kinds, weights)])
     l2 = torch.tensor([w if k == "l2" else 0.0 for k, w in zip(kinds, weights)])
 
-    def penalty(images: torch.Tensor) -> torch.Tensor:
+    def regulariser(images: torch.Tensor) -> torch.Tensor:
         flat = images.flatten(1)
         return l1.to(flat.device) * flat.abs().mean(1) + l2.to(flat.device) * flat.square().mean(1)
 
-    return penalty
+    return regulariser

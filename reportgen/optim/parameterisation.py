@@ -1,15 +1,17 @@
 """Image parameterisations: what the optimiser actually changes, and how it becomes an image.
 
-Both return the model's *normalised* input (zero = the dataset's mean colour), batched NCHW, so
-that objectives, penalties and rendering all work in one space:
+Each returns the model's *normalised* input (zero = the dataset's mean colour), batched NCHW, so
+that objectives, regularisers and rendering all work in one space:
 
 - ``PixelImage``: the input values themselves (the naive method).
+- ``PhotoImage``: a photo's values, kept between black and white after every update (Deep Dream).
 - ``FourierImage``: a spectrum scaled by 1/frequency with colours decorrelated, squashed by a
   sigmoid into [0, 1] pixels (Olah et al., Distill 2017; lucent's ``fft_image`` + ``to_valid_rgb``).
   High frequencies start and stay small, which removes most of the adversarial noise.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Callable
 
 import numpy as np
@@ -24,7 +26,20 @@ COLOUR_CORRELATION = COLOUR_CORRELATION_SQRT / np.max(np.linalg.norm(COLOUR_CORR
 Normalise = Callable[[torch.Tensor], torch.Tensor]
 
 
-class PixelImage:
+class Parameterisation(ABC):
+    """What the ascent loop changes: ``parameters()`` for the optimiser, ``()`` for the image."""
+
+    @abstractmethod
+    def parameters(self) -> list[torch.Tensor]: ...
+
+    @abstractmethod
+    def __call__(self) -> torch.Tensor: ...
+
+    def constrain(self) -> None:
+        """Bring the parameters back into their valid set after an update; most have none."""
+
+
+class PixelImage(Parameterisation):
     """The normalised input is the parameter; it starts from ``start`` (NCHW, normalised)."""
 
     def __init__(self, start: torch.Tensor):
@@ -37,7 +52,23 @@ class PixelImage:
         return self.values
 
 
-class FourierImage:
+class PhotoImage(PixelImage):
+    """A photo's normalised values, clipped between ``low`` and ``high`` (the normalised black and
+    white, per channel) at the start and after every update: a dream stays a valid picture."""
+
+    def __init__(self, start: torch.Tensor, low: torch.Tensor, high: torch.Tensor):
+        self.low, self.high = low, high
+        super().__init__(self._clipped(start))
+
+    def constrain(self) -> None:
+        with torch.no_grad():
+            self.values.copy_(self._clipped(self.values))
+
+    def _clipped(self, values: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(torch.minimum(values, self.high), self.low)
+
+
+class FourierImage(Parameterisation):
     """A decorrelated, frequency-scaled spectrum per image; all images start from one spectrum."""
 
     def __init__(self, count: int, height: int, width: int, normalise: Normalise, generator: torch.Generator,

@@ -15,6 +15,7 @@ other runs share its batch.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
@@ -22,12 +23,13 @@ import numpy as np
 import torch
 
 from reportgen.optim import STYLES, AscentParams, style_settings
-from reportgen.optim.ascent import Group, Trace, adam_ascent
-from reportgen.optim.objectives import Penalty, Score, norm_penalty
-from reportgen.optim.parameterisation import FourierImage, PixelImage
+from reportgen.optim.ascent import ascent, frame_steps
+from reportgen.optim.objectives import Regulariser, Score, norm_regulariser
+from reportgen.optim.parameterisation import FourierImage, Parameterisation, PixelImage
 from reportgen.optim.transforms import TransformStack
 from reportgen.artifacts import Result
-from reportgen.techniques.base import batched
+from reportgen.batching import batched
+from reportgen.meta import AscentRoles, Meta
 
 START_RANGE = (140 / 255, 180 / 255)  # the naive style's start: uniform grey-ish noise
 
@@ -40,20 +42,30 @@ def robust_transform(model: Any, settings: AscentParams) -> TransformStack:
                           fill=tuple(grey))
 
 
-def group_for(style: str, count: int, model: Any, settings: AscentParams) -> Group:
-    """The parameterisation, learning rate and transform of ``count`` images of one style."""
-    _, height, width, lr = style_settings(settings, style)
+def start_for(style: str, count: int, model: Any, settings: AscentParams
+              ) -> tuple[Parameterisation, TransformStack | None]:
+    """The parameterisation and transform of ``count`` images of one style."""
+    _, height, width, _ = style_settings(settings, style)
     generator = torch.Generator().manual_seed(settings.seed)
     if style == "naive":
         low, high = START_RANGE
         start = low + (high - low) * torch.rand((1, 3, height, width), generator=generator)
         start = model.normalise(start.to(model.device)).expand(count, -1, -1, -1)
-        return Group(PixelImage(start), lr)
+        return PixelImage(start), None
     if style == "robust":
         image = FourierImage(count, height, width, model.normalise, generator, model.device,
                              decay_power=settings.decay_power)
-        return Group(image, lr, robust_transform(model, settings))
+        return image, robust_transform(model, settings)
     raise ValueError(f"unknown style {style!r}; valid: {', '.join(STYLES)}")
+
+
+@dataclass
+class Trace:
+    """A batch's optimisation as recorded at its frame steps."""
+
+    frames: list[list[np.ndarray]]  # per image: uint8 HxWx3 frames, the last one the result
+    history: dict[str, np.ndarray]  # "objective", "score" and the score's extras: (frames, images)
+    frame_steps: list[int]  # the step each frame shows (0 = the start image)
 
 
 @dataclass
@@ -64,17 +76,37 @@ class Measured:
     features: np.ndarray  # (images, features)
 
 
-def visualise(model: Any, style: str, count: int, score: Score, penalty: Penalty, settings: AscentParams,
+def visualise(model: Any, style: str, count: int, score: Score, regulariser: Regulariser, settings: AscentParams,
               tick: Callable[[int], None] = lambda step: None) -> tuple[Trace, Measured]:
-    """Run the ascent for a batch of ``count`` images of one style, then measure the final frames
-    as the model sees them (uint8, clipped, untransformed; the robust canvas resized to the model's
-    input size, as the model saw it during the ascent): that is what the gallery shows."""
-    group = group_for(style, count, model, settings)
+    """Run Adam on a batch of ``count`` images of one style, recording ``settings.frames`` frames:
+    step s's frame shows the image after s updates, with the values that very image got (robust:
+    as transformed for that step). Then measure the final frames as the model sees them (uint8,
+    clipped, untransformed; the robust canvas resized to the model's input size, as the model saw
+    it during the ascent): that is what the gallery shows."""
+    image, transform = start_for(style, count, model, settings)
+    steps, _, _, lr = style_settings(settings, style)
+    optimiser = torch.optim.Adam(image.parameters(), lr=lr)
     transforms = torch.Generator().manual_seed(settings.seed + 1)
-    steps = style_settings(settings, style)[0]
-    trace = adam_ascent([group], score, penalty, steps, settings.frames, model.denormalise, transforms, tick)
+    wanted = Counter(frame_steps(steps, settings.frames))
+    pictures: list[np.ndarray] = []
+    history: dict[str, list[np.ndarray]] = {}
+    for step in ascent(image, score, optimiser, steps, transform, transforms, regulariser):
+        for _ in range(wanted[step.number]):
+            pictures.append(_to_uint8(model.denormalise(step.image)))
+            for name, value in step.values.items():
+                history.setdefault(name, []).append(value.float().cpu().numpy())
+        if step.number:
+            tick(step.number)
+    trace = Trace([list(frames) for frames in np.stack(pictures, axis=1)],
+                  {name: np.stack(rows).astype(np.float32) for name, rows in history.items()},
+                  sorted(wanted.elements()))
     view = model.card.input_size if style == "robust" else None
     return trace, measure(model, [frames[-1] for frames in trace.frames], score, view)
+
+
+def _to_uint8(pixels01: torch.Tensor) -> np.ndarray:
+    """NCHW [0, 1] -> uint8 NHWC, clipped."""
+    return pixels01.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def measure(model: Any, pictures: Sequence[np.ndarray], score: Score, side: int | None = None) -> Measured:
@@ -100,9 +132,9 @@ class Run:
     features: np.ndarray  # the model's features of the final frame (LoadedModel.features)
     frame_steps: list[int]
 
-    def result(self, meta: dict[str, Any]) -> Result:
-        return Result(arrays={**self.history, "features": self.features}, images={"final": self.frames[-1]},
-                      animations={"gif": self.frames}, meta={**meta, "frame_steps": self.frame_steps})
+    def result(self, meta: Meta) -> Result:
+        return Result(arrays={**self.history, AscentRoles.FEATURES: self.features},
+                      images={AscentRoles.FINAL: self.frames[-1]}, animations={AscentRoles.GIF: self.frames}, meta=meta)
 
 
 def run_requests(model: Any, requests: Sequence[Any], settings: AscentParams, score_for: Callable[[list], Score],
@@ -117,9 +149,9 @@ def run_requests(model: Any, requests: Sequence[Any], settings: AscentParams, sc
     weights = {"none": 0.0, "l1": settings.l1_weight, "l2": settings.l2_weight}
     for number, batch in enumerate(batches):
         kinds = [request.spec["regulariser"] for request in batch]
-        penalty = norm_penalty(kinds, [weights[kind] for kind in kinds])
+        regulariser = norm_regulariser(kinds, [weights[kind] for kind in kinds])
         done = sum(lengths[:number])
-        trace, final = visualise(model, batch[0].spec["style"], len(batch), score_for(batch), penalty, settings,
+        trace, final = visualise(model, batch[0].spec["style"], len(batch), score_for(batch), regulariser, settings,
                                  lambda step: progress.tick(done + step, total))
         for row, request in enumerate(batch):
             history = {name: values[:, row] for name, values in trace.history.items()}

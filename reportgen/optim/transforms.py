@@ -1,10 +1,18 @@
-"""Random transforms applied before each forward of the robust style (Olah et al., Distill 2017).
+"""Random transforms applied to the image before each forward of the ascent loop.
 
-A picture that still excites the unit after being padded, shifted, zoomed and turned a little
-cannot rely on pixel-exact adversarial noise, so only what survives every transform grows: shapes,
-not grain. The stack is lucent's ``standard_transforms`` (pad with grey, jitter, a set of scales,
-small rotations, a second jitter) followed by a resize to the size the model was trained at, so
-that a small canvas is seen at the scale the network's units expect.
+Every transform maps (images, generator) to what the model sees, drawing from the seeded
+generator: ``Roll`` (Deep Dream's jitter) and ``TransformStack`` (the robust style's).
+
+``Roll`` wraps the image around by a few pixels, a fresh offset every step, so the network's
+stride grid falls on a different place each time instead of printing itself on the dream as a
+fine checkerboard.
+
+``TransformStack`` follows Olah et al., Distill 2017. A picture that still excites the unit after
+being padded, shifted, zoomed and turned a little cannot rely on pixel-exact adversarial noise, so
+only what survives every transform grows: shapes, not grain. The stack is lucent's
+``standard_transforms`` (pad with grey, jitter, a set of scales, small rotations, a second
+jitter) followed by a resize to the size the model was trained at, so that a small canvas is
+seen at the scale the network's units expect.
 
 Each transform of the stack is an affine map of pixel coordinates, so the whole stack is composed
 into one matrix and applied as one bilinear resampling: one pass instead of five, and no blur
@@ -19,6 +27,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Roll:
+    """Roll the batch by a random (y, x) offset of up to ``jitter`` px each way; 0: unchanged."""
+
+    jitter: int
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.jitter <= 0:
+            return images
+        offsets = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=generator)
+        return torch.roll(images, (int(offsets[0]), int(offsets[1])), dims=(2, 3))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 A technique is one file: a frozen ``Params`` dataclass (with per-preset values), a ``plan`` that
 turns parameters + a model card + images into ``Request``s (one per artifact), and a ``compute``
-that turns the requests the cache misses into ``Result``s. Planning never touches torch, so a warm
+that turns the requests the cache misses into ``Result``s, whose ``meta`` is the technique's typed
+``Meta`` and whose files are named by its ``Roles`` (both in reportgen.meta, where the torch-free
+site reads them). Planning never touches torch, so a warm
 rebuild can decide that everything is cached without loading a model.
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequenc
 # Request and Result live in reportgen.artifacts, PRESETS and ParamError in reportgen.choices; they
 # are named here too because every technique already imports this module.
 from reportgen.artifacts import Request, Result, Skip
+from reportgen.batching import batched  # noqa: F401  (techniques batch their requests)
 from reportgen.choices import PRESETS, ParamError, check_choice  # noqa: F401
 
 if typing.TYPE_CHECKING:  # imported for annotations only: planning must stay torch-free
@@ -41,6 +44,9 @@ class Technique:
     description: ClassVar[str] = ""
     version: ClassVar[int] = 1
     Params: ClassVar[type]
+    # What ``compute`` reports: its ``Result.meta`` type (reportgen.meta) and its roles' names.
+    Meta: ClassVar[Any]
+    Roles: ClassVar[type]
     # Values that differ from the Params defaults, per preset name ("standard" = the defaults).
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     # False: ``plan`` gets no images, every artifact is keyed per model (filters, class ascent).
@@ -157,13 +163,3 @@ def registry() -> dict[str, Technique]:
     from reportgen import techniques  # noqa: F401  importing the package registers every technique
 
     return dict(_REGISTRY)
-
-
-def batched(items: Iterable[Any], size: int, key: Callable[[Any], Any] = lambda _: None) -> Iterator[list[Any]]:
-    """Group items with equal ``key`` into lists of at most ``size`` (order kept within a group)."""
-    groups: dict[Any, list[Any]] = {}
-    for item in items:
-        groups.setdefault(key(item), []).append(item)
-    for group in groups.values():
-        for start in range(0, len(group), size):
-            yield group[start : start + size]

@@ -1,14 +1,14 @@
 """Class models by gradient ascent (Simonyan et al., 2013): the image that maximises a class score.
 
-argmax_I S_c(I) - penalty(I), with no penalty, an L1 or an L2 penalty, in two styles: naive pixel
+argmax_I S_c(I) - R(I), with no regulariser R, an L1 or an L2 one, in two styles: naive pixel
 ascent and the robust one (Fourier parameterisation + random transforms, see optim/styles.py).
-The class x penalty runs of one style go through the model as one batch; each becomes a looping
+The class x regulariser runs of one style go through the model as one batch; each becomes a looping
 GIF of its optimisation, its final frame, the objective / probability at each frame, and the final
 probability measured on the final frame as shown. Keyed per model, not per image.
 
-Penalties are explicit terms on the normalised input, lambda * mean|I| and lambda * mean(I^2),
-rather than an optimiser's weight decay, so that L1 and L2 are the same kind of thing and the
-robust style, whose variable is a spectrum, is penalised on the image too.
+Regularisers are explicit penalty terms on the normalised input, lambda * mean|I| and
+lambda * mean(I^2), rather than an optimiser's weight decay, so that L1 and L2 are the same kind of
+thing and the robust style, whose variable is a spectrum, is regularised on the image too.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen.choices import check_choices
-from reportgen.optim import PENALTIES, STYLES, AscentParams, fitted, style_spec
+from reportgen.meta import AscentRoles, ClassAscentMeta
+from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, style_spec
 from reportgen.techniques.base import Request, Technique, register, spec_of
 
 DEFAULT_CLASSES = (52, 77, 231)  # thunder snake, wolf spider, collie: the classic scripts' classes
@@ -32,11 +33,21 @@ class Params(AscentParams):
 
 @register
 class ClassAscent(Technique):
+    """The picture that maximises a class's score, per (class, regulariser, style); keyed per model.
+
+    Params: ``classes`` (indices or names; empty: 52, 77, 231), ``regularisers`` (none, l1, l2)
+    with ``l1_weight`` / ``l2_weight``, ``styles`` (naive, robust), and the ascent's settings
+    (``AscentParams``: steps, frames, canvas, learning rates, transforms, seed, batch size).
+    Meta: ``ClassAscentMeta``: ``class_index``, ``class_name``, ``regulariser``, ``style``, on the
+    final picture the class's ``probability`` and ``logit`` and the model's top-1 (``top1_index``,
+    ``top1_name``), and each frame's step (``frame_steps``).
+    Roles: ``gif`` (animation), ``final`` (picture), ``features`` and the per-frame values (raw arrays).
+    """
     name = "class_ascent"
-    title = "Class models (gradient ascent)"
+    title = "Class ascent (class models)"
     description = (
         "Starting from a plain image, gradient ascent changes the pixels until the model's score "
-        "for a class is as high as it gets, optionally penalising large pixel values (L1, L2). The "
+        "for a class is as high as it gets, optionally with a regulariser on the pixel values (L1, L2). The "
         "naive style finds adversarial texture; the robust style (decorrelated Fourier image; "
         "padding, jitter, zoom, rotation and a colour shift at each step; seen by the model at its "
         "input size) finds shapes. Under each animation: the model's probability for the class on "
@@ -44,6 +55,8 @@ class ClassAscent(Technique):
     )
     version = 4  # 4: records the features of its final pictures (regression checks); 3: robust canvas, decay, transforms
     Params = Params
+    Meta = ClassAscentMeta
+    Roles = AscentRoles
     presets = {
         "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48, "robust_steps": 6, "robust_side": 48},
         "full": {"steps": 200, "frames": 40, "height": 400, "width": 600, "batch_size": 6, "robust_steps": 128},
@@ -59,7 +72,7 @@ class ClassAscent(Technique):
 
     def plan(self, params, card, images):
         params = fitted(params, card)
-        check_choices("regulariser", params.regularisers, PENALTIES)
+        check_choices("regulariser", params.regularisers, REGULARISERS)
         check_choices("style", params.styles, STYLES)
         requests = []
         for index in self.classes_for(params, card):
@@ -81,9 +94,9 @@ class ClassAscent(Technique):
 
         for request, run in run_requests(model, requests, params, score_for, progress):
             index, top1 = request.spec["class_index"], int(run.final["top1"])
-            yield request, run.result({
-                "class_index": index, "category": model.card.category(index),
-                "regulariser": request.spec["regulariser"], "style": request.spec["style"],
-                "final_probability": run.final["probability"], "final_logit": run.final["score"],
-                "top1": top1, "top1_category": model.card.category(top1),
-            })
+            yield request, run.result(ClassAscentMeta(
+                class_index=index, class_name=model.card.category(index),
+                regulariser=request.spec["regulariser"], style=request.spec["style"],
+                probability=run.final["probability"], logit=run.final["score"],
+                top1_index=top1, top1_name=model.card.category(top1), frame_steps=tuple(run.frame_steps),
+            ))

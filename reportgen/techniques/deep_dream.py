@@ -3,8 +3,9 @@
 Four variants: the objective is one channel of a layer or the whole layer, and the method is
 ``simple`` (Adam on the image at its working size, loss = mean activation) or ``octaves`` (an
 image pyramid dreamed from coarse to fine, the detail carried up each octave, loss = L2 norm).
-Both methods run one loop, ``dream_pyramid``; ``simple`` is a pyramid of one octave whose update
-is Adam's.
+Both methods walk one pyramid, ``dream_pyramid``, whose every octave is the ascent loop of
+optim/ascent.py: a photo parameterisation, a roll transform, the layer's activation as objective,
+and an optimiser; ``simple`` is a pyramid of one octave, without roll, whose optimiser is Adam.
 
 The octave method follows the classic DeepDream recipe, because each part removes a failure of
 plain gradient steps: the image is rolled by a random offset before every step (the network's
@@ -20,13 +21,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 import numpy as np
 
 from reportgen import render
 from reportgen.lazy import F, torch
 from reportgen.choices import ACTIVATIONS, ParamError, check_choices
+from reportgen.meta import DeepDreamMeta, DreamRoles
 from reportgen.techniques.base import Request, Result, Technique, register, spec_of
 
 OBJECTIVES = ("one_channel", "all_channels")
@@ -70,53 +73,30 @@ class Params:
 
 @dataclass(frozen=True)
 class Schedule:
-    """How one method walks the shared loop: the pyramid's sizes and steps, its loss and update."""
+    """How one method walks the pyramid: its sizes, and what each octave's ascent loop runs."""
 
     sizes: list[tuple[int, int]]  # (height, width) per octave, coarse to fine
     steps: int  # per octave
-    reduction: str  # "mean" or "norm" of the chosen channels
-    update: "AdamUpdate | SmoothedStep"
-    jitter: int
+    reduction: str  # "mean" or "norm" of the chosen channels (optim.objectives.layer_activation)
+    optimiser: Callable[[list], Any]  # the image's parameters -> a fresh torch optimiser, one per octave
+    jitter: int  # px of the roll before each step
     seed: int
-
-
-@dataclass(frozen=True)
-class AdamUpdate:
-    """The simple method's update: Adam on the image, a fresh optimiser per octave."""
-
-    learning_rate: float
-    weight_decay: float
-
-    def start(self, image):
-        return torch.optim.Adam([image], lr=self.learning_rate, weight_decay=self.weight_decay)
-
-    def apply(self, image, gradient, state, progress: float) -> None:
-        image.grad = -gradient  # Adam minimises: ascend the objective
-        state.step()
-
-
-@dataclass(frozen=True)
-class SmoothedStep:
-    """The octave method's update: the gradient blurred by Gaussians of several widths, averaged,
-    divided by its standard deviation per image, times ``step_size``. The widths grow from 1x to
-    2x ``smoothing`` over an octave's steps: its first steps add detail at the octave's scale, its
-    last ones strengthen the larger forms instead of piling up grain."""
-
-    step_size: float
-    smoothing: float
-
-    def start(self, image):
-        return None
-
-    def apply(self, image, gradient, state, progress: float) -> None:
-        sigma = self.smoothing * (1 + progress)
-        smooth = gradient if sigma <= 0 else sum(gaussian_blur(gradient, sigma * f) for f in (0.5, 1.0, 2.0)) / 3
-        spread = smooth.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
-        image += self.step_size / spread * smooth
 
 
 @register
 class DeepDream(Technique):
+    """A photo dreamed on, per (image, objective, method).
+
+    Params: ``layer`` and ``filter`` (None: defaults per model), ``objectives`` (one_channel,
+    all_channels), ``methods`` (simple, octaves), ``working_side``; the simple method's ``steps``,
+    ``learning_rate``, ``weight_decay``; the octave method's ``octaves``, ``octave_scale``,
+    ``octave_steps``, ``step_size``, ``min_octave_side``, ``jitter``, ``smoothing``, ``gif``;
+    ``seed``, ``batch_pixels``. Each method's key leaves out the other method's fields.
+    Meta: ``DeepDreamMeta``: ``layer``, ``filter`` (None: all channels), ``method``, ``objective``,
+    ``reduction``, ``working_size`` (width, height), ``octaves``, ``steps``, and the objective
+    before and after (``objective_before``, ``objective_after``).
+    Roles: ``dream`` (picture), ``octaves`` (animation, when ``gif``), ``objective`` (raw array).
+    """
     name = "deep_dream"
     title = "Deep Dream"
     description = (
@@ -127,6 +107,8 @@ class DeepDream(Technique):
     )
     version = 3  # 3: octaves with jitter, smoothed and normalised gradient steps; default layers by model
     Params = Params
+    Meta = DeepDreamMeta
+    Roles = DreamRoles
     presets = {
         "quick": {"working_side": 64, "steps": 4, "octaves": 3, "octave_steps": 2, "min_octave_side": 16, "jitter": 4},
         "full": {"working_side": None, "steps": 200, "octave_steps": 20, "step_size": 0.05},
@@ -221,67 +203,77 @@ def octave_sizes(size: tuple[int, int], octaves: int, scale: float, min_side: in
 def schedule_for(params: Params, method: str, size: tuple[int, int], card: Any) -> Schedule:
     """The method's pyramid and steps; every octave at a size the model accepts (its card's probed
     minimum, multiple or fixed size: a fixed-size model dreams all its octaves at that size)."""
+    from reportgen.optim.optimisers import SmoothedStep
+
     if method == "simple":
-        return Schedule([size], params.steps, "mean", AdamUpdate(params.learning_rate, params.weight_decay), 0,
-                        params.seed)
+        adam = partial(torch.optim.Adam, lr=params.learning_rate, weight_decay=params.weight_decay)
+        return Schedule([size], params.steps, "mean", adam, 0, params.seed)
     pyramid = octave_sizes(size, params.octaves, params.octave_scale, max(params.min_octave_side, card.min_size))
     sizes = list(dict.fromkeys(card.fit_size(*octave) for octave in pyramid))
-    return Schedule(sizes, params.octave_steps, "norm", SmoothedStep(params.step_size, params.smoothing),
-                    params.jitter, params.seed)
+    smoothed = partial(SmoothedStep, step_size=params.step_size, smoothing=params.smoothing, steps=params.octave_steps)
+    return Schedule(sizes, params.octave_steps, "norm", smoothed, params.jitter, params.seed)
 
 
 def _dream_chunk(model, chunk, size, schedule, tick):
     """Dream a batch of same-size images; yield each request with its Result."""
     layer = chunk[0].spec["layer"]
     channels = [request.spec.get("filter") for request in chunk]
+    score = dream_score(model, layer, channels, schedule.reduction)
     base = model.to_tensor([request.image.pixels for request in chunk], size)
-    dreamed, frames, trace = dream_pyramid(model, base, layer, channels, schedule, tick)
+    dreamed, frames, trace = dream_pyramid(model, base, score, schedule, tick)
     with torch.inference_mode():
-        before = _objective(model, model.normalise(base), layer, channels, schedule.reduction)
-        after = _objective(model, dreamed, layer, channels, schedule.reduction)
+        before = score(model.normalise(base))["score"]
+        after = score(dreamed)["score"]
     for index, request in enumerate(chunk):
         height, width = request.image.pixels.shape[:2]
         picture = _picture(model, dreamed[index : index + 1], (height, width))
         result = Result(
-            arrays={"objective": trace[:, index].astype(np.float32)},
-            images={"dream": picture},
-            meta={
-                "layer": layer, "filter": channels[index], "method": request.spec["method"],
-                "objective": request.spec["objective"], "reduction": schedule.reduction,
-                "working_size": [size[1], size[0]], "octaves": len(schedule.sizes),
-                "steps": len(schedule.sizes) * schedule.steps,
-                "objective_before": float(before[index]), "objective_after": float(after[index]),
-            },
+            arrays={DreamRoles.OBJECTIVE: trace[:, index].astype(np.float32)},
+            images={DreamRoles.DREAM: picture},
+            meta=DeepDreamMeta(
+                layer=layer, filter=channels[index], method=request.spec["method"],
+                objective=request.spec["objective"], reduction=schedule.reduction,
+                working_size=(size[1], size[0]), octaves=len(schedule.sizes),
+                steps=len(schedule.sizes) * schedule.steps,
+                objective_before=float(before[index]), objective_after=float(after[index]),
+            ),
         )
         if request.spec.get("gif"):
-            result.animations["octaves"] = [_picture(model, frame[index : index + 1], (height, width)) for frame in frames]
+            result.animations[DreamRoles.OCTAVES] = [_picture(model, frame[index : index + 1], (height, width)) for frame in frames]
         yield request, result
 
 
-def dream_pyramid(model, base01, layer, channels, schedule: Schedule, tick):
-    """The loop both methods run. ``base01``: NCHW in [0, 1] at the working size. Returns the
-    dreamed image (normalised), the image after each octave, and the objective before every step
-    (steps x N)."""
-    bounds = valid_range(model, base01.device)
+def dream_score(model, layer: str, channels, reduction: str):
+    """Per image: the mean or L2 norm of ``layer``'s output, over its channel or (None) all of them."""
+    from reportgen.optim.objectives import layer_activation
+
+    return layer_activation(model.for_gradients([layer]), [layer] * len(channels), channels, reduction,
+                            model.layer_maps)
+
+
+def dream_pyramid(model, base01, score, schedule: Schedule, tick):
+    """The octaves, coarse to fine, each one run of the ascent loop on a photo, rolled before every
+    step; the detail dreamed so far is carried up to the next. ``base01``: NCHW in [0, 1] at the
+    working size. Returns the dreamed image (normalised), the image after each octave, and the
+    objective before every step (steps x N)."""
+    from reportgen.optim.ascent import ascent
+    from reportgen.optim.transforms import Roll
+
+    valid = valid_range(model, base01.device)
+    roll = Roll(schedule.jitter)
     generator = torch.Generator().manual_seed(schedule.seed)
     frames, trace = [], []
-    detail = None
+    dreamed = detail = None
     for octave_size in schedule.sizes:
-        octave_base, image = octave_start(model, base01, octave_size, detail, bounds)
-        state = schedule.update.start(image)
-        for step in range(schedule.steps):
-            shift = _shift(schedule.jitter, generator)
-            value = _objective(model, torch.roll(image, shift, dims=(2, 3)), layer, channels, schedule.reduction)
-            (gradient,) = torch.autograd.grad(value.sum(), image)
-            trace.append(value.detach().cpu().numpy())
-            with torch.no_grad():
-                schedule.update.apply(image, gradient, state, step / max(1, schedule.steps - 1))
-                image.copy_(torch.maximum(torch.minimum(image, bounds[1]), bounds[0]))
+        octave_base, image = octave_start(model, base01, octave_size, detail, valid)
+        optimiser = schedule.optimiser(image.parameters())
+        for step in ascent(image, score, optimiser, schedule.steps, roll, generator, measure_result=False):
+            trace.append(step.values["objective"].cpu().numpy())
             tick(1)
-        image = image.detach()
-        detail = image - octave_base
-        frames.append(image)
-    return image, frames, np.stack(trace)
+        dreamed = image().detach()
+        detail = dreamed - octave_base
+        frames.append(dreamed)
+    return dreamed, frames, np.stack(trace)
 
 
 def valid_range(model, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -290,46 +282,17 @@ def valid_range(model, device) -> tuple[torch.Tensor, torch.Tensor]:
             model.normalise(torch.ones(1, 3, 1, 1, device=device)))
 
 
-def octave_start(model, base01, size, detail, bounds):
-    """An octave's normalised base image and the image it dreams on: the base plus the detail
-    carried up from the coarser octave, clipped, requiring grad."""
+def octave_start(model, base01, size, detail, valid):
+    """An octave's normalised base image, and the photo it dreams on: the base plus the detail
+    carried up from the coarser octave, kept within ``valid`` (black, white)."""
+    from reportgen.optim.parameterisation import PhotoImage
+
     octave_base = model.normalise(_resize(base01, size))
     if detail is None:
         detail = torch.zeros_like(octave_base)
     elif detail.shape[-2:] != octave_base.shape[-2:]:
         detail = F.interpolate(detail, size=size, mode="bilinear", align_corners=False)
-    image = torch.maximum(torch.minimum(octave_base + detail, bounds[1]), bounds[0]).requires_grad_(True)
-    return octave_base, image
-
-
-def gaussian_blur(batch, sigma: float):
-    """NCHW blurred per channel by a separable Gaussian of ``sigma`` px (reflected borders)."""
-    radius = max(1, math.ceil(3 * sigma))
-    offsets = torch.arange(-radius, radius + 1, dtype=batch.dtype, device=batch.device)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    channels = batch.shape[1]
-    padded = F.pad(batch, (radius, radius, radius, radius), mode="reflect") if min(batch.shape[-2:]) > radius \
-        else F.pad(batch, (radius, radius, radius, radius), mode="replicate")
-    rows = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(rows, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
-
-
-def _objective(model, inputs, layer, channels, reduction):
-    """Per image: the mean or L2 norm of the layer output, over one channel or all of them."""
-    from reportgen.hooks import forward_until
-
-    output = forward_until(model.for_gradients([layer]), inputs, [layer])[layer]
-    output = model.layer_maps(layer, output, tuple(inputs.shape[-2:]))
-    chosen = [output[i] if channel is None else output[i, channel] for i, channel in enumerate(channels)]
-    return torch.stack([c.mean() if reduction == "mean" else c.norm() for c in chosen])
-
-
-def _shift(jitter: int, generator) -> tuple[int, int]:
-    if jitter <= 0:
-        return 0, 0
-    offsets = torch.randint(-jitter, jitter + 1, (2,), generator=generator)
-    return int(offsets[0]), int(offsets[1])
+    return octave_base, PhotoImage(octave_base + detail, *valid)
 
 
 def _resize(batch, size: tuple[int, int]):

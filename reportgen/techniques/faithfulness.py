@@ -25,8 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reportgen.choices import SALIENCY_METHODS, check_choices
+from reportgen import meta as metas
+from reportgen.attribution.methods import METHODS
+from reportgen.choices import check_choices
 from reportgen.lazy import torch
+from reportgen.meta import FaithfulnessMeta, FaithfulnessRoles, SaliencyRoles
 from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
 from reportgen.techniques.saliency import _noise_seed
 
@@ -44,7 +47,7 @@ METRICS = {
 
 @dataclass(frozen=True)
 class Params:
-    methods: tuple[str, ...] = SALIENCY_METHODS  # scored among those saliency makes (its settings apply)
+    methods: tuple[str, ...] = tuple(METHODS)  # scored among those saliency makes (its settings apply)
     steps: int = 20  # insertion / deletion: fractions 0, 1/steps, ..., 1 of the pixels moved
     road_fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
     pointing_tolerance: float = 15.0  # pixels at a 224 px input (TorchRay's), scaled to the model's
@@ -64,11 +67,13 @@ class Faithfulness(Technique):
     )
     version = 1
     Params = Params
+    Meta = FaithfulnessMeta
+    Roles = FaithfulnessRoles
     presets = {"quick": {"steps": 10, "road_fractions": (0.3, 0.7)}, "full": {"steps": 50}}
     reads = "saliency"
 
     def plan(self, params, card, images, upstream=()):
-        check_choices("saliency methods", params.methods, SALIENCY_METHODS)
+        check_choices("saliency methods", params.methods, METHODS)
         if params.steps < 1 or not params.road_fractions or not all(0 < f < 1 for f in params.road_fractions):
             raise ValueError("steps must be at least 1 and road_fractions between 0 and 1")
         maps = {(request.image.pixel_hash, request.variant): key for request, key in upstream}
@@ -102,7 +107,7 @@ def _score(params, model, request, progress, read) -> Result:
         inputs = model.inputs([image.pixels for _, (image, _) in chunk])
         height, width = inputs.shape[2:]
         saliency = {m: [_entry(read, spec["maps"][m][index], m) for index, _ in chunk] for m in methods}
-        targets = torch.tensor([e.meta["class_index"] for e in saliency[methods[0]]], device=inputs.device)
+        targets = torch.tensor([e.meta.class_index for e in saliency[methods[0]]], device=inputs.device)
         importance = {m: _importance(cam, sanity, saliency[m], (height, width)).to(inputs.device) for m in methods}
         seeds = [_noise_seed(params.seed, image.pixel_hash) for _, (image, _) in chunk]
         importance["random"] = torch.stack([metrics.random_map(height, width, s) for s in seeds]).to(inputs.device)
@@ -117,9 +122,9 @@ def _score(params, model, request, progress, read) -> Result:
                 curves = metrics.road_curves(network, inputs, importance[name], targets, first, seeds,
                                              params.road_fractions, batch_size=4 * params.batch_size)
                 scores.setdefault(key, []).extend(curves.mean(dim=1).double().cpu().numpy())
-            if name in saliency and all("spearman" in e.meta for e in saliency[name]):
-                scores.setdefault("randomisation", []).extend(e.meta["spearman"] for e in saliency[name])
-            elif name in BASELINE_MAPS and all("spearman" in e.meta for e in saliency[methods[0]]):
+            if name in saliency and all(e.meta.randomisation for e in saliency[name]):
+                scores.setdefault("randomisation", []).extend(e.meta.spearman for e in saliency[name])
+            elif name in BASELINE_MAPS and all(e.meta.randomisation for e in saliency[methods[0]]):
                 # A map made without the model is the same on the randomised one.
                 maps = importance[name].cpu().numpy()
                 scores.setdefault("randomisation", []).extend(sanity.spearman(m, m) for m in maps)
@@ -134,19 +139,27 @@ def _score(params, model, request, progress, read) -> Result:
     return _result(names, collected, len(entries), pointing_images, tolerance, size)
 
 
-def _entry(read, key, method):
+class _Map:
+    """One saliency artifact as read from the cache: its typed meta and its raw map."""
+
+    def __init__(self, entry):
+        self.meta = metas.load("saliency", entry.meta)
+        self.entry = entry
+
+
+def _entry(read, key, method) -> _Map:
     entry = read(key) if read is not None else None
     if entry is None:
         raise RuntimeError(f"the saliency map of {method} is not in the cache (its computation failed)")
-    return entry
+    return _Map(entry)
 
 
-def _importance(cam, sanity, entries, size):
+def _importance(cam, sanity, maps, size):
     """Saliency's stored maps -> N x H x W importance as its sanity metrics rank it: Grad-CAM's map
     upsampled to the input, the others' max |value| over channels."""
-    if "cam" in entries[0].files:
-        return cam.upsample(torch.stack([torch.from_numpy(e.array("cam")) for e in entries]).float(), size)
-    return sanity.importance(torch.stack([torch.from_numpy(e.array("attribution")) for e in entries]).float())
+    if SaliencyRoles.CAM in maps[0].entry.files:
+        return cam.upsample(torch.stack([torch.from_numpy(m.entry.array(SaliencyRoles.CAM)) for m in maps]).float(), size)
+    return sanity.importance(torch.stack([torch.from_numpy(m.entry.array(SaliencyRoles.ATTRIBUTION)) for m in maps]).float())
 
 
 def _result(names, collected, images, pointing_images, tolerance, size) -> Result:
@@ -167,9 +180,9 @@ def _result(names, collected, images, pointing_images, tolerance, size) -> Resul
             row["pointing"] = float(np.mean(values["pointing"]))
         scores[name] = {metric: (None if row[metric] is None else round(row[metric], 6)) for metric in metrics}
     table = np.array([[np.nan if scores[n][m] is None else scores[n][m] for m in metrics] for n in names], dtype=np.float32)
-    meta = {"scores": scores, "curves": curves, "methods": names, "metrics": metrics, "images": images,
-            "pointing_images": pointing_images, "pointing_tolerance_px": round(tolerance, 3), "input_size": size}
-    return Result(arrays={"scores": table}, meta=meta)
+    meta = FaithfulnessMeta(methods=tuple(names), metrics=tuple(metrics), scores=scores, curves=curves, images=images,
+                            pointing_images=pointing_images, pointing_tolerance_px=round(tolerance, 3), input_size=size)
+    return Result(arrays={FaithfulnessRoles.SCORES: table}, meta=meta)
 
 
 def _area(curve: np.ndarray) -> float:

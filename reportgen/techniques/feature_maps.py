@@ -15,6 +15,7 @@ import numpy as np
 from reportgen import render
 from reportgen.choices import ACTIVATIONS
 from reportgen.lazy import torch
+from reportgen.meta import FeatureMapRoles as Roles, FeatureMapsMeta
 from reportgen.techniques.base import Request, Result, Technique, Unsupported, batched, register, spec_of
 
 # The classic VGG layers (indices into `features`): ReLU outputs after conv blocks 1, 2, 3, 5.
@@ -34,7 +35,17 @@ class Params:
 
 @register
 class FeatureMaps(Technique):
+    """A grid of a layer's first channels for each image, one artifact per (image, layer).
+
+    Params: ``layers`` (dotted module names; empty: the classic ones or early to late maps),
+    ``channels`` (how many, from the first), ``columns`` (of the grid), ``batch_size``.
+    Meta: ``FeatureMapsMeta``: ``channels`` shown, each map's ``size`` (height, width), the
+    ``layout`` it was read from when not channels-first ("nhwc", "tokens").
+    Roles: ``grid`` (picture), ``activations`` (raw array).
+    """
     Params = Params
+    Meta = FeatureMapsMeta
+    Roles = Roles
     name = "feature_maps"
     title = "Feature maps"
     description = (
@@ -105,7 +116,5 @@ def _render(activation: np.ndarray, columns: int, layout: str | None = "nchw") -
     if max(picture.shape[:2]) > MAX_PICTURE_PX:
         scale = MAX_PICTURE_PX / max(picture.shape[:2])
         picture = render.resize(picture, (max(1, int(picture.shape[1] * scale)), max(1, int(picture.shape[0] * scale))))
-    meta = {"channels": int(activation.shape[0]), "size": list(activation.shape[1:])}
-    if layout not in (None, "nchw"):
-        meta["layout"] = layout
-    return Result(arrays={"activations": activation.astype(np.float32)}, images={"grid": picture}, meta=meta)
+    meta = FeatureMapsMeta(int(activation.shape[0]), tuple(activation.shape[1:]), None if layout in (None, "nchw") else layout)
+    return Result(arrays={Roles.ACTIVATIONS: activation.astype(np.float32)}, images={Roles.GRID: picture}, meta=meta)

@@ -12,6 +12,7 @@ import numpy as np
 
 from reportgen import render
 from reportgen.choices import ChoiceError
+from reportgen.meta import FilterRoles as Roles, FiltersMeta
 from reportgen.techniques.base import Request, Result, Technique, Unsupported, register, spec_of
 
 # The classic picks: the first convolution and one deeper (named_parameters() 0 and 6 / 18 / 26).
@@ -32,8 +33,15 @@ class Params:
 
 @register
 class Filters(Technique):
+    """A convolution's weights as pictures, one artifact per (model, weight), no image involved.
+
+    Params: ``parameters`` (weight names; empty: the classic picks, or the first and a deeper one),
+    ``max_filters`` (of the RGB mosaic), ``deep_filters`` (of a deeper layer's grid).
+    Meta: ``FiltersMeta.shape``, the weight's (out, in, height, width).
+    Roles: ``filters`` (picture), ``weights`` (raw array).
+    """
     name = "filters"
-    title = "Convolution filters"
+    title = "Filters (convolution weights)"
     description = (
         "The raw weights of convolution filters. The first layer's filters act on colour and show "
         "edges and colour blobs; deeper filters act on feature maps and are shown through their "
@@ -41,6 +49,8 @@ class Filters(Technique):
     )
     per_image = False
     Params = Params
+    Meta = FiltersMeta
+    Roles = Roles
     presets = {"quick": {"max_filters": 16, "deep_filters": 9}}
     version = 1
 
@@ -78,8 +88,8 @@ class Filters(Technique):
                 picture = rgb_mosaic(weight[: params.max_filters])
             else:
                 picture = channel_grid(weight[: params.deep_filters])
-            shape = list(weight.shape)
-            yield request, Result(arrays={"weights": weight}, images={"filters": picture}, meta={"shape": shape})
+            yield request, Result(arrays={Roles.WEIGHTS: weight}, images={Roles.FILTERS: picture},
+                                  meta=FiltersMeta(tuple(weight.shape)))
             progress.tick(done, len(requests))
 
 

@@ -1,8 +1,8 @@
-"""Filter visualisation by gradient ascent: the image that maximises one filter's mean activation,
-beside the patches of the input images that excite that filter most.
+"""Layer ascent: the image that maximises one unit's mean activation (a unit: one filter's output
+channel), beside the patches of the input images that excite that unit most.
 
-argmax_I M_ij(I) - penalty(I), where M_ij is the mean over positions of channel j of layer i. The
-same loop, styles and penalties as class_ascent; only the network up to the deepest chosen layer
+argmax_I M_ij(I) - R(I), where M_ij is the mean over positions of channel j of layer i. The
+same loop, styles and regularisers R as class_ascent; only the network up to the deepest chosen layer
 runs. Each (layer, filter) x style run becomes a looping GIF and its final frame, keyed per model.
 
 A visualisation alone can mislead (it may show what the unit *could* respond to, not what it does
@@ -12,7 +12,7 @@ inputs, against which the visualisation's own peak is shown. Those depend on the
 that artifact's spec holds the pixel hashes of every input: it is recomputed when any input
 changes, and only then.
 
-The default penalty is none: Adam weight decay 1e-6, as in the classic scripts, is no penalty to
+The default regulariser is none: Adam weight decay 1e-6, as in the classic scripts, is no regulariser to
 speak of; L1 / L2 are available as explicit terms.
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ import numpy as np
 
 from reportgen import render
 from reportgen.choices import ParamError, check_choice, check_choices
-from reportgen.optim import PENALTIES, STYLES, AscentParams, fitted, style_spec
+from reportgen.meta import Example, LayerAscentRoles, ExamplesMeta, UnitMeta
+from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, style_spec
 from reportgen.techniques.base import Request, Result, Technique, register, spec_of
 
 # VGG16's classic units (indices into `features`: conv3_3 filter 5, conv5_1 filter 25).
@@ -45,15 +46,29 @@ class Params(AscentParams):
 
 @register
 class LayerAscent(Technique):
+    """The picture that maximises one unit (a channel of a layer), per (unit, style), and the unit's
+    dataset examples; keyed per model (the examples also by every input's pixels).
+
+    Params: ``units`` ("layer:filter" or "layer:*"; empty: by depth), ``regulariser``, ``styles``,
+    ``examples`` (patches per unit; 0: none), ``patch_strides``, and ``AscentParams``.
+    Meta: a visualisation's ``UnitMeta`` (``layer``, ``filter``, ``style``, ``regulariser``,
+    ``final_activation``, ``final_peak``, ``frame_steps``); the examples' ``ExamplesMeta``
+    (``layer``, ``filter``, ``input_peak``, and an ``Example`` per patch: image, activation, box).
+    Roles: ``gif``, ``final``, ``features`` as class ascent; the examples' ``examples`` picture and
+    ``activations`` array.
+    """
     name = "layer_ascent"
-    title = "Filter visualisation (gradient ascent)"
+    title = "Layer ascent (what one unit responds to)"
     description = (
         "The same gradient ascent as the class models, but maximising the mean activation of one "
-        "filter of an intermediate layer: what that filter responds to. Naive pixel ascent beside "
-        "the robust style, and the patches of the input images where the filter responds most."
+        "unit (one filter's channel) of an intermediate layer: what that unit responds to. Naive "
+        "pixel ascent beside the robust style, and the patches of the input images where the unit "
+        "responds most."
     )
     version = 4  # 4: features of its final pictures (regression checks); 3: robust canvas, decay, transforms; examples
     Params = Params
+    Meta = UnitMeta | ExamplesMeta
+    Roles = LayerAscentRoles
     presets = {
         "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48, "robust_steps": 6, "robust_side": 48},
         "full": {"steps": 200, "frames": 40, "height": 400, "width": 600, "batch_size": 4, "robust_steps": 128},
@@ -79,7 +94,7 @@ class LayerAscent(Technique):
 
     def plan(self, params, card, images):
         params = fitted(params, card)
-        check_choice("regulariser", params.regulariser, PENALTIES)
+        check_choice("regulariser", params.regulariser, REGULARISERS)
         check_choices("style", params.styles, STYLES)
         requests = []
         for layer, filter_index in self.units_for(params, card):
@@ -97,15 +112,15 @@ class LayerAscent(Technique):
         return requests
 
     def compute(self, params, model, requests, progress):
-        from reportgen.optim.objectives import channel_mean
+        from reportgen.optim.objectives import layer_activation
         from reportgen.optim.styles import run_requests
 
         params = fitted(params, model.card)
 
         def score_for(batch):
             layers = [r.spec["layer"] for r in batch]
-            return channel_mean(model.for_gradients(layers), layers, [r.spec["filter"] for r in batch],
-                                model.layer_maps)
+            return layer_activation(model.for_gradients(layers), layers, [r.spec["filter"] for r in batch], "mean",
+                                    model.layer_maps)
 
         for request in (r for r in requests if "style" not in r.spec):
             yield request, dataset_examples(model, request)
@@ -114,11 +129,11 @@ class LayerAscent(Technique):
             layer, filter_index = request.spec["layer"], request.spec["filter"]
             side = model.card.input_size if request.spec["style"] == "robust" else None
             peak = float(channel_maps(model, [run.frames[-1]], layer, filter_index, side)[0].max())
-            yield request, run.result({
-                "layer": layer, "filter": filter_index, "style": request.spec["style"],
-                "regulariser": request.spec["regulariser"], "final_activation": run.final["score"],
-                "final_peak": peak,
-            })
+            yield request, run.result(UnitMeta(
+                layer=layer, filter=filter_index, style=request.spec["style"],
+                regulariser=request.spec["regulariser"], final_activation=run.final["score"],
+                final_peak=peak, frame_steps=tuple(run.frame_steps),
+            ))
 
 
 def channel_maps(model, pictures, layer: str, filter_index: int, side: int | None = None) -> list[np.ndarray]:
@@ -159,12 +174,12 @@ def dataset_examples(model, request: Request) -> Result:
         box = _patch_box(image.pixels.shape[:2], maps[index].shape, (y, x), request.spec["patch_strides"])
         top, left, bottom, right = box
         tiles.append(render.resize(np.ascontiguousarray(image.pixels[top:bottom, left:right]), (PATCH_TILE, PATCH_TILE)))
-        examples.append({"image": image.name, "activation": value, "box": [left, top, right, bottom]})
+        examples.append(Example(image.name, value, (left, top, right, bottom)))
     peak = max(float(activation.max()) for activation in maps)
     return Result(
-        arrays={"activations": np.asarray([c[0] for c in chosen], dtype=np.float32)},
-        images={"examples": render.grid(tiles, columns=len(tiles))},
-        meta={"layer": layer, "filter": filter_index, "input_peak": peak, "examples": examples},
+        arrays={LayerAscentRoles.ACTIVATIONS: np.asarray([c[0] for c in chosen], dtype=np.float32)},
+        images={LayerAscentRoles.EXAMPLES: render.grid(tiles, columns=len(tiles))},
+        meta=ExamplesMeta(layer, filter_index, peak, tuple(examples)),
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen.lazy import torch
+from reportgen.meta import Prediction, PredictionRoles as Roles, PredictionsMeta
 from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
 
 
@@ -18,7 +19,16 @@ class Params:
 
 @register
 class Predictions(Technique):
+    """The model's most probable classes for each image.
+
+    Params: ``top`` (how many classes), ``batch_size`` (images per forward pass; not in the key).
+    Meta: ``PredictionsMeta.top``, a ``Prediction`` (``class_index``, ``class_name``,
+    ``probability``) per class, most probable first.
+    Roles: ``logits`` (raw array).
+    """
     Params = Params
+    Meta = PredictionsMeta
+    Roles = Roles
     gallery = False
     name = "predictions"
     title = "Predictions"
@@ -37,7 +47,7 @@ class Predictions(Technique):
             probabilities = logits.softmax(dim=1).numpy()
             for request, row, raw in zip(chunk, probabilities, logits.numpy()):
                 order = np.argsort(-row, kind="stable")[: params.top]
-                top = [{"index": int(i), "name": model.card.category(int(i)), "probability": float(row[i])} for i in order]
-                yield request, Result(arrays={"logits": raw.astype(np.float32)}, meta={"top": top})
+                top = tuple(Prediction(int(i), model.card.category(int(i)), float(row[i])) for i in order)
+                yield request, Result(arrays={Roles.LOGITS: raw.astype(np.float32)}, meta=PredictionsMeta(top))
                 done += 1
             progress.tick(done, len(requests))

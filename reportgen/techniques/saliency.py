@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen import render
-from reportgen.choices import CAM_METHODS, RULE_DEPENDENT_METHODS, SALIENCY_METHODS as METHODS, check_choice, check_choices
+from reportgen.attribution.methods import METHODS, chosen
+from reportgen.choices import check_choice
 from reportgen.lazy import torch
+from reportgen.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
 from reportgen.models import ModelError
 from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
 
@@ -26,16 +28,13 @@ CLASSIC_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}  # the las
 NOT_CAM_LAYERS = {"MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "SelectAdaptivePool2d",
                   "Dropout", "Dropout2d", "Identity", "Flatten"}
 DISPLAY_SIDE = 320  # longer side of the shown pictures, at the input image's aspect ratio
-# Fields each method's artifact depends on beyond the shared ones (the rest stay out of its key).
-METHOD_FIELDS = {"gradcam": ("cam_layer",), "guided_gradcam": ("cam_layer",),
-                 "smoothgrad": ("smoothgrad_samples", "smoothgrad_noise"),
-                 "integrated_gradients": ("ig_steps", "ig_baseline")}
-SANITY_FIELDS = ("randomisation_stages", "deletion_steps")
+# Fields every artifact depends on when the sanity metrics are on (a method's own: its key_fields).
+SANITY_FIELDS = ("randomisation_stages", "deletion_steps", "seed")
 
 
 @dataclass(frozen=True)
 class Params:
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = tuple(METHODS)
     cam_layer: str = ""  # empty: the classic one (VGG) or the last feature-map layer before global pooling
     smoothgrad_samples: int = 8
     smoothgrad_noise: float = 0.15  # noise spread as a fraction of the input's value range
@@ -92,6 +91,18 @@ def cam_layer_for(params: Params, card) -> str | None:
 
 @register
 class Saliency(Technique):
+    """One map per (image, method) explaining one class; the methods are ``attribution.methods``.
+
+    Params: ``methods`` (names), ``cam_layer`` (empty: chosen by ``cam_layer_for``), SmoothGrad's
+    ``smoothgrad_samples`` / ``smoothgrad_noise``, Integrated Gradients' ``ig_steps`` /
+    ``ig_baseline``, ``sanity`` with ``randomisation_stages`` / ``deletion_steps``, ``seed``,
+    ``batch_size``. An artifact's key holds only the fields its method reads (``key_fields``).
+    Meta: ``SaliencyMeta``: the class explained (``class_index``, ``class_name``, ``class_source``,
+    ``probability``), the model's top-1 (``top1_index``, ``top1_name``), and where they apply the
+    CAM layer, the activations the ReLU rule missed, the IG completeness gap and the sanity metrics.
+    Roles: ``color`` and ``gray`` pictures with an ``attribution`` array; Grad-CAM an ``overlay``
+    picture with a ``cam`` array (each method's ``renderings``).
+    """
     name = "saliency"
     title = "Saliency maps"
     description = (
@@ -102,33 +113,32 @@ class Saliency(Technique):
     )
     version = 3  # 3: matplotlib's exact jet for the CAM overlays
     Params = Params
+    Meta = SaliencyMeta
+    Roles = SaliencyRoles
     presets = {
         "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "sanity": False},
         "full": {"smoothgrad_samples": 50, "ig_steps": 50, "randomisation_stages": 5, "deletion_steps": 32},
     }
 
     def plan(self, params, card, images):
-        check_choices("saliency methods", params.methods, METHODS)
+        methods = chosen(params.methods)
         check_choice("IG baseline", params.ig_baseline, IG_BASELINES)
-        cam_layer = cam_layer_for(params, card) if any(m in CAM_METHODS for m in params.methods) else None
-        methods = params.methods
+        cam_layer = cam_layer_for(params, card) if any(m.uses_cam for m in methods) else None
         requests = []
-        if cam_layer is None and any(m in CAM_METHODS for m in methods):
-            methods = tuple(m for m in methods if m not in CAM_METHODS)
+        if cam_layer is None and any(m.uses_cam for m in methods):
             reason = "no layer with a feature map that the class score's gradient reaches"
-            requests += [self.skip(card, m, reason) for m in params.methods if m in CAM_METHODS]
-        optional = (*{f for fields in METHOD_FIELDS.values() for f in fields}, *SANITY_FIELDS, "seed")
+            requests += [self.skip(card, m.name, reason) for m in methods if m.uses_cam]
+            methods = [m for m in methods if not m.uses_cam]
+        optional = {*(f for m in METHODS.values() for f in m.key_fields), *SANITY_FIELDS}
         for image in images:
             target = _pinned_class(card, image)
             for method in methods:
-                wanted = set(METHOD_FIELDS.get(method, ())) | (set(SANITY_FIELDS) if params.sanity else set())
-                if params.sanity or method == "smoothgrad":
-                    wanted.add("seed")
-                chosen = {name: None for name in optional if name not in wanted}
-                if "cam_layer" in wanted:
-                    chosen["cam_layer"] = cam_layer
-                spec = spec_of(params, methods=None, batch_size=None, method=method, target=target, **chosen)
-                requests.append(Request(method, spec, image))
+                wanted = {*method.key_fields, *(SANITY_FIELDS if params.sanity else ())}
+                left_out = {name: None for name in optional if name not in wanted}
+                if method.uses_cam:
+                    left_out["cam_layer"] = cam_layer
+                spec = spec_of(params, methods=None, batch_size=None, method=method.name, target=target, **left_out)
+                requests.append(Request(method.name, spec, image))
         return requests
 
     def compute(self, params, model, requests, progress):
@@ -146,7 +156,7 @@ class Saliency(Technique):
         for chunk in batched(images, params.batch_size):
             position = {image.pixel_hash: index for index, image in enumerate(chunk)}
             mine = [r for r in requests if r.image.pixel_hash in position]
-            methods = [m for m in METHODS if any(r.variant == m for r in mine)]
+            methods = [name for name in METHODS if any(r.variant == name for r in mine)]
             pinned = [next(r.spec.get("target") for r in mine if r.image.pixel_hash == image.pixel_hash) for image in chunk]
             inputs = model.inputs([image.pixels for image in chunk])
             baseline = _baseline(model, params.ig_baseline)
@@ -191,45 +201,32 @@ def _baseline(model, name: str):
 
 
 def _result(request: Request, index: int, maps, probabilities, checks, card) -> Result:
-    method = request.variant
+    method = METHODS[request.variant]
     image = request.image
     target = int(maps.targets[index])
     top1 = int(maps.logits[index].argmax())
-    meta = {
-        "method": method,
-        "class_index": target,
-        "class_name": card.category(target),
-        "class_source": "labels.json" if request.spec.get("target") is not None else "top-1 prediction",
-        "probability": round(float(probabilities[index, target]), 6),
-        "top1_index": top1,
-        "top1_name": card.category(top1),
-    }
+    facts = {}
     if "cam_layer" in request.spec:
-        meta["cam_layer"] = request.spec["cam_layer"]
+        facts["cam_layer"] = request.spec["cam_layer"]
         layout = card.layer(request.spec["cam_layer"]).layout
         if layout != "nchw":
-            meta["cam_layout"] = layout
-    if method in RULE_DEPENDENT_METHODS:
-        meta["unguided_modules"] = maps.unguided_modules
-        meta["unguided_calls"] = maps.functional_calls
-    if method == "integrated_gradients":
-        gain = float(maps.ig_gap[index])
-        meta["ig_completeness_gap"] = round(gain, 6)
+            facts["cam_layout"] = layout
+    if method.depends_on_rules:
+        facts.update(unguided_modules=maps.unguided_modules, unguided_calls=maps.functional_calls)
+    facts.update(maps.facts_of(method.name, index))
     if checks is not None:
-        meta.update(_sanity_meta(method, index, checks))
+        facts.update(_sanity_meta(method.name, index, checks))
+    meta = SaliencyMeta(
+        method=method.name, class_index=target, class_name=card.category(target),
+        class_source="labels.json" if request.spec.get("target") is not None else "top-1 prediction",
+        probability=round(float(probabilities[index, target]), 6), top1_index=top1, top1_name=card.category(top1),
+        **facts)
     display = _display_size(image.pixels)
     photo = render.resize(np.ascontiguousarray(image.pixels), display)
-    attribution = maps.attributions[method][index].detach().double().cpu().numpy()
-    if method == "gradcam":
-        raw = maps.cam[index].detach().float().cpu().numpy()
-        heat = raw / raw.max() if raw.max() > 0 else np.zeros_like(raw)
-        return Result(arrays={"cam": raw}, images={"overlay": render.overlay(photo, heat)}, meta=meta)
-    return Result(
-        arrays={"attribution": attribution.astype(np.float32)},
-        images={"color": render.resize(colour_picture(attribution), display),
-                "gray": render.resize(gray_picture(attribution), display)},
-        meta=meta,
-    )
+    attribution = maps.attributions[method.name][index].detach().double().cpu().numpy()
+    cam = maps.cam[index].detach().float().cpu().numpy() if maps.cam is not None else None
+    arrays, pictures = method.files(attribution, cam, photo, display)
+    return Result(arrays=arrays, images=pictures, meta=meta)
 
 
 def _sanity_meta(method: str, index: int, checks) -> dict:
@@ -237,10 +234,10 @@ def _sanity_meta(method: str, index: int, checks) -> dict:
     if method in checks.deletion_auc:
         meta["deletion_auc"] = round(checks.deletion_auc[method][index], 6)
     if method in checks.randomisation:
-        cascade = [{"layers": count, "down_to": name, "spearman": _rounded(stage[index])}
-                   for (count, name), stage in zip(checks.stages, checks.randomisation[method])]
+        cascade = tuple(RandomisationStage(count, name, _rounded(stage[index]))
+                        for (count, name), stage in zip(checks.stages, checks.randomisation[method]))
         meta["randomisation"] = cascade
-        meta["spearman"] = cascade[-1]["spearman"]
+        meta["spearman"] = cascade[-1].spearman
     return meta
 
 
@@ -254,17 +251,3 @@ def _display_size(pixels: np.ndarray) -> tuple[int, int]:
     scale = DISPLAY_SIDE / max(height, width)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
-
-def colour_picture(attribution: np.ndarray) -> np.ndarray:
-    """C x H x W -> the colour rendering: the whole gradient min-max scaled to RGB."""
-    return render.to_uint8(render.minmax(render.chw_to_hwc(attribution)))
-
-
-def gray_picture(attribution: np.ndarray) -> np.ndarray:
-    """C x H x W -> the gray rendering: max |value| over channels, from its minimum to its
-    99th percentile scaled to [0, 1] (brighter outliers clipped)."""
-    magnitude = np.abs(attribution).max(axis=0)
-    low, high = float(magnitude.min()), float(np.percentile(magnitude, 99))
-    if high - low <= 0:
-        return np.zeros(magnitude.shape, dtype=np.uint8)
-    return render.to_uint8((magnitude - low) / (high - low))

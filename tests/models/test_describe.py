@@ -13,6 +13,6 @@ def test_card_round_trips_through_json_and_is_read_from_the_cache(cache, tiny_ca
 
 
 def test_cards_are_stored_whole_beside_the_cache_entries(cache, tiny_card):
-    (stored,) = (cache.root / describe.CARDS).iterdir()
+    (stored,) = cache.card_file("any").parent.iterdir()
     assert stored.name.startswith("card-tiny-pretrained-") and stored.suffix == ".json"
     assert ModelCard.from_json(json.loads(stored.read_text())) == tiny_card

@@ -1,6 +1,6 @@
 import torch
 
-from reportgen.optim.parameterisation import FourierImage, PixelImage
+from reportgen.optim.parameterisation import FourierImage, PhotoImage, PixelImage
 
 
 def test_pixel_image_is_its_own_parameter(tiny):
@@ -29,3 +29,13 @@ def test_fourier_gradient_favours_low_frequencies(tiny):
     (gradient,) = torch.autograd.grad(image()[:, 0].pow(2).sum(), spectrum)
     gradient = gradient.abs().sum(dim=(0, 1, 4))
     assert gradient[:2, :2].mean() > 5 * gradient[12:20, 8:16].mean()
+
+
+def test_photo_image_starts_and_stays_between_black_and_white():
+    low, high = torch.tensor([-1.0, 0.0]).view(1, 2, 1, 1), torch.tensor([1.0, 2.0]).view(1, 2, 1, 1)
+    photo = PhotoImage(torch.tensor([[[[-3.0, 0.5]], [[-3.0, 0.5]]]]), low, high)
+    torch.testing.assert_close(photo(), torch.tensor([[[[-1.0, 0.5]], [[0.0, 0.5]]]]))  # per channel
+    photo.parameters()[0].data.add_(2.0)
+    photo.constrain()
+    torch.testing.assert_close(photo(), torch.tensor([[[[1.0, 1.0]], [[2.0, 2.0]]]]))
+    assert photo.parameters()[0].requires_grad

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from reportgen.optim.transforms import Draw, TransformStack
+from reportgen.optim.transforms import Draw, Roll, TransformStack
 
 STILL = Draw(offset=(0.0, 0.0), zoom=1.0, angle=0.0, offset_after=(0.0, 0.0))
 PLAIN = TransformStack(pad=0, jitter=0, scale=(1.0, 1.0), degrees=0.0, jitter_after=0)
@@ -62,3 +62,17 @@ def test_random_stack_is_seeded_and_draws_within_its_ranges():
         assert all(0 <= v <= stack.jitter for v in draw.offset) and all(0 <= v <= stack.jitter_after for v in draw.offset_after)
         assert stack.scale[0] <= draw.zoom <= stack.scale[1] and abs(math.degrees(draw.angle)) <= stack.degrees
         assert all(abs(g - 1) <= 0.3 for g in draw.gain) and all(abs(s) <= 0.3 for s in draw.shift)
+
+
+def test_roll_wraps_the_image_by_seeded_offsets_within_the_jitter():
+    image = torch.arange(20.0).view(1, 1, 4, 5)
+    assert Roll(0)(image, torch.Generator()) is image
+    within = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    seen = []
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        rolled = Roll(1)(image, generator)
+        seen += [offset for offset in within if torch.equal(rolled, torch.roll(image, offset, dims=(2, 3)))]
+    assert len(seen) == 60 and set(seen) == set(within)  # each a roll of at most 1 px; every such roll drawn
+    again, other = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    assert all(torch.equal(Roll(3)(image, again), Roll(3)(image, other)) for _ in range(5))

@@ -23,4 +23,4 @@ def test_ascents_and_dreams_build_on_token_and_channels_last_models(tmp_path):
     naive = next(a for a in tokens if a.technique == "class_ascent" and a.spec["style"] == "naive")
     assert (naive.spec["height"], naive.spec["width"]) == (32, 32)  # the quick preset's 48 px, fitted
     dream = next(a for a in tokens if a.technique == "deep_dream" and a.spec["method"] == "octaves")
-    assert dream.meta["working_size"] == [32, 32] and dream.meta["octaves"] == 1
+    assert dream.meta.working_size == (32, 32) and dream.meta.octaves == 1

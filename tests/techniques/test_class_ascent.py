@@ -47,7 +47,7 @@ def test_objective_rises_and_penalties_shrink_the_image(tiny):
         objective = result.arrays["objective"]
         assert objective.shape == (4,)
         assert objective[-1] > objective[0], variant
-        assert 0.0 <= result.meta["final_probability"] <= 1.0
+        assert 0.0 <= result.meta.probability <= 1.0
     for style in ("naive", "robust"):
         free = _input_norm(tiny, results[f"3/none/{style}"].images["final"])
         for regulariser in ("l1", "l2"):
@@ -108,7 +108,7 @@ def test_gif_has_the_frame_count_whatever_the_steps_loops_and_ends_on_the_final_
         shape = (params.height, params.width) if variant.endswith("naive") else (40, 40)
         assert len(frames) == 5 and frames[0].shape == (*shape, 3)
         assert np.array_equal(frames[-1], result.images["final"])
-        assert result.meta["frame_steps"][-1] == steps and len(result.arrays["probability"]) == 5
+        assert result.meta.frame_steps[-1] == steps and len(result.arrays["probability"]) == 5
         gif = Image.open(io.BytesIO(render.gif_bytes(frames)))
         assert gif.n_frames == 5 and gif.info["loop"] == 0
 
@@ -122,8 +122,8 @@ def test_real_model_sees_each_default_class_in_its_image_at_the_standard_preset(
                       width=standard.width, robust_steps=standard.robust_steps, robust_side=standard.robust_side)
     assert len(results) == 6
     for variant, result in results.items():
-        assert result.meta["top1"] == int(variant.split("/")[0]), (variant, result.meta["top1_category"])
-        assert result.meta["final_probability"] > 0.5, variant
+        assert result.meta.top1_index == int(variant.split("/")[0]), (variant, result.meta.top1_name)
+        assert result.meta.probability > 0.5, variant
         if variant.endswith("robust"):
             picture = result.images["final"].astype(float)
             assert picture.std() > 25  # colour and contrast, not the grey start
@@ -143,4 +143,4 @@ def test_gallery_section_has_a_gif_per_class_regulariser_and_style_with_its_prob
     page = (settings.out / "class_ascent.html").read_text()
     assert page.count(".gif") >= 2 * 3 * 2 * 2  # 2 classes x 3 regularisers x 2 styles: link + img
     assert "class=2 (thing 2)" in page and "class=5 (thing 5)" in page
-    assert page.count("L1 regularisation") == 2 and page.count("p = ") == 12
+    assert page.count("L1 regulariser") == 2 and page.count("p = ") == 12

@@ -40,8 +40,8 @@ def assert_raises_objective(model, results):
         before = measured_objective(model, request.image.pixels, request.spec, size)
         after = measured_objective(model, result.images["dream"], request.spec, size)
         assert after > before, (request.variant, request.image.name, before, after)
-        assert result.meta["objective_after"] > result.meta["objective_before"]
-        assert result.meta["objective_before"] == pytest.approx(before, rel=1e-4, abs=1e-5)
+        assert result.meta.objective_after > result.meta.objective_before
+        assert result.meta.objective_before == pytest.approx(before, rel=1e-4, abs=1e-5)
 
 
 def test_tiny_dream_raises_objective_and_keeps_size(tiny, images):
@@ -57,7 +57,7 @@ def test_tiny_dream_raises_objective_and_keeps_size(tiny, images):
         picture = result.images["dream"]
         assert picture.shape == request.image.pixels.shape and picture.dtype == np.uint8
         assert np.isfinite(result.arrays["objective"]).all()
-        assert np.isfinite([result.meta["objective_before"], result.meta["objective_after"]]).all()
+        assert np.isfinite([result.meta.objective_before, result.meta.objective_after]).all()
     assert hooks_left(tiny.module) == 0
 
 
@@ -77,7 +77,7 @@ def test_octave_method_differs_from_simple(tiny, images):
         for image in images:
             simple = results[("simple", objective, image.name)][1]
             octaves = results[("octaves", objective, image.name)][1]
-            assert simple.meta["octaves"] == 1 and octaves.meta["octaves"] > 1
+            assert simple.meta.octaves == 1 and octaves.meta.octaves > 1
             assert np.abs(simple.images["dream"].astype(int) - octaves.images["dream"].astype(int)).mean() > 1
 
 
@@ -85,7 +85,7 @@ def test_octave_gif_has_a_frame_per_octave_at_output_size(tiny, images):
     results = dream(tiny, images[:1], methods=("octaves", "simple"), objectives=("all_channels",), gif=True)
     octaves = results[("octaves", "all_channels", images[0].name)][1]
     frames = octaves.animations["octaves"]
-    assert len(frames) == octaves.meta["octaves"] > 1
+    assert len(frames) == octaves.meta.octaves > 1
     assert all(frame.shape == images[0].pixels.shape for frame in frames)
     assert np.array_equal(frames[-1], octaves.images["dream"])
     assert not results[("simple", "all_channels", images[0].name)][1].animations
@@ -140,7 +140,7 @@ def test_lite0_dream_raises_objective_on_real_photos(lite0, samples):
     assert_raises_objective(lite0, results)
     for request, result in results.values():
         assert result.images["dream"].shape == request.image.pixels.shape
-        assert result.meta["layer"] == deep_layer(lite0.card)
+        assert result.meta.layer == deep_layer(lite0.card)
     assert hooks_left(lite0.module) == 0
 
 
@@ -160,25 +160,3 @@ def test_default_layer_is_an_outermost_block_two_thirds_deep_with_room_left(tiny
     assert deep_layer(without_blocks) == "stage.1.act"  # activations instead, the same 2/3 rule
     assert deep_layer(tiny_card) == "features.3"
 
-
-def test_smoothed_step_moves_broad_areas_not_pixels():
-    """The octave update blurs the gradient and scales it to ``step_size`` per unit of its spread:
-    of a gradient that is half grain (a checkerboard), half a broad wave, the step follows the wave
-    (unsmoothed, it would correlate about 0.8 with the grain)."""
-    from reportgen.techniques.deep_dream import SmoothedStep, gaussian_blur
-
-    y, x = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
-    grain = ((x + y) % 2 * 2 - 1).expand(1, 3, 32, 32)
-    smooth = torch.sin(x / 32 * 2 * np.pi).expand(1, 3, 32, 32)
-    assert gaussian_blur(grain, 1.0).abs().max() < 0.1 * grain.abs().max()
-    torch.testing.assert_close(gaussian_blur(torch.ones(1, 3, 8, 8), 2.0), torch.ones(1, 3, 8, 8))
-    step = SmoothedStep(step_size=0.5, smoothing=1.0)
-    for gradient in (grain, smooth, grain + smooth):
-        image = torch.zeros(1, 3, 32, 32)
-        step.apply(image, gradient.clone(), None, 0.0)
-        assert image.std().item() == pytest.approx(0.5, rel=1e-3)  # normalised: the step's size is fixed
-    moved = torch.zeros(1, 3, 32, 32)
-    step.apply(moved, grain + smooth, None, 0.0)
-    # what moved is the smooth part: correlated with it, hardly with the grain
-    assert np.corrcoef(moved.flatten(), smooth.flatten())[0, 1] > 0.95
-    assert abs(np.corrcoef(moved.flatten(), grain.flatten())[0, 1]) < 0.3

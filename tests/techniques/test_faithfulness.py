@@ -84,10 +84,10 @@ def test_maps_that_point_at_the_object_beat_both_baselines(tmp_path):
     # Saliency's maps were computed for it, but only the faithfulness artifact is shown.
     assert {a.technique for a in report.manifest.artifacts} == {"predictions", "faithfulness"}
     (artifact,) = [a for a in report.manifest.artifacts if a.technique == "faithfulness"]
-    scores = artifact.meta["scores"]
-    assert artifact.meta["methods"] == ["vanilla", "gradcam", "smoothgrad", "random", "centre"]
-    assert artifact.meta["metrics"] == ["insertion", "deletion", "road_morf", "road_lerf", "randomisation", "pointing"]
-    assert artifact.meta["pointing_images"] == 6
+    scores = artifact.meta.scores
+    assert artifact.meta.methods == ("vanilla", "gradcam", "smoothgrad", "random", "centre")
+    assert artifact.meta.metrics == ("insertion", "deletion", "road_morf", "road_lerf", "randomisation", "pointing")
+    assert artifact.meta.pointing_images == 6
     for method in ("gradcam", "vanilla"):
         for baseline in ("random", "centre"):
             assert scores[method]["insertion"] > scores[baseline]["insertion"] + 0.05
@@ -114,7 +114,7 @@ def test_the_pointing_game_agrees_with_a_count_by_hand(tmp_path, cache):
         row, column = np.unravel_index(int(inputs.grad[0].abs().amax(dim=0).argmax()), (64, 64))
         x0, y0, x1, y1 = image.boxes[0]
         hits += int(x0 <= column + 0.5 <= x1 and y0 <= row + 0.5 <= y1)
-    assert artifact.meta["scores"]["vanilla"]["pointing"] == pytest.approx(hits / 4)
+    assert artifact.meta.scores["vanilla"]["pointing"] == pytest.approx(hits / 4)
 
 
 def test_keys_follow_the_maps_boxes_and_settings(cache):

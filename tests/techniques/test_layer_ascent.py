@@ -66,7 +66,7 @@ def test_real_filter_activation_keeps_growing(lite0):
     assert len(results) == 4
     for variant, result in results.items():
         at_frames = result.arrays["score"]  # after 4, 8 and 12 steps
-        assert result.meta["final_activation"] > at_frames[0], variant
+        assert result.meta.final_activation > at_frames[0], variant
         if variant.endswith("naive"):
             assert at_frames[0] < at_frames[1] < at_frames[2], variant
 
@@ -120,15 +120,15 @@ def test_examples_are_the_strongest_patches_of_the_inputs(tiny, images):
     params, results = _run(tiny, images, examples=3, styles=("robust",))
     result = results["features.2:5/examples"]
     maps = channel_maps(tiny, [image.pixels for image in images], "features.2", 5, tiny.card.input_size)
-    assert result.meta["input_peak"] == pytest.approx(max(float(m.max()) for m in maps), rel=1e-5)
-    found = result.meta["examples"]
-    assert len(found) == 3 and found[0]["activation"] == pytest.approx(result.meta["input_peak"], rel=1e-5)
-    assert [e["activation"] for e in found] == sorted((e["activation"] for e in found), reverse=True)
+    assert result.meta.input_peak == pytest.approx(max(float(m.max()) for m in maps), rel=1e-5)
+    found = result.meta.examples
+    assert len(found) == 3 and found[0].activation == pytest.approx(result.meta.input_peak, rel=1e-5)
+    assert [e.activation for e in found] == sorted((e.activation for e in found), reverse=True)
     names = {image.name: image for image in images}
     for example in found:
-        left, top, right, bottom = example["box"]
-        height, width = names[example["image"]].pixels.shape[:2]
+        left, top, right, bottom = example.box
+        height, width = names[example.image].pixels.shape[:2]
         assert 0 <= left < right <= width and 0 <= top < bottom <= height
     assert result.images["examples"].shape[0] == 64 and result.images["examples"].shape[1] == 3 * 64 + 2 * 2
     visualisation = results["features.2:5/robust"]
-    assert visualisation.meta["final_peak"] >= visualisation.meta["final_activation"]
+    assert visualisation.meta.final_peak >= visualisation.meta.final_activation

@@ -15,7 +15,8 @@ from reportgen.hooks import hooks_left
 from reportgen.models import ModelError
 from reportgen.progress import Silent
 from reportgen.techniques.base import registry
-from reportgen.techniques.saliency import METHODS, cam_layer_for, colour_picture, gray_picture
+from reportgen.attribution.methods import colour_picture, gray_picture
+from reportgen.techniques.saliency import METHODS, cam_layer_for
 
 SALIENCY = registry()["saliency"]
 SMALL = SALIENCY.Params(smoothgrad_samples=3, ig_steps=3, randomisation_stages=2, deletion_steps=4)
@@ -59,8 +60,8 @@ def test_every_method_renders_at_the_images_aspect_with_its_raw_map(tiny, tiny_c
             assert set(result.images) == {"color", "gray"} and result.arrays["attribution"].shape == (3, 32, 32)
             assert np.isfinite(result.arrays["attribution"]).all() and np.abs(result.arrays["attribution"]).max() > 0
         meta = result.meta
-        assert meta["class_name"] == tiny_card.category(meta["class_index"]) and meta["class_source"] == "top-1 prediction"
-        assert len(meta["randomisation"]) == 2 and 0 <= meta["deletion_auc"] <= 1
+        assert meta.class_name == tiny_card.category(meta.class_index) and meta.class_source == "top-1 prediction"
+        assert len(meta.randomisation) == 2 and 0 <= meta.deletion_auc <= 1
     assert hooks_left(tiny.module) == 0
 
 
@@ -79,9 +80,9 @@ def test_pinned_labels_choose_the_class_explained(tiny, tiny_card, images):
     pinned = [dataclasses.replace(images[0], label="thing 7"), dataclasses.replace(images[1], label=2)]
     params = dataclasses.replace(SMALL, methods=("vanilla", "gradcam"), sanity=False)
     results = run(params, tiny, tiny_card, pinned)
-    assert {r.meta["class_index"] for (n, _), r in results.items() if n == "a.png"} == {7}
-    assert {r.meta["class_index"] for (n, _), r in results.items() if n == "b.png"} == {2}
-    assert all(r.meta["class_source"] == "labels.json" for r in results.values())
+    assert {r.meta.class_index for (n, _), r in results.items() if n == "a.png"} == {7}
+    assert {r.meta.class_index for (n, _), r in results.items() if n == "b.png"} == {2}
+    assert all(r.meta.class_source == "labels.json" for r in results.values())
     with pytest.raises(ModelError, match="a.png"):
         SALIENCY.plan(params, tiny_card, [dataclasses.replace(images[0], label="dragon")])
 
@@ -119,11 +120,11 @@ def test_works_on_residual_and_dense_architectures(name, unguided_calls, cache, 
     model = models.load(card, "cpu")
     params = dataclasses.replace(SMALL, methods=("vanilla", "guided", "gradcam", "guided_gradcam"), sanity=False)
     results = run(params, model, card, images[:1])
-    assert results[("a.png", "guided")].meta["unguided_calls"] == unguided_calls
+    assert results[("a.png", "guided")].meta.unguided_calls == unguided_calls
     vanilla, guided = (results[("a.png", m)].arrays["attribution"] for m in ("vanilla", "guided"))
     scale = np.abs(vanilla).max()
     assert np.isfinite(vanilla).all() and scale > 0 and np.abs(vanilla - guided).max() > 0.01 * scale
-    assert results[("a.png", "gradcam")].meta["cam_layer"] == {"resnet18": "layer4", "densenet121": "features"}[name]
+    assert results[("a.png", "gradcam")].meta.cam_layer == {"resnet18": "layer4", "densenet121": "features"}[name]
     assert hooks_left(model.module) == 0
 
 
@@ -133,7 +134,7 @@ def test_works_on_residual_and_dense_architectures(name, unguided_calls, cache, 
 def test_gradcam_maximum_lies_on_the_cat(lite0, samples):
     params = SALIENCY.Params(methods=("gradcam",), sanity=False)
     result = run(params, lite0, lite0.card, [samples["cat"]])[("cat.jpg", "gradcam")]
-    assert "cat" in result.meta["class_name"].lower()
+    assert "cat" in result.meta.class_name.lower()
     cam = result.arrays["cam"]
     row, column = np.unravel_index(cam.argmax(), cam.shape)
     # The cat fills the left and centre of the 451 x 300 photo; the right ~15% is background.
@@ -145,8 +146,8 @@ def test_randomising_the_weights_changes_vanilla_and_gradcam_more_than_guided_ba
     results = run(params, lite0, lite0.card, list(samples.values()))
 
     def stage_means(method):
-        stages = [r.meta["randomisation"] for (_, m), r in results.items() if m == method]
-        return [np.mean([s[k]["spearman"] or 0.0 for s in stages]) for k in range(2)]
+        stages = [r.meta.randomisation for (_, m), r in results.items() if m == method]
+        return [np.mean([s[k].spearman or 0.0 for s in stages]) for k in range(2)]
 
     vanilla, guided, gradcam = stage_means("vanilla"), stage_means("guided"), stage_means("gradcam")
     assert guided[0] > 0.6  # guided backprop barely notices the top half of the network being random

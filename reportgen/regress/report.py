@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from reportgen import render
-from reportgen.regress import REPORT, REPORT_PICTURES, Build, Outcome
+from reportgen.regress.builds import Build
+from reportgen.regress.types import REPORT, REPORT_PICTURES, Outcome
 from reportgen.staging import atomic_write_bytes
 
 

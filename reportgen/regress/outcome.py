@@ -15,35 +15,31 @@ Never imports torch.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
 from reportgen import render
 from reportgen.artifacts import Artifact
 from reportgen.choices import CHAOTIC
-
-if TYPE_CHECKING:
-    from reportgen.regress import Comparison, RoleDifference, Tolerance
+from reportgen.meta import ClassAscentMeta
+from reportgen.regress.types import Comparison, RoleDifference, SetCheck, Tolerance
 
 Frames = Callable[[Artifact, str], np.ndarray]  # an artifact's picture (last frame) by role
 Arrays = Mapping[str, np.ndarray]
 
 
 def is_chaotic(artifact: Artifact) -> bool:
-    return artifact.meta.get("style") in CHAOTIC.get(artifact.technique, ())
+    return artifact.technique in CHAOTIC and artifact.meta.style in CHAOTIC[artifact.technique]
 
 
 def compare_outcome(old: Artifact, new: Artifact, before: Frames, after: Frames, old_raw: Arrays, new_raw: Arrays,
-                    tolerance: "Tolerance") -> list["RoleDifference"]:
+                    tolerance: Tolerance) -> list[RoleDifference]:
     """What an optimisation reached, for a run whose steps amplified rounding past pixel tolerances:
     its pictures' structure (grayscale, low-passed; the last frame of an animation), the model's
     features of its final picture, the objective's final value (relative to the baseline's peak)
     and the class probability (absolute). A broken objective, another class or a washed-out picture
     fails these; the grain that rounding moves does not. Chaotic runs: the features only."""
-    from reportgen.regress import RoleDifference
-
     chaotic = is_chaotic(new)
     found = []
     if not chaotic:
@@ -61,10 +57,9 @@ def compare_outcome(old: Artifact, new: Artifact, before: Frames, after: Frames,
         if first.shape == second.shape and np.isfinite(first).all():
             moved = abs(second[-1] - first[-1]) / (float(np.abs(first).max()) or 1.0)
             found.append(RoleDifference("objective", "reached", moved <= tolerance.outcome, moved, float(second[-1])))
-    if "final_probability" in old.meta and "final_probability" in new.meta:
-        moved = abs(float(new.meta["final_probability"]) - float(old.meta["final_probability"]))
-        found.append(RoleDifference("probability", "reached", moved <= tolerance.outcome, moved,
-                                    float(new.meta["final_probability"])))
+    if isinstance(old.meta, ClassAscentMeta) and isinstance(new.meta, ClassAscentMeta):
+        moved = abs(new.meta.probability - old.meta.probability)
+        found.append(RoleDifference("probability", "reached", moved <= tolerance.outcome, moved, new.meta.probability))
     return found
 
 
@@ -77,38 +72,18 @@ def cosine(first: np.ndarray, second: np.ndarray) -> float:
     return float(a @ b / norms) if norms > 0 else 0.0
 
 
-@dataclass
-class SetCheck:
-    """The chaotic runs of one technique, model and style, judged by their means."""
-
-    technique: str
-    model: str
-    style: str
-    count: int
-    differences: list["RoleDifference"] = field(default_factory=list)
-
-    @property
-    def moved(self) -> bool:
-        return not all(d.within for d in self.differences)
-
-    def describe(self) -> str:
-        return f"{self.technique} · {self.style} · {self.model} ({self.count} runs)"
-
-
-def compare_sets(comparisons: Iterable["Comparison"], raw: Callable[["Comparison"], tuple[Arrays, Arrays]],
-                 finals: Callable[["Comparison"], tuple[np.ndarray, np.ndarray] | None],
-                 tolerance: "Tolerance") -> list[SetCheck]:
+def compare_sets(comparisons: Iterable[Comparison], raw: Callable[[Comparison], tuple[Arrays, Arrays]],
+                 finals: Callable[[Comparison], tuple[np.ndarray, np.ndarray] | None],
+                 tolerance: Tolerance) -> list[SetCheck]:
     """Each chaotic set's mean final objective (relative to the baseline's mean magnitude), mean
     class probability and share of runs whose picture the model sees as their class (absolute),
     and its final pictures' mean contrast and colourfulness (relative), against the baseline's.
     ``raw(comparison)`` gives a comparison's arrays, ``finals(comparison)`` its final pictures."""
-    from reportgen.regress import RoleDifference
-
     sets: dict[tuple[str, str, str], list[Comparison]] = defaultdict(list)
     for comparison in comparisons:
         if is_chaotic(comparison.current) and is_chaotic(comparison.baseline):
             current = comparison.current
-            sets[current.technique, current.model, current.meta["style"]].append(comparison)
+            sets[current.technique, current.model, current.meta.style].append(comparison)
     checks = []
     for (technique, model, style), members in sorted(sets.items()):
         check = SetCheck(technique, model, style, len(members))
@@ -118,8 +93,9 @@ def compare_sets(comparisons: Iterable["Comparison"], raw: Callable[["Comparison
             moved = abs(second.mean() - first.mean()) / (np.abs(first).mean() or 1.0)
             check.differences.append(RoleDifference("mean objective", "reached", moved <= tolerance.chaotic,
                                                     float(moved), float(second.mean())))
-        pairs = [(m.baseline.meta.get("final_probability"), m.current.meta.get("final_probability")) for m in members]
-        if all(first is not None and second is not None for first, second in pairs):
+        if all(isinstance(m.baseline.meta, ClassAscentMeta) and isinstance(m.current.meta, ClassAscentMeta)
+               for m in members):
+            pairs = [(m.baseline.meta.probability, m.current.meta.probability) for m in members]
             first, second = (float(np.mean(values)) for values in zip(*pairs))
             check.differences.append(RoleDifference("mean probability", "reached",
                                                     abs(second - first) <= tolerance.chaotic, abs(second - first), second))
@@ -151,9 +127,7 @@ def colourfulness(picture: np.ndarray) -> float:
 
 def _seen_as_its_class(artifact: Artifact) -> bool | None:
     """Whether the model's top-1 class for a class model's picture is the class it was made for."""
-    if "top1" not in artifact.meta or "class_index" not in artifact.meta:
-        return None
-    return artifact.meta["top1"] == artifact.meta["class_index"]
+    return artifact.meta.seen_as_its_class if isinstance(artifact.meta, ClassAscentMeta) else None
 
 
 def _final_objectives(old_raw: Arrays, new_raw: Arrays) -> tuple[float, float] | None:

@@ -1,0 +1,190 @@
+"""One object per saliency method, as pytorch-grad-cam's ``BaseCAM``: the shared loop
+(``attribution.maps.compute``) runs one forward pass and one backward per gradient rule, then asks
+each method for its map; a method overrides ``attribute`` and declares the rest as class
+attributes. Adding a method is one subclass here plus ``@register``.
+
+A method holds what every reader needs: its ``name`` (the artifact's variant and the
+``saliency.methods`` choice), ``title`` (the page's row), ``renderings`` (the pictures it
+publishes and their labels), ``key_fields`` (the Params fields its artifacts depend on beyond the
+shared ones, so that changing another method's setting keeps its cache entries), the gradient
+``rules`` and Grad-CAM map it reads from the shared pass, and how its result is stored
+(``files``). Importing this module does not import torch: the site reads titles and renderings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from reportgen import render
+from reportgen.choices import check_choices
+from reportgen.meta import SaliencyRoles as Roles
+
+COLOUR_AND_GRAY = ((Roles.COLOUR, "colour"), (Roles.GRAY, "gray"))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a method computes from: the network, its inputs (normalised N x C x H x W), the shared
+    pass (``gradients.SharedPass``: logits, targets, one gradient per rule), the raw Grad-CAM map
+    (N x h x w, or None), and the settings, baseline and per-image noise seeds."""
+
+    module: Any
+    inputs: Any
+    shared: Any
+    cam: Any
+    settings: Any
+    baseline: Any
+    noise_seeds: Sequence[int]
+
+
+class SaliencyMethod:
+    name: ClassVar[str]
+    title: ClassVar[str]
+    renderings: ClassVar[tuple[tuple[str, str], ...]] = COLOUR_AND_GRAY  # (role, label), in the page's order
+    key_fields: ClassVar[tuple[str, ...]] = ()
+    rules: ClassVar[tuple[str, ...]] = ()  # gradient rules it reads from the shared pass
+    uses_cam: ClassVar[bool] = False  # reads the Grad-CAM map (needs a CAM layer)
+
+    @property
+    def depends_on_rules(self) -> bool:
+        """Whether an activation the ReLU rule could not reach changes its map."""
+        return bool(self.rules)
+
+    def attribute(self, batch: Batch) -> Any:
+        """The method's map, N x C x H x W (C may be 1)."""
+        raise NotImplementedError
+
+    def facts(self, batch: Batch, attribution: Any) -> list[dict[str, Any]]:
+        """Per image, what the method reports beyond the shared meta (``SaliencyMeta`` fields)."""
+        return [{} for _ in range(len(batch.inputs))]
+
+    def files(self, attribution: np.ndarray, cam: np.ndarray | None, photo: np.ndarray,
+              display: tuple[int, int]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(raw arrays, pictures) of one image: ``attribution`` C x H x W, ``cam`` h x w, ``photo``
+        the input at ``display`` size."""
+        return ({Roles.ATTRIBUTION: attribution.astype(np.float32)},
+                {Roles.COLOUR: render.resize(colour_picture(attribution), display),
+                 Roles.GRAY: render.resize(gray_picture(attribution), display)})
+
+
+METHODS: dict[str, SaliencyMethod] = {}
+
+
+def register(cls: type[SaliencyMethod]) -> type[SaliencyMethod]:
+    """Class decorator: a method's row on the page follows the order of registration."""
+    if cls.name in METHODS:
+        raise ValueError(f"saliency method {cls.name!r} registered twice")
+    METHODS[cls.name] = cls()
+    return cls
+
+
+def chosen(names: Sequence[str]) -> list[SaliencyMethod]:
+    """The methods named, in the registry's order; an unknown name is a ChoiceError."""
+    check_choices("saliency methods", names, METHODS)
+    return [method for name, method in METHODS.items() if name in names]
+
+
+class _GradientRule(SaliencyMethod):
+    """A method that is one gradient rule's input gradient (how ReLUs pass gradients back)."""
+
+    def attribute(self, batch):
+        return batch.shared.gradients[self.rules[0]]
+
+
+@register
+class Vanilla(_GradientRule):
+    name, title, rules = "vanilla", "Vanilla backpropagation", ("vanilla",)
+
+
+@register
+class DeconvNet(_GradientRule):
+    name, title, rules = "deconvnet", "DeconvNet", ("deconvnet",)
+
+
+@register
+class Guided(_GradientRule):
+    name, title, rules = "guided", "Guided backpropagation", ("guided",)
+
+
+@register
+class GradCAM(SaliencyMethod):
+    """Grad-CAM (Selvaraju et al. 2017): the CAM layer's channels weighted by their mean gradient.
+    Published as a heat map over the image; its raw map is kept at the layer's resolution."""
+
+    name, title, uses_cam, key_fields = "gradcam", "Grad-CAM", True, ("cam_layer",)
+    renderings = ((Roles.OVERLAY, "heat map"),)
+
+    def attribute(self, batch):
+        from reportgen.attribution import cam
+
+        return cam.upsample(batch.cam, tuple(batch.inputs.shape[2:]))[:, None]
+
+    def files(self, attribution, cam, photo, display):
+        heat = cam / cam.max() if cam.max() > 0 else np.zeros_like(cam)
+        return {Roles.CAM: cam}, {Roles.OVERLAY: render.overlay(photo, heat)}
+
+
+@register
+class GuidedGradCAM(SaliencyMethod):
+    """Guided backpropagation's detail masked by Grad-CAM's class-discriminative map."""
+
+    name, title, uses_cam, key_fields, rules = "guided_gradcam", "Guided Grad-CAM", True, ("cam_layer",), ("guided",)
+
+    def attribute(self, batch):
+        from reportgen.attribution import cam
+
+        return cam.guided_grad_cam(batch.shared.gradients["guided"], batch.cam)
+
+
+@register
+class SmoothGrad(SaliencyMethod):
+    """Vanilla gradients averaged over seeded noisy copies of the input (Smilkov et al. 2017)."""
+
+    name, title = "smoothgrad", "SmoothGrad"
+    key_fields = ("smoothgrad_samples", "smoothgrad_noise", "seed")
+
+    def attribute(self, batch):
+        from reportgen.attribution import paths
+
+        inputs, settings = batch.inputs, batch.settings
+        spread = (inputs.flatten(1).amax(dim=1) - inputs.flatten(1).amin(dim=1)) * settings.smoothgrad_noise
+        noise = paths.smoothgrad_noise(inputs, spread.tolist(), settings.smoothgrad_samples, batch.noise_seeds)
+        return paths.smoothgrad(batch.module, inputs, batch.shared.targets, noise, settings.batch_size)
+
+
+@register
+class IntegratedGradients(SaliencyMethod):
+    """Gradients integrated along the straight path from a baseline image (Sundararajan et al.
+    2017); reports its completeness gap (attributions' sum minus the score's change)."""
+
+    name, title, key_fields = "integrated_gradients", "Integrated Gradients", ("ig_steps", "ig_baseline")
+
+    def attribute(self, batch):
+        from reportgen.attribution import paths
+
+        return paths.integrated_gradients(batch.module, batch.inputs, batch.shared.targets, batch.baseline,
+                                          batch.settings.ig_steps, batch.settings.batch_size)
+
+    def facts(self, batch, attribution):
+        from reportgen.attribution import paths
+
+        gaps = paths.completeness_gap(batch.module, batch.inputs, batch.shared.targets, batch.baseline, attribution)
+        return [{"ig_completeness_gap": round(float(gap), 6)} for gap in gaps]
+
+
+def colour_picture(attribution: np.ndarray) -> np.ndarray:
+    """C x H x W -> the colour rendering: the whole gradient min-max scaled to RGB."""
+    return render.to_uint8(render.minmax(render.chw_to_hwc(attribution)))
+
+
+def gray_picture(attribution: np.ndarray) -> np.ndarray:
+    """C x H x W -> the gray rendering: max |value| over channels, from its minimum to its
+    99th percentile scaled to [0, 1] (brighter outliers clipped)."""
+    magnitude = np.abs(attribution).max(axis=0)
+    low, high = float(magnitude.min()), float(np.percentile(magnitude, 99))
+    if high - low <= 0:
+        return np.zeros(magnitude.shape, dtype=np.uint8)
+    return render.to_uint8((magnitude - low) / (high - low))
+

@@ -1,0 +1,103 @@
+"""Match a build's artifacts with a baseline's and measure how far each moved: bytes first, then
+pictures and raw arrays within tolerances, and optimisations by what they reached (``outcome``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageSequence
+
+from reportgen.artifacts import Artifact
+from reportgen.choices import OPTIMISATIONS
+from reportgen.regress.builds import Baseline, Build, stored_precision
+from reportgen.regress.outcome import compare_outcome, compare_sets
+from reportgen.regress.types import Comparison, Outcome, RoleDifference, Tolerance
+
+
+def compare(baseline: Baseline, build: Build, tolerance: Tolerance) -> Outcome:
+    """Match every artifact of ``build`` with ``baseline`` and measure how far each moved."""
+    old = {a.identity(): a for a in baseline.manifest.artifacts}
+    new = {a.identity(): a for a in build.manifest.artifacts}
+    compared = [_compare_artifact(baseline, build, old[k], new[k], tolerance) for k in new if k in old]
+    sets = compare_sets(compared, lambda c: (baseline.raw(c.baseline), build.raw(c.current)),
+                        lambda c: _finals(baseline, build, c), tolerance)
+    return Outcome(tolerance, compared,
+                   appeared=[a for k, a in new.items() if k not in old],
+                   vanished=[a for k, a in old.items() if k not in new], sets=sets)
+
+
+def _compare_artifact(baseline: Baseline, build: Build, old: Artifact, new: Artifact, tolerance: Tolerance) -> Comparison:
+    differences = []
+    identical = True
+    for role in sorted(set(old.files) | set(new.files)):
+        if role not in old.files or role not in new.files:
+            differences.append(RoleDifference(role, "picture", False, 0, note="is new" if role in new.files else "is gone"))
+            identical = False
+            continue
+        before, after = baseline.picture(old, role), build.picture(new, role)
+        if before.read_bytes() == after.read_bytes():
+            continue
+        identical = False
+        levels = tolerance.animation if after.suffix == ".gif" else tolerance.pixel
+        differences.append(_compare_pictures(role, _frames(before), _frames(after), levels, tolerance.pixels))
+    old_raw, new_raw = baseline.raw(old), build.raw(new)
+    unkept = [role for role in old.raw_roles() if role not in old_raw]
+    for role in unkept:
+        new_raw.pop(role, None)
+    for role in sorted(set(old_raw) | set(new_raw)):
+        if role not in old_raw or role not in new_raw:
+            differences.append(RoleDifference(role, "raw", False, 0, note="is new" if role in new_raw else "is gone"))
+            identical = False
+            continue
+        after = stored_precision(new_raw[role])
+        if old_raw[role].shape == after.shape and np.array_equal(old_raw[role], after, equal_nan=True):
+            continue
+        identical = False
+        differences.append(_compare_raw(role, old_raw[role], after, tolerance))
+    comparison = Comparison(old, new, identical, differences, unkept)
+    if comparison.moved and new.technique in OPTIMISATIONS:
+        comparison.outcome = compare_outcome(old, new, lambda a, role: _frames(baseline.picture(a, role))[-1],
+                                             lambda a, role: _frames(build.picture(a, role))[-1], old_raw, new_raw,
+                                             tolerance)
+    return comparison
+
+
+def _finals(baseline: Baseline, build: Build, comparison: Comparison) -> tuple[np.ndarray, np.ndarray] | None:
+    """The baseline's and the build's final picture of an optimisation (None if either has none)."""
+    if "final" not in comparison.baseline.files or "final" not in comparison.current.files:
+        return None
+    return (_frames(baseline.picture(comparison.baseline, "final"))[-1],
+            _frames(build.picture(comparison.current, "final"))[-1])
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    with Image.open(path) as picture:
+        return [np.asarray(frame.convert("RGBA")) for frame in ImageSequence.Iterator(picture)]
+
+
+def _compare_pictures(role: str, before: list[np.ndarray], after: list[np.ndarray], levels: int,
+                      fraction: float) -> RoleDifference:
+    if len(before) != len(after):
+        return RoleDifference(role, "picture", False, 0, note=f"has {len(after)} frames, was {len(before)}",
+                              frames=(before[-1], after[-1]))
+    if before[0].shape != after[0].shape:
+        shape = lambda frame: f"{frame.shape[1]}x{frame.shape[0]}"
+        return RoleDifference(role, "picture", False, 0, note=f"is {shape(after[0])} px, was {shape(before[0])}",
+                              frames=(before[0], after[0]))
+    moved = [np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=-1) for a, b in zip(before, after)]
+    worst = int(np.argmax([frame.sum() for frame in moved]))
+    changed = float(np.mean([np.mean(frame > levels) for frame in moved]))
+    return RoleDifference(role, "picture", changed <= fraction, float(max(f.max() for f in moved)),
+                          changed, frames=(before[worst], after[worst]))
+
+
+def _compare_raw(role: str, before: np.ndarray, after: np.ndarray, tolerance: Tolerance) -> RoleDifference:
+    if before.shape != after.shape:
+        return RoleDifference(role, "raw", False, 0, note=f"has shape {list(after.shape)}, was {list(before.shape)}")
+    before, after = before.astype(np.float64), after.astype(np.float64)
+    finite = np.isfinite(before)
+    if not np.array_equal(finite, np.isfinite(after)) or not np.array_equal(before[~finite], after[~finite], equal_nan=True):
+        return RoleDifference(role, "raw", False, float("inf"), note="has NaN or infinity where the baseline does not")
+    peak = np.abs(before[finite]).max() if finite.any() else 0.0
+    largest = float(np.abs(before - after)[finite].max() / (peak or 1.0)) if finite.any() else 0.0
+    return RoleDifference(role, "raw", largest <= tolerance.raw, largest)

@@ -1,0 +1,163 @@
+"""The regression check's records: what it tolerates, how each file of an artifact moved, and the
+outcome of a whole check. The bottom of the ``regress`` package: it imports none of its siblings."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Iterable
+
+import numpy as np
+
+from reportgen.artifacts import Artifact
+
+MARKER = ".reportgen-baseline"
+REPORT = "regressions.html"
+REPORT_PICTURES = "regressions"
+
+
+class RegressionError(Exception):
+    """The check cannot run; the message is for a person."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far an artifact may move and still pass (cross-machine floating-point noise)."""
+
+    pixel: int = 8  # a channel differing by at most this many levels (of 255) counts as unchanged
+    animation: int = 32  # the same for GIF frames: a 256-colour palette chosen per frame jumps by steps
+    pixels: float = 0.005  # fraction of a picture's pixels allowed beyond ``pixel`` / ``animation``
+    raw: float = 0.05  # largest |new - baseline| of a raw array, relative to the baseline's peak |value|
+    # Optimisations (choices.OPTIMISATIONS) that moved beyond those are judged by their outcome:
+    similarity: float = 0.8  # structural similarity of the low-passed grayscale pictures, at least
+    features: float = 0.35  # cosine similarity of the model's features of the final picture, at least
+    outcome: float = 0.2  # objective reached (relative to its peak), class probability reached, at most
+    # Chaotic optimisations (choices.CHAOTIC) are judged as sets (regress/outcome.py): their mean
+    # objective (relative to its mean magnitude), mean class probability, share of runs seen as their
+    # class and their pictures' mean contrast and colourfulness (relative) may move by at most this.
+    chaotic: float = 0.2
+
+    @classmethod
+    def parse(cls, texts: Iterable[str]) -> "Tolerance":
+        """``["pixel=2", "raw=1e-3"]`` -> Tolerance; unknown names list the valid ones."""
+        names = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for text in texts:
+            name, equals, value = (part.strip() for part in text.partition("="))
+            if not equals or name not in names:
+                raise RegressionError(f"--tolerance {text!r}: expected NAME=VALUE with NAME one of {', '.join(names)}")
+            try:
+                values[name] = int(value) if names[name] in (int, "int") else float(value)
+            except ValueError:
+                raise RegressionError(f"--tolerance {text!r}: {value!r} is not a number") from None
+            if values[name] < 0:
+                raise RegressionError(f"--tolerance {text!r}: must not be negative")
+        return replace(cls(), **values)
+
+
+# What an outcome's difference is relative to, by role.
+RELATIVE_TO = {"objective": " of the baseline's peak", "mean objective": " of the baseline's mean magnitude",
+               "mean contrast": " of the baseline's", "mean colourfulness": " of the baseline's"}
+
+
+@dataclass
+class RoleDifference:
+    """How one file (picture, animation or raw array) of an artifact moved."""
+
+    role: str
+    kind: str  # "picture", "raw", or for an optimisation's outcome "similarity", "features", "reached"
+    within: bool
+    largest: float  # picture: levels; raw, reached: relative to the baseline's peak; similarity: SSIM; features: cosine
+    changed: float = 0.0  # picture: fraction of pixels beyond the pixel tolerance
+    note: str = ""  # why it cannot be compared value by value (shape, frames, missing)
+    frames: tuple[np.ndarray, np.ndarray] | None = None  # baseline and new frame where they differ most
+
+    def describe(self) -> str:
+        if self.note:
+            return f"{self.role} {self.note}"
+        if self.kind == "similarity":
+            return f"{self.role}: structural similarity {self.largest:.3f} to the baseline (low-passed)"
+        if self.kind == "features":
+            return f"the model's features of the final picture: cosine similarity {self.largest:.3f} to the baseline's"
+        if self.kind == "reached":
+            scale = RELATIVE_TO.get(self.role, "")  # probabilities and shares: absolute
+            return f"{self.role} reached {self.changed:.4g}, off by {self.largest:.3g}{scale}"
+        if self.kind == "raw":
+            return f"{self.role} off by {self.largest:.3g} of its peak"
+        return (f"{self.role}: {100 * self.changed:.2f}% of pixels off by more than the tolerance, "
+                f"at most {self.largest:.0f} levels")
+
+
+@dataclass
+class Comparison:
+    baseline: Artifact
+    current: Artifact
+    identical: bool
+    differences: list[RoleDifference] = field(default_factory=list)
+    unkept: list[str] = field(default_factory=list)  # raw roles the baseline left out (--raw-limit)
+    outcome: list[RoleDifference] = field(default_factory=list)  # an optimisation judged by what it reached
+
+    @property
+    def moved(self) -> bool:
+        if self.outcome:
+            return not all(d.within for d in self.outcome)
+        return not all(d.within for d in self.differences)
+
+
+@dataclass
+class SetCheck:
+    """The chaotic runs of one technique, model and style, judged by their means."""
+
+    technique: str
+    model: str
+    style: str
+    count: int
+    differences: list["RoleDifference"] = field(default_factory=list)
+
+    @property
+    def moved(self) -> bool:
+        return not all(d.within for d in self.differences)
+
+    def describe(self) -> str:
+        return f"{self.technique} · {self.style} · {self.model} ({self.count} runs)"
+
+
+@dataclass
+class Outcome:
+    tolerance: Tolerance
+    compared: list[Comparison]
+    appeared: list[Artifact]
+    vanished: list[Artifact]
+    sets: list[SetCheck] = field(default_factory=list)  # chaotic optimisations, judged by their means
+
+    @property
+    def moved(self) -> list[Comparison]:
+        return [c for c in self.compared if c.moved]
+
+    @property
+    def passed(self) -> bool:
+        return not (self.moved or self.appeared or self.vanished or any(s.moved for s in self.sets))
+
+    @property
+    def unkept(self) -> int:
+        return sum(len(c.unkept) for c in self.compared)
+
+    def counts(self) -> str:
+        identical = sum(c.identical for c in self.compared)
+        within = len(self.compared) - identical - len(self.moved)
+        sets = f", {sum(not s.moved for s in self.sets)} of {len(self.sets)} chaotic sets within" if self.sets else ""
+        return (f"{len(self.compared)} compared, {identical} identical, {within} within tolerance, "
+                f"{len(self.moved)} moved, {len(self.appeared)} appeared, {len(self.vanished)} vanished{sets}")
+
+    def summary(self) -> str:
+        return f"check {'passed' if self.passed else 'FAILED'}: {self.counts()}"
+
+    def lines(self) -> list[str]:
+        """One line per artifact that fails the check."""
+        found = [f"moved: {c.current.describe()}: " + "; ".join(d.describe() for d in c.outcome or c.differences
+                                                                 if not d.within)
+                 for c in self.moved]
+        found += [f"appeared: {a.describe()}" for a in self.appeared]
+        found += [f"vanished: {a.describe()}" for a in self.vanished]
+        found += [f"moved as a set: {s.describe()}: " + "; ".join(d.describe() for d in s.differences if not d.within)
+                  for s in self.sets if s.moved]
+        return found
+

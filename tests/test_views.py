@@ -1,0 +1,58 @@
+from reportgen.views import saliency
+from test_artifacts import artifact, manifest
+
+
+def test_saliency_averages_are_computed_in_python_over_the_images_that_have_one():
+    def stages(*rhos):
+        return [{"layers": layers, "down_to": "x", "spearman": rho} for layers, rho in zip((1, 3), rhos)]
+
+    maps = [artifact("guided", image="a.png", randomisation=stages(0.5, None), deletion_auc=0.25),
+            artifact("guided", image="b.png", randomisation=stages(0.25, None), deletion_auc=0.75),
+            artifact("gradcam", image="a.png", cam_layer="features")]
+    view = saliency(manifest(*maps), maps)
+    (gradcam, guided) = sorted(view["rows"], key=lambda row: row.method.name)
+    (metrics,) = guided.metrics
+    assert [(s.layers, s.rho) for s in metrics.stages] == [(1, 0.375), (3, None)]
+    assert metrics.deletion == 0.5 and metrics.sanity
+    assert not gradcam.metrics[0].sanity and gradcam.metrics[0].facts.cam_layer == "features"
+    assert guided.cells.get("m", "b.png") is maps[1] and guided.cells.get("m", "c.png") is None
+
+
+def _artifact(technique, variant, spec, meta, image=None, files=()):
+    from reportgen.artifacts import Artifact, File
+
+    return Artifact(technique, variant, "m", image, image, spec, f"key-{variant}-{image}", {},
+                    meta, {role: File(f"{role}.png", 4, 4) for role in files}, anchor=f"{variant}-{image}")
+
+
+def test_class_ascent_groups_a_table_per_style_with_a_row_per_class_and_a_column_per_regulariser():
+    from reportgen.meta import ClassAscentMeta
+    from reportgen.views import class_ascent
+
+    made = [_artifact("class_ascent", f"{index}/{regulariser}/{style}",
+                      {"class_index": index, "regulariser": regulariser, "style": style, "l1_weight": 0.5},
+                      ClassAscentMeta(index, f"class {index}", regulariser, style, 0.5, 1.0, index, f"class {index}", (1,)))
+            for index in (3, 1) for regulariser in ("none", "l1") for style in ("robust",)]
+    (column,) = class_ascent(manifest(*made), made)["columns"]
+    (table,) = column.tables  # no naive run: no naive table
+    assert table.style == "robust" and [(c.regulariser, c.weight) for c in table.columns] == [("none", None), ("l1", 0.5)]
+    assert [(row.class_index, row.class_name) for row in table.rows] == [(3, "class 3"), (1, "class 1")]
+    assert table.rows[1].cells == [made[2], made[3]]
+
+
+def test_deep_dream_groups_a_table_per_method_and_an_animation_row_only_where_there_is_one():
+    from reportgen.meta import DeepDreamMeta, DreamRoles
+    from reportgen.views import deep_dream
+
+    def dream(method, objective, files):
+        meta = DeepDreamMeta("l", 1 if objective == "one_channel" else None, method, objective, "mean", (4, 4), 1, 2, 0.0, 1.0)
+        return _artifact("deep_dream", f"{method}/{objective}", {"method": method, "objective": objective}, meta,
+                         image="a.png", files=files)
+
+    made = [dream("octaves", "all_channels", (DreamRoles.DREAM, DreamRoles.OCTAVES)),
+            dream("simple", "one_channel", (DreamRoles.DREAM,))]
+    simple, octaves = deep_dream(manifest(*made), made)["tables"]
+    assert (simple.method, octaves.method) == ("simple", "octaves")
+    assert [(row.objective, row.role) for row in simple.rows] == [("one_channel", DreamRoles.DREAM)]
+    assert [row.role for row in octaves.rows] == [DreamRoles.DREAM, DreamRoles.OCTAVES]
+    assert octaves.rows[0].cells.get("m", "a.png") is made[0] and octaves.rows[0].first == [made[0]]
