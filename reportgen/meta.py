@@ -147,6 +147,7 @@ class SaliencyMeta(Meta):
     top1_name: str
     cam_layer: str | None = None  # Grad-CAM methods: the layer explained
     cam_layout: str | None = None  # ... when it is channels-last ("nhwc") or tokens
+    cam_note: str | None = None  # ... when the model's head makes Grad-CAM's averaged gradient unreliable
     unguided_modules: int | None = None  # methods that depend on the ReLU rule: activations the rule missed
     unguided_calls: int | None = None
     ig_completeness_gap: float | None = None  # Integrated Gradients: sum of attributions - score difference

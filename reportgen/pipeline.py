@@ -211,7 +211,7 @@ def _manifest(config, cache, cards, images, plan, entries, skips=()) -> Manifest
         techniques=tuple(config.techniques),
         sections=tuple(Section(t.name, t.title, t.description) for t in registry().values() if t.name in config.techniques),
         models=tuple(ModelInfo(c.name, c.weights_id, c.untrained, c.input_size) for c in cards.values()),
-        images=tuple(ImageInfo(i.name, i.id, i.size[0], i.size[1]) for i in images),
+        images=tuple(ImageInfo(i.name, i.id, i.size[0], i.size[1], boxes=i.boxes) for i in images),
         artifacts=tuple(artifacts),
         skips=tuple(s for s in skips if s.technique in config.techniques),
     )

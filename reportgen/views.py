@@ -44,8 +44,20 @@ class SaliencyMetrics:
         return bool(self.stages) or self.deletion is not None
 
     @property
+    def randomisation_verdict(self) -> str | None:
+        """Whether the map survived the fully randomised model here: "failed" when it still ranks
+        pixels much as before (mean rho at or above RANDOMISATION_FAILS), else "passed"."""
+        last = self.stages[-1].rho if self.stages else None
+        if last is None:
+            return None
+        return "failed" if last >= RANDOMISATION_FAILS else "passed"
+
+    @property
     def unguided(self) -> int:
         return self.facts.unguided
+
+
+RANDOMISATION_FAILS = 0.5  # rank correlation with the randomised model's map that counts as no change
 
 
 @dataclass(frozen=True)
