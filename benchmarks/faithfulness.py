@@ -27,8 +27,8 @@ def texture(size: int, rng: np.random.Generator) -> np.ndarray:
     """Smooth coloured noise with stripes: busy enough that the object is not the only structure."""
     coarse = rng.random((size // 16, size // 16, 3))
     smooth = np.asarray(Image.fromarray((coarse * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC), float)
-    stripes = 40 * np.sin(np.arange(size) / 3.0)[None, :, None]
-    return np.clip(smooth * 0.6 + 60 + stripes, 0, 255).astype(np.uint8)
+    stripes = 15 * np.sin(np.arange(size) / 3.0)[None, :, None]
+    return np.clip(smooth * 0.4 + 80 + stripes, 0, 255).astype(np.uint8)
 
 
 def make_folder(folder: Path, count: int, seed: int = 0, size: int = 320) -> None:
@@ -37,7 +37,7 @@ def make_folder(folder: Path, count: int, seed: int = 0, size: int = 320) -> Non
     names = list(PHOTOS)
     for index in range(count):
         photo_name = names[index % len(names)]
-        side = int(rng.integers(120, 180))
+        side = int(rng.integers(170, 230))
         photo = Image.open(ROOT / "inputs" / photo_name).convert("RGB")
         scale = side / max(photo.size)
         photo = photo.resize((max(1, round(photo.width * scale)), max(1, round(photo.height * scale))), Image.LANCZOS)
