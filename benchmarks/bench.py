@@ -43,6 +43,7 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode, conv_backward_flop  # noqa: E402
 
 from benchmarks import naive  # noqa: E402
+from reportgen.artifacts import Request  # noqa: E402
 from reportgen.cache import Cache  # noqa: E402
 from reportgen.images import load_folder  # noqa: E402
 from reportgen.models import DEFAULT_MODEL, card_for, load, prepare_device  # noqa: E402
@@ -57,7 +58,7 @@ STEP_FIELDS = {"class_ascent": ("steps",), "layer_ascent": ("steps",), "deep_dre
 @dataclass(frozen=True)
 class Options:
     models: tuple[str, ...] = (DEFAULT_MODEL,)
-    techniques: tuple[str, ...] = ()  # empty: every registered technique
+    techniques: tuple[str, ...] = ()  # empty: every technique that has a seed-style loop (benchmarks/naive.py)
     images: int | None = None  # the first N images of input_dir (sorted by name); None: all
     input_dir: Path = ROOT / "inputs"
     preset: str = "standard"
@@ -282,10 +283,15 @@ def agreement(first: list, second: list) -> tuple[float | None, str | None]:
     return worst, where
 
 
+def planned(technique: Any, params: Any, card: Any, images: list) -> list:
+    """The technique's requests; what the model cannot do (skips) never reaches compute."""
+    return [r for r in technique.plan(params, card, images if technique.per_image else []) if isinstance(r, Request)]
+
+
 def measure_technique(name: str, technique: Any, params: Any, model: Any, naive_model: Any, images: list,
                       options: Options) -> dict[str, Any]:
     """One technique on one model, both ways, on the same planned requests."""
-    requests = technique.plan(params, model.card, images if technique.per_image else [])
+    requests = planned(technique, params, model.card, images)
     seconds, ours, memory = timed(lambda: list(technique.compute(params, model, requests, Silent())), options.device)
     naive_seconds, theirs, naive_memory = timed(lambda: naive.run(name, params, naive_model, requests), options.device)
     row = {
@@ -298,11 +304,11 @@ def measure_technique(name: str, technique: Any, params: Any, model: Any, naive_
         fields = STEP_FIELDS.get(name, ())
 
         def ours_at(p):
-            plan = technique.plan(p, model.card, images if technique.per_image else [])
+            plan = planned(technique, p, model.card, images)
             return list(technique.compute(p, model, plan, Silent()))
 
         def theirs_at(p):
-            return naive.run(name, p, naive_model, technique.plan(p, model.card, images if technique.per_image else []))
+            return naive.run(name, p, naive_model, planned(technique, p, model.card, images))
 
         row["reportgen_flops"] = loop_flops(ours_at, params, fields)
         row["naive_flops"] = loop_flops(theirs_at, params, fields)
@@ -386,7 +392,7 @@ def benchmark(options: Options, say: Callable[[str], None] = lambda line: None) 
         torch.set_num_threads(options.threads)
     prepare_device(options.device)  # as the pipeline runs
     available = registry()
-    names = list(options.techniques) or list(available)
+    names = list(options.techniques) or [n for n in available if n in naive.RUNNERS]  # those with a seed-style loop
     unknown = [n for n in names if n not in available]
     if unknown:
         raise SystemExit(f"unknown technique {unknown[0]!r}; valid: {', '.join(available)}")

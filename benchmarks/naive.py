@@ -126,6 +126,11 @@ def _one_method(module, x, pinned, method, params, cam_layer, baseline, noise_se
         logits, target, (gradient,), _, override = _gradient(module, x, pinned, method)
         return Maps(logits, torch.tensor([target], device=x.device), {method: gradient}, unguided_modules=len(override.unguided),
                     functional_calls=override.functional_calls)
+    if method in ("hirescam", "layercam"):
+        logits, target, (_, layer_gradient), activation, override = _gradient(module, x, pinned, "vanilla", cam_layer)
+        heat = (cam.hires_cam if method == "hirescam" else cam.layer_cam)(activation, layer_gradient)
+        attribution = cam.upsample(heat, tuple(x.shape[2:]))[:, None]
+        return Maps(logits, torch.tensor([target], device=x.device), {method: attribution}, cam=heat)
     if method in ("gradcam", "guided_gradcam"):
         logits, target, (_, layer_gradient), activation, override = _gradient(module, x, pinned, "vanilla", cam_layer)
         heat = cam.grad_cam(activation, layer_gradient)

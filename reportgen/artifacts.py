@@ -204,9 +204,12 @@ class ImageInfo:
     height: int
     anchor: str | None = None  # set by the site, with ``file`` (its preview picture)
     file: File | None = None
+    boxes: tuple[tuple[float, float, float, float], ...] = ()  # boxes.json's, in this picture's pixels
 
     def to_json(self) -> dict[str, Any]:
         data = {"name": self.name, "id": self.id, "width": self.width, "height": self.height}
+        if self.boxes:
+            data["boxes"] = [list(box) for box in self.boxes]
         if self.file is not None:
             data.update(anchor=self.anchor, file=self.file._asdict())
         return data
@@ -216,6 +219,7 @@ class ImageInfo:
         values = dict(data)
         if values.get("file") is not None:
             values["file"] = File(**values["file"])
+        values["boxes"] = tuple(tuple(box) for box in values.get("boxes", ()))
         return cls(**values)
 
 

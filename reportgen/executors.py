@@ -64,7 +64,8 @@ def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress)
     key_of = {id(request): key for request, key in zip(job.requests, job.keys)}
     done = Done(job)
     try:
-        for request, result in technique.compute(params, model, list(job.requests), progress):
+        extra = {"read": cache.get} if technique.reads else {}
+        for request, result in technique.compute(params, model, list(job.requests), progress, **extra):
             key = key_of[id(request)]
             done.stored[key] = cache.put(key, result)
     except Exception as error:

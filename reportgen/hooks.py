@@ -233,3 +233,77 @@ def hooks_left(model: nn.Module) -> int:
         count += len(module._backward_hooks) + len(getattr(module, "_backward_pre_hooks", {}))
         count += int("forward" in vars(module))
     return count
+
+
+def _explicit_attention(module: nn.MultiheadAttention, keep) -> object:
+    """A forward for ``module`` that computes its softmax in the open and hands it to ``keep``
+    (PyTorch's own returns a reshaped copy that the output does not depend on, so no gradient
+    reaches it). Unmasked self-attention only: the kind vision transformers use."""
+    if not module._qkv_same_embed_dim or module.bias_k is not None or module.add_zero_attn:
+        raise ValueError("attention with separate key/value sizes or extra key/value biases is not supported")
+
+    def forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        if not (query is key is value) or key_padding_mask is not None or attn_mask is not None or is_causal:
+            raise ValueError("only unmasked self-attention can be read")
+        tokens = query if module.batch_first else query.transpose(0, 1)
+        batch, length, width = tokens.shape
+        heads = module.num_heads
+        q, k, v = F.linear(tokens, module.in_proj_weight, module.in_proj_bias).split(width, dim=-1)
+        q, k, v = (t.view(batch, length, heads, width // heads).transpose(1, 2) for t in (q, k, v))
+        weights = (q @ k.transpose(-2, -1) / (width // heads) ** 0.5).softmax(dim=-1)
+        keep(weights)
+        mixed = (weights @ v).transpose(1, 2).reshape(batch, length, width)
+        output = module.out_proj(mixed)
+        if not module.batch_first:
+            output = output.transpose(0, 1)
+        shown = weights.mean(dim=1) if average_attn_weights else weights
+        return output, (shown if need_weights else None)
+
+    return forward
+
+
+@contextmanager
+def attention_weights(model: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Record every self-attention's weights (N x heads x tokens x tokens), in the order the
+    layers run, into the yielded list; each keeps its gradient (``.grad`` after a backward), as
+    gradient-weighted rollout needs.
+
+    torchvision's ``nn.MultiheadAttention`` runs an explicit softmax while inside the block (an
+    instance ``forward``, removed after); timm's ``Attention`` leaves its fused kernel for its own
+    explicit softmax, and the output of its ``attn_drop`` (identity in eval mode) is recorded.
+    Raises ``ValueError`` when the model has neither."""
+    weights: list[torch.Tensor] = []
+    handles = []
+    overridden: list[nn.Module] = []
+    unfused: list[nn.Module] = []
+
+    def keep(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.requires_grad:
+            tensor.retain_grad()
+        weights.append(tensor)
+        return tensor
+
+    def keep_copy(_module, _inputs, output):  # the copy is what the network goes on with
+        return keep(output.clone())
+
+    try:
+        for module in model.modules():
+            if isinstance(module, nn.MultiheadAttention):
+                module.forward = _explicit_attention(module, keep)
+                overridden.append(module)
+            elif hasattr(module, "fused_attn") and isinstance(getattr(module, "attn_drop", None), nn.Module):
+                if module.fused_attn:
+                    module.fused_attn = False
+                    unfused.append(module)
+                handles.append(module.attn_drop.register_forward_hook(keep_copy))
+        if not handles and not overridden:
+            raise ValueError("the model has no self-attention layer whose weights can be read")
+        yield weights
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module in overridden:
+            del module.forward
+        for module in unfused:
+            module.fused_attn = True

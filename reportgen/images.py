@@ -22,6 +22,8 @@ from reportgen.errors import first_line
 MAX_SIDE = 1024  # longer side after loading; larger photos are downscaled (aspect kept)
 MIN_SIDE = 8  # smaller images carry too little to explain
 LABELS_FILE = "labels.json"
+BOXES_FILE = "boxes.json"
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels of the loaded picture
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,6 +34,7 @@ class InputImage:
     pixels: np.ndarray
     pixel_hash: str
     label: str | int | None = None  # class pinned by labels.json (index or category name)
+    boxes: tuple[Box, ...] = ()  # where the explained object is, from boxes.json
 
     @property
     def id(self) -> str:
@@ -64,7 +67,7 @@ def discover(folder: Path) -> list[Path]:
         seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if name.startswith(".") or name == LABELS_FILE or name.upper().startswith("CREDITS"):
+            if name.startswith(".") or name in (LABELS_FILE, BOXES_FILE) or name.upper().startswith("CREDITS"):
                 continue
             path = Path(root) / name
             if path.is_file():
@@ -75,9 +78,11 @@ def discover(folder: Path) -> list[Path]:
 def load_folder(folder: Path) -> tuple[list[InputImage], list[Skipped]]:
     """Load every image under ``folder``; duplicates by content are kept once.
 
-    An optional ``labels.json`` maps file names (relative paths) to the class to explain.
+    An optional ``labels.json`` maps file names (relative paths) to the class to explain, an
+    optional ``boxes.json`` to the boxes around the object (for the pointing game).
     """
     labels, skipped = read_labels(folder)
+    boxes, box_problems = read_boxes(folder)
     images: list[InputImage] = []
     hashes: dict[str, str] = {}
     for path in discover(folder):
@@ -89,8 +94,54 @@ def load_folder(folder: Path) -> tuple[list[InputImage], list[Skipped]]:
             skipped.append(Skipped(name, f"same pixels as {hashes[loaded.pixel_hash]}"))
         else:
             hashes[loaded.pixel_hash] = name
-            images.append(dataclasses.replace(loaded, label=labels.get(name)))
-    return images, skipped
+            fitted, problem = fit_boxes(boxes.get(name, ()), path, loaded)
+            if problem:
+                box_problems.append(Skipped(BOXES_FILE, f"{name}: {problem}"))
+            images.append(dataclasses.replace(loaded, label=labels.get(name), boxes=fitted))
+    known = {image.name for image in images} | {s.name for s in skipped}
+    box_problems += [Skipped(BOXES_FILE, f"names {name}, which is no input image") for name in boxes if name not in known]
+    return images, skipped + box_problems
+
+
+def read_boxes(folder: Path) -> tuple[dict[str, list[Box]], list[Skipped]]:
+    """``boxes.json``: ``{"file.jpg": [x0, y0, x1, y1]}`` or a list of such boxes per file, in
+    pixels of the original image (after its EXIF rotation)."""
+    path = folder / BOXES_FILE
+    if not path.is_file():
+        return {}, []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return {}, [Skipped(BOXES_FILE, f"not valid JSON ({first_line(error)})")]
+    if not isinstance(data, dict):
+        return {}, [Skipped(BOXES_FILE, "expected an object mapping file names to [x0, y0, x1, y1] boxes")]
+    boxes, problems = {}, []
+    for name, value in data.items():
+        listed = value if isinstance(value, list) and value and all(isinstance(v, list) for v in value) else [value]
+        if not all(_is_box(box) for box in listed):
+            problems.append(Skipped(BOXES_FILE, f"{name}: expected [x0, y0, x1, y1] with x0 < x1 and y0 < y1, or a list of them"))
+            continue
+        boxes[str(name)] = [tuple(float(v) for v in box) for box in listed]
+    return boxes, problems
+
+
+def _is_box(box: object) -> bool:
+    return (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+            and box[0] < box[2] and box[1] < box[3])
+
+
+def fit_boxes(boxes, path: Path, image: InputImage) -> tuple[tuple[Box, ...], str | None]:
+    """Boxes in the original picture's pixels -> the loaded picture's (which may be downscaled);
+    a box reaching outside the original picture is refused."""
+    if not boxes:
+        return (), None
+    with Image.open(path) as original:
+        width, height = (ImageOps.exif_transpose(original) or original).size
+    for x0, y0, x1, y1 in boxes:
+        if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+            return (), f"box [{x0:g}, {y0:g}, {x1:g}, {y1:g}] reaches outside the {width}x{height} image"
+    scale_x, scale_y = image.size[0] / width, image.size[1] / height
+    return tuple((x0 * scale_x, y0 * scale_y, x1 * scale_x, y1 * scale_y) for x0, y0, x1, y1 in boxes), None
 
 
 def read_labels(folder: Path) -> tuple[dict[str, str | int], list[Skipped]]:

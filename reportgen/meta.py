@@ -147,6 +147,7 @@ class SaliencyMeta(Meta):
     top1_name: str
     cam_layer: str | None = None  # Grad-CAM methods: the layer explained
     cam_layout: str | None = None  # ... when it is channels-last ("nhwc") or tokens
+    cam_note: str | None = None  # ... when the model's head makes Grad-CAM's averaged gradient unreliable
     unguided_modules: int | None = None  # methods that depend on the ReLU rule: activations the rule missed
     unguided_calls: int | None = None
     ig_completeness_gap: float | None = None  # Integrated Gradients: sum of attributions - score difference
@@ -157,6 +158,25 @@ class SaliencyMeta(Meta):
     @property
     def unguided(self) -> int:
         return (self.unguided_modules or 0) + (self.unguided_calls or 0)
+
+
+# --- faithfulness ----------------------------------------------------------------------------
+
+
+class FaithfulnessRoles:
+    SCORES = "scores"  # raw array: methods x metrics, in ``methods`` x ``metrics`` order (NaN: none)
+
+
+@dataclass(frozen=True)
+class FaithfulnessMeta(Meta):
+    methods: tuple[str, ...]  # the saliency methods scored, then the baselines "random" and "centre"
+    metrics: tuple[str, ...]  # insertion, deletion, road_morf, road_lerf[, randomisation][, pointing]
+    scores: Mapping[str, Mapping[str, float | None]]  # method -> metric -> mean over the images
+    curves: Mapping[str, Mapping[str, tuple[float, ...]]]  # method -> insertion / deletion -> mean curve
+    images: int
+    pointing_images: int  # images with boxes in boxes.json
+    pointing_tolerance_px: float  # at the model's input size
+    input_size: int
 
 
 # --- class and layer ascent ------------------------------------------------------------------
@@ -254,7 +274,7 @@ class DeepDreamMeta(Meta):
 
 META_TYPES: dict[str, type[Meta]] = {
     "predictions": PredictionsMeta, "feature_maps": FeatureMapsMeta, "filters": FiltersMeta,
-    "saliency": SaliencyMeta, "class_ascent": ClassAscentMeta, "layer_ascent": UnitMeta,
+    "saliency": SaliencyMeta, "faithfulness": FaithfulnessMeta, "class_ascent": ClassAscentMeta, "layer_ascent": UnitMeta,
     "deep_dream": DeepDreamMeta,
 }
 

@@ -110,7 +110,9 @@ def _techniques(config: BuildConfig) -> list[Technique]:
     available = registry()
     check_choices("technique", config.techniques, available)
     hidden = [t for t in available.values() if not t.gallery]  # predictions feed every page
-    return hidden + [available[n] for n in config.techniques if available[n].gallery]
+    chosen = {n for n in config.techniques if available[n].gallery}
+    chosen |= {available[n].reads for n in chosen if available[n].reads}  # computed, shown only if asked for
+    return hidden + [t for t in available.values() if t.name in chosen]
 
 
 def _card(name: str, weights: str, cache: Cache) -> ModelCard:
@@ -124,8 +126,10 @@ def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard,
           images: list[InputImage]) -> tuple[list[Planned], list[Skip]]:
     planned, skips = [], []
     for technique in techniques:
+        upstream = [(p.request, p.key) for p in planned if p.technique.name == technique.reads] if technique.reads else ()
+        extra = {"upstream": upstream} if technique.reads else {}
         try:
-            requests = technique.plan(params[technique.name], card, images if technique.per_image else [])
+            requests = technique.plan(params[technique.name], card, images if technique.per_image else [], **extra)
         except Unsupported as unsupported:
             skips.append(technique.skip(card, "", str(unsupported)))
             continue
@@ -149,11 +153,14 @@ def _compute(misses, cards, params, config, cache, entries, report, progress) ->
         for technique in dict.fromkeys(m.technique for m in misses if m.model == model):
             todo = [m for m in misses if m.model == model and m.technique is technique]
             jobs.append(Job(model, technique.name, tuple(m.request for m in todo), tuple(m.key for m in todo)))
+    readers = {name for name, technique in registry().items() if technique.reads}
+    waves = [[j for j in jobs if j.technique not in readers], [j for j in jobs if j.technique in readers]]
     try:
         for name in dict.fromkeys(m.model for m in misses):
             require_weights(cards[name])
         executor = executor_for(config.executor, config.ray_address, config.ray_workers)
-        for done in executor.run(jobs, cards, params, config.device, cache, progress):
+        finished = (done for wave in waves if wave for done in executor.run(wave, cards, params, config.device, cache, progress))
+        for done in finished:
             entries.update(done.stored)
             report.computed += len(done.stored)
             if done.error is not None:
@@ -178,9 +185,10 @@ def _log_failure(cache: Cache, log: Path | None, text: str) -> Path:
 def _manifest(config, cache, cards, images, plan, entries, skips=()) -> Manifest:
     """Every artifact that exists, with its full parameters, and what the build was made with."""
     artifacts = []
+    shown = set(config.techniques) | {name for name, t in registry().items() if not t.gallery}
     for item in plan:
         entry = entries.get(item.key)
-        if entry is None:  # its technique failed; reported already
+        if entry is None or item.technique.name not in shown:  # failed (reported already), or only read
             continue
         image = item.request.image
         artifacts.append(Artifact(
@@ -203,7 +211,7 @@ def _manifest(config, cache, cards, images, plan, entries, skips=()) -> Manifest
         techniques=tuple(config.techniques),
         sections=tuple(Section(t.name, t.title, t.description) for t in registry().values() if t.name in config.techniques),
         models=tuple(ModelInfo(c.name, c.weights_id, c.untrained, c.input_size) for c in cards.values()),
-        images=tuple(ImageInfo(i.name, i.id, i.size[0], i.size[1]) for i in images),
+        images=tuple(ImageInfo(i.name, i.id, i.size[0], i.size[1], boxes=i.boxes) for i in images),
         artifacts=tuple(artifacts),
         skips=tuple(s for s in skips if s.technique in config.techniques),
     )

@@ -44,8 +44,20 @@ class SaliencyMetrics:
         return bool(self.stages) or self.deletion is not None
 
     @property
+    def randomisation_verdict(self) -> str | None:
+        """Whether the map survived the fully randomised model here: "failed" when it still ranks
+        pixels much as before (mean rho at or above RANDOMISATION_FAILS), else "passed"."""
+        last = self.stages[-1].rho if self.stages else None
+        if last is None:
+            return None
+        return "failed" if last >= RANDOMISATION_FAILS else "passed"
+
+    @property
     def unguided(self) -> int:
         return self.facts.unguided
+
+
+RANDOMISATION_FAILS = 0.5  # rank correlation with the randomised model's map that counts as no change
 
 
 @dataclass(frozen=True)
@@ -302,8 +314,97 @@ def deep_dream(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, A
     return {"tables": tables, "roles": meta.DreamRoles}
 
 
+# metric -> (column title, higher is better, what it measures, where it comes from)
+FAITHFULNESS_METRICS = {
+    "insertion": ("Insertion", True, "the explained class's probability as the most important pixels are put back "
+                  "into a blurred copy, area under the curve", "Petsiuk et al. 2018 (RISE)"),
+    "deletion": ("Deletion", False, "the same as the most important pixels are blurred away from the photo",
+                 "Petsiuk et al. 2018 (RISE)"),
+    "road_morf": ("ROAD MoRF", False, "the probability with 10-90 % of the pixels removed, most relevant first, "
+                  "and filled by noisy linear imputation, so the removed shape does not give the class away",
+                  "Rong et al. 2022 (ROAD)"),
+    "road_lerf": ("ROAD LeRF", True, "the same with the least relevant pixels removed first",
+                  "Rong et al. 2022 (ROAD)"),
+    "randomisation": ("Randomisation ρ", False, "Spearman correlation of the map with the same method's map on "
+                      "the model with every layer's weights re-drawn: a map that does not change does not depend "
+                      "on what the model learned", "Adebayo et al. 2018 (Sanity checks)"),
+    "pointing": ("Pointing", True, "share of images whose map's maximum lies in a box of boxes.json, within a "
+                 "tolerance", "Zhang et al. 2016; TorchRay's protocol"),
+}
+BASELINE_TITLES = {"random": "Random map (baseline)", "centre": "Centred Gaussian (baseline)"}
+
+
+@dataclass(frozen=True)
+class Score:
+    value: float | None
+    best: bool  # the best value of the column
+    beats_baselines: bool  # better than both baselines (for a method; False for the baselines)
+
+
+@dataclass(frozen=True)
+class ScoredMethod:
+    method: str
+    title: str
+    baseline: bool
+    rank: float  # mean rank over the columns (1 = best everywhere)
+    scores: list[Score]
+    insertion: str  # SVG polyline points of the mean curves
+    deletion: str
+
+
+@dataclass(frozen=True)
+class FaithfulnessTable:
+    model: ModelInfo
+    artifact: Artifact
+    metrics: list[tuple[str, str, bool]]  # (metric, column title, higher is better)
+    methods: list[ScoredMethod]
+
+
+def _polyline(values: Sequence[float], width: int = 120, height: int = 32) -> str:
+    last = max(len(values) - 1, 1)
+    return " ".join(f"{width * i / last:.1f},{height * (1 - v):.1f}" for i, v in enumerate(values))
+
+
+def _ranks(values: Sequence[float | None], higher_better: bool) -> list[float | None]:
+    """1 for the best value, ties sharing their mean rank; None stays None."""
+    known = sorted((-v if higher_better else v) for v in values if v is not None)
+    position = {}
+    for index, value in enumerate(known):
+        position.setdefault(value, []).append(index + 1)
+    return [None if v is None else _mean(position[-v if higher_better else v]) for v in values]
+
+
+def faithfulness_table(model: ModelInfo, artifact: Artifact) -> FaithfulnessTable:
+    scored = artifact.meta
+    names, metrics = list(scored.methods), list(scored.metrics)
+    columns = {m: [scored.scores[n][m] for n in names] for m in metrics}
+    ranks = {m: _ranks(columns[m], FAITHFULNESS_METRICS[m][1]) for m in metrics}
+    rows = []
+    for row, name in enumerate(names):
+        scores = []
+        for metric in metrics:
+            value, higher = columns[metric][row], FAITHFULNESS_METRICS[metric][1]
+            baselines = [scored.scores[b][metric] for b in BASELINE_TITLES if scored.scores[b][metric] is not None]
+            beats = (name not in BASELINE_TITLES and value is not None and bool(baselines)
+                     and all((value > b) if higher else (value < b) for b in baselines))
+            scores.append(Score(value, ranks[metric][row] == min(r for r in ranks[metric] if r is not None), beats))
+        mean_rank = _mean([ranks[m][row] for m in metrics if ranks[m][row] is not None]) or 0.0
+        title = BASELINE_TITLES.get(name) or (METHODS[name].title if name in METHODS else name)
+        curves = scored.curves[name]
+        rows.append(ScoredMethod(name, title, name in BASELINE_TITLES, mean_rank, scores,
+                                 _polyline(curves["insertion"]), _polyline(curves["deletion"])))
+    rows.sort(key=lambda r: r.rank)
+    return FaithfulnessTable(model, artifact, [(m, FAITHFULNESS_METRICS[m][0], FAITHFULNESS_METRICS[m][1]) for m in metrics], rows)
+
+
+def faithfulness(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
+    tables = [faithfulness_table(model, mine[0]) for model in manifest.models
+              if (mine := [a for a in artifacts if a.model == model.name])]
+    return {"tables": tables, "metric_notes": FAITHFULNESS_METRICS}
+
+
 VIEWS = {"saliency": saliency, "feature_maps": feature_maps, "filters": filters, "class_ascent": class_ascent,
-         "layer_ascent": layer_ascent, "deep_dream": deep_dream}
+         "layer_ascent": layer_ascent, "deep_dream": deep_dream, "faithfulness": faithfulness}
 
 
 def common(manifest: Manifest) -> dict[str, Any]:

@@ -123,3 +123,29 @@ def test_hash_depends_on_pixels_not_file_name(tmp_path):
     b = loaded(save(tmp_path / "b.bmp", Image.new("RGB", (20, 20), (1, 2, 3))))
     c = loaded(save(tmp_path / "c.png", Image.new("RGB", (20, 20), (1, 2, 4))))
     assert a.pixel_hash == b.pixel_hash != c.pixel_hash
+
+
+def test_boxes_json_places_boxes_in_the_loaded_pictures_pixels(tmp_path):
+    save(tmp_path / "small.png", Image.new("RGB", (40, 20)))
+    save(tmp_path / "big.png", Image.new("RGB", (2048, 1024)))
+    (tmp_path / "boxes.json").write_text(json.dumps({"small.png": [1, 2, 30, 18],
+                                                     "big.png": [[0, 0, 1024, 512], [1024, 512, 2048, 1024]]}))
+    found, skipped = load_folder(tmp_path)
+    boxes = {image.name: image.boxes for image in found}
+    assert skipped == []
+    assert boxes["small.png"] == ((1.0, 2.0, 30.0, 18.0),)
+    assert boxes["big.png"] == ((0.0, 0.0, 512.0, 256.0), (512.0, 256.0, 1024.0, 512.0))  # capped at 1024 px
+
+
+@pytest.mark.parametrize("content, says", [
+    ("{not json", "boxes.json: not valid JSON"),
+    (json.dumps({"a.png": [0, 0, 50, 10]}), "a.png: box [0, 0, 50, 10] reaches outside the 40x20 image"),
+    (json.dumps({"ghost.png": [0, 0, 5, 5]}), "names ghost.png, which is no input image"),
+    (json.dumps({"a.png": [5, 5, 1, 1]}), "a.png: expected [x0, y0, x1, y1]"),
+])
+def test_bad_boxes_are_one_line_each_and_the_images_stay(tmp_path, content, says):
+    save(tmp_path / "a.png", Image.new("RGB", (40, 20)))
+    (tmp_path / "boxes.json").write_text(content)
+    found, skipped = load_folder(tmp_path)
+    assert [image.name for image in found] == ["a.png"] and found[0].boxes == ()
+    assert len(skipped) == 1 and says in str(skipped[0]) and "\n" not in str(skipped[0])

@@ -11,6 +11,17 @@ def grad_cam(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
     return F.relu((weights * activation).sum(dim=1))
 
 
+def hires_cam(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+    """HiResCAM (Draelos & Carin 2020): the gradient times the activation element by element,
+    summed over channels, ReLU'd: no averaging over the map, so each cell keeps its own weight."""
+    return F.relu((gradient * activation).sum(dim=1))
+
+
+def layer_cam(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+    """LayerCAM (Jiang et al. 2021): each cell's activation weighted by its own positive gradient."""
+    return F.relu((F.relu(gradient) * activation).sum(dim=1))
+
+
 def upsample(cam: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """N x h x w -> N x H x W, bilinear (smooth heat maps; Captum's ``interpolate_mode='bilinear'``)."""
     return F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]

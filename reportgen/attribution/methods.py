@@ -45,12 +45,23 @@ class SaliencyMethod:
     renderings: ClassVar[tuple[tuple[str, str], ...]] = COLOUR_AND_GRAY  # (role, label), in the page's order
     key_fields: ClassVar[tuple[str, ...]] = ()
     rules: ClassVar[tuple[str, ...]] = ()  # gradient rules it reads from the shared pass
-    uses_cam: ClassVar[bool] = False  # reads the Grad-CAM map (needs a CAM layer)
+    uses_cam: ClassVar[bool] = False  # reads the CAM layer's activation and gradient (needs a CAM layer)
+    # Adebayo et al. 2018 found its maps nearly unchanged when the model's weights are randomised.
+    fails_randomisation: ClassVar[bool] = False
+
+    def unsupported(self, card: Any) -> str | None:
+        """Why the model (its card) cannot have this map, for a plan-time skip; None: it can."""
+        return None
 
     @property
     def depends_on_rules(self) -> bool:
         """Whether an activation the ReLU rule could not reach changes its map."""
         return bool(self.rules)
+
+    @property
+    def modifies_relus(self) -> bool:
+        """Whether it reads a rule that changes how ReLUs pass gradients (vanilla's does not)."""
+        return any(rule != "vanilla" for rule in self.rules)
 
     def attribute(self, batch: Batch) -> Any:
         """The method's map, N x C x H x W (C may be 1)."""
@@ -100,12 +111,12 @@ class Vanilla(_GradientRule):
 
 @register
 class DeconvNet(_GradientRule):
-    name, title, rules = "deconvnet", "DeconvNet", ("deconvnet",)
+    name, title, rules, fails_randomisation = "deconvnet", "DeconvNet", ("deconvnet",), True
 
 
 @register
 class Guided(_GradientRule):
-    name, title, rules = "guided", "Guided backpropagation", ("guided",)
+    name, title, rules, fails_randomisation = "guided", "Guided backpropagation", ("guided",), True
 
 
 @register
@@ -131,6 +142,7 @@ class GuidedGradCAM(SaliencyMethod):
     """Guided backpropagation's detail masked by Grad-CAM's class-discriminative map."""
 
     name, title, uses_cam, key_fields, rules = "guided_gradcam", "Guided Grad-CAM", True, ("cam_layer",), ("guided",)
+    fails_randomisation = True
 
     def attribute(self, batch):
         from reportgen.attribution import cam
@@ -172,6 +184,102 @@ class IntegratedGradients(SaliencyMethod):
 
         gaps = paths.completeness_gap(batch.module, batch.inputs, batch.shared.targets, batch.baseline, attribution)
         return [{"ig_completeness_gap": round(float(gap), 6)} for gap in gaps]
+
+
+class _PositionalCAM(SaliencyMethod):
+    """A CAM that weights each cell of the layer's map by its own gradient instead of the map's
+    mean gradient, so a head that reads the map by position (not one global average) keeps where
+    it looks. Published as a heat map; its raw map is kept at the input's size."""
+
+    uses_cam, key_fields = True, ("cam_layer",)
+    renderings = ((Roles.OVERLAY, "heat map"),)
+
+    def cam(self, activation: Any, gradient: Any) -> Any:
+        raise NotImplementedError
+
+    def attribute(self, batch):
+        from reportgen.attribution import cam
+
+        view = batch.settings.cam_view or (lambda tensor: tensor)
+        raw = self.cam(view(batch.shared.activation), view(batch.shared.activation_gradient))
+        return cam.upsample(raw, tuple(batch.inputs.shape[2:]))[:, None]
+
+    def files(self, attribution, cam, photo, display):
+        return heat_files(attribution, photo)
+
+
+@register
+class HiResCAM(_PositionalCAM):
+    name, title = "hirescam", "HiResCAM"
+
+    def cam(self, activation, gradient):
+        from reportgen.attribution import cam
+
+        return cam.hires_cam(activation, gradient)
+
+
+@register
+class LayerCAM(_PositionalCAM):
+    name, title = "layercam", "LayerCAM"
+
+    def cam(self, activation, gradient):
+        from reportgen.attribution import cam
+
+        return cam.layer_cam(activation, gradient)
+
+
+ATTENTION_TYPES = ("MultiheadAttention", "Attention")  # torchvision's and timm's global self-attention
+
+
+class _Rollout(SaliencyMethod):
+    """How much the class token draws on each patch, composed over every attention layer
+    (attribution/rollout.py). Only for global self-attention with a class token (ViT, DeiT)."""
+
+    renderings = ((Roles.OVERLAY, "heat map"),)
+    weighted: ClassVar[bool] = False
+
+    def unsupported(self, card):
+        if not any(info.type in ATTENTION_TYPES for info in card.layers):
+            return "no global self-attention layer (windowed attention or none): rollout does not apply"
+        return None
+
+    def attribute(self, batch):
+        from reportgen.attribution import cam, rollout
+        from reportgen.hooks import attention_weights
+        from reportgen.lazy import torch
+
+        inputs = batch.inputs.detach().clone().requires_grad_(self.weighted)
+        with attention_weights(batch.module) as captured, torch.set_grad_enabled(self.weighted):
+            logits = batch.module(inputs)
+            if self.weighted:
+                logits.gather(1, batch.shared.targets[:, None]).sum().backward()
+        prefix = getattr(batch.module, "num_prefix_tokens", 1)
+        shares = rollout.gradient_rollout(captured, prefix) if self.weighted else rollout.rollout(captured, prefix)
+        height, width = batch.inputs.shape[2:]
+        rows = max(1, round((shares.shape[1] * height / width) ** 0.5))
+        grid = rollout.patch_grid(shares, rows, shares.shape[1] // rows)
+        return cam.upsample(grid.to(batch.inputs.dtype), (height, width))[:, None].detach()
+
+    def files(self, attribution, cam, photo, display):
+        return heat_files(attribution, photo)
+
+
+@register
+class AttentionRollout(_Rollout):
+    name, title = "rollout", "Attention rollout"
+
+
+@register
+class GradientRollout(_Rollout):
+    name, title, weighted = "gradient_rollout", "Gradient-weighted rollout", True
+
+
+def heat_files(attribution: np.ndarray, photo: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A one-channel map at the input's size: kept raw, published as a heat map over the photo."""
+    heat = attribution[0]
+    peak = heat.max()
+    return ({Roles.ATTRIBUTION: attribution.astype(np.float32)},
+            {Roles.OVERLAY: render.overlay(photo, heat / peak if peak > 0 else np.zeros_like(heat))})
 
 
 def colour_picture(attribution: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 # Request and Result live in reportgen.artifacts, PRESETS and ParamError in reportgen.choices; they
 # are named here too because every technique already imports this module.
@@ -21,6 +21,7 @@ from reportgen.batching import batched  # noqa: F401  (techniques batch their re
 from reportgen.choices import PRESETS, ParamError, check_choice  # noqa: F401
 
 if typing.TYPE_CHECKING:  # imported for annotations only: planning must stay torch-free
+    from reportgen.cache import Entry
     from reportgen.images import InputImage
     from reportgen.models import LoadedModel, ModelCard
     from reportgen.progress import Progress
@@ -52,6 +53,11 @@ class Technique:
     per_image: ClassVar[bool] = True
     # False for techniques that feed every page (predictions) rather than a gallery section.
     gallery: ClassVar[bool] = True
+    # Another technique whose artifacts this one reads (faithfulness scores saliency's maps): it is
+    # planned first (also when not asked for), its planned (request, key) pairs of the same model
+    # reach ``plan`` as ``upstream``, and its misses are computed in an earlier wave, so that
+    # ``compute`` can ``read`` their cache entries by key.
+    reads: ClassVar[str] = ""
 
     def params_for(self, preset: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The Params of a preset with ``--set`` overrides applied (overrides already typed)."""
@@ -59,7 +65,8 @@ class Technique:
         values.update(overrides or {})
         return self.Params(**values)
 
-    def plan(self, params: Any, card: "ModelCard", images: "list[InputImage]") -> list[Request | Skip]:
+    def plan(self, params: Any, card: "ModelCard", images: "list[InputImage]",
+             upstream: "Sequence[tuple[Request, str]]" = ()) -> list[Request | Skip]:
         raise NotImplementedError
 
     def skip(self, card: "ModelCard", variant: str, reason: str) -> Skip:
@@ -72,8 +79,10 @@ class Technique:
         model: "LoadedModel",
         requests: list[Request],
         progress: "Progress",
+        read: "Callable[[str], Entry] | None" = None,
     ) -> Iterator[tuple[Request, Result]]:
-        """Yield a Result for every request. Batch freely; yield as soon as a result is ready."""
+        """Yield a Result for every request. Batch freely; yield as soon as a result is ready.
+        ``read``: the cache entry of a key from ``upstream`` (techniques that declare ``reads``)."""
         raise NotImplementedError
 
 

@@ -129,6 +129,8 @@ class Saliency(Technique):
             reason = "no layer with a feature map that the class score's gradient reaches"
             requests += [self.skip(card, m.name, reason) for m in methods if m.uses_cam]
             methods = [m for m in methods if not m.uses_cam]
+        requests += [self.skip(card, m.name, m.unsupported(card)) for m in methods if m.unsupported(card)]
+        methods = [m for m in methods if not m.unsupported(card)]
         optional = {*(f for m in METHODS.values() for f in m.key_fields), *SANITY_FIELDS}
         for image in images:
             target = _pinned_class(card, image)
@@ -179,6 +181,30 @@ class Saliency(Technique):
                 progress.tick(done, len(requests))
 
 
+POOLING = ("Pool",)  # a layer type containing this pools; to 1 x 1, it is one global average
+
+
+def cam_head_note(card, cam_layer: str) -> str | None:
+    """Why Grad-CAM may misplace what this model's head uses, or None when the head averages the
+    CAM layer's map globally (Grad-CAM's mean gradient then weighs every cell alike, as the head
+    does). Read from the probe: the first layer after the CAM layer whose output is no longer a
+    map of more than one cell."""
+    start = card.layer(cam_layer).finish
+    after = sorted((info for info in card.layers if info.finish is not None and start is not None and info.finish > start
+                    and not info.name.startswith(f"{cam_layer}.")), key=lambda info: info.finish)
+    for info in after:
+        if info.spatial and min(info.spatial) > 1 and info.layout is not None:
+            continue
+        if any(word in info.type for word in POOLING):
+            return None
+        if card.layer(cam_layer).layout == "tokens":
+            return ("the head reads the class token, not an average of this map: Grad-CAM's averaged gradient "
+                    "can misplace what it uses (attention rollout follows the class token)")
+        return (f"the head reads this map by position ({info.type} after it), not as one global average: "
+                "Grad-CAM's averaged gradient can misplace what it uses; HiResCAM and LayerCAM keep each cell's own")
+    return None
+
+
 def _pinned_class(card, image) -> int | None:
     if image.label is None:
         return None
@@ -211,6 +237,7 @@ def _result(request: Request, index: int, maps, probabilities, checks, card) -> 
         layout = card.layer(request.spec["cam_layer"]).layout
         if layout != "nchw":
             facts["cam_layout"] = layout
+        facts["cam_note"] = cam_head_note(card, request.spec["cam_layer"])
     if method.depends_on_rules:
         facts.update(unguided_modules=maps.unguided_modules, unguided_calls=maps.functional_calls)
     facts.update(maps.facts_of(method.name, index))

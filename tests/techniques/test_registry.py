@@ -8,6 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from reportgen.artifacts import Request
+from reportgen.cache import cache_key
 from reportgen.hooks import hooks_left
 from reportgen.meta import load
 from reportgen.progress import Silent
@@ -16,15 +18,31 @@ from reportgen.techniques.base import PRESETS, registry
 TECHNIQUES = list(registry().values())
 
 
-def run(technique, model, card, images, preset="quick"):
+def planned(technique, card, images, cache, preset="quick", model=None):
+    """(params, requests, compute's extra arguments); a technique that reads another gets that
+    one's planned keys, and (given a model) its results computed into ``cache`` first."""
     params = technique.params_for(preset)
-    requests = technique.plan(params, card, images if technique.per_image else [])
-    return requests, list(technique.compute(params, model, requests, Silent()))
+    if not technique.reads:
+        return params, technique.plan(params, card, images if technique.per_image else []), {}
+    read = registry()[technique.reads]
+    read_params, read_requests, _ = planned(read, card, images, cache, preset)
+    keyed = [(r, cache_key(read.name, read.version, r.spec, card.identity, r.image.pixel_hash if r.image else None))
+             for r in read_requests if isinstance(r, Request)]
+    if model is not None:
+        for (_, key), (_, result) in zip(keyed, read.compute(read_params, model, [r for r, _ in keyed], Silent())):
+            cache.put(key, result)
+    return params, technique.plan(params, card, images if technique.per_image else [], keyed), {"read": cache.get}
+
+
+def run(technique, model, card, images, cache, preset="quick"):
+    params, requests, extra = planned(technique, card, images, cache, preset, model)
+    requests = [r for r in requests if isinstance(r, Request)]  # skips never reach compute (the pipeline's way)
+    return requests, list(technique.compute(params, model, requests, Silent(), **extra))
 
 
 @pytest.mark.parametrize("technique", TECHNIQUES, ids=lambda t: t.name)
-def test_runs_on_the_tiny_model_and_leaves_no_hook(technique, tiny, tiny_card, images):
-    requests, results = run(technique, tiny, tiny_card, images)
+def test_runs_on_the_tiny_model_and_leaves_no_hook(technique, tiny, tiny_card, images, cache):
+    requests, results = run(technique, tiny, tiny_card, images, cache)
     assert requests and len(results) == len(requests)
     assert {id(r) for r, _ in results} == {id(r) for r in requests}
     declared = {value for name, value in vars(technique.Roles).items() if name.isupper()}
@@ -39,9 +57,9 @@ def test_runs_on_the_tiny_model_and_leaves_no_hook(technique, tiny, tiny_card, i
 
 
 @pytest.mark.parametrize("technique", TECHNIQUES, ids=lambda t: t.name)
-def test_is_deterministic(technique, tiny, tiny_card, images):
-    first = run(technique, tiny, tiny_card, images)[1]
-    second = run(technique, tiny, tiny_card, images)[1]
+def test_is_deterministic(technique, tiny, tiny_card, images, cache):
+    first = run(technique, tiny, tiny_card, images, cache)[1]
+    second = run(technique, tiny, tiny_card, images, cache)[1]
     for (_, a), (_, b) in zip(first, second):
         assert a.meta == b.meta
         for role in a.images:
@@ -56,10 +74,10 @@ class Exploding(nn.Module):
 
 
 @pytest.mark.parametrize("technique", TECHNIQUES, ids=lambda t: t.name)
-def test_hooks_are_removed_after_a_forced_failure(technique, tiny, tiny_card, images):
+def test_hooks_are_removed_after_a_forced_failure(technique, tiny, tiny_card, images, cache):
     tiny.module.features[4] = Exploding()
     with pytest.raises(Exception):  # the forced failure (filters: the replaced layer's missing weights)
-        run(technique, tiny, tiny_card, images)
+        run(technique, tiny, tiny_card, images, cache)
     assert hooks_left(tiny.module) == 0
 
 
@@ -75,12 +93,11 @@ def test_params_are_typed_frozen_and_every_preset_is_valid(technique):
 
 
 @pytest.mark.parametrize("technique", TECHNIQUES, ids=lambda t: t.name)
-def test_spec_changes_when_a_parameter_changes(technique, tiny_card, images):
+def test_spec_changes_when_a_parameter_changes(technique, tiny_card, images, cache):
     """Keys are derived from Params: a different preset that changes a value changes some spec."""
     specs = {}
     for preset in PRESETS:
-        params = technique.params_for(preset)
-        specs[preset] = [r.spec for r in technique.plan(params, tiny_card, images if technique.per_image else [])]
+        specs[preset] = [r.spec for r in planned(technique, tiny_card, images, cache, preset)[1] if isinstance(r, Request)]
     for preset in PRESETS:
         if technique.params_for(preset) != technique.params_for("standard"):
             assert specs[preset] != specs["standard"], preset

@@ -14,6 +14,7 @@ from reportgen.attribution import gradients
 from reportgen.hooks import hooks_left
 from reportgen.models import ModelError
 from reportgen.progress import Silent
+from reportgen.artifacts import Skip
 from reportgen.techniques.base import registry
 from reportgen.attribution.methods import colour_picture, gray_picture
 from reportgen.techniques.saliency import METHODS, cam_layer_for
@@ -22,20 +23,30 @@ SALIENCY = registry()["saliency"]
 SMALL = SALIENCY.Params(smoothgrad_samples=3, ig_steps=3, randomisation_stages=2, deletion_steps=4)
 
 
+ROLLOUTS = ("rollout", "gradient_rollout")  # transformer-only: skipped on the tiny CNN
+CONVOLUTIONAL = [m for m in METHODS if m not in ROLLOUTS]
+
+
+def planned(params, card, images):
+    return [r for r in SALIENCY.plan(params, card, images) if not isinstance(r, Skip)]
+
+
 def run(params, model, card, images):
-    requests = SALIENCY.plan(params, card, images)
+    requests = planned(params, card, images)
     return {(r.image.name, r.variant): result for r, result in SALIENCY.compute(params, model, requests, Silent())}
 
 
 def test_plans_one_artifact_per_image_and_method_keyed_only_by_what_it_depends_on(tiny_card, images):
-    requests = SALIENCY.plan(SMALL, tiny_card, images)
-    assert [(r.image.name, r.variant) for r in requests] == [(i.name, m) for i in images for m in METHODS]
-    specs = {r.variant: r.spec for r in requests[: len(METHODS)]}
+    skips = [r for r in SALIENCY.plan(SMALL, tiny_card, images) if isinstance(r, Skip)]
+    assert [s.variant for s in skips] == list(ROLLOUTS) and all("self-attention" in s.reason for s in skips)
+    requests = planned(SMALL, tiny_card, images)
+    assert [(r.image.name, r.variant) for r in requests] == [(i.name, m) for i in images for m in CONVOLUTIONAL]
+    specs = {r.variant: r.spec for r in requests[: len(CONVOLUTIONAL)]}
     assert "smoothgrad_samples" not in specs["vanilla"] and "cam_layer" not in specs["vanilla"]
     assert specs["gradcam"]["cam_layer"] == "features" and specs["smoothgrad"]["smoothgrad_samples"] == 3
-    changed = SALIENCY.plan(dataclasses.replace(SMALL, smoothgrad_samples=9), tiny_card, images)
+    changed = planned(dataclasses.replace(SMALL, smoothgrad_samples=9), tiny_card, images)
     assert changed[0].spec == requests[0].spec and changed[5].spec != requests[5].spec
-    quick = SALIENCY.plan(SALIENCY.params_for("quick"), tiny_card, images)
+    quick = planned(SALIENCY.params_for("quick"), tiny_card, images)
     assert all("deletion_steps" not in r.spec for r in quick)  # sanity off: its fields stay out of the keys
     assert {r.variant for r in quick if "seed" in r.spec} == {"smoothgrad"}
 
@@ -56,6 +67,9 @@ def test_every_method_renders_at_the_images_aspect_with_its_raw_map(tiny, tiny_c
         assert all(abs(p.shape[1] / p.shape[0] - width / height) < 0.01 for p in pictures)
         if method == "gradcam":
             assert set(result.images) == {"overlay"} and result.arrays["cam"].shape == (16, 16)
+        elif method in ("hirescam", "layercam"):  # kept at the input's size: their maps are per cell
+            assert set(result.images) == {"overlay"} and result.arrays["attribution"].shape == (1, 32, 32)
+            assert (result.arrays["attribution"] >= 0).all()
         else:
             assert set(result.images) == {"color", "gray"} and result.arrays["attribution"].shape == (3, 32, 32)
             assert np.isfinite(result.arrays["attribution"]).all() and np.abs(result.arrays["attribution"]).max() > 0

@@ -1,0 +1,134 @@
+"""The faithfulness technique on a model whose right answer is known: it sees red squares, so the
+maps that point at the square must beat the random and centre maps, and the pointing game counts
+hits against the boxes."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import helpers
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from PIL import Image
+
+from reportgen import models
+from reportgen.artifacts import Request
+from reportgen.config import parse_overrides
+from reportgen.images import InputImage, hash_pixels
+from reportgen.pipeline import build
+from reportgen.progress import Silent
+from reportgen.techniques.base import registry
+
+FAITHFULNESS = registry()["faithfulness"]
+
+
+class RedSquares(nn.Module):
+    """Class 0 ('red square') grows with the area of strongly red pixels, wherever they are."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+        with torch.no_grad():
+            self.features[0].weight.zero_()
+            self.features[0].weight[:, 0, 1, 1] = 2.0
+            self.features[0].weight[:, 1:, 1, 1] = -1.0
+            self.features[0].bias.fill_(-5.0)  # dark noise stays below: only strong red passes
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(4, 2)
+        with torch.no_grad():
+            self.classifier.weight.copy_(torch.tensor([[12.7] * 4, [0.0] * 4]))
+            self.classifier.bias.copy_(torch.tensor([-6.0, 0.0]))
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+models.register_local("red_squares", models.LocalModel(
+    build=RedSquares, load_weights=None, weights_file=None, input_size=64, categories=lambda: ["red square", "other"]))
+
+
+def square_on_noise(seed: int) -> InputImage:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 120, size=(64, 64, 3), dtype=np.uint8)
+    x, y = rng.integers(2, 44, size=2)
+    pixels[y:y + 16, x:x + 16] = (250, 10, 10)
+    return InputImage(name=f"{seed}.png", pixels=pixels, pixel_hash=hash_pixels(pixels),
+                      boxes=((float(x), float(y), float(x + 16), float(y + 16)),))
+
+
+def inputs_folder(folder, count):
+    folder.mkdir(parents=True, exist_ok=True)
+    boxes = {}
+    for seed in range(count):
+        image = square_on_noise(seed)
+        Image.fromarray(image.pixels).save(folder / image.name)
+        boxes[image.name] = list(image.boxes[0])
+    (folder / "boxes.json").write_text(json.dumps(boxes))
+    return folder
+
+
+def built(tmp_path, count, *settings):
+    overrides = parse_overrides(["saliency.methods=vanilla,gradcam,smoothgrad", "saliency.sanity=true",
+                                 "saliency.randomisation_stages=1", "saliency.deletion_steps=0", *settings], registry())
+    config = helpers.config(tmp_path, input_dir=inputs_folder(tmp_path / "inputs", count), models=("red_squares",),
+                            techniques=("faithfulness",), overrides=overrides)
+    return build(config, Silent())
+
+
+def test_maps_that_point_at_the_object_beat_both_baselines(tmp_path):
+    report = built(tmp_path, 6, "faithfulness.batch_size=4")
+    assert not report.errors
+    # Saliency's maps were computed for it, but only the faithfulness artifact is shown.
+    assert {a.technique for a in report.manifest.artifacts} == {"predictions", "faithfulness"}
+    (artifact,) = [a for a in report.manifest.artifacts if a.technique == "faithfulness"]
+    scores = artifact.meta.scores
+    assert artifact.meta.methods == ("vanilla", "gradcam", "smoothgrad", "random", "centre")
+    assert artifact.meta.metrics == ("insertion", "deletion", "road_morf", "road_lerf", "randomisation", "pointing")
+    assert artifact.meta.pointing_images == 6
+    for method in ("gradcam", "vanilla"):
+        for baseline in ("random", "centre"):
+            assert scores[method]["insertion"] > scores[baseline]["insertion"] + 0.05
+            assert scores[method]["deletion"] < scores[baseline]["deletion"] - 0.05
+            assert scores[method]["road_morf"] < scores[baseline]["road_morf"]
+            assert scores[method]["pointing"] > scores[baseline]["pointing"]
+        assert scores[method]["pointing"] >= 5 / 6
+    # A map made without the model is the same on a randomised one; these depend on the weights.
+    assert scores["random"]["randomisation"] == pytest.approx(1.0)
+    assert scores["gradcam"]["randomisation"] < 0.9 and scores["vanilla"]["randomisation"] < 0.9
+    again = built(tmp_path, 6, "faithfulness.batch_size=4")
+    assert again.computed == 0  # every map and score came from the cache
+
+
+def test_the_pointing_game_agrees_with_a_count_by_hand(tmp_path, cache):
+    report = built(tmp_path, 4, "faithfulness.methods=vanilla", "faithfulness.pointing_tolerance=0")
+    (artifact,) = [a for a in report.manifest.artifacts if a.technique == "faithfulness"]
+    model = models.load(models.card_for("red_squares", "pretrained", cache), "cpu")
+    hits = 0
+    for seed in range(4):
+        image = square_on_noise(seed)
+        inputs = model.inputs([image.pixels]).requires_grad_(True)
+        model.module(inputs)[0, 0].backward()
+        row, column = np.unravel_index(int(inputs.grad[0].abs().amax(dim=0).argmax()), (64, 64))
+        x0, y0, x1, y1 = image.boxes[0]
+        hits += int(x0 <= column + 0.5 <= x1 and y0 <= row + 0.5 <= y1)
+    assert artifact.meta.scores["vanilla"]["pointing"] == pytest.approx(hits / 4)
+
+
+def test_keys_follow_the_maps_boxes_and_settings(cache):
+    card = models.card_for("red_squares", "pretrained", cache)
+    images = [square_on_noise(seed) for seed in range(3)]
+    upstream = [(Request(m, {}, image), f"{m}-{image.pixel_hash}") for image in images for m in ("vanilla", "gradcam")]
+    params = FAITHFULNESS.params_for("quick")
+    (first,) = FAITHFULNESS.plan(params, card, images, upstream)
+    assert first.spec["methods"] == ["vanilla", "gradcam"]  # the methods saliency makes
+    (reordered,) = FAITHFULNESS.plan(params, card, images[::-1], upstream[::-1])
+    assert first.spec == reordered.spec
+    moved = [dataclasses.replace(images[0], boxes=((0.0, 0.0, 5.0, 5.0),))] + images[1:]
+    assert FAITHFULNESS.plan(params, card, moved, upstream)[0].spec != first.spec
+    other = [(request, key + "x") for request, key in upstream]
+    assert FAITHFULNESS.plan(params, card, images, other)[0].spec != first.spec
+    assert FAITHFULNESS.plan(dataclasses.replace(params, steps=30), card, images, upstream)[0].spec != first.spec
+    assert "batch_size" not in first.spec
