@@ -85,10 +85,11 @@ def main() -> None:
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--models", default="efficientnet_lite0")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "faithfulness.json")
+    parser.add_argument("--work", type=Path, help="folder for the pictures, cache and site (kept; default: a new temporary one)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="faithfulness-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="faithfulness-"))
     folder = work / "inputs"
-    folder.mkdir()
+    folder.mkdir(parents=True, exist_ok=True)
     make_folder(folder, args.count)
     gallery = reportgen.build(folder, models=args.models.split(","), techniques=["saliency", "faithfulness"],
                               preset=args.preset, out=work / "site", cache_dir=work / "cache")
@@ -96,14 +97,15 @@ def main() -> None:
     results = {}
     for artifact in gallery.select(technique="faithfulness"):
         meta = artifact.meta
-        print(f"\n{artifact.model}: {meta['images']} images")
-        print(f"{'method':24}" + "".join(f"{m:>15}" for m in meta["metrics"]) + f"{'outside count':>15}")
-        for name in meta["methods"]:
-            row = meta["scores"][name]
-            cells = "".join(f"{'-' if row[m] is None else format(row[m], '.3f'):>15}" for m in meta["metrics"])
+        print(f"\n{artifact.model}: {meta.images} images")
+        print(f"{'method':24}" + "".join(f"{m:>15}" for m in meta.metrics) + f"{'outside count':>15}")
+        for name in meta.methods:
+            row = meta.scores[name]
+            cells = "".join(f"{'-' if row[m] is None else format(row[m], '.3f'):>15}" for m in meta.metrics)
             recount = outside.get(artifact.model, {}).get(name)
             print(f"{name:24}{cells}{'' if recount is None else format(recount, '.3f'):>15}")
-        results[artifact.model] = {"images": meta["images"], "scores": meta["scores"], "outside_pointing": outside.get(artifact.model, {})}
+        results[artifact.model] = {"images": meta.images, "scores": dict(meta.scores),
+                                   "outside_pointing": outside.get(artifact.model, {})}
     args.out.write_text(json.dumps({"preset": args.preset, "count": args.count, "models": results}, indent=1) + "\n")
     print(f"\nsite: {work / 'site' / 'faithfulness.html'}")
 
