@@ -9,12 +9,13 @@ them that needs torch until it is used.
 from reportgen.models.card import (CARD_VERSION, IMAGENET_MEAN, IMAGENET_STD, RANDOM_SEED, LayerInfo, ModelCard,
                                    ModelError, package_version)
 from reportgen.models.catalogue import (available_models, check_name, checkpoints_dir, is_embedded,
-                                        require_weights, torchvision_catalogue, torchvision_names)
+                                        torchvision_catalogue, torchvision_names)
 from reportgen.models.describe import card_for
 from reportgen.models.device import prepare_device, select_device
 from reportgen.models.embedded import DEFAULT_MODEL, LocalModel, imagenet_categories, register_local
 from reportgen.models.layout import to_maps
 from reportgen.models.loading import LoadedModel, load
+from reportgen.models.weights import require_weights
 
 __all__ = [
     "CARD_VERSION", "DEFAULT_MODEL", "IMAGENET_MEAN", "IMAGENET_STD", "RANDOM_SEED", "LayerInfo", "LoadedModel",

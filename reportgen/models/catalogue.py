@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 from reportgen.choices import ChoiceError
-from reportgen.models.card import ModelCard
 from reportgen.models.embedded import LOCAL
 
 
@@ -84,15 +83,6 @@ def checkpoints_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch"
     )
     return Path(home) / "hub" / "checkpoints"
-
-
-def require_weights(card: ModelCard) -> None:
-    """Before any work: pretrained torchvision weights are on disk, or downloaded now (see weights)."""
-    if card.weights != "pretrained" or card.name in LOCAL or card.weights_url is None:
-        return
-    from reportgen.models.weights import Checkpoint, fetch
-
-    fetch(Checkpoint(card.name, card.weights_url))
 
 
 def is_embedded(name: str) -> bool:

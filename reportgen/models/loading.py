@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from reportgen.images import first_line
+from reportgen.errors import first_line
 from reportgen.lazy import F, torch
 from reportgen.models.card import RANDOM_SEED, ModelCard, ModelError
 from reportgen.models.catalogue import checkpoints_dir
