@@ -21,6 +21,7 @@ from reportgen.choices import ParamError, check_choices
 from reportgen.config import BuildConfig
 from reportgen.images import InputImage, Skipped, load_folder
 from reportgen.models import ModelCard, ModelError, package_version, card_for
+from reportgen.models.declared import declare
 from reportgen.progress import Progress
 from reportgen.techniques.base import Request, Technique, Unsupported, registry
 
@@ -80,6 +81,11 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
     except CacheError as error:
         raise BuildError(str(error)) from None
     cache.sweep()
+    try:
+        for name, model in config.user_models.items():
+            declare(name, model)
+    except ModelError as error:
+        raise BuildError(str(error)) from None
     cards = {name: _card(name, config.weights, cache) for name in config.models}
     plan: list[Planned] = []
     unsupported: list[Skip] = []
