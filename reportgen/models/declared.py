@@ -122,7 +122,16 @@ class ModelSpec:
 
 def declare(name: str, model: Declaration | ModelSpec) -> None:
     """Make a user's model usable by ``name`` in this process."""
-    register_local(name, model.local_model() if isinstance(model, Declaration) else model.local_model(name))
+    if isinstance(model, Declaration):
+        register_local(name, model.local_model())
+    elif isinstance(model, ModelSpec):
+        if not isinstance(model.module, torch.nn.Module):
+            raise ModelError(f"models[{name!r}]: ModelSpec.module is a {type(model.module).__name__}, "
+                             "not a torch.nn.Module")
+        register_local(name, model.local_model(name))
+    else:
+        raise ModelError(f"models[{name!r}]: expected a reportgen.ModelSpec or a catalogue name, "
+                         f"not a {type(model).__name__}")
 
 
 def check_normalisation(where: str, channels: int, mean: Sequence[float], std: Sequence[float]) -> None:
