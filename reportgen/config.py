@@ -116,7 +116,8 @@ def _declaration(path: Path, key: str, name: str, table: Any) -> Any:
     if factory is None or ":" not in factory:
         raise ConfigError(f"{where}.factory: expected \"module:function\" (a .py beside {path.name}, or any "
                           "importable module)")
-    weights = path.parent / table["weights"] if "weights" in table else None
+    base = path.parent.resolve()  # absolute: Ray workers rebuild the model from another folder
+    weights = base / table["weights"] if "weights" in table else None
     if weights is not None and not weights.is_file():
         raise ConfigError(f"{where}.weights: {weights} does not exist")
     classes = _classes(path, where, table.get("classes"))
@@ -134,7 +135,7 @@ def _declaration(path: Path, key: str, name: str, table: Any) -> Any:
         check_normalisation(where, channels, mean, std)
     except ModelError as error:
         raise ConfigError(str(error)) from None
-    return Declaration(name=name, where=where, factory=factory, folder=path.parent, weights=weights,
+    return Declaration(name=name, where=where, factory=factory, folder=base, weights=weights,
                        classes=classes, input_size=size, channels=channels, mean=mean, std=std)
 
 

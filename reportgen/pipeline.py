@@ -158,7 +158,7 @@ def _compute(misses, cards, params, config, cache, entries, report, progress) ->
     try:
         for name in dict.fromkeys(m.model for m in misses):
             require_weights(cards[name])
-        executor = executor_for(config.executor, config.ray_address, config.ray_workers)
+        executor = executor_for(config.executor, config.ray_address, config.ray_workers, config.user_models)
         for done in executor.run(jobs, cards, params, config.device, cache, progress):
             entries.update(done.stored)
             report.computed += len(done.stored)
