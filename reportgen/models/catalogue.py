@@ -10,6 +10,7 @@ from pathlib import Path
 
 from reportgen.choices import ChoiceError
 from reportgen.models.embedded import LOCAL
+from reportgen.models.timm_models import check as check_timm, is_timm
 
 
 def torchvision_names() -> list[str]:
@@ -73,7 +74,9 @@ def available_models() -> list[str]:
 
 
 def check_name(name: str) -> None:
-    if name not in LOCAL and name not in torchvision_names():
+    if is_timm(name):
+        check_timm(name)
+    elif name not in LOCAL and name not in torchvision_names():
         raise ChoiceError("model", (name,), available_models())
 
 

@@ -14,6 +14,7 @@ from reportgen.lazy import torch
 from reportgen.models import catalogue
 from reportgen.models.card import CARD_VERSION, IMAGENET_MEAN, IMAGENET_STD, RANDOM_SEED, ModelCard, package_version
 from reportgen.models.catalogue import checkpoints_dir
+from reportgen.models import timm_models
 from reportgen.models.embedded import LOCAL
 from reportgen.models.weights import checkpoint_for, fetch
 from reportgen.staging import atomic_write_bytes, sweep_abandoned
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
     """The model's card, from the cache when it is there (no torch import), else built."""
     check_choice("weights", weights, WEIGHTS)
+    timm_models.ensure(name)
     local = LOCAL.get(name)
     if local is not None and local.untrained:
         weights = "random"
