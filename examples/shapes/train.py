@@ -66,7 +66,7 @@ def as_input(batch: list[np.ndarray]) -> torch.Tensor:
     return (torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float() / 255 - MEAN) / STD
 
 
-def train(steps: int = 300, seed: int = 0) -> torch.nn.Module:
+def train(steps: int = 200, seed: int = 0) -> torch.nn.Module:
     """The model, trained on fresh pictures each step; seeded, so the same weights each run."""
     torch.manual_seed(seed)
     net = build()
@@ -86,7 +86,7 @@ def accuracy(net: torch.nn.Module, count: int = 200, seed: int = 99) -> float:
         return float((net(as_input(batch)).argmax(1) == torch.tensor(labels)).float().mean())
 
 
-def main(folder: Path = HERE, steps: int = 300, count: int = 6) -> Path:
+def main(folder: Path = HERE, steps: int = 200, count: int = 6) -> Path:
     """Train, and write the state dict, classes, test pictures and reportgen.toml into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     net = train(steps)
