@@ -53,19 +53,26 @@ def ray_instance(tmp_path_factory):
     ray.shutdown()
 
 
-def test_a_ray_build_matches_the_local_one_even_when_a_worker_dies(tmp_path, ray_instance):
-    write_inputs(tmp_path / "inputs")
-    local = config(tmp_path / "local", input_dir=tmp_path / "inputs", techniques=TECHNIQUES)
+def built_locally_and_on_ray(tmp_path, local):
+    """Build ``local``, then the same on Ray (two workers): the same keys, every page and picture
+    byte for byte. Returns the local report and the Ray configuration."""
     on_ray = replace(local, out=tmp_path / "ray" / "site", cache_dir=tmp_path / "ray" / "cache", executor="ray",
                      ray_workers=2)
     expected = build(local, Silent())
     write_site(expected.manifest, local.cache_dir, expected.images, local.out)
     report = build(on_ray, Silent())
     assert not report.errors, report.errors
-    assert ray_instance.read_text().startswith("worker ")  # a worker did die mid-build, and was retried
     write_site(report.manifest, on_ray.cache_dir, report.images, on_ray.out)
     assert [a.key for a in report.manifest.artifacts] == [a.key for a in expected.manifest.artifacts]
-    assert site_files(on_ray.out) == site_files(local.out)  # every picture byte for byte, and the pages
+    assert site_files(on_ray.out) == site_files(local.out)
+    return expected, on_ray
+
+
+def test_a_ray_build_matches_the_local_one_even_when_a_worker_dies(tmp_path, ray_instance):
+    write_inputs(tmp_path / "inputs")
+    local = config(tmp_path / "local", input_dir=tmp_path / "inputs", techniques=TECHNIQUES)
+    expected, on_ray = built_locally_and_on_ray(tmp_path, local)
+    assert ray_instance.read_text().startswith("worker ")  # a worker did die mid-build, and was retried
     warm = build(replace(on_ray, executor="local"), Silent())
     assert warm.computed == 0 and warm.cached == expected.computed
 
@@ -136,14 +143,7 @@ def test_a_declared_model_reaches_ray_workers_by_its_declaration_and_builds_the_
     declared = load_config(tmp_path / "reportgen.toml").declared
     local = config(tmp_path / "local", input_dir=tmp_path / "inputs", models=("mine",), techniques=TECHNIQUES,
                    user_models=declared)
-    on_ray = replace(local, out=tmp_path / "ray" / "site", cache_dir=tmp_path / "ray" / "cache", executor="ray",
-                     ray_workers=2)
-    expected = build(local, Silent())
-    write_site(expected.manifest, local.cache_dir, expected.images, local.out)
-    report = build(on_ray, Silent())
-    assert not report.errors, report.errors
-    write_site(report.manifest, on_ray.cache_dir, report.images, on_ray.out)
-    assert site_files(on_ray.out) == site_files(local.out)
+    built_locally_and_on_ray(tmp_path, local)
 
 
 def test_a_module_that_does_not_pickle_is_refused_for_ray_in_one_line(tmp_path, ray_instance):
