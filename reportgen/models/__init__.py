@@ -1,7 +1,9 @@
-"""Models by name: torchvision's classifiers, the embedded offline models, tests' tiny networks.
+"""Models by name: torchvision's classifiers, the embedded offline models, timm's (``timm:NAME``),
+a user's own (declared in the config file, or a module passed from Python), tests' tiny networks.
 
 One job per module: ``card`` (what planning knows of a model), ``catalogue`` (which models exist
-and where their weights are), ``embedded`` (models built in this process), ```describe`` (making and
+and where their weights are), ``embedded`` (models built in this process), ``declared`` (a user's model), ``timm_models``,
+``describe`` (making and
 caching a card), ``probe`` (what a card learns by running the model), ``layout`` (any layer's
 output as a channels-first map), ``loading`` (a card made runnable) and ``device``. This package imports none of
 them that needs torch until it is used.
