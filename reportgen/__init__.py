@@ -7,7 +7,7 @@ import logging as _logging
 # A library stays quiet unless its user configures logging; the command line shows these messages.
 _logging.getLogger("reportgen").addHandler(_logging.NullHandler())
 
-__all__ = ["BuildError", "Gallery", "ParamError", "build", "check"]
+__all__ = ["BuildError", "Gallery", "ModelSpec", "ParamError", "build", "check"]
 
 
 def __getattr__(name: str):
@@ -16,6 +16,10 @@ def __getattr__(name: str):
         from reportgen import api
 
         return getattr(api, name)
+    if name == "ModelSpec":
+        from reportgen.models.declared import ModelSpec
+
+        return ModelSpec
     if name == "BuildError":
         from reportgen.pipeline import BuildError
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -97,7 +97,7 @@ class Gallery:
                 f"alt='{_attr(artifact.describe())}'></a>")
 
 
-def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | None = None,
+def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | Mapping[str, Any] | None = None,
           techniques: Iterable[str] | str | None = None, preset: str | None = None,
           overrides: Mapping[str, Mapping[str, Any]] | None = None, out: str | Path | None = None,
           cache_dir: str | Path | None = None, device: str | None = None, weights: str | None = None,
@@ -106,17 +106,24 @@ def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | 
     """Build the gallery of ``input_dir`` and return it.
 
     ``overrides`` sets technique parameters, e.g. ``{"saliency": {"methods": ["guided"]}}``;
-    ``config`` names a config file whose settings the other arguments override. Raises
+    ``config`` names a config file whose settings the other arguments override. ``models``: names
+    (catalogue, or declared in the config file), or a dict of name -> ``reportgen.ModelSpec`` (a
+    module of yours) or -> a catalogue name (built under that catalogue name). Raises
     ``reportgen.BuildError`` (or ``ParamError`` for a bad setting) when the build cannot start.
     """
     from reportgen.techniques.base import registry
 
+    specs = dict(models) if isinstance(models, Mapping) else {}
+    if specs:
+        models = [value if isinstance(value, str) else name for name, value in specs.items()]
     given = dict(input=input_dir, models=_names(models), techniques=_names(techniques), preset=preset, out=out,
                  cache_dir=cache_dir, device=device, weights=weights, strict=strict, executor=executor)
     settings = [f"{technique}.{name}={as_text(value)}" for technique, values in (overrides or {}).items()
                 for name, value in values.items()]
     file = load_config(Path(config) if config is not None else None)
-    return build_with(build_config(given, file, registry(), settings), progress)
+    configured = build_config(given, file, registry(), settings)
+    own = {name: spec for name, spec in specs.items() if not isinstance(spec, str)}
+    return build_with(replace(configured, user_models={**configured.user_models, **own}), progress)
 
 
 def build_with(config: BuildConfig, progress: bool | Any = False) -> Gallery:

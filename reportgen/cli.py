@@ -178,6 +178,7 @@ def list_(what: str, name: str | None, config_file: Path | None, cache_dir: Path
     if what == "models":
         from reportgen.models import available_models
 
+        _settings(config_file)  # the config file's declared models are listed too
         names = available_models()
     else:
         from reportgen.techniques.base import registry

@@ -27,7 +27,12 @@ CONFIG_FILE = "reportgen.toml"
 FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "input": str, "models": (list, str), "techniques": (list, str), "preset": str, "out": str,
     "cache_dir": str, "device": str, "weights": str, "strict": bool, "overrides": dict,
-    "executor": str, "ray_address": str, "ray_workers": int,
+    "executor": str, "ray_address": str, "ray_workers": int, "model": dict,
+}
+# A user's model, declared as [model.NAME] (models/declared.py), and each key's TOML type.
+MODEL_KEYS: dict[str, type | tuple[type, ...]] = {
+    "factory": str, "weights": str, "classes": (str, list), "input_size": (int, list), "channels": int,
+    "mean": list, "std": list,
 }
 PATH_KEYS = ("input", "out", "cache_dir")
 
@@ -41,6 +46,7 @@ class FileSettings:
     path: Path | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
     overrides: tuple[tuple[str, str], ...] = ()  # (key as written in the file, "technique.param=value")
+    declared: Mapping[str, Any] = field(default_factory=dict)  # name -> models.declared.Declaration
 
     def where(self, key: str) -> str:
         return f"{self.path}: {key}"
@@ -73,6 +79,7 @@ def load_config(path: Path | None) -> FileSettings:
     prefix = "tool.reportgen." if path.name == "pyproject.toml" else ""
     values: dict[str, Any] = {}
     overrides: list[tuple[str, str]] = []
+    declared: dict[str, Any] = {}
     for key, value in table.items():
         if key not in FILE_KEYS:
             raise ConfigError(f"{path}: unknown key {prefix}{key!r}; valid: {', '.join(FILE_KEYS)}")
@@ -80,13 +87,69 @@ def load_config(path: Path | None) -> FileSettings:
             raise ConfigError(f"{path}: {prefix}{key} has the wrong type ({type(value).__name__})")
         if key == "overrides":
             overrides.extend(_override_texts(path, f"{prefix}overrides", value))
+        elif key == "model":
+            declared = {name: _declaration(path, f"{prefix}model.{name}", name, table)
+                        for name, table in value.items()}
         elif key in PATH_KEYS:
             values[key] = path.parent / value
         elif isinstance(value, list):
             values[key] = ",".join(str(item) for item in value)
         else:
             values[key] = value
-    return FileSettings(path, values, tuple(overrides))
+    return FileSettings(path, values, tuple(overrides), declared)
+
+
+def _declaration(path: Path, key: str, name: str, table: Any) -> Any:
+    """One [model.NAME] table, checked: every error names the file and the key."""
+    from reportgen.models.card import IMAGENET_MEAN, IMAGENET_STD, ModelError
+    from reportgen.models.declared import Declaration, check_normalisation
+
+    where = f"{path}: {key}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table (factory, weights, classes, input_size, channels, mean, std)")
+    for item, value in table.items():
+        if item not in MODEL_KEYS:
+            raise ConfigError(f"{where}: unknown key {item!r}; valid: {', '.join(MODEL_KEYS)}")
+        if not isinstance(value, MODEL_KEYS[item]):
+            raise ConfigError(f"{where}.{item} has the wrong type ({type(value).__name__})")
+    factory = table.get("factory")
+    if factory is None or ":" not in factory:
+        raise ConfigError(f"{where}.factory: expected \"module:function\" (a .py beside {path.name}, or any "
+                          "importable module)")
+    base = path.parent.resolve()  # absolute: Ray workers rebuild the model from another folder
+    weights = base / table["weights"] if "weights" in table else None
+    if weights is not None and not weights.is_file():
+        raise ConfigError(f"{where}.weights: {weights} does not exist")
+    classes = _classes(path, where, table.get("classes"))
+    size = table.get("input_size", 224)
+    if isinstance(size, list):
+        if len(size) != 2 or not all(isinstance(side, int) for side in size) or size[0] != size[1]:
+            raise ConfigError(f"{where}.input_size: expected a size in px, or [height, width] of a square")
+        size = size[0]
+    if size < 1:
+        raise ConfigError(f"{where}.input_size: {size} is not a size in px")
+    channels = table.get("channels", 3)
+    mean = tuple(table.get("mean", IMAGENET_MEAN if channels == 3 else [0.5]))
+    std = tuple(table.get("std", IMAGENET_STD if channels == 3 else [0.25]))
+    try:
+        check_normalisation(where, channels, mean, std)
+    except ModelError as error:
+        raise ConfigError(str(error)) from None
+    return Declaration(name=name, where=where, factory=factory, folder=base, weights=weights,
+                       classes=classes, input_size=size, channels=channels, mean=mean, std=std)
+
+
+def _classes(path: Path, where: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        raise ConfigError(f"{where}.classes: missing (a file, one name a line, or a list of names)")
+    if isinstance(value, list):
+        return tuple(str(item) for item in value)
+    file = path.parent / value
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{where}.classes: cannot read {file} ({error.__class__.__name__})") from None
+    return tuple(line.strip() for line in lines if line.strip())
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -132,6 +195,7 @@ class BuildConfig:
     executor: str = "local"
     ray_address: str | None = None
     ray_workers: int | None = None  # actors per model; default: one per CPU (GPU) of the cluster
+    user_models: Mapping[str, Any] = field(default_factory=dict)  # name -> Declaration or ModelSpec
 
 
 def split_names(text: str | None) -> tuple[str, ...]:
@@ -191,8 +255,13 @@ def setting(key: str, given: Mapping[str, Any], file: FileSettings) -> Any:
 
 def settings_for(config_file: Path | None, **given: Any) -> dict[str, Any]:
     """The settings a command other than ``build`` needs (e.g. ``cache_dir``), resolved as a
-    build resolves them; a path from the config file is relative to that file's folder."""
+    build resolves them; a path from the config file is relative to that file's folder. The
+    file's declared models are registered by name."""
     file = load_config(find_config(config_file))
+    from reportgen.models.declared import declare
+
+    for name, declaration in file.declared.items():  # a declared model is known by name to every command
+        declare(name, declaration)
     return {key: setting(key, given, file) for key in given}
 
 
@@ -231,6 +300,7 @@ def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping
         executor=choice("executor", EXECUTORS),
         ray_address=pick("ray_address"),
         ray_workers=pick("ray_workers"),
+        user_models=dict(file.declared),
     )
 
 

@@ -93,7 +93,8 @@ class LocalExecutor:
 class ModelWorker:
     """A Ray actor that holds one loaded model and computes that model's jobs into the cache."""
 
-    def __init__(self, card: ModelCard, device: str, cache_root: str, shared_check: tuple[str, str], threads: int):
+    def __init__(self, card: ModelCard, device: str, cache_root: str, shared_check: tuple[str, str], threads: int,
+                 own: Any = None):
         from reportgen.lazy import torch
 
         # Ray gives each worker one OpenMP thread; the driver's count keeps every reduction's order,
@@ -107,6 +108,14 @@ class ModelWorker:
                                 "with Ray it must be on a file system every node shares")
         self.device = select_device(device)
         prepare_device(self.device)
+        if own is not None:  # a user's model, rebuilt from its declaration: the same content, or no work
+            from reportgen.models import embedded
+            from reportgen.models.declared import declare
+
+            declare(card.name, own)
+            if embedded.LOCAL[card.name].identity() != card.weights_id:
+                raise ExecutorError(f"{card.name} changed on disk during the build (its factory or weights); "
+                                    "build again")
         self.model = load(card, self.device)
 
     def run(self, job: Job, params: Any) -> Done:
@@ -119,9 +128,13 @@ class RayExecutor:
     make a retried job leave exactly what a first try would."""
 
     def __init__(self, address: str | None = None, workers: int | None = None,
-                 runtime_env: Mapping[str, Any] | None = None, retries: int = 3):
+                 runtime_env: Mapping[str, Any] | None = None, retries: int = 3,
+                 own: Mapping[str, Any] | None = None):
         self.address, self.workers, self.runtime_env, self.retries = address, workers, runtime_env, retries
+        self.own = dict(own or {})
         check_reachable(address)
+        for name, model in self.own.items():
+            _check_pickles(name, model)
 
     def run(self, jobs: Sequence[Job], cards: Mapping[str, ModelCard], params: Mapping[str, Any],
             device: str, cache: Cache, progress: Progress) -> Iterator[Done]:
@@ -159,7 +172,8 @@ class RayExecutor:
         pending: dict[Any, Job] = {}
         for model_name in dict.fromkeys(job.model for job in jobs):
             model_jobs = [job for job in jobs if job.model == model_name]
-            pool = [actor.remote(cards[model_name], worker_device, str(root), shared_check, threads)
+            own = self.own.get(model_name)
+            pool = [actor.remote(cards[model_name], worker_device, str(root), shared_check, threads, own)
                     for _ in range(min(workers, len(model_jobs)))]
             for index, job in enumerate(model_jobs):
                 pending[pool[index % len(pool)].run.remote(job, params[job.technique])] = job
@@ -173,6 +187,21 @@ class RayExecutor:
                 raise ExecutorError(_reason(error)) from None
             progress.message(f"{job.label}: {'done' if done.error is None else 'failed'}")
             yield done
+
+
+def _check_pickles(name: str, model: Any) -> None:
+    """A module passed from Python reaches Ray workers only by pickling (Ray's cloudpickle); say so at
+    once if it cannot."""
+    try:
+        from ray import cloudpickle as pickler
+    except ImportError:  # RayExecutor.run says how to install Ray
+        return
+    try:
+        pickler.dumps(model)
+    except Exception as error:  # noqa: BLE001 - pickling fails in many ways (lambdas, open files, locks)
+        raise ExecutorError(f"models[{name!r}] cannot go to Ray workers: it does not pickle ({first_line(error)}); "
+                            "build it with the local executor, or declare it in the config file "
+                            "(factory + weights)") from None
 
 
 def check_reachable(address: str | None, timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
@@ -220,9 +249,11 @@ def _reason(error: Exception) -> str:
     return f"a Ray worker failed: {lines[-1] if lines else type(error).__name__}"
 
 
-def executor_for(name: str, address: str | None = None, workers: int | None = None) -> LocalExecutor | RayExecutor:
+def executor_for(name: str, address: str | None = None, workers: int | None = None,
+                 own: Mapping[str, Any] | None = None) -> LocalExecutor | RayExecutor:
+    """``own``: a user's models by name (models/declared.py), which Ray workers rebuild from them."""
     if name == "local":
         return LocalExecutor()
     if name == "ray":
-        return RayExecutor(address, workers)
+        return RayExecutor(address, workers, own=own)
     raise ExecutorError(f"unknown executor {name!r}; valid executors: {', '.join(EXECUTORS)}")

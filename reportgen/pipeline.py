@@ -21,6 +21,7 @@ from reportgen.choices import ParamError, check_choices
 from reportgen.config import BuildConfig
 from reportgen.images import InputImage, Skipped, load_folder
 from reportgen.models import ModelCard, ModelError, package_version, card_for
+from reportgen.models.declared import declare
 from reportgen.progress import Progress
 from reportgen.techniques.base import Request, Technique, Unsupported, registry
 
@@ -80,6 +81,11 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
     except CacheError as error:
         raise BuildError(str(error)) from None
     cache.sweep()
+    try:
+        for name, model in config.user_models.items():
+            declare(name, model)
+    except ModelError as error:
+        raise BuildError(str(error)) from None
     cards = {name: _card(name, config.weights, cache) for name in config.models}
     plan: list[Planned] = []
     unsupported: list[Skip] = []
@@ -158,7 +164,7 @@ def _compute(misses, cards, params, config, cache, entries, report, progress) ->
     try:
         for name in dict.fromkeys(m.model for m in misses):
             require_weights(cards[name])
-        executor = executor_for(config.executor, config.ray_address, config.ray_workers)
+        executor = executor_for(config.executor, config.ray_address, config.ray_workers, config.user_models)
         finished = (done for wave in waves if wave for done in executor.run(wave, cards, params, config.device, cache, progress))
         for done in finished:
             entries.update(done.stored)

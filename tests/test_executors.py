@@ -53,19 +53,26 @@ def ray_instance(tmp_path_factory):
     ray.shutdown()
 
 
-def test_a_ray_build_matches_the_local_one_even_when_a_worker_dies(tmp_path, ray_instance):
-    write_inputs(tmp_path / "inputs")
-    local = config(tmp_path / "local", input_dir=tmp_path / "inputs", techniques=TECHNIQUES)
+def built_locally_and_on_ray(tmp_path, local):
+    """Build ``local``, then the same on Ray (two workers): the same keys, every page and picture
+    byte for byte. Returns the local report and the Ray configuration."""
     on_ray = replace(local, out=tmp_path / "ray" / "site", cache_dir=tmp_path / "ray" / "cache", executor="ray",
                      ray_workers=2)
     expected = build(local, Silent())
     write_site(expected.manifest, local.cache_dir, expected.images, local.out)
     report = build(on_ray, Silent())
     assert not report.errors, report.errors
-    assert ray_instance.read_text().startswith("worker ")  # a worker did die mid-build, and was retried
     write_site(report.manifest, on_ray.cache_dir, report.images, on_ray.out)
     assert [a.key for a in report.manifest.artifacts] == [a.key for a in expected.manifest.artifacts]
-    assert site_files(on_ray.out) == site_files(local.out)  # every picture byte for byte, and the pages
+    assert site_files(on_ray.out) == site_files(local.out)
+    return expected, on_ray
+
+
+def test_a_ray_build_matches_the_local_one_even_when_a_worker_dies(tmp_path, ray_instance):
+    write_inputs(tmp_path / "inputs")
+    local = config(tmp_path / "local", input_dir=tmp_path / "inputs", techniques=TECHNIQUES)
+    expected, on_ray = built_locally_and_on_ray(tmp_path, local)
+    assert ray_instance.read_text().startswith("worker ")  # a worker did die mid-build, and was retried
     warm = build(replace(on_ray, executor="local"), Silent())
     assert warm.computed == 0 and warm.cached == expected.computed
 
@@ -126,3 +133,40 @@ def test_rays_own_output_goes_to_the_log_not_the_terminal(tmp_path, capfd):
     captured = capfd.readouterr()
     assert "GCS" not in captured.err and "raylet" not in captured.out and "back on the terminal" in captured.err
     assert log.read_text() == "[core] Failed to connect to GCS\nraylet says hello\n"
+
+
+def test_a_declared_model_reaches_ray_workers_by_its_declaration_and_builds_the_same(tmp_path, ray_instance):
+    from models.test_declared import declare as write_declared
+    from reportgen.config import load_config
+
+    write_declared(tmp_path)
+    declared = load_config(tmp_path / "reportgen.toml").declared
+    local = config(tmp_path / "local", input_dir=tmp_path / "inputs", models=("mine",), techniques=TECHNIQUES,
+                   user_models=declared)
+    built_locally_and_on_ray(tmp_path, local)
+
+
+def test_a_module_that_does_not_pickle_is_refused_for_ray_in_one_line(tmp_path, ray_instance):
+    import torch
+
+    from reportgen.models.declared import ModelSpec
+
+    class Connected(torch.nn.Sequential):
+        """A module holding something that copies in this process but cannot be sent (a connection)."""
+
+        def __init__(self):
+            super().__init__(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                             torch.nn.Linear(4, 2))
+
+        def __getstate__(self):
+            raise TypeError("it holds a live connection")
+
+        def __deepcopy__(self, memo):
+            copied = Connected()
+            copied.load_state_dict(self.state_dict())
+            return copied
+
+    write_inputs(tmp_path / "inputs")
+    spec = ModelSpec(module=Connected(), classes=["a", "b"], input_size=32)
+    with pytest.raises(BuildError, match=r"models\['mine'\] cannot go to Ray workers: it does not pickle"):
+        build(config(tmp_path, models=("mine",), executor="ray", user_models={"mine": spec}), Silent())

@@ -93,8 +93,11 @@ class ModelCard:
         for info in self.layers:
             if info.name == name:
                 return info
-        valid = ", ".join(info.name for info in self.layers if info.channels)
-        raise ModelError(f"{self.name} has no layer {name!r}; layers with feature maps: {valid}")
+        from reportgen.choices import valid_text
+
+        valid = [info.name for info in self.layers if info.channels]
+        raise ModelError(f"{self.name} has no layer {name!r}; "
+                         f"{valid_text((name,), valid, f'reportgen list layers {self.name}')}")
 
     def conv_layers(self) -> list[LayerInfo]:
         return [info for info in self.layers if info.type == "Conv2d" and info.channels]

@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 
 from reportgen.choices import ChoiceError
-from reportgen.models.card import ModelCard
 from reportgen.models.embedded import LOCAL
+from reportgen.models.timm_models import check as check_timm, is_timm
 
 
 def torchvision_names() -> list[str]:
@@ -74,7 +74,9 @@ def available_models() -> list[str]:
 
 
 def check_name(name: str) -> None:
-    if name not in LOCAL and name not in torchvision_names():
+    if is_timm(name):
+        check_timm(name)
+    elif name not in LOCAL and name not in torchvision_names():
         raise ChoiceError("model", (name,), available_models())
 
 
@@ -84,15 +86,6 @@ def checkpoints_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch"
     )
     return Path(home) / "hub" / "checkpoints"
-
-
-def require_weights(card: ModelCard) -> None:
-    """Before any work: pretrained torchvision weights are on disk, or downloaded now (see weights)."""
-    if card.weights != "pretrained" or card.name in LOCAL or card.weights_url is None:
-        return
-    from reportgen.models.weights import Checkpoint, fetch
-
-    fetch(Checkpoint(card.name, card.weights_url))
 
 
 def is_embedded(name: str) -> bool:

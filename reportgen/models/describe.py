@@ -14,6 +14,7 @@ from reportgen.lazy import torch
 from reportgen.models import catalogue
 from reportgen.models.card import CARD_VERSION, IMAGENET_MEAN, IMAGENET_STD, RANDOM_SEED, ModelCard, package_version
 from reportgen.models.catalogue import checkpoints_dir
+from reportgen.models import timm_models
 from reportgen.models.embedded import LOCAL
 from reportgen.models.weights import checkpoint_for, fetch
 from reportgen.staging import atomic_write_bytes, sweep_abandoned
@@ -24,7 +25,11 @@ if TYPE_CHECKING:
 def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
     """The model's card, from the cache when it is there (no torch import), else built."""
     check_choice("weights", weights, WEIGHTS)
-    cache_name = _card_cache_name(name, weights)
+    timm_models.ensure(name)
+    local = LOCAL.get(name)
+    if local is not None and local.untrained:
+        weights = "random"
+    cache_name = _card_cache_name(name, weights, local.identity() if local and local.identity else "")
     stored = _stored_card(cache, cache_name)
     if stored is not None:
         return ModelCard.from_json(stored)
@@ -54,21 +59,22 @@ def _store_card(cache: "Cache", name: str, card: ModelCard) -> None:
     atomic_write_bytes(path, json.dumps(card.to_json(), sort_keys=True).encode())
 
 
-def _card_cache_name(name: str, weights: str) -> str:
+def _card_cache_name(name: str, weights: str, identity: str = "") -> str:
     versions = [package_version(p) for p in ("torch", "torchvision", "timm")]
-    tag = json.dumps([name, weights, CARD_VERSION, versions])
+    tag = json.dumps([name, weights, CARD_VERSION, versions] + ([identity] if identity else []))
     return f"card-{name}-{weights}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
 
 
 def _build_card(name: str, weights: str) -> ModelCard:
     from reportgen.models.probe import input_constraints, probe_layers
 
-    net, meta = _architecture(name)
+    net, meta = _architecture(name, weights)
     net.eval()
     net.requires_grad_(False)
     min_size, multiple, fixed = input_constraints(net, meta["input_size"])
     layers = probe_layers(net, meta["input_size"], multiple, fixed is not None)
-    weights_id = meta["weights_id"] if weights == "pretrained" else f"random(seed={RANDOM_SEED})"
+    # A user's model is known by its identity (its factory's source, its weights) whatever the weights
+    weights_id = meta["weights_id"] if weights == "pretrained" or meta["own"] else f"random(seed={RANDOM_SEED})"
     return ModelCard(
         name=name,
         weights=weights,
@@ -87,12 +93,14 @@ def _build_card(name: str, weights: str) -> ModelCard:
     )
 
 
-def _architecture(name: str) -> tuple[Any, dict[str, Any]]:
+def _architecture(name: str, weights: str) -> tuple[Any, dict[str, Any]]:
     """An untrained instance (seeded) and what the card needs to know of its weights."""
     torch.manual_seed(RANDOM_SEED)
     if name in LOCAL:
         local = LOCAL[name]
         net = local.build()
+        if weights == "pretrained" and local.identity is not None and local.load_weights is not None:
+            local.load_weights(net)  # a user's weights that do not fit fail now, in one line, before any work
         weights_file = local.weights_file() if local.weights_file else None
         meta = {
             "input_size": local.input_size,
@@ -100,8 +108,9 @@ def _architecture(name: str) -> tuple[Any, dict[str, Any]]:
             "std": local.std,
             "categories": list(local.categories()),
             "weights_file": weights_file,
-            "weights_id": f"{Path(weights_file).name}" if weights_file else "builtin",
+            "weights_id": local.identity() if local.identity else Path(weights_file).name if weights_file else "builtin",
             "weights_url": None,
+            "own": local.identity is not None,
         }
         return net, meta
     import torchvision
@@ -117,5 +126,6 @@ def _architecture(name: str) -> tuple[Any, dict[str, Any]]:
         "weights_file": str(checkpoints_dir() / os.path.basename(enum.url)),
         "weights_id": f"{enum} ({os.path.basename(enum.url)})",
         "weights_url": enum.url,
+        "own": False,
     }
     return net, meta

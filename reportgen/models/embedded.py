@@ -22,6 +22,8 @@ class LocalModel:
     categories: Callable[[], Sequence[str]]
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    identity: Callable[[], str] | None = None  # what its weights are, by content (a user's models)
+    untrained: bool = False  # no weights to load: the card says "random" whatever was asked
 
 
 LOCAL: dict[str, LocalModel] = {}  # name -> how to build it

@@ -10,10 +10,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from reportgen.images import first_line
+from reportgen.errors import first_line
 from reportgen.lazy import F, torch
 from reportgen.models.card import RANDOM_SEED, ModelCard, ModelError
 from reportgen.models.catalogue import checkpoints_dir
+from reportgen.models import timm_models
 from reportgen.models.embedded import LOCAL
 
 
@@ -98,6 +99,7 @@ class LoadedModel:
 
 def load(card: ModelCard, device: str = "cpu") -> LoadedModel:
     """Build the model, load its weights (real loading path), freeze it and move it to ``device``."""
+    timm_models.ensure(card.name)
     torch.manual_seed(RANDOM_SEED)
     if card.name in LOCAL:
         local = LOCAL[card.name]

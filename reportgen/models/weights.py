@@ -22,8 +22,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from reportgen.images import first_line
-from reportgen.models.card import ModelError
+from reportgen.errors import first_line
+from reportgen.models.card import ModelCard, ModelError
 from reportgen.models import catalogue
 from reportgen.models.catalogue import checkpoints_dir
 
@@ -108,3 +108,10 @@ def unavailable(checkpoint: Checkpoint, reason: str) -> str:
 def _first_line(error: BaseException) -> str:
     reason = getattr(error, "reason", None)  # URLError wraps the socket's error
     return first_line(reason if isinstance(reason, BaseException) else error)
+
+
+def require_weights(card: ModelCard) -> None:
+    """Before any work: pretrained torchvision weights are on disk, or downloaded now (see weights)."""
+    if card.weights != "pretrained" or catalogue.is_embedded(card.name) or card.weights_url is None:
+        return
+    fetch(Checkpoint(card.name, card.weights_url))

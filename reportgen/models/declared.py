@@ -1,0 +1,268 @@
+"""A user's own model: declared in the config file (``[model.NAME]``: a factory, a state dict, class
+names, input size, channels, normalisation) or passed from Python as a module (``ModelSpec``).
+
+Either becomes a ``LocalModel`` registered under its name, so it is used like any catalogue model.
+Its identity is what it computes with, never a file name: the sha256 of its weights' content, the
+factory's qualified name and the hash of the factory's source file (a module passed from Python:
+its state dict's hash and its class's qualified name). Weights are read with ``weights_only=True``:
+a pickled whole model is refused, never unpickled. Every error is one line naming the file and key.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from reportgen.errors import first_line
+from reportgen.lazy import torch
+from reportgen.models.card import RANDOM_SEED, ModelError
+from reportgen.models.embedded import LocalModel, register_local
+
+GRAY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma: how a 1-channel model sees a colour input
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """One ``[model.NAME]`` table, checked and with its paths resolved: plain data (it pickles, so
+    Ray workers rebuild the model from it)."""
+
+    name: str
+    where: str  # "FILE: model.NAME", the start of every error message
+    factory: str  # "module:function"
+    folder: Path  # where a factory module beside the config file is looked for
+    weights: Path | None
+    classes: tuple[str, ...]
+    input_size: int
+    channels: int = 3
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+
+    def local_model(self) -> LocalModel:
+        return LocalModel(
+            build=self._build, load_weights=self._load_weights if self.weights else None,
+            weights_file=(lambda: str(self.weights)) if self.weights else None, input_size=self.input_size,
+            categories=lambda: self.classes, mean=_three(self.mean), std=_three(self.std),
+            identity=self.identity, untrained=self.weights is None)
+
+    def identity(self) -> str:
+        function = self._factory()
+        source = inspect.getsourcefile(function)
+        parts = [f"{function.__module__}:{function.__qualname__}", _file_hash(Path(source)) if source else "no source",
+                 _file_hash(self.weights) if self.weights else f"random(seed={RANDOM_SEED})",
+                 f"channels={self.channels}"]
+        return " ".join(parts)
+
+    def _factory(self) -> Callable[[], Any]:
+        module_name, _, function_name = self.factory.partition(":")
+        beside = self.folder / f"{module_name.replace('.', '/')}.py"
+        try:
+            if beside.is_file():
+                module = _module_from_file(beside)
+            else:
+                module = importlib.import_module(module_name)
+        except Exception as error:  # noqa: BLE001 - a user's module may fail in any way
+            raise ModelError(f"{self.where}.factory: cannot import {module_name!r} ({first_line(error)})") from None
+        function = getattr(module, function_name, None)
+        if not callable(function):
+            raise ModelError(f"{self.where}.factory: {module_name} has no function {function_name!r}")
+        return function
+
+    def _build(self) -> Any:
+        try:
+            net = self._factory()()
+        except ModelError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise ModelError(f"{self.where}.factory: {self.factory}() raised {type(error).__name__}: "
+                             f"{first_line(error)}") from None
+        if not isinstance(net, torch.nn.Module):
+            raise ModelError(f"{self.where}.factory: {self.factory}() returned a {type(net).__name__}, "
+                             "not a torch.nn.Module")
+        return adapt(net, self.channels, self.input_size, len(self.classes), self.where)
+
+    def _load_weights(self, net: Any) -> str:
+        load_state(net, read_state(self.weights, f"{self.where}.weights"), f"{self.where}.weights ({self.weights})",
+                   self.channels)
+        return self.identity()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model passed from Python: ``reportgen.build(folder, models={"mine": ModelSpec(module=net,
+    classes=[...], input_size=64)})``. Its weights are the module's own (trained)."""
+
+    module: Any  # torch.nn.Module
+    classes: Sequence[str] = ()
+    input_size: int = 224
+    mean: Sequence[float] = (0.485, 0.456, 0.406)
+    std: Sequence[float] = (0.229, 0.224, 0.225)
+    channels: int = 3
+
+    def local_model(self, name: str) -> LocalModel:
+        import copy
+
+        where = f"models[{name!r}]"
+        check_normalisation(where, self.channels, self.mean, self.std)
+        identity = f"{type(self.module).__module__}.{type(self.module).__qualname__} {state_hash(self.module)}"
+        classes = tuple(self.classes)
+
+        def build() -> Any:
+            return adapt(copy.deepcopy(self.module), self.channels, self.input_size, len(classes) or None, where)
+
+        names = classes or tuple(f"class {i}" for i in range(_head_size(build(), self.input_size, where)))
+        return LocalModel(build=build, load_weights=None, weights_file=None, input_size=self.input_size,
+                          categories=lambda: names, mean=_three(self.mean), std=_three(self.std),
+                          identity=lambda: identity)
+
+
+def declare(name: str, model: Declaration | ModelSpec) -> None:
+    """Make a user's model usable by ``name`` in this process."""
+    if isinstance(model, Declaration):
+        register_local(name, model.local_model())
+    elif isinstance(model, ModelSpec):
+        if not isinstance(model.module, torch.nn.Module):
+            raise ModelError(f"models[{name!r}]: ModelSpec.module is a {type(model.module).__name__}, "
+                             "not a torch.nn.Module")
+        register_local(name, model.local_model(name))
+    else:
+        raise ModelError(f"models[{name!r}]: expected a reportgen.ModelSpec or a catalogue name, "
+                         f"not a {type(model).__name__}")
+
+
+def check_normalisation(where: str, channels: int, mean: Sequence[float], std: Sequence[float]) -> None:
+    if channels not in (1, 3):
+        raise ModelError(f"{where}.channels: {channels} is not 1 or 3")
+    for key, values in (("mean", mean), ("std", std)):
+        if len(values) != channels:
+            raise ModelError(f"{where}.{key}: {len(values)} values for a {channels}-channel model")
+    if any(float(value) <= 0 for value in std):
+        raise ModelError(f"{where}.std: every value must be above 0")
+
+
+def read_state(path: Path, where: str) -> dict[str, Any]:
+    """A state dict from ``path``, read without unpickling code."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelError(f"{where}: {path} does not exist") from None
+    except Exception as error:  # noqa: BLE001 - UnpicklingError for a whole model, RuntimeError for garbage
+        if "weights_only" in str(error) or "Unpickl" in type(error).__name__:
+            raise ModelError(f"{where}: {path} holds a pickled object, not a state dict; save "
+                             "torch.save(model.state_dict(), path) and point weights at that file") from None
+        raise ModelError(f"{where}: cannot read {path} ({first_line(error)})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{where}: {path} is not a state dict (a mapping of tensor names to tensors); "
+                         "save torch.save(model.state_dict(), path)")
+    return state
+
+
+def load_state(net: Any, state: dict[str, Any], where: str, channels: int = 3) -> None:
+    """Load ``state`` into ``net``, naming the first tensor that does not fit."""
+    target = net.state_dict()
+    gray = _first_conv(net) if channels == 1 else None  # adapted to colour; the file's takes 1 channel
+    for name, tensor in state.items():
+        if name not in target:
+            raise ModelError(f"{where}: tensor {name} {tuple(tensor.shape)} is not in the model")
+        expected = tuple(target[name].shape)
+        if gray is not None and name == f"{gray}.weight":
+            expected = (expected[0], 1, *expected[2:])
+        if tuple(tensor.shape) != expected:
+            raise ModelError(f"{where}: tensor {name} is {tuple(tensor.shape)} in the file, {expected} in the model")
+    missing = [name for name in target if name not in state]
+    if missing:
+        raise ModelError(f"{where}: the file has no tensor {missing[0]} {tuple(target[missing[0]].shape)}"
+                         + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    if gray is not None:
+        key = f"{gray}.weight"
+        state = {**state, key: _colour_weight(state[key])}
+    net.load_state_dict(state, strict=True)
+
+
+def adapt(net: Any, channels: int, input_size: int, classes: int | None, where: str) -> Any:
+    """``net`` ready for reportgen's RGB inputs: a 1-channel model's first convolution takes the
+    three channels with luma weights (exactly the grayscale conversion, folded into the layer), and
+    its head must have one output per class."""
+    if channels == 1:
+        name = _first_conv(net)
+        if name is None or net.get_submodule(name).in_channels != 1:
+            raise ModelError(f"{where}.channels: a 1-channel model must start with a Conv2d of 1 input channel")
+        conv = net.get_submodule(name)
+        colour = torch.nn.Conv2d(3, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                                 conv.groups, conv.bias is not None, conv.padding_mode)
+        with torch.no_grad():
+            colour.weight.copy_(_colour_weight(conv.weight))
+            if conv.bias is not None:
+                colour.bias.copy_(conv.bias)
+        parent, _, child = name.rpartition(".")
+        setattr(net.get_submodule(parent) if parent else net, child, colour)
+    if classes is not None:
+        outputs = _head_size(net, input_size, where)
+        if outputs != classes:
+            raise ModelError(f"{where}.classes: {classes} names for a head of {outputs} outputs")
+    return net
+
+
+def _head_size(net: Any, input_size: int, where: str = "model") -> int:
+    try:
+        with torch.inference_mode():
+            logits = net.eval()(torch.zeros(1, 3, input_size, input_size))
+    except Exception as error:  # noqa: BLE001
+        raise ModelError(f"{where}.input_size: the model does not run on a {input_size} px input "
+                         f"({first_line(error)})") from None
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        raise ModelError(f"{where}.factory: the model's output is not a batch of class scores (N x classes)")
+    return int(logits.shape[1])
+
+
+def _first_conv(net: Any) -> str | None:
+    return next((name for name, module in net.named_modules() if isinstance(module, torch.nn.Conv2d)), None)
+
+
+def _colour_weight(weight: Any) -> Any:
+    return torch.cat([weight * share for share in GRAY], dim=1)
+
+
+def _three(values: Sequence[float]) -> tuple[float, float, float]:
+    values = tuple(float(v) for v in values)
+    return values * 3 if len(values) == 1 else values  # type: ignore[return-value]
+
+
+def state_hash(module: Any) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _module_from_file(path: Path) -> Any:
+    """A factory module beside the config file, imported under a name unique to its path."""
+    tag = f"{path.resolve()} {_file_hash(path)}"  # a changed file is imported afresh
+    name = f"reportgen_user_{hashlib.sha256(tag.encode()).hexdigest()[:12]}_{path.stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
