@@ -327,7 +327,7 @@ FAITHFULNESS_METRICS = {
                   "Rong et al. 2022 (ROAD)"),
     "randomisation": ("Randomisation ρ", False, "Spearman correlation of the map with the same method's map on "
                       "the model with every layer's weights re-drawn: a map that does not change does not depend "
-                      "on what the model learned", "Adebayo et al. 2018 (Sanity checks)"),
+                      "on what the model learned (ranked by its size, |ρ|)", "Adebayo et al. 2018 (Sanity checks)"),
     "pointing": ("Pointing", True, "share of images whose map's maximum lies in a box of boxes.json, within a "
                  "tolerance", "Zhang et al. 2016; TorchRay's protocol"),
 }
@@ -378,16 +378,18 @@ def faithfulness_table(model: ModelInfo, artifact: Artifact) -> FaithfulnessTabl
     scored = artifact.meta
     names, metrics = list(scored.methods), list(scored.metrics)
     columns = {m: [scored.scores[n][m] for n in names] for m in metrics}
-    ranks = {m: _ranks(columns[m], FAITHFULNESS_METRICS[m][1]) for m in metrics}
+    # A correlation far from zero either way says the map still follows the trained one's ranking.
+    judged = {m: [None if v is None else (abs(v) if m == "randomisation" else v) for v in columns[m]] for m in metrics}
+    ranks = {m: _ranks(judged[m], FAITHFULNESS_METRICS[m][1]) for m in metrics}
     rows = []
     for row, name in enumerate(names):
         scores = []
         for metric in metrics:
-            value, higher = columns[metric][row], FAITHFULNESS_METRICS[metric][1]
-            baselines = [scored.scores[b][metric] for b in BASELINE_TITLES if scored.scores[b][metric] is not None]
+            value, higher = judged[metric][row], FAITHFULNESS_METRICS[metric][1]
+            baselines = [judged[metric][names.index(b)] for b in BASELINE_TITLES if judged[metric][names.index(b)] is not None]
             beats = (name not in BASELINE_TITLES and value is not None and bool(baselines)
                      and all((value > b) if higher else (value < b) for b in baselines))
-            scores.append(Score(value, ranks[metric][row] == min(r for r in ranks[metric] if r is not None), beats))
+            scores.append(Score(columns[metric][row], ranks[metric][row] == min(r for r in ranks[metric] if r is not None), beats))
         mean_rank = _mean([ranks[m][row] for m in metrics if ranks[m][row] is not None]) or 0.0
         title = BASELINE_TITLES.get(name) or (METHODS[name].title if name in METHODS else name)
         curves = scored.curves[name]

@@ -56,3 +56,24 @@ def test_deep_dream_groups_a_table_per_method_and_an_animation_row_only_where_th
     assert [(row.objective, row.role) for row in simple.rows] == [("one_channel", DreamRoles.DREAM)]
     assert [row.role for row in octaves.rows] == [DreamRoles.DREAM, DreamRoles.OCTAVES]
     assert octaves.rows[0].cells.get("m", "a.png") is made[0] and octaves.rows[0].first == [made[0]]
+
+
+def test_faithfulness_ranks_methods_among_the_baselines_and_marks_what_beats_both():
+    from reportgen.meta import FaithfulnessMeta
+    from reportgen.views import faithfulness
+
+    scores = {"gradcam": {"insertion": 0.6, "deletion": 0.2, "randomisation": -0.1},
+              "guided": {"insertion": 0.5, "deletion": 0.4, "randomisation": 0.9},
+              "random": {"insertion": 0.3, "deletion": 0.3, "randomisation": 1.0},
+              "centre": {"insertion": 0.55, "deletion": 0.35, "randomisation": 1.0}}
+    curves = {name: {"insertion": (0.0, 1.0), "deletion": (1.0, 0.0)} for name in scores}
+    meta = FaithfulnessMeta(tuple(scores), ("insertion", "deletion", "randomisation"), scores, curves, 3, 0, 15.0, 224)
+    made = [_artifact("faithfulness", "scores", {}, meta)]
+    (table,) = faithfulness(manifest(*made), made)["tables"]
+    assert [row.method for row in table.methods] == ["gradcam", "centre", "guided", "random"]
+    gradcam, guided = table.methods[0], table.methods[2]
+    assert [s.beats_baselines for s in gradcam.scores] == [True, True, True]  # |-0.1| beats 1.0
+    assert [s.best for s in gradcam.scores] == [True, True, True] and gradcam.scores[2].value == -0.1
+    assert [s.beats_baselines for s in guided.scores] == [False, False, True]
+    assert not any(s.beats_baselines for s in table.methods[1].scores)  # a baseline never "beats" itself
+    assert guided.insertion == "0.0,32.0 120.0,0.0"
