@@ -8,7 +8,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from reportgen.choices import ChoiceError
+from reportgen.choices import ChoiceError, ParamError
 from reportgen.models.embedded import LOCAL
 from reportgen.models.timm_models import check as check_timm, is_timm
 
@@ -77,6 +77,10 @@ def check_name(name: str) -> None:
     if is_timm(name):
         check_timm(name)
     elif name not in LOCAL and name not in torchvision_names():
+        if any(mark in name for mark in ("/", "\\", ".pt", ".pth", ".py")):  # a file of the user's
+            raise ParamError(f"unknown model {name!r}: to explain a model of yours, declare it as [model.NAME] "
+                             "in reportgen.toml with its factory and state-dict weights (README, Explain your own "
+                             "model); `timm:NAME` takes any timm model; `reportgen list models` lists the others")
         raise ChoiceError("model", (name,), available_models())
 
 

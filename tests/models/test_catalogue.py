@@ -1,13 +1,20 @@
 import pytest
 
 from reportgen import models
-from reportgen.choices import ChoiceError
+from reportgen.choices import ChoiceError, ParamError
 from reportgen.models import ModelError, catalogue, describe
 
 
 def test_unknown_model_error_lists_valid_names(cache):
     with pytest.raises(ChoiceError, match=r"^unknown model 'resnet5000'; did you mean resnet50\b.*`reportgen list models` lists all \d+$"):
         models.card_for("resnet5000", "pretrained", cache)
+
+
+@pytest.mark.parametrize("name", ["./my_model.pt", "checkpoints/net.pth", "my_net.py"])
+def test_a_file_given_as_a_model_says_how_to_declare_ones_own(cache, name):
+    with pytest.raises(ParamError, match=r"declare it as \[model\.NAME\] in reportgen.toml") as raised:
+        models.card_for(name, "pretrained", cache)
+    assert "\n" not in str(raised.value)
 
 
 def test_missing_torchvision_weights_offline_name_the_file(cache, monkeypatch, tmp_path, offline):
