@@ -93,7 +93,8 @@ def sweep_one(model: str, technique: str, preset: str, inputs: Path, cache: Path
             if path.endswith((".png", ".gif")):
                 with Image.open(cache / path) as picture:
                     widest = max(widest, *picture.size)
-    layers = {a.meta.cam_layer for a in report.manifest.of(technique) if a.meta.cam_layer}
+    explained = report.manifest.of(technique) if technique == "saliency" else ()  # only saliency has a CAM layer
+    layers = {a.meta.cam_layer for a in explained if a.meta.cam_layer}
     if layers:
         row["cam_layer"] = ", ".join(f"{n} ({card.layer(n).layout})" for n in sorted(layers))
     skips = [s for s in report.unsupported if s.technique == technique]
