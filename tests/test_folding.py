@@ -106,5 +106,5 @@ def test_the_embedded_model_folds_every_norm_and_agrees(lite0):
     assert sum(isinstance(m, FoldedNorm) for m in folded.modules()) == 49
     kept = lite0.for_gradients(["blocks.3.1.conv_pwl"])
     assert isinstance(kept.get_submodule("blocks.3.1.bn3"), nn.BatchNorm2d)
-    probe = lite0.probe()
+    probe = lite0.sample_input()
     torch.testing.assert_close(folded(probe), lite0.module(probe), rtol=1e-4, atol=1e-4)

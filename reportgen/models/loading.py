@@ -36,7 +36,7 @@ class LoadedModel:
         if key not in self._folded:
             from reportgen.folding import fold_batch_norms
 
-            network = fold_batch_norms(self.module, self.probe(), key)
+            network = fold_batch_norms(self.module, self.sample_input(), key)
             if self.device.type == "cpu":
                 network = (copy.deepcopy(network) if network is self.module else network).to(
                     memory_format=torch.channels_last)
@@ -51,7 +51,7 @@ class LoadedModel:
 
         return to_maps(output, self.card.layer(name), input_size)
 
-    def probe(self) -> Any:
+    def sample_input(self) -> Any:
         """A seeded random input of the model's size, for checks that need one forward pass."""
         generator = torch.Generator().manual_seed(RANDOM_SEED)
         size = self.card.input_size

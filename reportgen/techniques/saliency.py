@@ -172,7 +172,7 @@ class Saliency(Technique):
                 checks = attribution.sanity_metrics(
                     network, inputs, maps, methods, settings, baseline, seeds, params.deletion_steps,
                     params.randomisation_stages, params.seed, fill, randomise=model.module,
-                    prepare=lambda randomised: fold_batch_norms(randomised, model.probe(), keep))
+                    prepare=lambda randomised: fold_batch_norms(randomised, model.sample_input(), keep))
             probabilities = maps.logits.softmax(dim=1)
             for request in mine:
                 index = position[request.image.pixel_hash]
