@@ -71,6 +71,8 @@ def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress)
     except Exception as error:
         done.error = traceback.format_exc()
         done.summary = f"{type(error).__name__}: {first_line(error)}"
+    finally:
+        model.release()  # the folded copies of its weights, before the next technique's
     return done
 
 

@@ -106,6 +106,20 @@ def last_call_input(model: nn.Module, inputs: torch.Tensor,
     return (last[0] if last else None), output
 
 
+def leaf_output_elements(model: nn.Module, inputs: torch.Tensor) -> int:
+    """Elements of the tensors every leaf module returns in one forward of ``inputs``: about what a
+    backward pass keeps alive, since autograd saves most of them. Counted, not kept."""
+    total = [0]
+
+    def count(_name, layer, _args, output):
+        if torch.is_tensor(output) and next(layer.children(), None) is None:
+            total[0] += output.numel()
+
+    with _on_calls(model, (nn.Module,), count), torch.inference_mode():
+        model(inputs)
+    return total[0]
+
+
 @contextmanager
 def _on_calls(model: nn.Module, types: tuple[type, ...], record) -> Iterator[None]:
     """Call ``record(name, module, inputs, output)`` after every call of a submodule of ``types``."""

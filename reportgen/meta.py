@@ -206,6 +206,8 @@ class ClassAscentMeta(Meta):
     top1_index: int  # the model's top-1 class on the final picture
     top1_name: str
     frame_steps: tuple[int, ...]  # the step of each frame
+    steps: int | None = None  # updates made: the cap, or fewer where the values plateaued (None: older builds)
+    step_cap: int | None = None
 
     @property
     def seen_as_its_class(self) -> bool:
@@ -223,6 +225,8 @@ class UnitMeta(Meta):
     final_activation: float  # the unit's mean activation on the final picture
     final_peak: float  # its highest activation there
     frame_steps: tuple[int, ...]
+    steps: int | None = None  # as ClassAscentMeta's
+    step_cap: int | None = None
 
 
 @dataclass(frozen=True)

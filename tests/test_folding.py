@@ -100,6 +100,15 @@ def test_the_gradient_network_is_a_channels_last_copy_on_a_cpu(tiny):
         torch.testing.assert_close(network(inputs), tiny.module(inputs), rtol=1e-5, atol=1e-5)
 
 
+def test_one_gradient_copy_serves_every_kept_layer_when_nothing_is_folded_and_release_frees_it(tiny):
+    """The tiny CNN has no batch norms: keeping a convolution changes nothing, so one copy of the
+    weights serves every technique's layers; after ``release`` the next loop makes a new one."""
+    network = tiny.for_gradients()
+    assert tiny.for_gradients(["features.0"]) is network
+    tiny.release()
+    assert tiny.for_gradients(["features.0"]) is not network
+
+
 def test_the_embedded_model_folds_every_norm_and_agrees(lite0):
     folded = lite0.for_gradients()
     assert folded is not lite0.module and lite0.for_gradients() is folded  # made once

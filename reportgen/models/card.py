@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-CARD_VERSION = 4  # 4: input constraints, layer layouts and gradients probed. Bump when the card's contents or the loading of a model change
+CARD_VERSION = 5  # 5: forward cost counted; 4: input constraints, layer layouts and gradients probed. Bump when the card's contents or the loading of a model change
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RANDOM_SEED = 0
@@ -56,6 +56,10 @@ class ModelCard:
     min_size: int = 1
     size_multiple: int = 1
     fixed_size: int | None = None
+    # One image's forward at ``input_size``, counted (models/probe.py forward_cost): what the work
+    # of a technique is sized by (reportgen/budget.py). 0: not counted (a card made by hand).
+    gflops: float = 0.0
+    activation_mb: float = 0.0
 
     @property
     def untrained(self) -> bool:

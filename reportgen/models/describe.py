@@ -66,13 +66,14 @@ def _card_cache_name(name: str, weights: str, identity: str = "") -> str:
 
 
 def _build_card(name: str, weights: str) -> ModelCard:
-    from reportgen.models.probe import input_constraints, probe_layers
+    from reportgen.models.probe import forward_cost, input_constraints, probe_layers
 
     net, meta = _architecture(name, weights)
     net.eval()
     net.requires_grad_(False)
     min_size, multiple, fixed = input_constraints(net, meta["input_size"])
     layers = probe_layers(net, meta["input_size"], multiple, fixed is not None)
+    gflops, activation_mb = forward_cost(net, meta["input_size"])
     # A user's model is known by its identity (its factory's source, its weights) whatever the weights
     weights_id = meta["weights_id"] if weights == "pretrained" or meta["own"] else f"random(seed={RANDOM_SEED})"
     return ModelCard(
@@ -90,6 +91,8 @@ def _build_card(name: str, weights: str) -> ModelCard:
         min_size=min_size,
         size_multiple=multiple,
         fixed_size=fixed,
+        gflops=round(gflops, 3),
+        activation_mb=round(activation_mb, 1),
     )
 
 

@@ -31,17 +31,26 @@ class LoadedModel:
         """The network for gradient loops: ``module`` with its batch norms folded into their
         convolutions (reportgen/folding.py), except the convolutions named in ``keep``, whose
         outputs a technique observes; on a CPU, with its weights channels-last, which makes oneDNN
-        run the whole network channels-last (faster: benchmarks/README.md). Made once per ``keep``."""
-        key = frozenset(keep)
-        if key not in self._folded:
-            from reportgen.folding import fold_batch_norms
+        run the whole network channels-last (faster: benchmarks/README.md). Made once per set of
+        kept convolutions that would otherwise be folded: a network without batch norms (VGG) has
+        one copy whatever ``keep`` is. ``release`` frees them."""
+        from reportgen.folding import conv_norm_pairs, fold_batch_norms
 
+        if "pairs" not in self._folded:
+            self._folded["pairs"] = {conv for conv, _ in conv_norm_pairs(self.module, self.sample_input())[0]}
+        key = frozenset(keep) & self._folded["pairs"]
+        if key not in self._folded:
             network = fold_batch_norms(self.module, self.sample_input(), key)
             if self.device.type == "cpu":
                 network = (copy.deepcopy(network) if network is self.module else network).to(
                     memory_format=torch.channels_last)
             self._folded[key] = network
         return self._folded[key]
+
+    def release(self) -> None:
+        """Forget the folded networks (a copy of the weights each): between techniques, so that
+        a large model's copies do not pile up; the next gradient loop folds again."""
+        self._folded.clear()
 
     def layer_maps(self, name: str, output: Any, input_size: tuple[int, int] | None = None) -> Any:
         """Layer ``name``'s output (or its gradient) as N x C x H x W, whatever the layer's layout

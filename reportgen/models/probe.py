@@ -41,6 +41,21 @@ def accepts(net: Any, height: int, width: int) -> bool:
         return False
 
 
+def forward_cost(net: Any, input_size: int) -> tuple[float, float]:
+    """(GFLOP, MB of float32 activations) of one forward of one image at ``input_size``: the FLOPs
+    torch's counter counts, and every leaf module's output (``hooks.leaf_output_elements``).
+    Counted, so the same on every machine: work sized by them (reportgen/budget.py) gives the same
+    pictures and cache keys wherever it runs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from reportgen.hooks import leaf_output_elements
+
+    inputs = torch.zeros(1, 3, input_size, input_size)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        net(inputs)
+    return counter.get_total_flops() / 1e9, leaf_output_elements(net, inputs) * 4 / 2**20
+
+
 def input_constraints(net: Any, input_size: int) -> tuple[int, int, int | None]:
     """(min_size, size_multiple, fixed_size) of a model in eval mode whose own size is ``input_size``."""
     if not accepts(net, input_size, input_size):

@@ -6,7 +6,7 @@ torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 STYLES = ("naive", "robust")  # pixel ascent as in the classic scripts; Fourier image + random transforms
 REGULARISERS = ("none", "l1", "l2")  # terms subtracted from the score (optim/objectives.py)
@@ -27,7 +27,14 @@ class AscentParams:
     l2_weight: float = 30.0  # lambda of lambda * mean(I^2)
     frames: int = 20  # GIF frames whatever the steps (with frames > steps, repeats merge in the GIF)
     seed: int = 0
-    batch_size: int = 18  # runs per forward
+    batch_size: int = 18  # runs per forward, fewer where their activations would not fit (budget.batch_for)
+    # Seconds one model's runs may take (reportgen/budget.py): the step caps shrink until their
+    # counted cost fits; 0: no limit
+    budget_s: float = 0.0
+    # A run ends when its values' mean over the last plateau_window steps rose by at most
+    # plateau_margin x their rise so far (optim.ascent.Plateau); 0: always the step cap
+    plateau_window: int = 8
+    plateau_margin: float = 0.05
     # naive: Adam on the input values
     steps: int = 60
     height: int = 128
@@ -67,6 +74,39 @@ def fitted(params: AscentParams, card: Any) -> AscentParams:
     size or multiple); the robust canvas is resampled to the model's own input size anyway."""
     height, width = card.fit_size(params.height, params.width)
     return params if (height, width) == (params.height, params.width) else replace(params, height=height, width=width)
+
+
+def sized(params: AscentParams, card: Any, styles: Sequence[str]) -> AscentParams:
+    """The step caps of a plan whose runs have ``styles``, shrunk (both by one share, at least 16
+    steps) until the runs' counted cost fits ``budget_s`` (reportgen/budget.py)."""
+    from reportgen.budget import BACKWARD, scaled, share
+
+    full = card.input_size ** 2
+    gflop = sum(style_settings(params, style)[0] * BACKWARD * card.gflops * _pixels(params, style, card) / full
+                for style in styles)
+    fraction = share(params.budget_s, gflop)
+    if fraction == 1.0:
+        return params
+    return replace(params, steps=scaled(params.steps, fraction, 16), robust_steps=scaled(params.robust_steps, fraction, 16))
+
+
+def batch_size_for(params: AscentParams, card: Any, style: str) -> int:
+    """Runs of ``style`` per batch: ``batch_size``, fewer where their activations would not fit."""
+    from reportgen.budget import BACKWARD, batch_for
+
+    return batch_for(params.batch_size, BACKWARD * card.activation_mb * _pixels(params, style, card) / card.input_size ** 2)
+
+
+def _pixels(params: AscentParams, style: str, card: Any) -> int:
+    """The pixels the model sees per forward of a run: the naive canvas, or the robust view."""
+    return params.height * params.width if style == "naive" else card.input_size ** 2
+
+
+def planned(params: AscentParams, specs: Sequence[Mapping[str, Any]]) -> AscentParams:
+    """``params`` with the step caps its plan chose (``sized``), read back from the requests' specs,
+    so that computing some of a plan's runs gives them the caps the whole plan had."""
+    caps = {name: spec[name] for spec in specs for name in ("steps", "robust_steps") if spec.get(name) is not None}
+    return replace(params, **caps)
 
 
 def style_settings(params: AscentParams, style: str) -> tuple[int, int, int, float]:

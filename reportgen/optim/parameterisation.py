@@ -38,6 +38,11 @@ class Parameterisation(ABC):
     def constrain(self) -> None:
         """Bring the parameters back into their valid set after an update; most have none."""
 
+    @abstractmethod
+    def narrow(self, keep: list[int]) -> None:
+        """Keep only the images ``keep`` (batch indices), as fresh parameters: images that have
+        finished leave the batch (optim.ascent moves the optimiser's state along)."""
+
 
 class PixelImage(Parameterisation):
     """The normalised input is the parameter; it starts from ``start`` (NCHW, normalised)."""
@@ -50,6 +55,9 @@ class PixelImage(Parameterisation):
 
     def __call__(self) -> torch.Tensor:
         return self.values
+
+    def narrow(self, keep: list[int]) -> None:
+        self.values = self.values.detach()[keep].requires_grad_(True)
 
 
 class PhotoImage(PixelImage):
@@ -87,6 +95,9 @@ class FourierImage(Parameterisation):
 
     def parameters(self) -> list[torch.Tensor]:
         return [self.spectrum]
+
+    def narrow(self, keep: list[int]) -> None:
+        self.spectrum = self.spectrum.detach()[keep].requires_grad_(True)
 
     def __call__(self) -> torch.Tensor:
         spectrum = torch.view_as_complex((self.scale * self.spectrum).contiguous())

@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from reportgen.optim import STYLES, AscentParams, style_settings
-from reportgen.optim.ascent import ascent, frame_steps
+from reportgen.optim import STYLES, AscentParams, batch_size_for, style_settings
+from reportgen.optim.ascent import Narrow, Plateau, ascent, frame_steps
 from reportgen.optim.objectives import Regulariser, Score, norm_regulariser
 from reportgen.optim.parameterisation import FourierImage, Parameterisation, PixelImage
 from reportgen.optim.transforms import TransformStack
@@ -61,11 +61,12 @@ def start_for(style: str, count: int, model: Any, settings: AscentParams
 
 @dataclass
 class Trace:
-    """A batch's optimisation as recorded at its frame steps."""
+    """One image's optimisation as recorded at its frame steps."""
 
-    frames: list[list[np.ndarray]]  # per image: uint8 HxWx3 frames, the last one the result
-    history: dict[str, np.ndarray]  # "objective", "score" and the score's extras: (frames, images)
+    frames: list[np.ndarray]  # uint8 HxWx3 frames, the last one the result
+    history: dict[str, np.ndarray]  # "objective", "score" and the score's extras, one value per frame
     frame_steps: list[int]  # the step each frame shows (0 = the start image)
+    steps: int  # the updates it took: the step cap, or fewer where its values plateaued
 
 
 @dataclass
@@ -77,31 +78,40 @@ class Measured:
 
 
 def visualise(model: Any, style: str, count: int, score: Score, regulariser: Regulariser, settings: AscentParams,
-              tick: Callable[[int], None] = lambda step: None) -> tuple[Trace, Measured]:
-    """Run Adam on a batch of ``count`` images of one style, recording ``settings.frames`` frames:
-    step s's frame shows the image after s updates, with the values that very image got (robust:
-    as transformed for that step). Then measure the final frames as the model sees them (uint8,
-    clipped, untransformed; the robust canvas resized to the model's input size, as the model saw
-    it during the ascent): that is what the gallery shows."""
+              tick: Callable[[int], None] = lambda step: None, stop: Plateau | None = None,
+              narrow: Narrow | None = None) -> tuple[list[Trace], Measured]:
+    """Run Adam on a batch of ``count`` images of one style, recording up to ``settings.frames``
+    frames each: step s's frame shows the image after s updates, with the values that very image
+    got (robust: as transformed for that step); an image that plateaus (``stop``) leaves the batch
+    with its last image as its last frame, so its animation is as long as its optimisation. Then
+    measure the final frames as the model sees them (uint8, clipped, untransformed; the robust
+    canvas resized to the model's input size, as the model saw it during the ascent): that is
+    what the gallery shows."""
     image, transform = start_for(style, count, model, settings)
     steps, _, _, lr = style_settings(settings, style)
     optimiser = torch.optim.Adam(image.parameters(), lr=lr)
     transforms = torch.Generator().manual_seed(settings.seed + 1)
     wanted = Counter(frame_steps(steps, settings.frames))
-    pictures: list[np.ndarray] = []
-    history: dict[str, list[np.ndarray]] = {}
-    for step in ascent(image, score, optimiser, steps, transform, transforms, regulariser):
-        for _ in range(wanted[step.number]):
-            pictures.append(_to_uint8(model.denormalise(step.image)))
-            for name, value in step.values.items():
-                history.setdefault(name, []).append(value.float().cpu().numpy())
+    traces = [Trace([], {}, [], steps) for _ in range(count)]
+    for step in ascent(image, score, optimiser, steps, transform, transforms, regulariser, stop=stop, narrow=narrow):
+        copies = [wanted[step.number] or int(final) for final in step.final]
+        if any(copies):
+            pictures = _to_uint8(model.denormalise(step.image))
+            for position, row in enumerate(step.rows):
+                trace = traces[row]
+                trace.frames += [pictures[position]] * copies[position]
+                trace.frame_steps += [step.number] * copies[position]
+                for name, value in step.values.items():
+                    trace.history.setdefault(name, []).extend([float(value[position])] * copies[position])
+        for position, row in enumerate(step.rows):
+            if step.final[position]:
+                traces[row].steps = step.number
         if step.number:
             tick(step.number)
-    trace = Trace([list(frames) for frames in np.stack(pictures, axis=1)],
-                  {name: np.stack(rows).astype(np.float32) for name, rows in history.items()},
-                  sorted(wanted.elements()))
+    for trace in traces:
+        trace.history = {name: np.asarray(values, dtype=np.float32) for name, values in trace.history.items()}
     view = model.card.input_size if style == "robust" else None
-    return trace, measure(model, [frames[-1] for frames in trace.frames], score, view)
+    return traces, measure(model, [trace.frames[-1] for trace in traces], score, view)
 
 
 def _to_uint8(pixels01: torch.Tensor) -> np.ndarray:
@@ -124,36 +134,43 @@ def measure(model: Any, pictures: Sequence[np.ndarray], score: Score, side: int 
 
 @dataclass
 class Run:
-    """One image's optimisation: its frames, the values at each frame, the values of its result."""
+    """One image's optimisation: its frames and values (``Trace``), the values of its result."""
 
-    frames: list[np.ndarray]
-    history: dict[str, np.ndarray]
+    trace: Trace
     final: dict[str, float]
     features: np.ndarray  # the model's features of the final frame (LoadedModel.features)
-    frame_steps: list[int]
 
     def result(self, meta: Meta) -> Result:
-        return Result(arrays={**self.history, AscentRoles.FEATURES: self.features},
-                      images={AscentRoles.FINAL: self.frames[-1]}, animations={AscentRoles.GIF: self.frames}, meta=meta)
+        trace = self.trace
+        return Result(arrays={**trace.history, AscentRoles.FEATURES: self.features},
+                      images={AscentRoles.FINAL: trace.frames[-1]}, animations={AscentRoles.GIF: trace.frames}, meta=meta)
 
 
 def run_requests(model: Any, requests: Sequence[Any], settings: AscentParams, score_for: Callable[[list], Score],
-                 progress: Any) -> Iterator[tuple[Any, Run]]:
-    """Run requests (``spec`` with "style" and "regulariser") in batches of at most
-    ``settings.batch_size`` of one style; ``score_for(batch)`` builds the batch's score. Yields
-    each request's Run."""
-    ordered = sorted(requests, key=lambda request: STYLES.index(request.spec["style"]))
-    batches = list(batched(ordered, settings.batch_size, key=lambda request: request.spec["style"]))
+                 progress: Any, tracked: tuple[str, ...] = ("objective",)) -> Iterator[tuple[Any, Run]]:
+    """Run requests (``spec`` with "style" and "regulariser") in batches of one style, at most
+    ``settings.batch_size`` or fewer where their activations would not fit (``batch_size_for``); ``score_for(batch)`` builds the batch's score. A run
+    ends when its ``tracked`` values plateau (``settings.plateau_window``, ``plateau_margin``) or
+    at its style's step cap. Yields each request's Run."""
+    batches = [batch for style in STYLES
+               for batch in batched([r for r in requests if r.spec["style"] == style], batch_size_for(settings, model.card, style))]
     lengths = [style_settings(settings, batch[0].spec["style"])[0] for batch in batches]
     total = sum(lengths)
     weights = {"none": 0.0, "l1": settings.l1_weight, "l2": settings.l2_weight}
-    for number, batch in enumerate(batches):
+    stop = Plateau(settings.plateau_window, settings.plateau_margin, tracked)
+
+    def regulariser_for(batch: list) -> Regulariser:
         kinds = [request.spec["regulariser"] for request in batch]
-        regulariser = norm_regulariser(kinds, [weights[kind] for kind in kinds])
+        return norm_regulariser(kinds, [weights[kind] for kind in kinds])
+
+    for number, batch in enumerate(batches):
         done = sum(lengths[:number])
-        trace, final = visualise(model, batch[0].spec["style"], len(batch), score_for(batch), regulariser, settings,
-                                 lambda step: progress.tick(done + step, total))
+
+        def narrow(rows: list[int], batch: list = batch) -> tuple[Score, Regulariser]:
+            members = [batch[row] for row in rows]
+            return score_for(members), regulariser_for(members)
+
+        traces, final = visualise(model, batch[0].spec["style"], len(batch), score_for(batch), regulariser_for(batch),
+                                  settings, lambda step: progress.tick(done + step, total), stop, narrow)
         for row, request in enumerate(batch):
-            history = {name: values[:, row] for name, values in trace.history.items()}
-            yield request, Run(trace.frames[row], history, {k: float(v[row]) for k, v in final.values.items()},
-                               final.features[row], trace.frame_steps)
+            yield request, Run(traces[row], {k: float(v[row]) for k, v in final.values.items()}, final.features[row])

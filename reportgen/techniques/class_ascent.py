@@ -18,7 +18,7 @@ import numpy as np
 
 from reportgen.choices import check_choices
 from reportgen.meta import AscentRoles, ClassAscentMeta
-from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, style_spec
+from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, planned, sized, style_settings, style_spec
 from reportgen.techniques.base import Request, Technique, register, spec_of
 
 DEFAULT_CLASSES = (52, 77, 231)  # thunder snake, wolf spider, collie: the classic scripts' classes
@@ -29,6 +29,7 @@ class Params(AscentParams):
     classes: tuple[str, ...] = ()  # indices or category names; empty = 52, 77, 231
     regularisers: tuple[str, ...] = ("none", "l1", "l2")
     styles: tuple[str, ...] = ("naive", "robust")
+    budget_s: float = 40.0
 
 
 @register
@@ -58,8 +59,9 @@ class ClassAscent(Technique):
     Meta = ClassAscentMeta
     Roles = AscentRoles
     presets = {
-        "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48, "robust_steps": 6, "robust_side": 48},
-        "full": {"steps": 200, "frames": 40, "height": 400, "width": 600, "batch_size": 6, "robust_steps": 128},
+        "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48, "robust_steps": 6, "robust_side": 48, "budget_s": 0.0},
+        "full": {"steps": 200, "frames": 40, "height": 400, "width": 600, "batch_size": 6, "robust_steps": 128,
+                 "budget_s": 400.0},
     }
     per_image = False
 
@@ -71,14 +73,15 @@ class ClassAscent(Technique):
         return sorted({int(i) for i in np.linspace(0, len(card.categories) - 1, 3).round()})
 
     def plan(self, params, card, images):
-        params = fitted(params, card)
         check_choices("regulariser", params.regularisers, REGULARISERS)
         check_choices("style", params.styles, STYLES)
+        classes = self.classes_for(params, card)
+        params = sized(fitted(params, card), card, list(params.styles) * len(params.regularisers) * len(classes))
         requests = []
-        for index in self.classes_for(params, card):
+        for index in classes:
             for regulariser in params.regularisers:
                 for style in params.styles:
-                    spec = spec_of(params, classes=None, regularisers=None, styles=None, batch_size=None,
+                    spec = spec_of(params, classes=None, regularisers=None, styles=None, batch_size=None, budget_s=None,
                                    class_index=index, **style_spec(params, regulariser, style))
                     requests.append(Request(f"{index}/{regulariser}/{style}", spec))
         return requests
@@ -87,16 +90,17 @@ class ClassAscent(Technique):
         from reportgen.optim.objectives import class_logit
         from reportgen.optim.styles import run_requests
 
-        params = fitted(params, model.card)
+        params = planned(fitted(params, model.card), [request.spec for request in requests])
 
         def score_for(batch):
             return class_logit(model.for_gradients(), [request.spec["class_index"] for request in batch])
 
-        for request, run in run_requests(model, requests, params, score_for, progress):
+        for request, run in run_requests(model, requests, params, score_for, progress, ("objective", "probability")):
             index, top1 = request.spec["class_index"], int(run.final["top1"])
             yield request, run.result(ClassAscentMeta(
                 class_index=index, class_name=model.card.category(index),
                 regulariser=request.spec["regulariser"], style=request.spec["style"],
                 probability=run.final["probability"], logit=run.final["score"],
-                top1_index=top1, top1_name=model.card.category(top1), frame_steps=tuple(run.frame_steps),
+                top1_index=top1, top1_name=model.card.category(top1), frame_steps=tuple(run.trace.frame_steps),
+                steps=run.trace.steps, step_cap=style_settings(params, request.spec["style"])[0],
             ))

@@ -69,6 +69,9 @@ class Params:
     gif: bool = False  # octaves: also an animation of the image after each octave
     seed: int = 0  # seeds the jitter
     batch_pixels: int = 1 << 19  # images of one working size dreamed together, up to this many px
+    # Seconds one image's dreams may take on one model (reportgen/budget.py): the working side
+    # shrinks (not below the model's input size) until their counted cost fits; 0: no limit
+    budget_s: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,9 @@ class DeepDream(Technique):
     Meta = DeepDreamMeta
     Roles = DreamRoles
     presets = {
-        "quick": {"working_side": 64, "steps": 4, "octaves": 3, "octave_steps": 2, "min_octave_side": 16, "jitter": 4},
-        "full": {"working_side": None, "steps": 200, "octave_steps": 20, "step_size": 0.05},
+        "quick": {"working_side": 64, "steps": 4, "octaves": 3, "octave_steps": 2, "min_octave_side": 16, "jitter": 4,
+                  "budget_s": 0.0},
+        "full": {"working_side": None, "steps": 200, "octave_steps": 20, "step_size": 0.05, "budget_s": 0.0},
     }
 
     def layer_for(self, params: Params, card) -> str:
@@ -133,21 +137,23 @@ class DeepDream(Technique):
         if not 0 <= chosen_filter < channels:
             raise ParamError(f"filter {chosen_filter} is out of range for {card.name} {layer} (0..{channels - 1})")
         requests = []
-        for method in params.methods:
-            unread = OCTAVES_ONLY if method == "simple" else SIMPLE_ONLY
-            for objective in params.objectives:
-                spec = spec_of(
-                    params, objectives=None, methods=None, batch_pixels=None,
-                    **dict.fromkeys(unread), method=method, objective=objective, layer=layer,
-                    filter=chosen_filter if objective == "one_channel" else None,
-                )
-                requests += [Request(f"{method}/{objective}", spec, image) for image in images]
+        for image in images:
+            side = sized_side(params, card, image.size[::-1])
+            for method in params.methods:
+                unread = OCTAVES_ONLY if method == "simple" else SIMPLE_ONLY
+                for objective in params.objectives:
+                    spec = spec_of(
+                        params, objectives=None, methods=None, batch_pixels=None, budget_s=None,
+                        **dict.fromkeys(unread), method=method, objective=objective, layer=layer,
+                        filter=chosen_filter if objective == "one_channel" else None, working_side=side,
+                    )
+                    requests.append(Request(f"{method}/{objective}", spec, image))
         return requests
 
     def compute(self, params, model, requests, progress):
         groups: dict[tuple[str, tuple[int, int]], list[Request]] = {}
         for request in requests:
-            size = model.card.fit_size(*working_size(request.image.pixels.shape[:2], params.working_side))
+            size = model.card.fit_size(*working_size(request.image.size[::-1], request.spec["working_side"]))
             groups.setdefault((request.spec["method"], size), []).append(request)
         chunks = []
         for (method, size), group in groups.items():
@@ -164,6 +170,29 @@ class DeepDream(Technique):
 
         for schedule, size, chunk in chunks:
             yield from _dream_chunk(model, chunk, size, schedule, tick)
+
+
+def sized_side(params: Params, card, shape: tuple[int, int]) -> int | None:
+    """The working side of an image of ``shape`` (height, width): ``params.working_side``, or
+    smaller where the dreams' counted cost passes ``budget_s`` (pixels go as the side squared), never
+    below the model's input size: its units expect objects at the scale they were trained on."""
+    from reportgen.budget import BACKWARD, share
+
+    if params.working_side is None:
+        return None
+    size = working_size(shape, params.working_side)
+    pixels = 0
+    for method in params.methods:
+        if method == "simple":
+            pixels += params.steps * size[0] * size[1]
+        else:
+            octaves = octave_sizes(size, params.octaves, params.octave_scale, max(params.min_octave_side, card.min_size))
+            pixels += params.octave_steps * sum(height * width for height, width in octaves)
+    gflop = len(params.objectives) * pixels * BACKWARD * card.gflops / card.input_size ** 2
+    fraction = share(params.budget_s, gflop)
+    if fraction == 1.0:
+        return params.working_side
+    return min(params.working_side, max(card.input_size, round(params.working_side * math.sqrt(fraction))))
 
 
 def deep_layer(card) -> str:

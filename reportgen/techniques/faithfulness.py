@@ -53,6 +53,9 @@ class Params:
     pointing_tolerance: float = 15.0  # pixels at a 224 px input (TorchRay's), scaled to the model's
     seed: int = 0
     batch_size: int = 8
+    # Seconds one image's curves may take on one model (reportgen/budget.py): the insertion and
+    # deletion steps shrink (to 5 at the least) until their counted forwards fit; 0: no limit
+    budget_s: float = 12.0
 
 
 @register
@@ -69,7 +72,7 @@ class Faithfulness(Technique):
     Params = Params
     Meta = FaithfulnessMeta
     Roles = FaithfulnessRoles
-    presets = {"quick": {"steps": 10, "road_fractions": (0.3, 0.7)}, "full": {"steps": 50}}
+    presets = {"quick": {"steps": 10, "road_fractions": (0.3, 0.7), "budget_s": 0.0}, "full": {"steps": 50, "budget_s": 0.0}}
     reads = "saliency"
 
     def plan(self, params, card, images, upstream=()):
@@ -81,7 +84,7 @@ class Faithfulness(Technique):
         methods = [m for m in params.methods if all((i.pixel_hash, m) in maps for i in ordered)]
         if not ordered or not methods:
             return [self.skip(card, "", "no saliency maps to score")] if ordered else []
-        spec = spec_of(params, batch_size=None, methods=methods)
+        spec = spec_of(params, batch_size=None, budget_s=None, methods=methods, steps=sized_steps(params, card, len(methods)))
         spec["inputs"] = [image.pixel_hash for image in ordered]
         spec["maps"] = {m: [maps[(i.pixel_hash, m)] for i in ordered] for m in methods}
         spec["boxes"] = [[list(box) for box in image.boxes] for image in ordered]
@@ -90,6 +93,15 @@ class Faithfulness(Technique):
     def compute(self, params, model, requests, progress, read=None):
         for request in requests:
             yield request, _score(params, model, request, progress, read)
+
+
+def sized_steps(params: Params, card, methods: int) -> int:
+    """Insertion / deletion steps: ``params.steps``, fewer where one image's forwards (every map,
+    the two baselines' included, through both curves and ROAD) would pass ``budget_s``."""
+    from reportgen.budget import scaled, share
+
+    forwards = (methods + len(BASELINE_MAPS)) * (2 * (params.steps + 1) + 2 * len(params.road_fractions))
+    return scaled(params.steps, share(params.budget_s, forwards * card.gflops), 5)
 
 
 def _score(params, model, request, progress, read) -> Result:
@@ -114,8 +126,8 @@ def _score(params, model, request, progress, read) -> Result:
         importance["centre"] = metrics.centre_map(height, width).to(inputs.device).expand(len(chunk), height, width)
         for name in names:
             scores = collected[name]
-            deletion = metrics.deletion_curves(network, inputs, importance[name], targets, params.steps, 4 * params.batch_size)
-            insertion = metrics.insertion_curves(network, inputs, importance[name], targets, params.steps, 4 * params.batch_size)
+            deletion = metrics.deletion_curves(network, inputs, importance[name], targets, spec["steps"], 4 * params.batch_size)
+            insertion = metrics.insertion_curves(network, inputs, importance[name], targets, spec["steps"], 4 * params.batch_size)
             scores.setdefault("deletion_curves", []).extend(deletion.double().cpu().numpy())
             scores.setdefault("insertion_curves", []).extend(insertion.double().cpu().numpy())
             for key, first in (("road_morf", True), ("road_lerf", False)):

@@ -24,7 +24,7 @@ import numpy as np
 from reportgen import render
 from reportgen.choices import ParamError, check_choice, check_choices
 from reportgen.meta import Example, LayerAscentRoles, ExamplesMeta, UnitMeta
-from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, style_spec
+from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, planned, sized, style_settings, style_spec
 from reportgen.techniques.base import Request, Result, Technique, register, spec_of
 
 # VGG16's classic units (indices into `features`: conv3_3 filter 5, conv5_1 filter 25).
@@ -42,6 +42,7 @@ class Params(AscentParams):
     styles: tuple[str, ...] = ("naive", "robust")
     examples: int = 6  # input-image patches shown per unit (0: none)
     patch_strides: float = 6.0  # a patch's side, in strides of the layer (its rough receptive field)
+    budget_s: float = 20.0
 
 
 @register
@@ -70,8 +71,9 @@ class LayerAscent(Technique):
     Meta = UnitMeta | ExamplesMeta
     Roles = LayerAscentRoles
     presets = {
-        "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48, "robust_steps": 6, "robust_side": 48},
-        "full": {"steps": 200, "frames": 40, "height": 400, "width": 600, "batch_size": 4, "robust_steps": 128},
+        "quick": {"steps": 6, "frames": 3, "height": 48, "width": 48, "robust_steps": 6, "robust_side": 48, "budget_s": 0.0},
+        "full": {"steps": 200, "frames": 40, "height": 400, "width": 600, "batch_size": 4, "robust_steps": 128,
+                 "budget_s": 200.0},
     }
     per_image = True  # for the examples; the visualisations themselves are keyed per model
 
@@ -93,16 +95,17 @@ class LayerAscent(Technique):
         return list(dict.fromkeys(units))
 
     def plan(self, params, card, images):
-        params = fitted(params, card)
         check_choice("regulariser", params.regulariser, REGULARISERS)
         check_choices("style", params.styles, STYLES)
+        units = self.units_for(params, card)
+        params = sized(fitted(params, card), card, list(params.styles) * len(units))
         requests = []
-        for layer, filter_index in self.units_for(params, card):
+        for layer, filter_index in units:
             channels = card.layer(layer).channels
             if not channels or not 0 <= filter_index < channels:
                 raise ParamError(f"{card.name} layer {layer} has {channels or 0} filters; {filter_index} is out of range")
             for style in params.styles:
-                spec = spec_of(params, units=None, styles=None, batch_size=None, examples=None, patch_strides=None,
+                spec = spec_of(params, units=None, styles=None, batch_size=None, budget_s=None, examples=None, patch_strides=None,
                                layer=layer, filter=filter_index, **style_spec(params, params.regulariser, style))
                 requests.append(Request(f"{layer}:{filter_index}/{style}", spec))
             if params.examples > 0 and images:
@@ -115,7 +118,7 @@ class LayerAscent(Technique):
         from reportgen.optim.objectives import layer_activation
         from reportgen.optim.styles import run_requests
 
-        params = fitted(params, model.card)
+        params = planned(fitted(params, model.card), [request.spec for request in requests])
 
         def score_for(batch):
             layers = [r.spec["layer"] for r in batch]
@@ -128,11 +131,12 @@ class LayerAscent(Technique):
         for request, run in run_requests(model, visualisations, params, score_for, progress):
             layer, filter_index = request.spec["layer"], request.spec["filter"]
             side = model.card.input_size if request.spec["style"] == "robust" else None
-            peak = float(channel_maps(model, [run.frames[-1]], layer, filter_index, side)[0].max())
+            peak = float(channel_maps(model, [run.trace.frames[-1]], layer, filter_index, side)[0].max())
             yield request, run.result(UnitMeta(
                 layer=layer, filter=filter_index, style=request.spec["style"],
                 regulariser=request.spec["regulariser"], final_activation=run.final["score"],
-                final_peak=peak, frame_steps=tuple(run.frame_steps),
+                final_peak=peak, frame_steps=tuple(run.trace.frame_steps),
+                steps=run.trace.steps, step_cap=style_settings(params, request.spec["style"])[0],
             ))
 
 

@@ -145,17 +145,19 @@ class Saliency(Technique):
 
     def compute(self, params, model, requests, progress):
         from reportgen.attribution import maps as attribution
+        from reportgen.budget import BACKWARD, batch_for
         from reportgen.folding import fold_batch_norms
 
         cam_layer = next((r.spec["cam_layer"] for r in requests if "cam_layer" in r.spec), None)
         cam_view = None
         if cam_layer and model.card.layer(cam_layer).layout != "nchw":  # channels-last or tokens: read as maps
             cam_view = functools.partial(model.layer_maps, cam_layer)
+        batch_size = batch_for(params.batch_size, BACKWARD * model.card.activation_mb)  # a VGG16's fit fewer
         settings = attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples,
-                                        params.ig_steps, params.batch_size, cam_view)
+                                        params.ig_steps, batch_size, cam_view)
         images = list({r.image.pixel_hash: r.image for r in requests}.values())
         done = 0
-        for chunk in batched(images, params.batch_size):
+        for chunk in batched(images, batch_size):
             position = {image.pixel_hash: index for index, image in enumerate(chunk)}
             mine = [r for r in requests if r.image.pixel_hash in position]
             methods = [name for name in METHODS if any(r.variant == name for r in mine)]

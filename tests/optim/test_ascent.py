@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from reportgen.optim.ascent import ascent, frame_steps
+from reportgen.optim.ascent import Plateau, ascent, frame_steps, narrow_optimiser
 from reportgen.optim.parameterisation import PhotoImage, PixelImage
 
 
@@ -61,3 +61,60 @@ def test_transform_is_seen_by_the_score_only_and_the_photo_is_clipped_after_each
     torch.testing.assert_close(steps[-1].image, torch.tensor([0.4, 0.5]).view(1, 1, 1, 2))
     torch.testing.assert_close(steps[-1].values["score"], torch.tensor([1.8]))
     torch.testing.assert_close(steps[-1].values["objective"], torch.tensor([0.9]))
+
+
+def test_plateau_needs_two_windows_and_a_small_rise_relative_to_the_rise_so_far():
+    stop = Plateau(window=2, margin=0.1)
+    rising = {"objective": [0.0, 1.0, 2.0, 3.0, 4.0]}
+    flat = {"objective": [0.0, 8.0, 9.0, 9.5, 9.6]}  # last two mean 9.55, two before 8.5: rose 1.05 of 9.55
+    flatter = {"objective": [0.0, 9.9, 9.95, 10.0, 10.0]}  # rose 0.075 of 10: done
+    assert not stop.reached({"objective": [0.0, 1.0, 1.0, 1.0]})  # fewer than 2 windows after the start
+    assert not stop.reached(rising)
+    assert not stop.reached(flat)
+    assert stop.reached(flatter)
+    assert not Plateau(window=0, margin=0.1).reached(flatter)  # window 0: only the cap ends a run
+    both = Plateau(window=2, margin=0.1, tracked=("objective", "probability"))
+    assert not both.reached({**flatter, "probability": [0.0, 0.1, 0.2, 0.4, 0.6]})
+    assert both.reached({**flatter, "probability": [0.0, 0.9, 1.0, 1.0, 1.0]})
+
+
+def _capped_sum(limits):
+    """Score: each image's value, but never above its own limit (its gradient vanishes there)."""
+    def score(images):
+        return {"score": torch.minimum(images.sum(dim=(1, 2, 3)), torch.as_tensor(limits))}
+    return score
+
+
+def test_members_that_plateau_leave_the_batch_and_the_others_go_on_as_alone():
+    """Image 0 stops rising at 2 and plateaus; image 1 rises to its cap. Image 1's values are the
+    same as in a batch of its own, Adam's state having followed it when image 0 left."""
+    limits = [2.0, 100.0]
+    stop = Plateau(window=2, margin=0.05)
+
+    def run(rows, limit_rows):
+        image = PixelImage(torch.zeros(len(rows), 1, 1, 1))
+        optimiser = torch.optim.Adam(image.parameters(), lr=0.5)
+        narrow = lambda kept: (_capped_sum([limit_rows[r] for r in kept]), None)
+        return list(ascent(image, _capped_sum(limit_rows), optimiser, 12, stop=stop, narrow=narrow))
+
+    together = run([0, 1], limits)
+    alone = run([0], limits[1:])
+    stopped = next(step for step in together if step.final[0])
+    assert stopped.rows == [0, 1] and stopped.number < 12 and not stopped.final[1]
+    assert all(step.rows == [1] for step in together if step.number > stopped.number)
+    assert together[-1].number == 12 and together[-1].final == [True]
+    image1 = torch.stack([step.values["score"][step.rows.index(1)] for step in together])
+    torch.testing.assert_close(image1, torch.stack([step.values["score"][0] for step in alone]))
+
+
+def test_narrowing_moves_adam_state_rows_and_keeps_its_step_count():
+    old = torch.zeros(3, 2, requires_grad=True)
+    optimiser = torch.optim.Adam([old], lr=0.1)
+    old.grad = torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    optimiser.step()
+    new = old.detach()[[0, 2]].requires_grad_(True)
+    narrow_optimiser(optimiser, [old], [new], [0, 2])
+    assert optimiser.param_groups[0]["params"] == [new]
+    state = optimiser.state[new]
+    torch.testing.assert_close(state["exp_avg"], torch.tensor([[0.1, 0.1], [0.3, 0.3]]))
+    assert float(state["step"]) == 1.0 and old not in optimiser.state
