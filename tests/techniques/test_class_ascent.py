@@ -144,3 +144,25 @@ def test_gallery_section_has_a_gif_per_class_regulariser_and_style_with_its_prob
     assert page.count(".gif") >= 2 * 3 * 2 * 2  # 2 classes x 3 regularisers x 2 styles: link + img
     assert "class=2 (thing 2)" in page and "class=5 (thing 5)" in page
     assert page.count("L1 regulariser") == 2 and page.count("p = ") == 12
+
+
+def test_runs_stop_when_they_plateau_at_the_same_step_every_time_and_show_it(tiny):
+    """With a short window some of the tiny CNN's runs plateau before the cap: they end there with
+    their last image as their last frame, fewer frames than the cap's, and a second run stops
+    every run at the same step with the same pictures."""
+    changes = dict(classes=("3", "7"), steps=40, robust_steps=40, frames=8, plateau_window=3, plateau_margin=0.2)
+    _, first = _run(tiny, **changes)
+    _, again = _run(tiny, **changes)
+    steps = {variant: result.meta.steps for variant, result in first.items()}
+    assert steps == {variant: result.meta.steps for variant, result in again.items()}
+    early = [variant for variant, result in first.items() if result.meta.steps < result.meta.step_cap]
+    assert early, steps
+    for variant in early:
+        meta = first[variant].meta
+        assert meta.frame_steps[-1] == meta.steps and len(meta.frame_steps) <= 8
+        assert len(first[variant].animations["gif"]) == len(meta.frame_steps)
+        assert len(first[variant].arrays["objective"]) == len(meta.frame_steps)
+    for variant, result in first.items():
+        assert np.array_equal(result.images["final"], again[variant].images["final"]), variant
+    capped = TECHNIQUE.params_for("quick", {**changes, "plateau_window": 0})
+    assert all(r.spec["plateau_window"] == 0 for r in TECHNIQUE.plan(capped, tiny.card, []))
