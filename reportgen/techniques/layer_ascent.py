@@ -112,14 +112,15 @@ class LayerAscent(Technique):
                                examples_dir=None, layer=layer, filter=filter_index,
                                **style_spec(params, params.regulariser, style))
                 requests.append(Request(f"{layer}:{filter_index}/{style}", spec))
-            if params.examples > 0 and params.examples_dir:
+            if params.examples > 0 and (params.examples_dir or images):
                 spec = {"layer": layer, "filter": filter_index, "examples": params.examples,
-                        "patch_strides": params.patch_strides, "folder": example_folder(params.examples_dir).digest}
-                requests.append(Request(f"{layer}:{filter_index}/examples", spec))
-            elif params.examples > 0 and images:
-                spec = {"layer": layer, "filter": filter_index, "examples": params.examples,
-                        "patch_strides": params.patch_strides, "inputs": sorted(i.pixel_hash for i in images)}
-                requests.append(Request(f"{layer}:{filter_index}/examples", spec, inputs=tuple(images)))
+                        "patch_strides": params.patch_strides}
+                variant = f"{layer}:{filter_index}/examples"
+                if params.examples_dir:  # keyed by the folder's content, the same for every input
+                    requests.append(Request(variant, {**spec, "folder": example_folder(params.examples_dir).digest}))
+                else:
+                    spec["inputs"] = sorted(i.pixel_hash for i in images)
+                    requests.append(Request(variant, spec, inputs=tuple(images)))
         return requests
 
     def compute(self, params, model, requests, progress):
