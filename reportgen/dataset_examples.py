@@ -7,9 +7,10 @@ per neighbourhood of a patch within an image. Because that neighbourhood rule on
 positions of the same image, it splits by image: the greedy pick over all maps equals the strongest
 ``k`` of each image's own greedy picks. So a pass needs, per unit, only a running top ``k``: each
 batch of images goes through the network once (stopped at the deepest layer asked for), each map
-keeps its own best peaks, and those that beat the running ``k`` replace them, their patch cut from
-the image while it is in memory. What a pass holds is one batch of images and their maps, and ``k``
-patches per unit, whatever the collection's size.
+keeps its own best peaks, and those that beat the running ``k`` replace them. After the pass the
+images that won are read once more, one at a time, for their patches. What a pass holds is one
+batch of images and their maps, and ``k`` peaks (then patches) per unit, whatever the collection's
+size.
 
 A folder of examples (``--examples DIR``) is named in the cache key by ``ExampleFolder.digest``: a
 hash over every file's name and content. Content, because that is what is mined; names, because
@@ -49,6 +50,14 @@ class ExampleFolder:
     root: Path
     files: tuple[tuple[str, Path], ...]
     digest: str
+
+    def reload(self, name: str) -> InputImage:
+        """One image again (its patches are cut after the pass), as the pass read it."""
+        loaded = load_image(self.root / name, name)
+        if isinstance(loaded, Skipped):
+            raise ExamplesError(f"examples folder {self.root}: {name} changed during the build ({loaded.reason}); "
+                                "build again")
+        return loaded
 
     def images(self, on_skip: Callable[[Skipped], None]) -> Iterator[InputImage]:
         """Each usable image, decoded only when asked for; an unreadable file or one with the same
@@ -99,15 +108,14 @@ def _file_hash(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Peak:
-    """One example: its activation, where (image index in the pass, map cell), the image's name,
-    the patch's box in the image's pixels (left, top, right, bottom) and the patch as shown."""
+    """One example: its activation, where (image index in the pass, map cell), the image's name
+    and the patch's box in the image's pixels (left, top, right, bottom)."""
 
     value: float
     index: int
     cell: tuple[int, int]
     image: str
     box: tuple[int, int, int, int]
-    tile: np.ndarray = field(repr=False)
 
     @property
     def order(self) -> tuple[float, int, int, int]:
@@ -122,6 +130,7 @@ class Mined:
     peaks: list[Peak] = field(default_factory=list)
     peak: float = float("-inf")
     images: int = 0  # how many images were mined
+    tiles: list[np.ndarray] = field(default_factory=list, repr=False)  # each peak's patch as shown
 
 
 def batches(images: Iterable[InputImage], size: int) -> Iterator[list[InputImage]]:
@@ -157,8 +166,7 @@ class RunningExamples:
 
     def _admit(self, unit: Mined, batch: Sequence[InputImage], first_index: int, values: np.ndarray,
                cells: np.ndarray, grid: tuple[int, int]) -> None:
-        """Merge one batch's per-image peaks of one unit into its running top; a patch is cut only
-        for a peak that gets in."""
+        """Merge one batch's per-image peaks of one unit into its running top."""
         floor = unit.peaks[-1].value if len(unit.peaks) == self.examples else float("-inf")
         candidates = [(float(values[b, i]), first_index + b, int(cells[b, i, 0]), int(cells[b, i, 1]))
                       for b, i in zip(*np.nonzero(values >= floor)) if values[b, i] > float("-inf")]
@@ -166,14 +174,20 @@ class RunningExamples:
             return
         ranked = sorted([p.order for p in unit.peaks] + candidates, reverse=True)[: self.examples]
         kept = {p.order: p for p in unit.peaks}
-        unit.peaks = [kept.get(order) or _cut(batch[order[1] - first_index], order, grid, self.patch_strides)
-                      for order in ranked]
+        unit.peaks = [kept.get(order) or self._peak(batch[order[1] - first_index], order, grid) for order in ranked]
+
+    def _peak(self, image: InputImage, order: tuple[float, int, int, int], grid: tuple[int, int]) -> Peak:
+        value, index, y, x = order
+        top, left, bottom, right = patch_box(image.pixels.shape[:2], grid, (y, x), self.patch_strides)
+        return Peak(value, index, (y, x), image.name, (left, top, right, bottom))
 
 
 def mine(model: Any, units: Sequence[Unit], images: Iterable[InputImage], examples: int, patch_strides: float,
-         batch_size: int = MINING_BATCH, on_batch: Callable[[int], None] | None = None) -> dict[Unit, Mined]:
+         reload: Callable[[str], InputImage], batch_size: int = MINING_BATCH,
+         on_batch: Callable[[int], None] | None = None) -> dict[Unit, Mined]:
     """Every unit's ``examples`` strongest patches over ``images`` (an iterable read once, in
-    batches), with at most one per neighbourhood of ``patch_strides / 2`` map cells within an image.
+    batches), with at most one per neighbourhood of ``patch_strides / 2`` map cells within an image;
+    then the patches, cut from each image that won, read once more by name with ``reload``.
     ``on_batch(images_done)`` after each batch (progress)."""
     from reportgen.hooks import forward_until
     from reportgen.lazy import torch
@@ -194,7 +208,26 @@ def mine(model: Any, units: Sequence[Unit], images: Iterable[InputImage], exampl
             del outputs
             if on_batch is not None:
                 on_batch(done)
-    return {(layer, f): layer_running.mined[f] for layer, layer_running in running.items() for f in layer_running.filters}
+    mined = {(layer, f): layer_running.mined[f] for layer, layer_running in running.items() for f in layer_running.filters}
+    cut_patches(mined.values(), reload)
+    return mined
+
+
+def cut_patches(mined: Iterable[Mined], reload: Callable[[str], InputImage]) -> None:
+    """Every peak's patch, resized to a tile: each winning image read once, one at a time. Cut
+    after the pass rather than as peaks come in, since most peaks that come in are pushed out."""
+    mined = list(mined)
+    by_image: dict[str, list[tuple[int, int]]] = {}
+    for number, unit in enumerate(mined):
+        unit.tiles = [np.empty(0)] * len(unit.peaks)
+        for position, peak in enumerate(unit.peaks):
+            by_image.setdefault(peak.image, []).append((number, position))
+    for name, places in by_image.items():
+        pixels = reload(name).pixels
+        for number, position in places:
+            left, top, right, bottom = mined[number].peaks[position].box
+            mined[number].tiles[position] = render.resize(np.ascontiguousarray(pixels[top:bottom, left:right]),
+                                                          (PATCH_TILE, PATCH_TILE))
 
 
 def _peaks_per_map(maps: Any, count: int, reach: float) -> tuple[np.ndarray, np.ndarray]:
@@ -219,13 +252,6 @@ def _peaks_per_map(maps: Any, count: int, reach: float) -> tuple[np.ndarray, np.
         remaining = remaining.masked_fill(near, float("-inf"))
     return (torch.stack(values, dim=-1).cpu().numpy(),
             torch.stack(cells, dim=-2).cpu().numpy())
-
-
-def _cut(image: InputImage, order: tuple[float, int, int, int], grid: tuple[int, int], patch_strides: float) -> Peak:
-    value, index, y, x = order
-    top, left, bottom, right = patch_box(image.pixels.shape[:2], grid, (y, x), patch_strides)
-    tile = render.resize(np.ascontiguousarray(image.pixels[top:bottom, left:right]), (PATCH_TILE, PATCH_TILE))
-    return Peak(value, index, (y, x), image.name, (left, top, right, bottom), tile)
 
 
 def patch_box(shape: tuple[int, int], grid: tuple[int, int], cell: tuple[int, int], strides: float):

@@ -47,7 +47,8 @@ def loaded(folder):
 @pytest.mark.parametrize("batch_size", [1, 4, 7])
 def test_streaming_top_k_equals_the_brute_force_pick_over_all_maps(tiny, tmp_path, batch_size):
     images = loaded(write_folder(tmp_path / "examples"))
-    mined = mine(tiny, UNITS, iter(images), examples=5, patch_strides=4.0, batch_size=batch_size)
+    by_name = {image.name: image for image in images}
+    mined = mine(tiny, UNITS, iter(images), 5, 4.0, by_name.__getitem__, batch_size=batch_size)
     expected = brute_force(tiny, images, UNITS, 5, 4.0)
     for unit in UNITS:
         chosen, peak = expected[unit]
@@ -60,7 +61,7 @@ def test_streaming_top_k_equals_the_brute_force_pick_over_all_maps(tiny, tmp_pat
             image = images[p.index]
             top, left, bottom, right = patch_box(image.pixels.shape[:2], grid, p.cell, 4.0)
             assert p.image == image.name and p.box == (left, top, right, bottom)
-            assert p.tile.shape == (64, 64, 3)
+        assert [tile.shape for tile in found.tiles] == [(64, 64, 3)] * len(found.peaks)
 
 
 def greedy(maps, examples, reach):
@@ -114,8 +115,9 @@ def test_a_pass_holds_no_more_images_than_one_batch(tiny, tmp_path, monkeypatch)
 
     real_load = dataset_examples.load_image
     monkeypatch.setattr(dataset_examples, "load_image", counted)
-    mined = mine(tiny, UNITS, folder.images(on_skip=print), examples=4, patch_strides=6.0, batch_size=5)
-    assert calls[0] == 40 and mined[UNITS[0]].images == 40
+    mined = mine(tiny, UNITS, folder.images(on_skip=print), 4, 6.0, folder.reload, batch_size=5)
+    winners = {peak.image for unit in mined.values() for peak in unit.peaks}
+    assert calls[0] == 40 + len(winners) and mined[UNITS[0]].images == 40  # the pass, then each winner once
     assert most[0] <= 5
     assert alive[0] <= 1  # at most the generator's last image, until it is collected
 
@@ -153,7 +155,8 @@ def test_unreadable_files_are_skipped_one_line_each(tiny, tmp_path):
     (folder / "broken.png").write_bytes(b"\x89PNG nope")
     (folder / "copy.png").write_bytes((folder / "ex001.png").read_bytes())
     skipped = []
-    mined = mine(tiny, UNITS[:1], example_folder(folder).images(skipped.append), examples=2, patch_strides=6.0)
+    folder = example_folder(folder)
+    mined = mine(tiny, UNITS[:1], folder.images(skipped.append), 2, 6.0, folder.reload)
     assert sorted(str(s) for s in skipped) == ["skipped broken.png: not an image Pillow can read",
                                                "skipped ex001.png: same pixels as copy.png"]
     assert mined[UNITS[0]].images == 6

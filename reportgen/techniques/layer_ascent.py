@@ -103,6 +103,7 @@ class LayerAscent(Technique):
         check_choice("regulariser", params.regulariser, REGULARISERS)
         check_choices("style", params.styles, STYLES)
         requests = []
+        folder = example_folder(params.examples_dir) if params.examples > 0 and params.examples_dir else None
         for layer, filter_index in self.units_for(params, card):
             channels = card.layer(layer).channels
             if not channels or not 0 <= filter_index < channels:
@@ -112,12 +113,12 @@ class LayerAscent(Technique):
                                examples_dir=None, layer=layer, filter=filter_index,
                                **style_spec(params, params.regulariser, style))
                 requests.append(Request(f"{layer}:{filter_index}/{style}", spec))
-            if params.examples > 0 and (params.examples_dir or images):
+            if params.examples > 0 and (folder or images):
                 spec = {"layer": layer, "filter": filter_index, "examples": params.examples,
                         "patch_strides": params.patch_strides}
                 variant = f"{layer}:{filter_index}/examples"
-                if params.examples_dir:  # keyed by the folder's content, the same for every input
-                    requests.append(Request(variant, {**spec, "folder": example_folder(params.examples_dir).digest}))
+                if folder:  # keyed by the folder's content, the same for every input
+                    requests.append(Request(variant, {**spec, "folder": folder.digest}))
                 else:
                     spec["inputs"] = sorted(i.pixel_hash for i in images)
                     requests.append(Request(variant, spec, inputs=tuple(images)))
@@ -171,7 +172,8 @@ def dataset_examples(model, requests: list[Request], params: Params, progress) -
     first = requests[0].spec
     units = [(r.spec["layer"], r.spec["filter"]) for r in requests]
     if "folder" not in first:
-        mined = mine(model, units, requests[0].inputs, first["examples"], first["patch_strides"])
+        inputs = {image.name: image for image in requests[0].inputs}
+        mined = mine(model, units, requests[0].inputs, first["examples"], first["patch_strides"], inputs.__getitem__)
     else:
         folder = example_folder(params.examples_dir)
         if folder.digest != first["folder"]:
@@ -183,7 +185,7 @@ def dataset_examples(model, requests: list[Request], params: Params, progress) -
             progress.message(f"examples folder: {item}")
 
         progress.step(f"layer_ascent on {model.card.name}: dataset examples, {len(units)} units over {files} files")
-        mined = mine(model, units, folder.images(skip), first["examples"], first["patch_strides"],
+        mined = mine(model, units, folder.images(skip), first["examples"], first["patch_strides"], folder.reload,
                      on_batch=lambda done: progress.tick(done + len(skipped), files))
         progress.step(f"layer_ascent on {model.card.name}")
     for request, unit in zip(requests, units):
@@ -191,10 +193,9 @@ def dataset_examples(model, requests: list[Request], params: Params, progress) -
 
 
 def _examples_result(unit: tuple[str, int], mined: Mined, from_folder: bool) -> Result:
-    tiles = [peak.tile for peak in mined.peaks]
     return Result(
         arrays={LayerAscentRoles.ACTIVATIONS: np.asarray([peak.value for peak in mined.peaks], dtype=np.float32)},
-        images={LayerAscentRoles.EXAMPLES: render.grid(tiles, columns=len(tiles))},
+        images={LayerAscentRoles.EXAMPLES: render.grid(mined.tiles, columns=len(mined.tiles))},
         meta=ExamplesMeta(*unit, mined.peak, tuple(Example(p.image, p.value, p.box) for p in mined.peaks),
                           images=mined.images if from_folder else None),
     )
