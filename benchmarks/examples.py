@@ -73,6 +73,7 @@ def measure(folder: Path) -> dict:
     card = models.card_for("efficientnet_lite0", "pretrained", Cache(folder.parent / "cache"))
     model = models.load(card, "cpu")
     loaded_mb = rss_mb()
+    loaded_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # loading's own peak
     params = technique.params_for("standard", {"units": tuple(f"{layer}:*" for layer in LAYERS), "styles": (),
                                                "examples_dir": str(folder)})
     start = time.perf_counter()
@@ -86,7 +87,7 @@ def measure(folder: Path) -> dict:
         "files": len(list(folder.iterdir())), "images": images, "units": len(requests),
         "batch": MINING_BATCH, "examples_per_unit": params.examples,
         "scan_s": round(scan_s, 2), "mine_s": round(mine_s, 2), "images_per_s": round(images / mine_s, 1),
-        "rss_after_model_mb": round(loaded_mb, 1),
+        "rss_after_model_mb": round(loaded_mb, 1), "peak_rss_after_model_mb": round(loaded_peak_mb, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "folder_mb": round(sum(p.stat().st_size for p in folder.iterdir()) / 2**20, 1),
     }
