@@ -88,6 +88,9 @@ could not start; 3 built, but some inputs were skipped.""")
 @click.option("--device", envvar="REPORTGEN_DEVICE", metavar="|".join(DEVICES), help="[default: auto]")
 @weights_option
 @click.option("--strict/--no-strict", default=None, help="Stop before any work if an input cannot be read.")
+@click.option("--examples", type=click.Path(path_type=Path), envvar="REPORTGEN_EXAMPLES", metavar="DIR",
+              help="Layer ascent's dataset examples: each unit's strongest patches over this folder's images "
+                   "[default: the input images].")
 @click.option("--executor", type=click.Choice(EXECUTORS), envvar="REPORTGEN_EXECUTOR",
               help="Where the misses are computed: here, or as Ray tasks [default: local].")
 @click.option("--ray-address", envvar="REPORTGEN_RAY_ADDRESS", metavar="ADDRESS",
@@ -97,7 +100,7 @@ could not start; 3 built, but some inputs were skipped.""")
 @click.option("-q", "--quiet", is_flag=True, help="No progress; only errors, skipped inputs and the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Also say how much was found in the cache.")
 def build(input_dir, config_file, models, techniques, out, cache_dir, preset, settings, device, weights, strict,
-          executor, ray_address, ray_workers, quiet, verbose) -> None:
+          examples, executor, ray_address, ray_workers, quiet, verbose) -> None:
     """Run every technique over INPUT_DIR's images and write the gallery."""
     from reportgen.api import build_with
     from reportgen.choices import ParamError
@@ -108,7 +111,7 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
     from reportgen.techniques.base import registry
 
     given = dict(input=input_dir, models=models, techniques=techniques, out=out, cache_dir=cache_dir,
-                 preset=preset, device=device, weights=weights, strict=strict, executor=executor,
+                 preset=preset, device=device, weights=weights, strict=strict, examples=examples, executor=executor,
                  ray_address=ray_address, ray_workers=ray_workers)
     try:
         config = build_config(given, load_config(find_config(config_file)), registry(), settings)

@@ -27,14 +27,14 @@ CONFIG_FILE = "reportgen.toml"
 FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "input": str, "models": (list, str), "techniques": (list, str), "preset": str, "out": str,
     "cache_dir": str, "device": str, "weights": str, "strict": bool, "overrides": dict,
-    "executor": str, "ray_address": str, "ray_workers": int, "model": dict,
+    "executor": str, "ray_address": str, "ray_workers": int, "model": dict, "examples": str,
 }
 # A user's model, declared as [model.NAME] (models/declared.py), and each key's TOML type.
 MODEL_KEYS: dict[str, type | tuple[type, ...]] = {
     "factory": str, "weights": str, "classes": (str, list), "input_size": (int, list), "channels": int,
     "mean": list, "std": list,
 }
-PATH_KEYS = ("input", "out", "cache_dir")
+PATH_KEYS = ("input", "out", "cache_dir", "examples")
 
 
 @dataclass(frozen=True)
@@ -286,6 +286,14 @@ def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping
         techniques = choose_techniques(pick("techniques"), registry)
     except ParamError as error:
         raise ConfigError(f"{where('techniques')}: {error}") from None
+    overrides = parse_overrides(settings, registry, file)
+    examples = pick("examples")
+    if examples is not None:  # layer ascent's dataset examples come from this folder
+        if not Path(examples).is_dir():
+            raise ConfigError(f"{where('examples')}: examples folder {examples} does not exist or is not a folder")
+        layer_ascent = overrides.setdefault("layer_ascent", {})
+        if given.get("examples") is not None or "examples_dir" not in layer_ascent:  # a --set wins over the file
+            layer_ascent["examples_dir"] = str(Path(examples).resolve())
     return BuildConfig(
         input_dir=Path(input_dir),
         models=split_names(pick("models")) or (DEFAULT_MODEL,),
@@ -293,7 +301,7 @@ def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping
         out=Path(pick("out")),
         cache_dir=Path(pick("cache_dir")),
         preset=choice("preset", PRESETS),
-        overrides=parse_overrides(settings, registry, file),
+        overrides=overrides,
         device=_checked(check_device, pick("device"), where("device")),
         weights=choice("weights", WEIGHTS),
         strict=bool(pick("strict")),

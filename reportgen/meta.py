@@ -231,19 +231,21 @@ class UnitMeta(Meta):
 
 @dataclass(frozen=True)
 class Example(Meta):
-    image: str
+    image: str  # its source image: a name relative to the input folder, or to the examples folder
     activation: float
     box: tuple[int, int, int, int]  # left, top, right, bottom in the image's pixels
 
 
 @dataclass(frozen=True)
 class ExamplesMeta(Meta):
-    """A unit's dataset examples (layer ascent): where in the inputs it responds most."""
+    """A unit's dataset examples (layer ascent): where in the inputs, or in the images of an
+    examples folder, it responds most."""
 
     layer: str
     filter: int
-    input_peak: float  # the unit's highest activation over the inputs
+    input_peak: float  # the unit's highest activation over the images mined
     examples: tuple[Example, ...]  # strongest first
+    images: int | None = None  # how many images of the examples folder were mined (None: the inputs)
 
 
 class LayerAscentRoles(AscentRoles):

@@ -203,11 +203,12 @@ def unit_anchor(model: str, layer: str, filter_index: int) -> str:
 
 @dataclass(frozen=True)
 class Atlas:
-    """Every visualised unit of one layer of one model, as (filter, anchor, thumbnail artifact)."""
+    """Every visualised unit of one layer of one model, as (filter, anchor, thumbnail artifact,
+    its dataset examples or None)."""
 
     model: str
     layer: str
-    units: list[tuple[int, str, Artifact]]
+    units: list[tuple[int, str, Artifact, Artifact | None]]
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,7 @@ class UnitTable:
     rows: list[UnitRow]
     atlases: list[Atlas]
     any_examples: bool
+    folder_images: int | None = None  # images of the examples folder mined (None: the examples are the inputs')
 
 
 def layer_ascent(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
@@ -248,11 +250,13 @@ def layer_ascent(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str,
             cells = [find(visualisations, layer=unit.layer, filter=unit.filter, style=style) for style, _ in styles]
             rows.append(UnitRow(unit_anchor(model.name, unit.layer, unit.filter), unit.layer, unit.filter,
                                 unit.regulariser, cells, examples.get((unit.layer, unit.filter))))
-        columns.append(ModelColumn(model, [UnitTable(styles, rows, _atlases(model.name, visualisations), bool(examples))]))
+        folder_images = next((a.meta.images for a in examples.values() if a.meta.images is not None), None)
+        columns.append(ModelColumn(model, [UnitTable(styles, rows, _atlases(model.name, visualisations, examples),
+                                                     bool(examples), folder_images)]))
     return {"columns": columns, "roles": meta.LayerAscentRoles}
 
 
-def _atlases(model: str, visualisations: Sequence[Artifact]) -> list[Atlas]:
+def _atlases(model: str, visualisations: Sequence[Artifact], examples: dict[tuple[str, int], Artifact]) -> list[Atlas]:
     atlases = []
     for layer in dict.fromkeys(a.meta.layer for a in visualisations):
         best: dict[int, Artifact] = {}
@@ -260,7 +264,8 @@ def _atlases(model: str, visualisations: Sequence[Artifact]) -> list[Atlas]:
             if artifact.meta.filter not in best or artifact.meta.style == "robust":
                 best[artifact.meta.filter] = artifact
         if len(best) >= ATLAS_MIN_UNITS:
-            atlases.append(Atlas(model, layer, [(f, unit_anchor(model, layer, f), a) for f, a in sorted(best.items())]))
+            atlases.append(Atlas(model, layer, [(f, unit_anchor(model, layer, f), a, examples.get((layer, f)))
+                                                for f, a in sorted(best.items())]))
     return atlases
 
 

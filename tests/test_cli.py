@@ -196,3 +196,22 @@ def test_list_params_gives_type_choices_presets_and_meaning():
     assert all(f"# {name}:" in every.stdout for name in ("feature_maps", "deep_dream", "layer_ascent"))
     unknown = run("list", "params", "salency")
     assert unknown.exit_code == 2 and "unknown technique 'salency'" in unknown.stderr
+
+
+def test_an_examples_folder_without_a_usable_image_stops_the_build_and_an_unreadable_file_is_skipped(tmp_path):
+    write_inputs(tmp_path / "inputs")
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "bad.jpg").write_bytes(b"\xff\xd8 nope")
+    args = build_args(tmp_path, "--techniques", "layer_ascent", "--set", "layer_ascent.steps=2",
+                      "--set", "layer_ascent.frames=2", "--set", "layer_ascent.styles=naive",
+                      "--examples", tmp_path / "examples")
+    refused = run(*args)
+    assert refused.exit_code == 2 and refused.stderr.strip().splitlines() == [
+        f"error: layer_ascent on tiny: examples folder {tmp_path / 'examples'} has no usable image"]
+    assert not (tmp_path / "site").exists()
+    write_inputs(tmp_path / "examples", names=("x.png", "y.png", "z.png"))
+    built = run(*args)
+    assert built.exit_code == 0, built.output
+    assert built.stderr.count("examples folder: skipped bad.jpg: not an image Pillow can read") == 1
+    page = (tmp_path / "site" / "layer_ascent.html").read_text()
+    assert "Dataset examples" in page and "over 3 images of the examples folder" in page

@@ -114,3 +114,22 @@ def test_the_repository_describes_its_showcase_and_baseline_in_config_files():
     assert baseline.overrides == {"saliency": {"methods": ("guided", "gradcam", "smoothgrad", "integrated_gradients")},
                                   "class_ascent": {"robust_steps": 64, "robust_side": 128}}
     assert FileSettings().where("x") == "None: x"
+
+
+def test_the_examples_folder_comes_from_the_flag_the_environment_or_the_file(tmp_path):
+    (tmp_path / "conf" / "more").mkdir(parents=True)
+    (tmp_path / "flag").mkdir()
+    (tmp_path / "conf" / "gallery.toml").write_text(TINY.replace('device = "cpu"', 'device = "cpu"\nexamples = "more"'))
+    file = load_config(tmp_path / "conf" / "gallery.toml")
+    config = build_config({}, file, registry())
+    assert config.overrides["layer_ascent"]["examples_dir"] == str(tmp_path / "conf" / "more")
+    flagged = build_config({"examples": tmp_path / "flag"}, file, registry())
+    assert flagged.overrides["layer_ascent"]["examples_dir"] == str(tmp_path / "flag")
+    assert "layer_ascent" not in build_config({}, FileSettings(values={"input": "x"}), registry()).overrides
+    with pytest.raises(ConfigError, match=r"^--examples: examples folder .*absent does not exist or is not a folder$"):
+        build_config({"examples": tmp_path / "absent"}, file, registry())
+    write_inputs(tmp_path / "conf" / "pictures")
+    result = run("build", "--config", tmp_path / "conf" / "gallery.toml", "--techniques", "filters",
+                 REPORTGEN_EXAMPLES=str(tmp_path / "nowhere"))
+    assert result.exit_code == 2 and result.stderr.strip().splitlines() == [
+        f"error: --examples: examples folder {tmp_path / 'nowhere'} does not exist or is not a folder"]

@@ -10,7 +10,9 @@ respond to in photos), so, as OpenAI Microscope does, each unit also gets its *d
 the input-image patches where the unit's activation peaks, and the highest activation over the
 inputs, against which the visualisation's own peak is shown. Those depend on the input images, so
 that artifact's spec holds the pixel hashes of every input: it is recomputed when any input
-changes, and only then.
+changes, and only then. With ``examples_dir`` (``--examples DIR``) they come from that folder
+instead, mined in one streaming pass per model (reportgen/dataset_examples.py) and keyed by the
+folder's content.
 
 The default regulariser is none: Adam weight decay 1e-6, as in the classic scripts, is no regulariser to
 speak of; L1 / L2 are available as explicit terms.
@@ -18,11 +20,13 @@ speak of; L1 / L2 are available as explicit terms.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
 from reportgen import render
 from reportgen.choices import ParamError, check_choice, check_choices
+from reportgen.dataset_examples import ExamplesError, Mined, example_folder, mine
 from reportgen.meta import Example, LayerAscentRoles, ExamplesMeta, UnitMeta
 from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, planned, sized, style_settings, style_spec
 from reportgen.techniques.base import Request, Result, Technique, register, spec_of
@@ -32,7 +36,6 @@ VGG16_UNITS = {"vgg16": (("features.12", 5), ("features.24", 25))}
 # Elsewhere: channel-mixing convolutions at the same relative depths (12 and 24 of VGG16's 30
 # feature modules), with the same filter numbers wrapped to the layer's channel count.
 DEFAULT_DEPTHS = ((0.4, 5), (0.8, 25))
-PATCH_TILE = 64  # px, the side each example patch is shown at
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Params(AscentParams):
     examples: int = 6  # input-image patches shown per unit (0: none)
     patch_strides: float = 6.0  # a patch's side, in strides of the layer (its rough receptive field)
     budget_s: float = 20.0
+    examples_dir: str = ""  # a folder the patches come from (--examples DIR); empty: the input images
 
 
 @register
@@ -51,10 +55,12 @@ class LayerAscent(Technique):
     dataset examples; keyed per model (the examples also by every input's pixels).
 
     Params: ``units`` ("layer:filter" or "layer:*"; empty: by depth), ``regulariser``, ``styles``,
-    ``examples`` (patches per unit; 0: none), ``patch_strides``, and ``AscentParams``.
+    ``examples`` (patches per unit; 0: none), ``patch_strides``, ``examples_dir`` (the folder they
+    come from; empty: the inputs), and ``AscentParams``.
     Meta: a visualisation's ``UnitMeta`` (``layer``, ``filter``, ``style``, ``regulariser``,
     ``final_activation``, ``final_peak``, ``frame_steps``); the examples' ``ExamplesMeta``
-    (``layer``, ``filter``, ``input_peak``, and an ``Example`` per patch: image, activation, box).
+    (``layer``, ``filter``, ``input_peak``, an ``Example`` per patch: image, activation, box; and
+    from a folder, ``images``: how many were mined).
     Roles: ``gif``, ``final``, ``features`` as class ascent; the examples' ``examples`` picture and
     ``activations`` array.
     """
@@ -100,18 +106,25 @@ class LayerAscent(Technique):
         units = self.units_for(params, card)
         params = sized(fitted(params, card), card, list(params.styles) * len(units))
         requests = []
+        folder = example_folder(params.examples_dir) if params.examples > 0 and params.examples_dir else None
         for layer, filter_index in units:
             channels = card.layer(layer).channels
             if not channels or not 0 <= filter_index < channels:
                 raise ParamError(f"{card.name} layer {layer} has {channels or 0} filters; {filter_index} is out of range")
             for style in params.styles:
-                spec = spec_of(params, units=None, styles=None, batch_size=None, budget_s=None, examples=None, patch_strides=None,
-                               layer=layer, filter=filter_index, **style_spec(params, params.regulariser, style))
+                spec = spec_of(params, units=None, styles=None, batch_size=None, budget_s=None, examples=None,
+                               patch_strides=None, examples_dir=None, layer=layer, filter=filter_index,
+                               **style_spec(params, params.regulariser, style))
                 requests.append(Request(f"{layer}:{filter_index}/{style}", spec))
-            if params.examples > 0 and images:
+            if params.examples > 0 and (folder or images):
                 spec = {"layer": layer, "filter": filter_index, "examples": params.examples,
-                        "patch_strides": params.patch_strides, "inputs": sorted(i.pixel_hash for i in images)}
-                requests.append(Request(f"{layer}:{filter_index}/examples", spec, inputs=tuple(images)))
+                        "patch_strides": params.patch_strides}
+                variant = f"{layer}:{filter_index}/examples"
+                if folder:  # keyed by the folder's content, the same for every input
+                    requests.append(Request(variant, {**spec, "folder": folder.digest}))
+                else:
+                    spec["inputs"] = sorted(i.pixel_hash for i in images)
+                    requests.append(Request(variant, spec, inputs=tuple(images)))
         return requests
 
     def compute(self, params, model, requests, progress):
@@ -125,8 +138,7 @@ class LayerAscent(Technique):
             return layer_activation(model.for_gradients(layers), layers, [r.spec["filter"] for r in batch], "mean",
                                     model.layer_maps)
 
-        for request in (r for r in requests if "style" not in r.spec):
-            yield request, dataset_examples(model, request)
+        yield from dataset_examples(model, [r for r in requests if "style" not in r.spec], params, progress)
         visualisations = [r for r in requests if "style" in r.spec]
         for request, run in run_requests(model, visualisations, params, score_for, progress):
             layer, filter_index = request.spec["layer"], request.spec["filter"]
@@ -156,48 +168,41 @@ def channel_maps(model, pictures, layer: str, filter_index: int, side: int | Non
     return maps
 
 
-def dataset_examples(model, request: Request) -> Result:
-    """The input patches where one unit responds most: its activation map on every input (resized
-    whole to the model's input size), the strongest positions, at most one per neighbourhood of a
-    patch, each cropped from the full-resolution input over the region the model saw there."""
-    layer, filter_index = request.spec["layer"], request.spec["filter"]
-    side = model.card.input_size
-    maps = channel_maps(model, [image.pixels for image in request.inputs], layer, filter_index, side)
-    candidates = sorted(((float(value), index, y, x) for index, activation in enumerate(maps)
-                         for (y, x), value in np.ndenumerate(activation)), reverse=True)
-    chosen: list[tuple[float, int, int, int]] = []
-    reach = request.spec["patch_strides"] / 2  # in map cells: patches may overlap by half, no more
-    for value, index, y, x in candidates:
-        if all(other != index or max(abs(y - oy), abs(x - ox)) >= reach for _, other, oy, ox in chosen):
-            chosen.append((value, index, y, x))
-        if len(chosen) == request.spec["examples"]:
-            break
-    tiles, examples = [], []
-    for value, index, y, x in chosen:
-        image = request.inputs[index]
-        box = _patch_box(image.pixels.shape[:2], maps[index].shape, (y, x), request.spec["patch_strides"])
-        top, left, bottom, right = box
-        tiles.append(render.resize(np.ascontiguousarray(image.pixels[top:bottom, left:right]), (PATCH_TILE, PATCH_TILE)))
-        examples.append(Example(image.name, value, (left, top, right, bottom)))
-    peak = max(float(activation.max()) for activation in maps)
+def dataset_examples(model, requests: list[Request], params: Params, progress) -> Iterator[tuple[Request, Result]]:
+    """Every requested unit's dataset examples, from one pass over their images (the inputs, or
+    the examples folder read lazily in batches; reportgen/dataset_examples.py)."""
+    if not requests:
+        return
+    first = requests[0].spec
+    units = [(r.spec["layer"], r.spec["filter"]) for r in requests]
+    if "folder" not in first:
+        inputs = {image.name: image for image in requests[0].inputs}
+        mined = mine(model, units, requests[0].inputs, first["examples"], first["patch_strides"], inputs.__getitem__)
+    else:
+        folder = example_folder(params.examples_dir)
+        if folder.digest != first["folder"]:
+            raise ExamplesError(f"examples folder {folder.root} changed during the build; build again")
+        files, skipped = len(folder.files), []
+
+        def skip(item):
+            skipped.append(item)
+            progress.message(f"examples folder: {item}")
+
+        progress.step(f"layer_ascent on {model.card.name}: dataset examples, {len(units)} units over {files} files")
+        mined = mine(model, units, folder.images(skip), first["examples"], first["patch_strides"], folder.reload,
+                     on_batch=lambda done: progress.tick(done + len(skipped), files))
+        progress.step(f"layer_ascent on {model.card.name}")
+    for request, unit in zip(requests, units):
+        yield request, _examples_result(unit, mined[unit], from_folder="folder" in first)
+
+
+def _examples_result(unit: tuple[str, int], mined: Mined, from_folder: bool) -> Result:
     return Result(
-        arrays={LayerAscentRoles.ACTIVATIONS: np.asarray([c[0] for c in chosen], dtype=np.float32)},
-        images={LayerAscentRoles.EXAMPLES: render.grid(tiles, columns=len(tiles))},
-        meta=ExamplesMeta(layer, filter_index, peak, tuple(examples)),
+        arrays={LayerAscentRoles.ACTIVATIONS: np.asarray([peak.value for peak in mined.peaks], dtype=np.float32)},
+        images={LayerAscentRoles.EXAMPLES: render.grid(mined.tiles, columns=len(mined.tiles))},
+        meta=ExamplesMeta(*unit, mined.peak, tuple(Example(p.image, p.value, p.box) for p in mined.peaks),
+                          images=mined.images if from_folder else None),
     )
-
-
-def _patch_box(shape: tuple[int, int], grid: tuple[int, int], cell: tuple[int, int], strides: float):
-    """(top, left, bottom, right) in the image's own pixels: ``strides`` map cells wide, centred on
-    ``cell``, moved (not cut) to stay inside the image."""
-    box = []
-    for length, cells, at in zip(shape, grid, cell):
-        step = length / cells
-        size = min(length, max(1, round(strides * step)))
-        start = min(max(0, round((at + 0.5) * step - size / 2)), length - size)
-        box.append((start, start + size))
-    (top, bottom), (left, right) = box
-    return top, left, bottom, right
 
 
 def _full_convolutions(card) -> list:

@@ -22,7 +22,9 @@ def test_every_unit_of_a_layer_gets_a_visualisation_an_anchor_and_an_atlas_cell(
     assert sorted(ids) == sorted(f"unit-tiny-features-2-{i}" for i in range(16))
     assert 'id="unit-tiny-features-0-3"' in page
     atlas = page[page.index('class="atlas-grid"'):page.index("</div>", page.index('class="atlas-grid"'))]
-    assert atlas.count('loading="lazy"') == 16 and atlas.count('href="#unit-tiny-features-2-') == 16
+    assert atlas.count('href="#unit-tiny-features-2-') == 16
+    # every unit's visualisation over its strongest dataset examples, both loaded lazily
+    assert atlas.count('loading="lazy"') == 32 and atlas.count('class="atlas-examples"') == 16
     assert page.count('class="atlas"') == 1  # one unit of features.0 makes no atlas
     assert len(set(re.findall(r'id="([^"]+)"', page))) == len(re.findall(r'id="([^"]+)"', page))
 
