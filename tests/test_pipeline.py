@@ -102,3 +102,32 @@ def test_warm_rebuild_does_not_import_torch(tmp_path, inputs):
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_a_build_interrupted_midway_through_a_technique_resumes_with_only_the_rest(tmp_path, monkeypatch):
+    write_inputs(tmp_path / "inputs", names=[f"{n}.png" for n in range(10)], size=(32, 32))
+    from reportgen.cache import Cache
+
+    put, stores = Cache.put, []
+
+    def interrupted_at_the_fifteenth(self, key, result):
+        if len(stores) == 14:  # predictions' 10, then 4 of feature maps' 30
+            raise KeyboardInterrupt
+        stores.append(key)
+        return put(self, key, result)
+
+    monkeypatch.setattr(Cache, "put", interrupted_at_the_fifteenth)
+    with pytest.raises(KeyboardInterrupt):
+        build(config(tmp_path), Silent())
+    monkeypatch.setattr(Cache, "put", put)
+    computed = []
+    compute = feature_maps.FeatureMaps.compute
+
+    def counted(self, params, model, requests, progress):
+        computed.extend(requests)
+        return compute(self, params, model, requests, progress)
+
+    monkeypatch.setattr(feature_maps.FeatureMaps, "compute", counted)
+    resumed = build(config(tmp_path), Silent())
+    assert (resumed.computed, resumed.cached) == (10 * 3 - 4 + 2, 14)  # + the 2 filters
+    assert len(computed) == 26 and not resumed.errors
