@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import config, write_inputs
+from helpers import config, count_computed, write_inputs
 from reportgen.cache import Cache
 from reportgen.config import parse_overrides
 from reportgen.executors import Job, chunk_images, run_job
@@ -65,14 +65,7 @@ def test_a_retried_job_computes_only_what_an_earlier_try_did_not_store(tmp_path,
     job = Job("tiny", "feature_maps", requests, tuple(f"{n:064x}" for n in range(len(requests))))
     cache = Cache(tmp_path / "cache")
     first = run_job(replace(job, requests=requests[:2], keys=job.keys[:2]), params, tiny, cache, Silent())
-    computed = []
-    compute = feature_maps.FeatureMaps.compute
-
-    def counted(self, params, model, todo, progress):
-        computed.extend(todo)
-        return compute(self, params, model, todo, progress)
-
-    monkeypatch.setattr(feature_maps.FeatureMaps, "compute", counted)
+    computed = count_computed(monkeypatch, feature_maps.FeatureMaps)
     retried = run_job(job, params, tiny, cache, Silent())
     assert computed == list(requests[2:]) and retried.error is None
     assert set(retried.stored) == set(job.keys) and all(retried.stored[k] == first.stored[k] for k in first.stored)

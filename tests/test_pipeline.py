@@ -11,7 +11,7 @@ from reportgen.pipeline import BuildError, build
 from reportgen.progress import Silent
 from reportgen.techniques import feature_maps
 from reportgen.techniques.base import registry
-from helpers import config, write_inputs
+from helpers import config, count_computed, write_inputs
 
 
 @pytest.fixture
@@ -120,14 +120,7 @@ def test_a_build_interrupted_midway_through_a_technique_resumes_with_only_the_re
     with pytest.raises(KeyboardInterrupt):
         build(config(tmp_path), Silent())
     monkeypatch.setattr(Cache, "put", put)
-    computed = []
-    compute = feature_maps.FeatureMaps.compute
-
-    def counted(self, params, model, requests, progress):
-        computed.extend(requests)
-        return compute(self, params, model, requests, progress)
-
-    monkeypatch.setattr(feature_maps.FeatureMaps, "compute", counted)
+    computed = count_computed(monkeypatch, feature_maps.FeatureMaps)
     resumed = build(config(tmp_path), Silent())
     assert (resumed.computed, resumed.cached) == (10 * 3 - 4 + 2, 14)  # + the 2 filters
     assert len(computed) == 26 and not resumed.errors
