@@ -9,10 +9,11 @@ than a section that silently disappears. Never imports torch.
 """
 from __future__ import annotations
 
+import io
 import json
 import typing
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence, TextIO
 
 import numpy as np
 
@@ -223,6 +224,11 @@ class ImageInfo:
         return cls(**values)
 
 
+def _indented(value: Any, depth: int) -> str:
+    """``value`` as ``json.dumps(..., indent=1, sort_keys=True)`` writes it ``depth`` levels deep."""
+    return json.dumps(value, indent=1, sort_keys=True).replace("\n", "\n" + " " * depth)
+
+
 @dataclass(frozen=True)
 class Manifest:
     """Every artifact of a build and what it was built with."""
@@ -261,6 +267,11 @@ class Manifest:
         return replace(self, artifacts=tuple(artifacts), images=tuple(self.images if images is None else images))
 
     def to_json(self) -> dict[str, Any]:
+        return {**self._head_json(), "images": [i.to_json() for i in self.images],
+                "artifacts": [a.to_json() for a in self.artifacts]}
+
+    def _head_json(self) -> dict[str, Any]:
+        """Everything but the two lists that grow with the folder."""
         return {
             "reportgen": self.reportgen,
             "preset": self.preset,
@@ -270,14 +281,34 @@ class Manifest:
             "techniques": list(self.techniques),
             "sections": [vars(s).copy() for s in self.sections],
             "models": [vars(m).copy() for m in self.models],
-            "images": [i.to_json() for i in self.images],
-            "artifacts": [a.to_json() for a in self.artifacts],
             **({"skips": [vars(s).copy() for s in self.skips]} if self.skips else {}),
         }
 
     def dumps(self) -> str:
         """The manifest.json text: sorted keys, so equal manifests are equal bytes."""
-        return json.dumps(self.to_json(), indent=1, sort_keys=True)
+        text = io.StringIO()
+        self.write(text)
+        return text.getvalue()
+
+    def write(self, stream: TextIO) -> None:
+        """Write ``dumps()``'s text to ``stream`` an image and an artifact at a time, so a large
+        folder's manifest is never held whole a second time."""
+        lists = {"images": (i.to_json() for i in self.images), "artifacts": (a.to_json() for a in self.artifacts)}
+        lengths = {"images": len(self.images), "artifacts": len(self.artifacts)}
+        head = self._head_json()
+        stream.write("{")
+        for number, name in enumerate(sorted([*head, *lists])):
+            stream.write(f"{',' if number else ''}\n {json.dumps(name)}: ")
+            if name in head:
+                stream.write(_indented(head[name], 1))
+            elif not lengths[name]:
+                stream.write("[]")
+            else:
+                stream.write("[")
+                for index, item in enumerate(lists[name]):
+                    stream.write(f"{',' if index else ''}\n  {_indented(item, 2)}")
+                stream.write("\n ]")
+        stream.write("\n}")
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Manifest":

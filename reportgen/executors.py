@@ -46,6 +46,27 @@ class Job:
     def label(self) -> str:
         return f"{self.technique} on {self.model}: {len(self.requests)} to compute"
 
+    @property
+    def images(self) -> int:
+        """How many input images the job's requests read (0 for image-independent work)."""
+        return len({r.image.pixel_hash for r in self.requests if r.image is not None})
+
+    def chunks(self, size: int) -> list["Job"]:
+        """The job split into jobs of at most ``size`` images each (all of an image's requests in
+        one, images in the order the technique batches them), so several workers share a model's
+        images; image-independent jobs stay whole."""
+        if any(r.image is None for r in self.requests):
+            return [self]
+        order = list(dict.fromkeys(r.image.pixel_hash for r in self.requests))
+        if len(order) <= size:
+            return [self]
+        chunk_of = {image: index // size for index, image in enumerate(order)}
+        parts: list[list[int]] = [[] for _ in range(-(-len(order) // size))]
+        for position, request in enumerate(self.requests):
+            parts[chunk_of[request.image.pixel_hash]].append(position)
+        return [Job(self.model, self.technique, tuple(self.requests[i] for i in part), tuple(self.keys[i] for i in part))
+                for part in parts]
+
 
 @dataclass
 class Done:
@@ -63,9 +84,17 @@ def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress)
     technique = registry()[job.technique]
     key_of = {id(request): key for request, key in zip(job.requests, job.keys)}
     done = Done(job)
+    # What an earlier try of this job stored (a worker killed midway, then retried) is kept, not redone.
+    for key in job.keys:
+        entry = cache.get(key)
+        if entry is not None:
+            done.stored[key] = entry
+    todo = [request for request, key in zip(job.requests, job.keys) if key not in done.stored]
+    if not todo:
+        return done
     try:
         extra = {"read": cache.get} if technique.reads else {}
-        for request, result in technique.compute(params, model, list(job.requests), progress, **extra):
+        for request, result in technique.compute(params, model, todo, progress, **extra):
             key = key_of[id(request)]
             done.stored[key] = cache.put(key, result)
     except Exception as error:
@@ -87,7 +116,7 @@ class LocalExecutor:
             progress.step(f"loading {model_name}")
             model = load(cards[model_name], device)
             for job in (j for j in jobs if j.model == model_name):
-                progress.step(job.label)
+                progress.step(job.label, images=job.images)
                 yield run_job(job, params[job.technique], model, cache, progress)
             del model
 
@@ -173,13 +202,16 @@ class RayExecutor:
                            max_task_retries=self.retries)(ModelWorker)
         pending: dict[Any, Job] = {}
         for model_name in dict.fromkeys(job.model for job in jobs):
-            model_jobs = [job for job in jobs if job.model == model_name]
+            model_jobs = [chunk for job in jobs if job.model == model_name
+                          for chunk in job.chunks(chunk_images(params[job.technique], job.images, workers))]
             own = self.own.get(model_name)
             pool = [actor.remote(cards[model_name], worker_device, str(root), shared_check, threads, own)
                     for _ in range(min(workers, len(model_jobs)))]
             for index, job in enumerate(model_jobs):
                 pending[pool[index % len(pool)].run.remote(job, params[job.technique])] = job
-        progress.step(f"{len(pending)} jobs on Ray, {workers} worker(s) per model")
+        total, finished = len(pending), 0
+        progress.step(f"{total} jobs on Ray, {workers} worker(s) per model",
+                      images=sum(job.images for job in pending.values()))
         while pending:
             (ready,), _ = ray.wait(list(pending), num_returns=1)
             job = pending.pop(ready)
@@ -187,8 +219,23 @@ class RayExecutor:
                 done = ray.get(ready)
             except ray.exceptions.RayError as error:  # the actor could not start (cache not shared, weights)
                 raise ExecutorError(_reason(error)) from None
-            progress.message(f"{job.label}: {'done' if done.error is None else 'failed'}")
+            if done.error is not None:
+                progress.message(f"{job.label}: failed")
+            finished += 1
+            progress.tick(finished, total)
             yield done
+
+
+CHUNKS_PER_WORKER = 4  # enough chunks that a fast worker takes on a slow one's share
+
+
+def chunk_images(params: Any, images: int, workers: int) -> int:
+    """Images per chunk of a per-image job on Ray: whole batches of the technique (so every batch
+    holds the images a local build's would, and gives the same bytes), about ``CHUNKS_PER_WORKER``
+    chunks per worker."""
+    batch = getattr(params, "batch_size", None) or 1
+    batches = -(-images // batch)
+    return batch * max(1, -(-batches // (workers * CHUNKS_PER_WORKER)))
 
 
 def _check_pickles(name: str, model: Any) -> None:

@@ -10,7 +10,9 @@ import dataclasses
 import hashlib
 import json
 import os
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,15 +28,29 @@ BOXES_FILE = "boxes.json"
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels of the loaded picture
 
 
+class ImageChanged(Exception):
+    """An input's file no longer decodes to the pixels it was planned with; the message is for a person."""
+
+
 @dataclass(frozen=True, eq=False)
 class InputImage:
-    """A decoded input: ``pixels`` is uint8 HxWx3 RGB; ``pixel_hash`` keys the cache."""
+    """An input: ``pixels`` is uint8 HxWx3 RGB; ``pixel_hash`` keys the cache.
+
+    ``source`` is the decoded array, or the file it is decoded from each time a technique reads
+    ``pixels`` (a few recent ones are kept, ``RECENT_PIXELS``): a folder's images are planned from
+    their names, hashes and sizes, so memory does not grow with the folder.
+    """
 
     name: str  # path relative to the input folder, with forward slashes
-    pixels: np.ndarray
+    source: np.ndarray | Path
     pixel_hash: str
     label: str | int | None = None  # class pinned by labels.json (index or category name)
     boxes: tuple[Box, ...] = ()  # where the explained object is, from boxes.json
+    shape: tuple[int, int] = (0, 0)  # (height, width), read from ``source`` when it is an array
+
+    def __post_init__(self) -> None:
+        if isinstance(self.source, np.ndarray):
+            object.__setattr__(self, "shape", tuple(self.source.shape[:2]))
 
     @property
     def id(self) -> str:
@@ -43,7 +59,56 @@ class InputImage:
     @property
     def size(self) -> tuple[int, int]:
         """(width, height)."""
-        return self.pixels.shape[1], self.pixels.shape[0]
+        return self.shape[1], self.shape[0]
+
+    @property
+    def pixels(self) -> np.ndarray:
+        if isinstance(self.source, np.ndarray):
+            return self.source
+        return RECENT_PIXELS.get(self)
+
+
+class RecentPixels:
+    """The last few images decoded from their files, so that the techniques reading one batch of
+    images in a row decode each once; bounded in count and bytes, whatever the folder's size."""
+
+    def __init__(self, count: int = 64, max_bytes: int = 64 * 2**20):
+        self.count, self.max_bytes = count, max_bytes
+        self._kept: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, image: InputImage) -> np.ndarray:
+        key = (str(image.source), image.pixel_hash)
+        with self._lock:
+            if key in self._kept:
+                self._kept.move_to_end(key)
+                return self._kept[key]
+        pixels = _decode_again(image)
+        with self._lock:
+            self._kept[key] = pixels
+            while len(self._kept) > self.count or (len(self._kept) > 1 and self.held_bytes() > self.max_bytes):
+                self._kept.popitem(last=False)
+        return pixels
+
+    def held_bytes(self) -> int:
+        return sum(pixels.nbytes for pixels in self._kept.values())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+RECENT_PIXELS = RecentPixels()
+
+
+def _decode_again(image: InputImage) -> np.ndarray:
+    """The pixels of an image loaded from a file, checked against the hash it was planned with."""
+    decoded = decode(Path(image.source), image.name)
+    if isinstance(decoded, Skipped):
+        raise ImageChanged(f"input {image.name} can no longer be read ({decoded.reason}); build again")
+    if hash_pixels(decoded) != image.pixel_hash:
+        raise ImageChanged(f"input {image.name} changed on disk during the build; build again")
+    return decoded
 
 
 @dataclass(frozen=True)
@@ -158,7 +223,16 @@ def read_labels(folder: Path) -> tuple[dict[str, str | int], list[Skipped]]:
 
 
 def load_image(path: Path, name: str) -> InputImage | Skipped:
-    """Decode one file, or say in one line why it cannot be used."""
+    """Decode one file to hash and measure it (its pixels are decoded again when used), or say in
+    one line why it cannot be used."""
+    decoded = decode(path, name)
+    if isinstance(decoded, Skipped):
+        return decoded
+    return InputImage(name=name, source=path, pixel_hash=hash_pixels(decoded), shape=decoded.shape[:2])
+
+
+def decode(path: Path, name: str) -> np.ndarray | Skipped:
+    """One file's upright RGB pixels (read-only), or why it cannot be used."""
     try:
         if path.stat().st_size == 0:
             return Skipped(name, "empty file")
@@ -179,7 +253,7 @@ def load_image(path: Path, name: str) -> InputImage | Skipped:
     rgb = cap_size(rgb, MAX_SIDE)
     pixels = np.asarray(rgb, dtype=np.uint8).copy()
     pixels.setflags(write=False)
-    return InputImage(name=name, pixels=pixels, pixel_hash=hash_pixels(pixels))
+    return pixels
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

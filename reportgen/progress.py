@@ -1,7 +1,7 @@
 """Progress of a build: a tqdm bar that fits the terminal's width on a terminal, tqdm's own widget
 in a notebook (``tqdm.auto``), one plain line per step otherwise (logs, CI), with the time left for
-long steps. Techniques call ``tick`` inside their loops; ``Silent`` (the Python API's default)
-shows nothing."""
+long steps, and images per second for the steps that compute on input images. Techniques call
+``tick`` inside their loops; ``Silent`` (the Python API's default) shows nothing."""
 from __future__ import annotations
 
 import logging
@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 
 STATS_WIDTH = 36  # the bar's counts and times, with a bar of a few characters
+RATE_WIDTH = 18  # ", 123.4 images/s"
 
 
 def in_notebook() -> bool:
@@ -32,38 +33,48 @@ class Progress:
         self.every_s = every_s  # plain mode: at most one line per this many seconds inside a step
         self._bar: tqdm | None = None
         self._label = ""
+        self._images = 0
         self._started = time.monotonic()
         self._last_line = 0.0
 
-    def step(self, label: str) -> None:
-        """Start a new step (one technique for one model)."""
+    def step(self, label: str, images: int = 0) -> None:
+        """Start a new step (one technique for one model); ``images``: how many input images its
+        units cover, for a rate in images per second."""
         self.close()
         self._label = label
+        self._images = images
         self._started = time.monotonic()
         self._last_line = self._started
         if self.notebook:  # a widget that sizes itself
             self._bar = tqdm(desc=label, total=None, leave=True)
         elif self.interactive:
             columns = shutil.get_terminal_size().columns  # COLUMNS, the terminal's width, else 80
-            room = max(columns - STATS_WIDTH, 8)  # a long label is cut so the bar never wraps
+            room = max(columns - STATS_WIDTH - (RATE_WIDTH if images else 0), 8)  # a long label is cut so the bar never wraps
             desc = label if len(label) <= room else label[: room - 1] + "…"
             self._bar = tqdm(desc=desc, total=None, file=self.stream, ncols=columns - 1, leave=True,
-                             bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
+                             bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
         else:
             self._write(f"{label}\n")
 
     def tick(self, done: int, total: int) -> None:
         """Report ``done`` of ``total`` units of the current step."""
+        now = time.monotonic()
         if self._bar is not None:
             self._bar.total = total
+            if self._images and done:
+                self._bar.set_postfix_str(self._rate(done, total, now), refresh=False)
             self._bar.update(done - self._bar.n)
             return
-        now = time.monotonic()
         if now - self._last_line >= self.every_s or done == total:
             self._last_line = now
             elapsed = now - self._started
+            rate = f", {self._rate(done, total, now)}" if self._images and done else ""
             eta = f", about {_duration(elapsed / done * (total - done))} left" if 0 < done < total else ""
-            self._write(f"{self._label}: {done}/{total}{eta}\n")
+            self._write(f"{self._label}: {done}/{total}{rate}{eta}\n")
+
+    def _rate(self, done: int, total: int, now: float) -> str:
+        images = self._images * done / total
+        return f"{images / max(now - self._started, 1e-9):.1f} images/s"
 
     def message(self, text: str) -> None:
         """A line of its own (a skipped input, a failure), printed above a running bar."""

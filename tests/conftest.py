@@ -82,7 +82,7 @@ def tiny(tiny_card):
 def make_image(name: str = "noise.png", width: int = 48, height: int = 40, seed: int = 0) -> InputImage:
     rng = np.random.default_rng(seed)
     pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
-    return InputImage(name=name, pixels=pixels, pixel_hash=hash_pixels(pixels))
+    return InputImage(name=name, source=pixels, pixel_hash=hash_pixels(pixels))
 
 
 @pytest.fixture

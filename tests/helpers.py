@@ -37,3 +37,16 @@ def fresh_urllib(monkeypatch):
     import urllib.request
 
     monkeypatch.setattr(urllib.request, "_opener", None)
+
+
+def count_computed(monkeypatch, technique: type) -> list:
+    """The requests ``technique`` is asked to compute from now on, in order."""
+    computed = []
+    compute = technique.compute
+
+    def counted(self, params, model, requests, progress, **extra):
+        computed.extend(requests)
+        return compute(self, params, model, requests, progress, **extra)
+
+    monkeypatch.setattr(technique, "compute", counted)
+    return computed

@@ -52,3 +52,12 @@ def test_manifest_round_trips_through_json_before_and_after_publishing():
 def test_an_unknown_technique_fails_loudly():
     with pytest.raises(UnknownName, match="'saliancy'"):
         manifest(artifact()).of("saliancy")
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_the_manifest_written_an_artifact_at_a_time_is_the_whole_json_text(count):
+    from dataclasses import replace
+
+    built = manifest(*[artifact(f"v{n}", image="a.png", spec={"layer": "x", "n": [n, {"deep": n}]}) for n in range(count)])
+    for case in (built, replace(built, images=())):
+        assert case.dumps() == json.dumps(case.to_json(), indent=1, sort_keys=True)

@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers import config, write_inputs
+from helpers import config, count_computed, write_inputs
 from reportgen.cache import Cache
+from reportgen.config import parse_overrides
+from reportgen.executors import Job, chunk_images, run_job
 from reportgen.pipeline import BuildError, build
 from reportgen.progress import Silent
 from reportgen.site import write_site
+from reportgen.techniques import feature_maps
+from reportgen.techniques.base import registry
 
 TESTS = Path(__file__).resolve().parent
 TECHNIQUES = ("feature_maps", "filters", "saliency", "class_ascent")
@@ -39,6 +43,32 @@ def test_without_ray_the_executor_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(BuildError, match=r'needs Ray: pip install -e "\.\[ray\]"'):
         build(replace(config(tmp_path), executor="ray"), Silent())
+
+
+def test_a_job_splits_into_chunks_of_whole_images_in_the_order_it_batches_them(tiny_card, images):
+    more = images + [replace(image, name=f"c{n}.png", pixel_hash=f"{n}" * 64) for n, image in enumerate(images)]
+    requests = tuple(feature_maps.FeatureMaps().plan(feature_maps.FeatureMaps.Params(), tiny_card, more))
+    job = Job("tiny", "feature_maps", requests, tuple(f"k{n}" for n in range(len(requests))))
+    chunks = job.chunks(3)
+    assert [c.images for c in chunks] == [3, 1] and sum(len(c.requests) for c in chunks) == len(requests)
+    assert [r.image.name for c in chunks for r in c.requests if r.variant == requests[0].variant] == [i.name for i in more]
+    key_of = {id(r): k for r, k in zip(requests, job.keys)}
+    assert all(key_of[id(r)] == k for c in chunks for r, k in zip(c.requests, c.keys))
+    assert chunk_images(feature_maps.FeatureMaps.Params(batch_size=4), 100, 2) == 16  # whole batches, ~4 per worker
+    assert chunk_images(feature_maps.FeatureMaps.Params(batch_size=4), 3, 2) == 4
+
+
+def test_a_retried_job_computes_only_what_an_earlier_try_did_not_store(tmp_path, tiny, images, monkeypatch):
+    technique = feature_maps.FeatureMaps()
+    params = technique.Params()
+    requests = tuple(technique.plan(params, tiny.card, images))
+    job = Job("tiny", "feature_maps", requests, tuple(f"{n:064x}" for n in range(len(requests))))
+    cache = Cache(tmp_path / "cache")
+    first = run_job(replace(job, requests=requests[:2], keys=job.keys[:2]), params, tiny, cache, Silent())
+    computed = count_computed(monkeypatch, feature_maps.FeatureMaps)
+    retried = run_job(job, params, tiny, cache, Silent())
+    assert computed == list(requests[2:]) and retried.error is None
+    assert set(retried.stored) == set(job.keys) and all(retried.stored[k] == first.stored[k] for k in first.stored)
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +99,10 @@ def built_locally_and_on_ray(tmp_path, local):
 
 
 def test_a_ray_build_matches_the_local_one_even_when_a_worker_dies(tmp_path, ray_instance):
-    write_inputs(tmp_path / "inputs")
-    local = config(tmp_path / "local", input_dir=tmp_path / "inputs", techniques=TECHNIQUES)
+    write_inputs(tmp_path / "inputs", names=[f"{n}.png" for n in range(5)])
+    # one image a batch: each model's images go to both workers in chunks
+    overrides = parse_overrides(["feature_maps.batch_size=1", "saliency.batch_size=1"], registry())
+    local = config(tmp_path / "local", input_dir=tmp_path / "inputs", techniques=TECHNIQUES, overrides=overrides)
     expected, on_ray = built_locally_and_on_ray(tmp_path, local)
     assert ray_instance.read_text().startswith("worker ")  # a worker did die mid-build, and was retried
     warm = build(replace(on_ray, executor="local"), Silent())

@@ -149,3 +149,37 @@ def test_bad_boxes_are_one_line_each_and_the_images_stay(tmp_path, content, says
     found, skipped = load_folder(tmp_path)
     assert [image.name for image in found] == ["a.png"] and found[0].boxes == ()
     assert len(skipped) == 1 and says in str(skipped[0]) and "\n" not in str(skipped[0])
+
+
+def test_a_loaded_folder_holds_no_pixels_and_decodes_them_on_use(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    save(tmp_path / "in" / "a.png", Image.fromarray(pixels))
+    (image,), _ = load_folder(tmp_path / "in")
+    assert image.source == tmp_path / "in" / "a.png" and image.size == (30, 20)
+    images_module.RECENT_PIXELS.clear()
+    assert np.array_equal(image.pixels, pixels) and not image.pixels.flags.writeable
+    assert image.pixels is image.pixels  # read twice in a row: decoded once
+
+
+def test_an_input_changed_during_the_build_is_refused_in_one_line(tmp_path):
+    path = save(tmp_path / "a.png", Image.new("RGB", (16, 16), (10, 20, 30)))
+    image = loaded(path)
+    save(path, Image.new("RGB", (16, 16), (30, 20, 10)))
+    images_module.RECENT_PIXELS.clear()
+    with pytest.raises(images_module.ImageChanged, match="a.png changed on disk during the build"):
+        image.pixels
+    path.unlink()
+    with pytest.raises(images_module.ImageChanged, match="a.png can no longer be read"):
+        image.pixels
+
+
+def test_recent_pixels_are_bounded_in_count_and_bytes(tmp_path):
+    recent = images_module.RecentPixels(count=3, max_bytes=2 * 16 * 16 * 3)
+    names = [save(tmp_path / f"{n}.png", Image.new("RGB", (16, 16), (n, 0, 0))) for n in range(5)]
+    for path in names:
+        recent.get(loaded(path))
+    assert recent.held_bytes() == 2 * 16 * 16 * 3  # the bytes bound is the tighter one here
+    big = images_module.RecentPixels(count=3, max_bytes=2**30)
+    for path in names:
+        big.get(loaded(path))
+    assert big.held_bytes() == 3 * 16 * 16 * 3

@@ -11,7 +11,7 @@ from reportgen.pipeline import BuildError, build
 from reportgen.progress import Silent
 from reportgen.techniques import feature_maps
 from reportgen.techniques.base import registry
-from helpers import config, write_inputs
+from helpers import config, count_computed, write_inputs
 
 
 @pytest.fixture
@@ -102,3 +102,25 @@ def test_warm_rebuild_does_not_import_torch(tmp_path, inputs):
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_a_build_interrupted_midway_through_a_technique_resumes_with_only_the_rest(tmp_path, monkeypatch):
+    write_inputs(tmp_path / "inputs", names=[f"{n}.png" for n in range(10)], size=(32, 32))
+    from reportgen.cache import Cache
+
+    put, stores = Cache.put, []
+
+    def interrupted_at_the_fifteenth(self, key, result):
+        if len(stores) == 14:  # predictions' 10, then 4 of feature maps' 30
+            raise KeyboardInterrupt
+        stores.append(key)
+        return put(self, key, result)
+
+    monkeypatch.setattr(Cache, "put", interrupted_at_the_fifteenth)
+    with pytest.raises(KeyboardInterrupt):
+        build(config(tmp_path), Silent())
+    monkeypatch.setattr(Cache, "put", put)
+    computed = count_computed(monkeypatch, feature_maps.FeatureMaps)
+    resumed = build(config(tmp_path), Silent())
+    assert (resumed.computed, resumed.cached) == (10 * 3 - 4 + 2, 14)  # + the 2 filters
+    assert len(computed) == 26 and not resumed.errors

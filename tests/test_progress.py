@@ -67,3 +67,25 @@ def test_a_notebook_gets_tqdm_autos_bar_and_silent_stays_silent(monkeypatch, cap
     assert not quiet.notebook and quiet._bar is None
     monkeypatch.undo()
     assert not module.in_notebook()  # pytest is no Jupyter kernel
+
+
+def test_a_step_over_images_shows_images_per_second_and_the_time_left(monkeypatch):
+    stream = io.StringIO()
+    progress = Progress(stream, every_s=0.0)
+    progress.step("saliency on tiny: 40 to compute", images=20)  # two requests an image
+    progress.tick(10, 40)
+    progress.close()
+    line = stream.getvalue().splitlines()[1]
+    assert line.startswith("saliency on tiny: 40 to compute: 10/40, ") and " images/s, about " in line
+
+
+def test_the_bar_with_a_rate_still_fits_the_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    stream = Terminal()
+    progress = Progress(stream)
+    progress.step("feature_maps on efficientnet_lite2: 18 to compute", images=18)
+    for done in range(1, 19):
+        progress.tick(done, 18)
+    progress.close()
+    redraws = [part.rstrip("\n") for part in stream.getvalue().replace("\x1b[A", "").split("\r") if "/18" in part]
+    assert "images/s" in redraws[-1] and max(len(part) for part in redraws) <= 60

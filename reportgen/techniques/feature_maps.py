@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen import render
+from reportgen.batching import batched_by_image
 from reportgen.choices import ACTIVATIONS
 from reportgen.lazy import torch
 from reportgen.meta import FeatureMapRoles as Roles, FeatureMapsMeta
-from reportgen.techniques.base import Request, Result, Technique, Unsupported, batched, register, spec_of
+from reportgen.techniques.base import Request, Result, Technique, Unsupported, register, spec_of
 
 # The classic VGG layers (indices into `features`): ReLU outputs after conv blocks 1, 2, 3, 5.
 CLASSIC_LAYERS = {
@@ -78,16 +79,13 @@ class FeatureMaps(Technique):
 
     def compute(self, params, model, requests, progress):
         layers = list(dict.fromkeys(r.variant for r in requests))
-        images = list({r.image.pixel_hash: r.image for r in requests}.values())
         done = 0
-        for chunk in batched(images, params.batch_size):
+        for chunk, mine in batched_by_image(requests, params.batch_size):
             with torch.inference_mode():
                 outputs = _forward(model, chunk, layers)
             layouts = {layer: model.card.layer(layer).layout for layer in layers}
             position = {image.pixel_hash: index for index, image in enumerate(chunk)}
-            for request in requests:
-                if request.image.pixel_hash not in position:
-                    continue
+            for request in mine:
                 activation = outputs[request.variant][position[request.image.pixel_hash]]
                 yield request, _render(activation[: request.spec["channels"]], params.columns, layouts[request.variant])
                 done += 1

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen import render
+from reportgen.batching import batched_by_image
 from reportgen.attribution.methods import METHODS, chosen
 from reportgen.choices import check_choice
 from reportgen.lazy import torch
 from reportgen.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
 from reportgen.models import ModelError
-from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
+from reportgen.techniques.base import Request, Result, Technique, register, spec_of
 
 IG_BASELINES = {"black": 0.0, "white": 1.0, "mean": None}  # pixel value; None = the dataset mean (0 after normalising)
 CLASSIC_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}  # the last convolution block's ReLU
@@ -155,11 +156,9 @@ class Saliency(Technique):
         batch_size = batch_for(params.batch_size, BACKWARD * model.card.activation_mb)  # a VGG16's fit fewer
         settings = attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples,
                                         params.ig_steps, batch_size, cam_view)
-        images = list({r.image.pixel_hash: r.image for r in requests}.values())
         done = 0
-        for chunk in batched(images, batch_size):
+        for chunk, mine in batched_by_image(requests, batch_size):
             position = {image.pixel_hash: index for index, image in enumerate(chunk)}
-            mine = [r for r in requests if r.image.pixel_hash in position]
             methods = [name for name in METHODS if any(r.variant == name for r in mine)]
             pinned = [next(r.spec.get("target") for r in mine if r.image.pixel_hash == image.pixel_hash) for image in chunk]
             inputs = model.inputs([image.pixels for image in chunk])

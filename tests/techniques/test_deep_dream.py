@@ -135,7 +135,8 @@ def test_pyramid_stops_before_octaves_get_too_small():
 
 def test_lite0_dream_raises_objective_on_real_photos(lite0, samples):
     cat = samples["cat"]
-    square = dataclasses.replace(cat, name="square.png", pixels=np.ascontiguousarray(cat.pixels[:, :300]))
+    square_pixels = np.ascontiguousarray(cat.pixels[:, :300])
+    square = InputImage("square.png", square_pixels, hash_pixels(square_pixels))
     results = dream(lite0, [cat, square], working_side=96, steps=3, octaves=3, octave_steps=2, min_octave_side=32)
     assert_raises_objective(lite0, results)
     for request, result in results.values():

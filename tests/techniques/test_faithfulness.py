@@ -55,7 +55,7 @@ def square_on_noise(seed: int) -> InputImage:
     pixels = rng.integers(0, 120, size=(64, 64, 3), dtype=np.uint8)
     x, y = rng.integers(2, 44, size=2)
     pixels[y:y + 16, x:x + 16] = (250, 10, 10)
-    return InputImage(name=f"{seed}.png", pixels=pixels, pixel_hash=hash_pixels(pixels),
+    return InputImage(name=f"{seed}.png", source=pixels, pixel_hash=hash_pixels(pixels),
                       boxes=((float(x), float(y), float(x + 16), float(y + 16)),))
 
 
