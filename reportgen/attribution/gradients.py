@@ -3,6 +3,7 @@ Grad-CAM needs, all from ONE forward pass: the activation override reads its rul
 so the graph is kept (``retain_graph``) and backpropagated once per rule."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from reportgen.choices import GRADIENT_RULES, check_choices
-from reportgen.hooks import activation_override, capture
+from reportgen.hooks import ActivationOverride, activation_override, capture
 
 
 @dataclass
@@ -47,7 +48,9 @@ def shared_pass(
     backward_rules = list(dict.fromkeys(rules))
     if cam_layer and "vanilla" not in backward_rules:
         backward_rules.append("vanilla")
-    with activation_override(module) as override, capture(module, [cam_layer] if cam_layer else []) as captured:
+    # Vanilla gradients alone need no override: the activations' own backward is faster than its Python one.
+    overridden = activation_override(module) if backward_rules != ["vanilla"] else contextlib.nullcontext(ActivationOverride())
+    with overridden as override, capture(module, [cam_layer] if cam_layer else []) as captured:
         x = inputs.detach().clone().requires_grad_(True)
         logits = module(x)
         result = SharedPass(logits.detach(), resolve_targets(logits.detach(), pinned))
