@@ -25,6 +25,7 @@ from reportgen.staging import replace_folder, replaceable
 
 MARKER = ".reportgen-site"  # present in every folder reportgen wrote; others are never replaced
 INPUT_PREVIEW_PX = 480
+THUMBNAIL_PX = 160  # the contact sheet's pictures
 PAGES_SOFT_LIMIT_MB = 800  # GitHub Pages sites may be at most 1 GB
 PAGES_FILE_LIMIT_MB = 100
 
@@ -64,13 +65,16 @@ def check_out_folder(out: Path) -> None:
         )
 
 
-def write_site(manifest: Manifest, cache_dir: Path, images: list[InputImage], out: Path) -> Manifest:
+def write_site(manifest: Manifest, cache_dir: Path, images: list[InputImage], out: Path,
+               paging: views.Paging = views.Paging()) -> Manifest:
     """Write the gallery for ``manifest`` into ``out`` (swapped in whole). Returns the site's manifest."""
     check_out_folder(out)
 
     def fill(staging: Path) -> Manifest:
-        site = _gather(manifest, Path(cache_dir), images, staging)
-        _write_pages(site, staging)
+        gathered = _gather(manifest, Path(cache_dir), images, staging)
+        homes = views.Layout(gathered, paging)
+        site = gathered.with_artifacts([replace(a, page=homes.home(a)) for a in gathered.artifacts])
+        _write_pages(views.Layout(site, paging), staging)
         return site
 
     return replace_folder(out.resolve(), fill, SiteError)
@@ -82,10 +86,15 @@ def _gather(manifest: Manifest, cache_dir: Path, images: list[InputImage], stagi
     by_name = {image.name: image for image in images}
     previews = []
     for info in manifest.images:
-        preview = render.fit_within(np.asarray(by_name[info.name].pixels), INPUT_PREVIEW_PX)
-        path = f"inputs/{info.id}.png"
+        image = by_name[info.name]
+        preview = render.fit_within(np.asarray(image.pixels), INPUT_PREVIEW_PX)
+        thumbnail = render.fit_within(preview, THUMBNAIL_PX)
+        path, small = f"inputs/{info.id}.png", f"inputs/{info.id}-thumbnail.png"
         _write(staging / path, render.png_bytes(preview))
-        previews.append(replace(info, anchor=f"input-{info.id}", file=File(path, preview.shape[1], preview.shape[0])))
+        _write(staging / small, render.png_bytes(thumbnail))
+        previews.append(replace(info, anchor=f"input-{info.id}", label=image.label, page=views.image_page(info.id),
+                                file=File(path, preview.shape[1], preview.shape[0]),
+                                thumbnail=File(small, thumbnail.shape[1], thumbnail.shape[0])))
     anchors: set[str] = set()
     artifacts = []
     for artifact in manifest.artifacts:
@@ -112,18 +121,27 @@ def _copy_pictures(artifact: Artifact, cache_dir: Path, staging: Path) -> dict[s
     return files
 
 
-def _write_pages(site: Manifest, staging: Path) -> None:
+def _write_pages(layout: views.Layout, staging: Path) -> None:
+    """Render and write one page at a time: no more than one page's HTML is held at once."""
     env = environment()
-    common = views.common(site)
-    pages = {"index.html": env.get_template("index.html").render(common, page="index", **views.index(site))}
-    for section in site.sections:
-        context = dict(common, page=section.name, technique=section, **views.section(site, section.name))
-        pages[f"{section.name}.html"] = env.get_template(f"sections/{section.name}.html").render(context)
-    for name, html in pages.items():
-        _write(staging / name, html.encode("utf-8"))
+    common = layout.common()
+
+    def write(path: str, template: str, context: dict) -> None:
+        _write(staging / path, env.get_template(template).render(common, **context).encode("utf-8"))
+
+    for sheet in layout.sheet.pages():
+        write(sheet.path, "index.html" if sheet.number == 1 else "inputs.html", layout.index(sheet))
+    for section in layout.manifest.sections:
+        for page, context in layout.section(section.name):
+            write(page.path, f"sections/{section.name}.html", context)
+    for index, image in enumerate(layout.manifest.images):
+        write(image.page, "image.html", layout.image(index))
+    for page, context in layout.misses_pages():
+        write(page.path, "misses.html", context)
     _write(staging / "style.css", (templates_dir() / "style.css").read_bytes())
     _write(staging / ".nojekyll", b"")
-    _write(staging / "manifest.json", site.dumps().encode("utf-8"))
+    with open(staging / "manifest.json", "w", encoding="utf-8") as stream:  # as Manifest.dumps, without the whole text
+        json.dump(layout.manifest.to_json(), stream, indent=1, sort_keys=True)
     _write(staging / MARKER, b"written by reportgen; the whole folder is replaced on every build\n")
 
 
