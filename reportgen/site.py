@@ -12,6 +12,7 @@ import shutil
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
+from typing import Iterator
 
 import jinja2
 import numpy as np
@@ -50,6 +51,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # a build renders thousands of pages from templates that do not change meanwhile
     )
     env.filters["percent"] = lambda value: f"{100.0 * float(value):.1f}%"
     env.filters["number"] = lambda value, digits=3: f"{float(value):.{digits}g}"
@@ -71,17 +73,15 @@ def write_site(manifest: Manifest, cache_dir: Path, images: list[InputImage], ou
     check_out_folder(out)
 
     def fill(staging: Path) -> Manifest:
-        gathered = _gather(manifest, Path(cache_dir), images, staging)
-        homes = views.Layout(gathered, paging)
-        site = gathered.with_artifacts([replace(a, page=homes.home(a)) for a in gathered.artifacts])
+        site = _gather(manifest, Path(cache_dir), images, staging, views.Layout(manifest, paging))
         _write_pages(views.Layout(site, paging), staging)
         return site
 
     return replace_folder(out.resolve(), fill, SiteError)
 
 
-def _gather(manifest: Manifest, cache_dir: Path, images: list[InputImage], staging: Path) -> Manifest:
-    """Copy pictures out of the cache and describe them with their sizes and anchors."""
+def _gather(manifest: Manifest, cache_dir: Path, images: list[InputImage], staging: Path, layout: views.Layout) -> Manifest:
+    """Copy pictures out of the cache and describe them with their sizes, anchors and pages."""
     manifest = Manifest.from_json(json.loads(json.dumps(manifest.to_json())))  # JSON-clean values
     by_name = {image.name: image for image in images}
     previews = []
@@ -103,7 +103,8 @@ def _gather(manifest: Manifest, cache_dir: Path, images: list[InputImage], stagi
         while anchor in anchors:
             anchor, number = f"{base}-{number}", number + 1
         anchors.add(anchor)
-        artifacts.append(replace(artifact, files=_copy_pictures(artifact, cache_dir, staging), anchor=anchor))
+        artifacts.append(replace(artifact, files=_copy_pictures(artifact, cache_dir, staging), anchor=anchor,
+                                 page=layout.home(artifact)))
     return manifest.with_artifacts(artifacts, previews)
 
 
@@ -121,23 +122,29 @@ def _copy_pictures(artifact: Artifact, cache_dir: Path, staging: Path) -> dict[s
     return files
 
 
-def _write_pages(layout: views.Layout, staging: Path) -> None:
-    """Render and write one page at a time: no more than one page's HTML is held at once."""
+def pages(layout: views.Layout) -> Iterator[tuple[str, bytes]]:
+    """Every page of the site as (path, HTML), rendered one at a time when asked for."""
     env = environment()
     common = layout.common()
 
-    def write(path: str, template: str, context: dict) -> None:
-        _write(staging / path, env.get_template(template).render(common, **context).encode("utf-8"))
+    def render_page(template: str, context: dict) -> bytes:
+        return env.get_template(template).render(common, **context).encode("utf-8")
 
     for sheet in layout.sheet.pages():
-        write(sheet.path, "index.html" if sheet.number == 1 else "inputs.html", layout.index(sheet))
+        yield sheet.path, render_page("index.html" if sheet.number == 1 else "inputs.html", layout.index(sheet))
     for section in layout.manifest.sections:
         for page, context in layout.section(section.name):
-            write(page.path, f"sections/{section.name}.html", context)
+            yield page.path, render_page(f"sections/{section.name}.html", context)
     for index, image in enumerate(layout.manifest.images):
-        write(image.page, "image.html", layout.image(index))
+        yield image.page, render_page("image.html", layout.image(index))
     for page, context in layout.misses_pages():
-        write(page.path, "misses.html", context)
+        yield page.path, render_page("misses.html", context)
+
+
+def _write_pages(layout: views.Layout, staging: Path) -> None:
+    """Write each page as it is rendered: no more than one page's HTML is held at once."""
+    for path, html in pages(layout):
+        _write(staging / path, html)
     _write(staging / "style.css", (templates_dir() / "style.css").read_bytes())
     _write(staging / ".nojekyll", b"")
     with open(staging / "manifest.json", "w", encoding="utf-8") as stream:  # as Manifest.dumps, without the whole text

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
 
 from reportgen.artifacts import Artifact, ImageInfo, Manifest, ModelInfo
 from reportgen.meta import Prediction
@@ -92,8 +91,7 @@ class Distribution:
     rest: int  # images whose top-1 class is not listed
 
 
-def distribution(manifest: Manifest, predictions: dict[tuple[str, str], Artifact],
-                 rows: int = DISTRIBUTION_ROWS) -> list[Distribution]:
+def distribution(manifest: Manifest, predictions: dict[tuple[str, str], Artifact]) -> list[Distribution]:
     """Per model that predicted any image: its top-1 classes, most frequent first (ties by class index)."""
     found = []
     for model in manifest.models:
@@ -103,10 +101,7 @@ def distribution(manifest: Manifest, predictions: dict[tuple[str, str], Artifact
             continue
         counts = Counter((p.class_index, p.class_name) for p in tops)
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0][0]))
-        listed = [ClassCount(index, name, n, n / len(tops)) for (index, name), n in ranked[:rows]]
+        listed = [ClassCount(index, name, n, n / len(tops)) for (index, name), n in ranked[:DISTRIBUTION_ROWS]]
         found.append(Distribution(model, len(tops), len(counts), listed, len(tops) - sum(c.images for c in listed)))
     return found
 
-
-def labelled(images: Sequence[ImageInfo]) -> bool:
-    return any(image.label is not None for image in images)
