@@ -11,6 +11,7 @@ from reportgen.artifacts import Artifact, ImageInfo, Manifest, ModelInfo
 from reportgen.meta import Prediction
 
 DISTRIBUTION_ROWS = 10  # classes listed per model; the rest are counted together
+DISTRIBUTION_MIN_INPUTS = 10  # fewer inputs are shown one by one: a spread of their classes says nothing more
 
 
 def is_label(label: str | int, prediction: Prediction) -> bool:
@@ -92,8 +93,11 @@ class Distribution:
 
 
 def distribution(manifest: Manifest, predictions: dict[tuple[str, str], Artifact]) -> list[Distribution]:
-    """Per model that predicted any image: its top-1 classes, most frequent first (ties by class index)."""
+    """Per model that predicted any image: its top-1 classes, most frequent first (ties by class index).
+    Empty for fewer than ``DISTRIBUTION_MIN_INPUTS`` inputs."""
     found = []
+    if len(manifest.images) < DISTRIBUTION_MIN_INPUTS:
+        return found
     for model in manifest.models:
         tops = [top.meta.top[0] for image in manifest.images
                 if (top := predictions.get((model.name, image.name))) is not None and top.meta.top]

@@ -306,3 +306,6 @@ def test_without_labels_the_index_lists_the_most_frequent_top1_classes(tmp_path,
     assert "11 classes over 23 inputs" in index and "8 other classes" in index
     rows = re.findall(r"<td>(\d+) &middot; class \d+</td><td class=\"number\">(\d+)</td>", index)
     assert rows == [("0", "3"), ("1", "2"), ("2", "2")]  # most frequent first, ties by class index
+    few, cache, images = synthetic(tmp_path / "few", 5)
+    write_site(few, cache, images, tmp_path / "few-site")
+    assert 'class="distribution"' not in (tmp_path / "few-site" / "index.html").read_text()  # five inputs: shown one by one
