@@ -512,6 +512,20 @@ class ImageSection:
     rows: list[ImageRow]
 
 
+def _image_rows(technique: str, shown: Sequence[Artifact], models: Sequence[ModelInfo]) -> list[ImageRow]:
+    """A row per variant, a cell per model. Feature maps pair each model's layers by their place
+    (models have layers of their own names), early to late; the cells then name their layer."""
+    per_model = [[a for a in shown if a.model == model.name] for model in models]
+    if technique == "feature_maps":
+        depth = max(len(mine) for mine in per_model)
+        return [ImageRow(f"layer {place + 1} of {depth}", [mine[place] if place < len(mine) else None for mine in per_model])
+                for place in range(depth)]
+    variants = list(dict.fromkeys(a.variant for a in shown))
+    return [ImageRow(variant_title(next(a for a in shown if a.variant == variant)),
+                     [next((a for a in mine if a.variant == variant), None) for mine in per_model])
+            for variant in variants]
+
+
 def variant_title(artifact: Artifact) -> str:
     if artifact.technique == "saliency" and artifact.variant in METHODS:
         return METHODS[artifact.variant].title
@@ -594,11 +608,7 @@ class Layout:
             shown = [a for a in mine if a.technique == section.name]
             if not shown:
                 continue
-            cells = Grid(shown)
-            variants = list(dict.fromkeys(a.variant for a in shown))
-            rows = [ImageRow(variant_title(next(a for a in shown if a.variant == v)),
-                             [next((a for a in cells.every(m.name, image.name) if a.variant == v), None)
-                              for m in self.manifest.models]) for v in variants]
+            rows = _image_rows(section.name, shown, self.manifest.models)
             page = self.pager(section.name).of(index)
             sections.append(ImageSection(section, f"{page.path}#{shown[0].anchor}", page.number, rows))
         return {"page": image.page, "base": "../", "image": image, "shown_techniques": sections,
