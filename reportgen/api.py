@@ -91,7 +91,7 @@ class Gallery:
 
     def _thumbnail(self, base: Path, page: str, artifact: Artifact) -> str:
         file = next(iter(artifact.files.values()))
-        link = f"{page}.html" + (f"#{artifact.anchor}" if artifact.anchor else "")
+        link = (artifact.page or f"{page}.html") + (f"#{artifact.anchor}" if artifact.anchor else "")
         return (f"<a href='{_attr(base / link)}' title='{_attr(artifact.describe())}'><img src='{_attr(base / file.path)}' "
                 f"style='height:{self.THUMBNAIL_PX}px;margin:1px;image-rendering:auto' "
                 f"alt='{_attr(artifact.describe())}'></a>")

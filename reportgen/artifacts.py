@@ -92,6 +92,7 @@ class Artifact:
     meta: Meta
     files: Mapping[str, File] = field(default_factory=dict)  # role -> picture in the site
     anchor: str | None = None  # the id of its element on its technique's page, unique within a build
+    page: str | None = None  # the site's page that shows it (a paged technique's page of its image)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "meta", meta_types.load(self.technique, self.meta))
@@ -128,7 +129,7 @@ class Artifact:
         data["spec"], data["cache_files"], data["meta"] = dict(self.spec), dict(self.cache_files), self.meta.to_json()
         data["files"] = {role: file._asdict() for role, file in self.files.items()}
         if self.anchor is None:  # not published yet: the pipeline's manifest
-            del data["files"], data["anchor"]
+            del data["files"], data["anchor"], data["page"]
         return data
 
     @classmethod
@@ -203,23 +204,31 @@ class ImageInfo:
     id: str
     width: int
     height: int
-    anchor: str | None = None  # set by the site, with ``file`` (its preview picture)
+    anchor: str | None = None  # set by the site, with ``file`` (its preview picture), ``thumbnail`` and ``page``
     file: File | None = None
     boxes: tuple[tuple[float, float, float, float], ...] = ()  # boxes.json's, in this picture's pixels
+    label: str | int | None = None  # labels.json's class (index or category name)
+    thumbnail: File | None = None  # its small picture on the contact sheet
+    page: str | None = None  # its own page: every technique and model on it
 
     def to_json(self) -> dict[str, Any]:
         data = {"name": self.name, "id": self.id, "width": self.width, "height": self.height}
         if self.boxes:
             data["boxes"] = [list(box) for box in self.boxes]
+        if self.label is not None:
+            data["label"] = self.label
         if self.file is not None:
             data.update(anchor=self.anchor, file=self.file._asdict())
+        if self.thumbnail is not None:
+            data.update(thumbnail=self.thumbnail._asdict(), page=self.page)
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "ImageInfo":
         values = dict(data)
-        if values.get("file") is not None:
-            values["file"] = File(**values["file"])
+        for name in ("file", "thumbnail"):
+            if values.get(name) is not None:
+                values[name] = File(**values[name])
         values["boxes"] = tuple(tuple(box) for box in values.get("boxes", ()))
         return cls(**values)
 

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
+from typing import Iterator
 
 import jinja2
 import numpy as np
@@ -25,6 +26,7 @@ from reportgen.staging import replace_folder, replaceable
 
 MARKER = ".reportgen-site"  # present in every folder reportgen wrote; others are never replaced
 INPUT_PREVIEW_PX = 480
+THUMBNAIL_PX = 160  # the contact sheet's pictures
 PAGES_SOFT_LIMIT_MB = 800  # GitHub Pages sites may be at most 1 GB
 PAGES_FILE_LIMIT_MB = 100
 
@@ -49,6 +51,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # a build renders thousands of pages from templates that do not change meanwhile
     )
     env.filters["percent"] = lambda value: f"{100.0 * float(value):.1f}%"
     env.filters["number"] = lambda value, digits=3: f"{float(value):.{digits}g}"
@@ -64,28 +67,34 @@ def check_out_folder(out: Path) -> None:
         )
 
 
-def write_site(manifest: Manifest, cache_dir: Path, images: list[InputImage], out: Path) -> Manifest:
+def write_site(manifest: Manifest, cache_dir: Path, images: list[InputImage], out: Path,
+               paging: views.Paging = views.Paging()) -> Manifest:
     """Write the gallery for ``manifest`` into ``out`` (swapped in whole). Returns the site's manifest."""
     check_out_folder(out)
 
     def fill(staging: Path) -> Manifest:
-        site = _gather(manifest, Path(cache_dir), images, staging)
-        _write_pages(site, staging)
+        site = _gather(manifest, Path(cache_dir), images, staging, views.Layout(manifest, paging))
+        _write_pages(views.Layout(site, paging), staging)
         return site
 
     return replace_folder(out.resolve(), fill, SiteError)
 
 
-def _gather(manifest: Manifest, cache_dir: Path, images: list[InputImage], staging: Path) -> Manifest:
-    """Copy pictures out of the cache and describe them with their sizes and anchors."""
+def _gather(manifest: Manifest, cache_dir: Path, images: list[InputImage], staging: Path, layout: views.Layout) -> Manifest:
+    """Copy pictures out of the cache and describe them with their sizes, anchors and pages."""
     manifest = Manifest.from_json(json.loads(json.dumps(manifest.to_json())))  # JSON-clean values
     by_name = {image.name: image for image in images}
     previews = []
     for info in manifest.images:
-        preview = render.fit_within(np.asarray(by_name[info.name].pixels), INPUT_PREVIEW_PX)
-        path = f"inputs/{info.id}.png"
+        image = by_name[info.name]
+        preview = render.fit_within(np.asarray(image.pixels), INPUT_PREVIEW_PX)
+        thumbnail = render.fit_within(preview, THUMBNAIL_PX)
+        path, small = f"inputs/{info.id}.png", f"inputs/{info.id}-thumbnail.png"
         _write(staging / path, render.png_bytes(preview))
-        previews.append(replace(info, anchor=f"input-{info.id}", file=File(path, preview.shape[1], preview.shape[0])))
+        _write(staging / small, render.png_bytes(thumbnail))
+        previews.append(replace(info, anchor=f"input-{info.id}", label=image.label, page=views.image_page(info.id),
+                                file=File(path, preview.shape[1], preview.shape[0]),
+                                thumbnail=File(small, thumbnail.shape[1], thumbnail.shape[0])))
     anchors: set[str] = set()
     artifacts = []
     for artifact in manifest.artifacts:
@@ -94,7 +103,8 @@ def _gather(manifest: Manifest, cache_dir: Path, images: list[InputImage], stagi
         while anchor in anchors:
             anchor, number = f"{base}-{number}", number + 1
         anchors.add(anchor)
-        artifacts.append(replace(artifact, files=_copy_pictures(artifact, cache_dir, staging), anchor=anchor))
+        artifacts.append(replace(artifact, files=_copy_pictures(artifact, cache_dir, staging), anchor=anchor,
+                                 page=layout.home(artifact)))
     return manifest.with_artifacts(artifacts, previews)
 
 
@@ -112,18 +122,33 @@ def _copy_pictures(artifact: Artifact, cache_dir: Path, staging: Path) -> dict[s
     return files
 
 
-def _write_pages(site: Manifest, staging: Path) -> None:
+def pages(layout: views.Layout) -> Iterator[tuple[str, bytes]]:
+    """Every page of the site as (path, HTML), rendered one at a time when asked for."""
     env = environment()
-    common = views.common(site)
-    pages = {"index.html": env.get_template("index.html").render(common, page="index", **views.index(site))}
-    for section in site.sections:
-        context = dict(common, page=section.name, technique=section, **views.section(site, section.name))
-        pages[f"{section.name}.html"] = env.get_template(f"sections/{section.name}.html").render(context)
-    for name, html in pages.items():
-        _write(staging / name, html.encode("utf-8"))
+    common = layout.common()
+
+    def render_page(template: str, context: dict) -> bytes:
+        return env.get_template(template).render(common, **context).encode("utf-8")
+
+    for sheet in layout.sheet.pages():
+        yield sheet.path, render_page("index.html" if sheet.number == 1 else "inputs.html", layout.index(sheet))
+    for section in layout.manifest.sections:
+        for page, context in layout.section(section.name):
+            yield page.path, render_page(f"sections/{section.name}.html", context)
+    for index, image in enumerate(layout.manifest.images):
+        yield image.page, render_page("image.html", layout.image(index))
+    for page, context in layout.misses_pages():
+        yield page.path, render_page("misses.html", context)
+
+
+def _write_pages(layout: views.Layout, staging: Path) -> None:
+    """Write each page as it is rendered: no more than one page's HTML is held at once."""
+    for path, html in pages(layout):
+        _write(staging / path, html)
     _write(staging / "style.css", (templates_dir() / "style.css").read_bytes())
     _write(staging / ".nojekyll", b"")
-    _write(staging / "manifest.json", site.dumps().encode("utf-8"))
+    with open(staging / "manifest.json", "w", encoding="utf-8") as stream:  # as Manifest.dumps, without the whole text
+        json.dump(layout.manifest.to_json(), stream, indent=1, sort_keys=True)
     _write(staging / MARKER, b"written by reportgen; the whole folder is replaced on every build\n")
 
 

@@ -200,8 +200,9 @@ def browser(site):
 
 def test_every_page_loads_with_decoded_images_no_console_error_and_no_broken_link(site, browser):
     root, out = site
-    pages = {p.resolve() for p in out.glob("*.html")}
-    assert len(pages) == 2 + len([t for t in registry().values() if t.gallery])  # index, report, one per technique
+    pages = {p.resolve() for p in out.rglob("*.html")}
+    # index, report, one per technique, one per input
+    assert len(pages) == 2 + len([t for t in registry().values() if t.gallery]) + 2
     queue, seen, wanted_ids = [out / "index.html", out / REPORT], {}, []
     while queue:
         page = queue.pop().resolve()

@@ -143,22 +143,169 @@ def test_no_page_repeats_an_id_and_every_manifest_anchor_is_an_id_on_its_page(tm
     report = build(cfg, Silent())
     assert not report.errors, report.errors
     write_site(report.manifest, cfg.cache_dir, report.images, cfg.out)
-    pages = sorted(cfg.out.glob("*.html"))
+    pages = sorted(cfg.out.rglob("*.html"))
     assert {p.stem for p in pages} >= {"index", *gallery}
+    ids = {}
     for page in pages:
         parser = Ids()
         parser.feed(page.read_text())
         repeated = sorted({i for i in parser.ids if parser.ids.count(i) > 1})
         assert not repeated, (page.name, repeated)
-    ids = {}
-    for page in pages:
-        parser = Ids()
-        parser.feed(page.read_text())
-        ids[page.stem] = set(parser.ids)
+        ids[page.relative_to(cfg.out).as_posix()] = set(parser.ids)
     site = json.loads((cfg.out / "manifest.json").read_text())
     assert {a["technique"] for a in site["artifacts"]} == {"predictions", *gallery}
     for artifact in site["artifacts"]:
-        # predictions feed every section page's table; every other artifact is on its technique's page
-        on = gallery if artifact["technique"] == "predictions" else (artifact["technique"],)
+        # with two inputs every technique is one page; predictions live on their input's page and,
+        # while the inputs fit on one page, in every technique page's table too
+        on = [artifact["page"]] + [f"{name}.html" for name in gallery if artifact["technique"] == "predictions"]
+        assert artifact["page"] == (f"{artifact['technique']}.html" if artifact["technique"] != "predictions"
+                                    else f"images/{artifact['image_id']}.html")
         for page in on:
             assert artifact["anchor"] in ids[page], (page, artifact["anchor"])
+
+
+# --- a synthetic dataset: paging, pages per input, summaries, page sizes (no model, no torch) -------
+
+def synthetic(tmp_path, count, models=("m",), labels=None, sections=("feature_maps", "saliency", "filters")):
+    """A published-to-be manifest of ``count`` inputs with fake cached pictures: per input and model,
+    its predictions, two feature-map layers, a two-rendering saliency map and a Grad-CAM overlay;
+    per model a filter grid. ``labels`` maps an input's position to its label."""
+    from reportgen.artifacts import Artifact, ImageInfo, Manifest, ModelInfo, Section
+    from reportgen.images import InputImage
+    from reportgen.meta import FeatureMapsMeta, FiltersMeta, Prediction, PredictionsMeta, SaliencyMeta
+    from reportgen.render import png_bytes
+    import numpy as np
+
+    cache = tmp_path / "cache"
+    (cache / "p").mkdir(parents=True)
+    for role in ("grid", "color", "gray", "overlay", "filters"):
+        (cache / "p" / f"{role}.png").write_bytes(png_bytes(np.full((8, 12, 3), 90, np.uint8)))
+    pixels = np.zeros((10, 12, 3), np.uint8)
+    images = [InputImage(f"class {i % 7}/photo {i:05d}.jpg", pixels, f"{i:012x}".ljust(64, "0"),
+                         label=None if labels is None else labels(i)) for i in range(count)]
+    artifacts, key = [], iter(range(10**9))
+
+    def made(technique, variant, model, image, meta, roles):
+        return Artifact(technique, variant, model, image and image.name, image and image.id, {"v": variant, "rgb": True},
+                        f"{next(key):040x}", {role: f"p/{role}.png" for role in roles}, meta)
+
+    for model in models:
+        for i, image in enumerate(images):
+            top = tuple(Prediction((i + rank) % 11, f"class {(i + rank) % 11}", 0.5 / (rank + 1)) for rank in range(5))
+            artifacts.append(made("predictions", "top", model, image, PredictionsMeta(top), ()))
+            if "feature_maps" in sections:
+                artifacts += [made("feature_maps", layer, model, image, FeatureMapsMeta(16, (7, 7)), ("grid",))
+                              for layer in ("features.0", "features.8")]
+            if "saliency" in sections:
+                for method, roles in (("vanilla", ("color", "gray")), ("gradcam", ("overlay",))):
+                    facts = SaliencyMeta(method, 1, "class 1", "top-1 prediction", 0.25, i % 11, f"class {i % 11}")
+                    artifacts.append(made("saliency", method, model, image, facts, roles))
+        if "filters" in sections:
+            artifacts.append(made("filters", "conv1.weight", model, None, FiltersMeta((8, 3, 3, 3)), ("filters",)))
+    titles = {"feature_maps": "Feature maps", "saliency": "Saliency maps", "filters": "Filters"}
+    manifest = Manifest("0.1.0", "quick", {}, "pretrained", {}, ("predictions", *sections),
+                        tuple(Section(s, titles[s], "what") for s in sections),
+                        tuple(ModelInfo(m, f"w-{m}", False, 32) for m in models),
+                        tuple(ImageInfo(i.name, i.id, 12, 10, label=i.label) for i in images), tuple(artifacts))
+    return manifest, cache, images
+
+
+def published(manifest, paging):
+    """``manifest`` as the site describes it (pictures, anchors, pages), without copying a file."""
+    from dataclasses import replace
+    from reportgen.artifacts import File
+    from reportgen.views import Layout, image_page
+
+    images = [replace(i, anchor=f"input-{i.id}", page=image_page(i.id), file=File(f"inputs/{i.id}.png", 12, 10),
+                      thumbnail=File(f"inputs/{i.id}-thumbnail.png", 12, 10)) for i in manifest.images]
+    homes = Layout(manifest, paging)
+    artifacts = [replace(a, anchor=f"{a.technique}-{a.key[-8:]}", page=homes.home(a),
+                         files={role: File(f"a/{a.key[-8:]}/{role}.png", 12, 8) for role in a.cache_files})
+                 for a in manifest.artifacts]
+    return Layout(manifest.with_artifacts(artifacts, images), paging)
+
+
+def test_five_thousand_inputs_give_pages_under_a_megabyte_each(tmp_path):
+    from reportgen.site import pages
+    from reportgen.views import Paging
+
+    manifest, _, _ = synthetic(tmp_path, 5000, labels=lambda i: (7 * i) % 11 if i % 3 else None)
+    layout = published(manifest, Paging())
+    sizes = {path: len(html) for path, html in pages(layout)}
+    largest = max(sizes, key=sizes.get)
+    assert sizes[largest] < 1_000_000, (largest, sizes[largest])
+    per_page = Paging().images_per_page(1)
+    assert sum(path.startswith("images/") for path in sizes) == 5000
+    assert f"saliency-{-(-5000 // per_page)}.html" in sizes and f"saliency-{-(-5000 // per_page) + 1}.html" not in sizes
+    assert {"index.html", "inputs-2.html", "filters.html", "errors-m.html", "errors-m-2.html"} <= set(sizes)
+
+
+def _pages(out):
+    return sorted(out.rglob("*.html"))
+
+
+def _ids_and_links(page):
+    parser, ids = Links(), Ids()
+    text = page.read_text()
+    parser.feed(text)
+    ids.feed(text)
+    return set(ids.ids), parser.links + [i["src"] for i in parser.images], text
+
+
+def test_paged_site_links_resolve_and_every_anchor_is_an_id_on_its_page(tmp_path):
+    from reportgen.views import Paging
+
+    manifest, cache, images = synthetic(tmp_path, 7, models=("m", "n"), labels=lambda i: (7 * i) % 11)
+    out = tmp_path / "site"
+    site = write_site(manifest, cache, images, out, Paging(images=2, sheet=3, misses=2))
+    pages = {p.relative_to(out).as_posix(): _ids_and_links(p) for p in _pages(out)}
+    assert {"saliency.html", "saliency-4.html", "feature_maps-4.html", "filters.html", "index.html", "inputs-3.html",
+            "errors-m.html", "errors-n-2.html"} <= set(pages) and "saliency-5.html" not in pages
+    for path, (ids, links, text) in pages.items():
+        root = out if not path.startswith("images/") else out / "images" / ".."  # <base href="../">
+        assert path.startswith("images/") == ('<base href="../">' in text)
+        for link in links:
+            target, _, fragment = link.partition("#")
+            assert not re.match(r"^(/|[a-z]+:)", link) and (root / target).exists(), (path, link)
+            if fragment and target.endswith(".html"):
+                assert fragment in pages[Path(target).as_posix()][0], (path, link)
+    for artifact in site.artifacts:
+        assert artifact.anchor in pages[artifact.page][0], (artifact.page, artifact.anchor)
+    fifth = site.images[4]
+    assert {a.page for a in site.artifacts if a.image == fifth.name} == {"feature_maps-3.html", "saliency-3.html", fifth.page}
+    ids, links, text = pages[fifth.page]
+    assert "feature_maps-3.html#" in text and "saliency-3.html#" in text and "inputs-2.html#" + fifth.anchor in links
+    assert fifth.name not in pages["saliency.html"][2] and fifth.name in pages["saliency-3.html"][2]
+
+
+def test_accuracy_and_misclassified_inputs_come_from_labels(tmp_path):
+    from reportgen.views import Paging
+
+    # top-1 of input i is class i % 11, then (i + 1) % 11 ...: input 0 is right, 1 has its label at rank 2,
+    # 2 is labelled by name (any case), 3 has a label outside the top-5, 4 has none
+    labels = {0: 0, 1: 2, 2: "CLASS 2", 3: 9}
+    manifest, cache, images = synthetic(tmp_path, 5, labels=labels.get)
+    out = tmp_path / "site"
+    write_site(manifest, cache, images, out, Paging(misses=1))
+    index = (out / "index.html").read_text()
+    assert "50.0%" in index and "75.0%" in index and ">2 inputs</a>" in index  # 2 of 4 right at top-1, 3 in the top-5
+    wrong = (out / "errors-m.html").read_text() + (out / "errors-m-2.html").read_text()
+    assert "photo 00001.jpg" in wrong and "photo 00003.jpg" in wrong and "photo 00000.jpg" not in wrong
+    assert 'alt="Grad-CAM map of class 1/photo 00001.jpg"' in wrong
+    assert "<strong>class 2</strong>" in wrong  # the label where it ranks among the predictions
+    assert "label at rank 2" in (out / "images" / f"{images[1].id}.html").read_text()
+
+
+def test_without_labels_the_index_lists_the_most_frequent_top1_classes(tmp_path, monkeypatch):
+    from reportgen import summaries
+
+    monkeypatch.setattr(summaries, "DISTRIBUTION_ROWS", 3)
+    manifest, cache, images = synthetic(tmp_path, 23)
+    write_site(manifest, cache, images, tmp_path / "site")
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "11 classes over 23 inputs" in index and "8 other classes" in index
+    rows = re.findall(r"<td>(\d+) &middot; class \d+</td><td class=\"number\">(\d+)</td>", index)
+    assert rows == [("0", "3"), ("1", "2"), ("2", "2")]  # most frequent first, ties by class index
+    few, cache, images = synthetic(tmp_path / "few", 5)
+    write_site(few, cache, images, tmp_path / "few-site")
+    assert 'class="distribution"' not in (tmp_path / "few-site" / "index.html").read_text()  # five inputs: shown one by one

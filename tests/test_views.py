@@ -77,3 +77,25 @@ def test_faithfulness_ranks_methods_among_the_baselines_and_marks_what_beats_bot
     assert [s.beats_baselines for s in guided.scores] == [False, False, True]
     assert not any(s.beats_baselines for s in table.methods[1].scores)  # a baseline never "beats" itself
     assert guided.insertion == "0.0,32.0 120.0,0.0"
+
+
+def test_a_pager_links_the_first_last_and_nearby_pages_with_gaps_between():
+    from reportgen.views import Pager
+
+    pager = Pager("saliency", items=100, size=8)
+    assert pager.count == 13 and pager.path(1) == "saliency.html" and pager.path(2) == "saliency-2.html"
+    middle = pager.of(55)  # the 56th input
+    assert (middle.number, middle.start, middle.stop) == (7, 48, 56)
+    assert [link and link[0] for link in middle.links()] == [1, None, 5, 6, 7, 8, 9, None, 13]
+    last = pager.of(99)
+    assert (last.start, last.stop, last.next, last.previous) == (96, 100, None, "saliency-12.html")
+    assert [link and link[0] for link in pager.of(0).links()] == [1, 2, 3, None, 13]
+    assert Pager("inputs", 0, 240, first="index.html").count == 1 and Pager("inputs", 5, 240, first="index.html").path(1) == "index.html"
+
+
+def test_a_technique_page_holds_fewer_inputs_as_more_models_stand_side_by_side():
+    from reportgen.views import PAGE_COLUMNS, Paging
+
+    assert Paging().images_per_page(1) == PAGE_COLUMNS
+    assert Paging().images_per_page(2) == PAGE_COLUMNS // 2 >= 3  # the showcase's three inputs and two models: one page
+    assert Paging().images_per_page(PAGE_COLUMNS + 3) == 1 and Paging(images=5).images_per_page(4) == 5
