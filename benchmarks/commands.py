@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", required=True, help="the earlier version: a git commit or tag")
     parser.add_argument("--rows", default="main,showcase")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "commands.json")
+    parser.add_argument("--work", type=Path, help="keep each build's site and cache here (default: a temporary folder)")
     args = parser.parse_args(argv)
     results = {"against": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.against],
                                          check=True, capture_output=True, text=True).stdout.strip(),
@@ -78,13 +79,14 @@ def main(argv: list[str] | None = None) -> int:
                                          check=True, capture_output=True, text=True).stdout.strip(),
                "cpus": os.cpu_count(), "rows": {}}
     with tempfile.TemporaryDirectory() as temporary:
+        root = args.work or Path(temporary)
         earlier = checkout(args.against, Path(temporary) / "earlier")
         try:
             for row in args.rows.split(","):
                 measured = {}
                 for version, source in (("earlier", earlier), ("current", ROOT)):
-                    work = Path(temporary) / f"{row}-{version}"
-                    work.mkdir()
+                    work = root / f"{row}-{version}"
+                    work.mkdir(parents=True)
                     measured[version] = build(source, ROWS[row], work)
                     if row == "showcase":
                         measured[version]["quality"] = quality(measured[version].pop("site"))
