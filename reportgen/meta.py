@@ -14,6 +14,7 @@ typed meta. Torch-free and numpy-free: the site imports it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -34,8 +35,7 @@ class Meta:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Meta":
-        hints = typing.get_type_hints(cls)
-        names = {f.name for f in dataclasses.fields(cls)}
+        hints, names = _fields_of(cls)
         values = {}
         for name, value in data.items():
             name = cls.renamed.get(name, name)
@@ -46,6 +46,13 @@ class Meta:
             if type(None) in typing.get_args(hints[name]):
                 values[name] = None
         return cls(**values)
+
+
+@functools.cache
+def _fields_of(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
+    """A Meta class's resolved type hints and field names: read once per class, not per artifact
+    (a site of thousands of inputs loads every artifact's meta)."""
+    return typing.get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls))
 
 
 def _jsonable(value: Any) -> Any:
