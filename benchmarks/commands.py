@@ -34,7 +34,11 @@ ROWS = {
 def build(source: Path, arguments: list[str], work: Path) -> dict:
     """One cold build with the reportgen found at ``source``: seconds, peak RSS, artifacts."""
     site, cache = work / "site", work / "cache"
-    command = [sys.executable, "-c", "import sys; from reportgen.cli import main; sys.exit(main())",
+    # Each version renders with its own templates: an editable install would otherwise hand the
+    # earlier version this checkout's (``reportgen.templates`` resolves to the installed package).
+    command = [sys.executable, "-c", "import pathlib, sys; import reportgen.site as site; "
+               "site.templates_dir = lambda: pathlib.Path(sys.argv.pop(1)); "
+               "from reportgen.cli import main; sys.exit(main())", str(source / "templates"),
                "build", str(ROOT / "inputs"), *arguments, "--preset", "standard", "--quiet",
                "--out", str(site), "--cache-dir", str(cache)]
     environment = {**os.environ, "PYTHONPATH": str(source)}
