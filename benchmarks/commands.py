@@ -37,7 +37,7 @@ def build(source: Path, arguments: list[str], work: Path) -> dict:
     # Each version renders with its own templates: an editable install would otherwise hand the
     # earlier version this checkout's (``reportgen.templates`` resolves to the installed package).
     command = [sys.executable, "-c", "import pathlib, sys; import reportgen.site as site; "
-               "site.templates_dir = lambda: pathlib.Path(sys.argv.pop(1)); "
+               "templates = pathlib.Path(sys.argv.pop(1)); site.templates_dir = lambda: templates; "
                "from reportgen.cli import main; sys.exit(main())", str(source / "templates"),
                "build", str(ROOT / "inputs"), *arguments, "--preset", "standard", "--quiet",
                "--out", str(site), "--cache-dir", str(cache)]
