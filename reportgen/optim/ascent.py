@@ -76,8 +76,9 @@ def ascent(image: Parameterisation, score: Score, optimiser: torch.optim.Optimiz
     image is constrained.
 
     With ``stop``, a member whose values have plateaued is final at that forward and leaves the
-    batch before the update: its image, the parameterisation's rows and the optimiser's state are
-    narrowed to the others, and ``narrow`` gives their score and regulariser."""
+    batch: its objective is left out of that forward's backward, then the parameterisation's rows
+    and the optimiser's state are narrowed to the others, and ``narrow`` gives their score and
+    regulariser."""
     rows = list(range(image().shape[0]))
     series: dict[int, dict[str, list[float]]] = {row: {} for row in rows}
     for number in range(steps + 1 if measure_result else steps):
