@@ -186,6 +186,20 @@ def saliency_against_the_bare_loop(folder: Path, count: int) -> dict:
             "fraction_of_bare_loop": round(rate / limit["images_per_s"], 3)}
 
 
+def merged(recorded: dict, new: dict) -> dict:
+    """``recorded`` updated with ``new``: a build row replaces the one of its size and executor, a
+    memory row the one of its size; parts ``new`` did not run keep their recorded results."""
+    def by(rows, *fields):
+        return {tuple(row["build"][f] if f == "images" and "build" in row else row[f] for f in fields): row
+                for row in rows}
+
+    result = {**recorded, **{key: value for key, value in new.items() if value}}
+    result["builds"] = list({**by(recorded.get("builds", []), "images", "executor"),
+                             **by(new["builds"], "images", "executor")}.values())
+    result["memory"] = list({**by(recorded.get("memory", []), "images"), **by(new["memory"], "images")}.values())
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000", help="comma-separated folder sizes")
@@ -218,7 +232,7 @@ def main() -> None:
             results["saliency_limit"] = saliency_against_the_bare_loop(folder, args.compare_at)
             print(json.dumps(results["saliency_limit"]), flush=True)
     if args.json.exists():  # a run of some parts keeps the others' recorded results
-        results = {**json.loads(args.json.read_text()), **{k: v for k, v in results.items() if v}}
+        results = merged(json.loads(args.json.read_text()), results)
     args.json.write_text(json.dumps(results, indent=1) + "\n")
 
 
