@@ -51,9 +51,31 @@ def test_a_costly_model_dreams_at_a_smaller_side_but_not_below_its_input_size(ti
     assert 224 < sized_side(params, middling, (300, 450)) < params.working_side
 
 
-def test_faithfulness_curves_take_fewer_steps_on_a_costly_model(tiny_card):
-    from reportgen.techniques.faithfulness import sized_steps
+def test_faithfulness_curves_take_fewer_steps_and_road_fractions_on_a_costly_model(tiny_card):
+    from reportgen.techniques.faithfulness import sized
 
     params = registry()["faithfulness"].params_for("standard")
-    assert sized_steps(params, tiny_card, 9) == params.steps
-    assert sized_steps(params, dataclasses.replace(tiny_card, gflops=30.0), 9) == 5
+    assert sized(params, tiny_card, 9) == params
+    costly = sized(params, dataclasses.replace(tiny_card, gflops=30.0), 9)
+    assert costly.steps == 5 and costly.road_fractions == (0.1, 0.5, 0.9)
+    middling = sized(params, dataclasses.replace(tiny_card, gflops=4.0), 9)
+    assert (middling.steps, len(middling.road_fractions)) == (9, 5)
+
+
+def test_saliency_takes_fewer_samples_on_a_costly_model_and_computes_what_it_planned(tiny_card, tiny, images):
+    from reportgen.progress import Silent
+
+    technique = registry()["saliency"]
+    params = dataclasses.replace(technique.params_for("standard"), methods=("smoothgrad", "integrated_gradients"))
+    assert {r.spec.get("smoothgrad_samples") for r in technique.plan(params, tiny_card, images)} == {None, 8}
+    costly = technique.plan(params, dataclasses.replace(tiny_card, gflops=30.0), images)
+    sizes = {(r.variant, name): r.spec[name] for r in costly for name in ("smoothgrad_samples", "ig_steps", "deletion_steps")
+             if name in r.spec}
+    assert set(sizes.values()) <= {4, 5} and sizes[("smoothgrad", "smoothgrad_samples")] == 4
+    assert "budget_s" not in costly[0].spec
+    planned = {r.variant: result for r, result in technique.compute(params, tiny, costly[:2], Silent())}
+    four = dataclasses.replace(params, smoothgrad_samples=4, ig_steps=4, deletion_steps=5, budget_s=0.0)
+    direct = {r.variant: result for r, result in technique.compute(four, tiny, technique.plan(four, tiny_card, images)[:2], Silent())}
+    for method in planned:
+        assert (planned[method].arrays["attribution"] == direct[method].arrays["attribution"]).all()
+        assert planned[method].meta.deletion_auc == direct[method].meta.deletion_auc

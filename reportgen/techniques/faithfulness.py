@@ -8,7 +8,7 @@ It reads the saliency technique's cached maps (made with saliency's own settings
 when not cached, also when saliency's page is not asked for): the metrics cost forward passes only.
 
 Parameters: ``methods`` (saliency methods scored), ``steps`` (insertion and deletion fractions),
-``road_fractions``, ``pointing_tolerance`` (pixels at 224 px, scaled to the model's input),
+``road_fractions`` (both shrunk on a costly model: ``budget_s``, ``sized``), ``pointing_tolerance`` (pixels at 224 px, scaled to the model's input),
 ``seed`` (the random map's), ``batch_size``. The randomisation similarity is saliency's last
 cascade stage (present when saliency's ``sanity`` is on).
 
@@ -21,7 +21,7 @@ Roles: ``scores`` (methods x metrics, the raw numbers, in ``meta.methods`` x ``m
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -84,7 +84,7 @@ class Faithfulness(Technique):
         methods = [m for m in params.methods if all((i.pixel_hash, m) in maps for i in ordered)]
         if not ordered or not methods:
             return [self.skip(card, "", "no saliency maps to score")] if ordered else []
-        spec = spec_of(params, batch_size=None, budget_s=None, methods=methods, steps=sized_steps(params, card, len(methods)))
+        spec = spec_of(sized(params, card, len(methods)), batch_size=None, budget_s=None, methods=methods)
         spec["inputs"] = [image.pixel_hash for image in ordered]
         spec["maps"] = {m: [maps[(i.pixel_hash, m)] for i in ordered] for m in methods}
         spec["boxes"] = [[list(box) for box in image.boxes] for image in ordered]
@@ -95,13 +95,20 @@ class Faithfulness(Technique):
             yield request, _score(params, model, request, progress, read)
 
 
-def sized_steps(params: Params, card, methods: int) -> int:
-    """Insertion / deletion steps: ``params.steps``, fewer where one image's forwards (every map,
-    the two baselines' included, through both curves and ROAD) would pass ``budget_s``."""
+def sized(params: Params, card, methods: int) -> Params:
+    """``params`` with the insertion / deletion steps (to 5 at the least) and the ROAD fractions (to
+    3, spread over the same range) shrunk by one share where one image's forwards (every map, the
+    two baselines' included, through both curves and ROAD) would pass ``budget_s``."""
     from reportgen.budget import scaled, share
 
     forwards = (methods + len(BASELINE_MAPS)) * (2 * (params.steps + 1) + 2 * len(params.road_fractions))
-    return scaled(params.steps, share(params.budget_s, forwards * card.gflops), 5)
+    fraction = share(params.budget_s, forwards * card.gflops)
+    if fraction == 1.0:
+        return params
+    fractions, count = params.road_fractions, scaled(len(params.road_fractions), fraction, 3)
+    if count < len(fractions):
+        fractions = tuple(fractions[round(i * (len(fractions) - 1) / (count - 1))] for i in range(count))
+    return replace(params, steps=scaled(params.steps, fraction, 5), road_fractions=fractions)
 
 
 def _score(params, model, request, progress, read) -> Result:
@@ -132,7 +139,7 @@ def _score(params, model, request, progress, read) -> Result:
             scores.setdefault("insertion_curves", []).extend(insertion.double().cpu().numpy())
             for key, first in (("road_morf", True), ("road_lerf", False)):
                 curves = metrics.road_curves(network, inputs, importance[name], targets, first, seeds,
-                                             params.road_fractions, batch_size=4 * params.batch_size)
+                                             spec["road_fractions"], batch_size=4 * params.batch_size)
                 scores.setdefault(key, []).extend(curves.mean(dim=1).double().cpu().numpy())
             if name in saliency and all(e.meta.randomisation for e in saliency[name]):
                 scores.setdefault("randomisation", []).extend(e.meta.spearman for e in saliency[name])

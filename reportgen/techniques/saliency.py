@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -46,6 +46,10 @@ class Params:
     deletion_steps: int = 10  # 0: no deletion score
     seed: int = 0
     batch_size: int = 8
+    # Seconds one image's maps may take on one model (reportgen/budget.py): SmoothGrad's samples and
+    # Integrated Gradients' steps (to 4 at the least) and the deletion steps (to 5) shrink until
+    # the counted passes fit; 0: no limit
+    budget_s: float = 10.0
 
 
 REARRANGING = {"Permute", "Flatten", "Unflatten"}  # parameter-free reshuffles: never the layer a CAM explains
@@ -117,8 +121,9 @@ class Saliency(Technique):
     Meta = SaliencyMeta
     Roles = SaliencyRoles
     presets = {
-        "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "sanity": False},
-        "full": {"smoothgrad_samples": 50, "ig_steps": 50, "randomisation_stages": 5, "deletion_steps": 32},
+        "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "sanity": False, "budget_s": 0.0},
+        "full": {"smoothgrad_samples": 50, "ig_steps": 50, "randomisation_stages": 5, "deletion_steps": 32,
+                 "budget_s": 0.0},
     }
 
     def plan(self, params, card, images):
@@ -133,6 +138,7 @@ class Saliency(Technique):
         requests += [self.skip(card, m.name, m.unsupported(card)) for m in methods if m.unsupported(card)]
         methods = [m for m in methods if not m.unsupported(card)]
         optional = {*(f for m in METHODS.values() for f in m.key_fields), *SANITY_FIELDS}
+        params = sized(params, card, methods)
         for image in images:
             target = _pinned_class(card, image)
             for method in methods:
@@ -140,7 +146,8 @@ class Saliency(Technique):
                 left_out = {name: None for name in optional if name not in wanted}
                 if method.uses_cam:
                     left_out["cam_layer"] = cam_layer
-                spec = spec_of(params, methods=None, batch_size=None, method=method.name, target=target, **left_out)
+                spec = spec_of(params, methods=None, batch_size=None, budget_s=None, method=method.name, target=target,
+                               **left_out)
                 requests.append(Request(method.name, spec, image))
         return requests
 
@@ -149,6 +156,7 @@ class Saliency(Technique):
         from reportgen.budget import BACKWARD, batch_for
         from reportgen.folding import fold_batch_norms
 
+        params = planned(params, [request.spec for request in requests])
         cam_layer = next((r.spec["cam_layer"] for r in requests if "cam_layer" in r.spec), None)
         cam_view = None
         if cam_layer and model.card.layer(cam_layer).layout != "nchw":  # channels-last or tokens: read as maps
@@ -180,6 +188,35 @@ class Saliency(Technique):
                 yield request, _result(request, index, maps, probabilities, checks, model.card)
                 done += 1
                 progress.tick(done, len(requests))
+
+
+SIZED = {"smoothgrad_samples": 4, "ig_steps": 4, "deletion_steps": 5}  # what the budget shrinks, to at least this
+
+
+def sized(params: Params, card, methods) -> Params:
+    """``params`` with SmoothGrad's samples, Integrated Gradients' steps and the deletion steps
+    shrunk (by one share, each to its ``SIZED`` least) until one image's counted passes fit
+    ``budget_s``: the gradient rules' shared pass, SmoothGrad's and IG's passes (again on each
+    randomised model when the sanity metrics are on) and the deletion curves' forwards."""
+    from reportgen.budget import BACKWARD, scaled, share
+
+    names = {method.name for method in methods}
+    rules = {rule for method in methods for rule in method.rules}
+    gradients = max(1, len(rules)) + params.smoothgrad_samples * ("smoothgrad" in names) \
+        + params.ig_steps * ("integrated_gradients" in names)
+    forwards = BACKWARD * gradients
+    if params.sanity:
+        forwards = forwards * (1 + params.randomisation_stages) + len(methods) * (params.deletion_steps + 1) * (
+            params.deletion_steps > 0)
+    fraction = share(params.budget_s, forwards * card.gflops)
+    if fraction == 1.0:
+        return params
+    return replace(params, **{name: scaled(getattr(params, name), fraction, least) for name, least in SIZED.items()})
+
+
+def planned(params: Params, specs) -> Params:
+    """``params`` with the values its plan sized (``sized``), read back from the requests' specs."""
+    return replace(params, **{name: spec[name] for spec in specs for name in SIZED if spec.get(name) is not None})
 
 
 POOLING = ("Pool",)  # a layer type containing this pools; to 1 x 1, it is one global average
