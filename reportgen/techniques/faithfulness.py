@@ -8,8 +8,9 @@ It reads the saliency technique's cached maps (made with saliency's own settings
 when not cached, also when saliency's page is not asked for): the metrics cost forward passes only.
 
 Parameters: ``methods`` (saliency methods scored), ``steps`` (insertion and deletion fractions),
-``road_fractions`` (both shrunk on a costly model: ``budget_s``, ``sized``), ``pointing_tolerance`` (pixels at 224 px, scaled to the model's input),
-``seed`` (the random map's), ``batch_size``. The randomisation similarity is saliency's last
+``road_fractions`` (both shrunk on a costly model to fit ``budget_s``: ``sized``),
+``pointing_tolerance`` (pixels at 224 px, scaled to the model's input), ``seed`` (the random
+map's), ``batch_size``. The randomisation similarity is saliency's last
 cascade stage (present when saliency's ``sanity`` is on).
 
 Meta: ``scores[METHOD][METRIC]`` (METHOD: each method, ``random``, ``centre``; METRIC:

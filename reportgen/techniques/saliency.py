@@ -101,7 +101,7 @@ class Saliency(Technique):
     Params: ``methods`` (names), ``cam_layer`` (empty: chosen by ``cam_layer_for``), SmoothGrad's
     ``smoothgrad_samples`` / ``smoothgrad_noise``, Integrated Gradients' ``ig_steps`` /
     ``ig_baseline``, ``sanity`` with ``randomisation_stages`` / ``deletion_steps``, ``seed``,
-    ``batch_size``. An artifact's key holds only the fields its method reads (``key_fields``).
+    ``batch_size``, ``budget_s`` (per image; ``sized`` shrinks the samples and steps to fit it). An artifact's key holds only the fields its method reads (``key_fields``).
     Meta: ``SaliencyMeta``: the class explained (``class_index``, ``class_name``, ``class_source``,
     ``probability``), the model's top-1 (``top1_index``, ``top1_name``), and where they apply the
     CAM layer, the activations the ReLU rule missed, the IG completeness gap and the sanity metrics.
