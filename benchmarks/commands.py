@@ -1,6 +1,7 @@
 """Whole commands, cold, against an earlier version of reportgen in the same run.
 
     python benchmarks/commands.py --against REF [--rows main,showcase] [--json benchmarks/commands.json]
+    python benchmarks/commands.py --against REF --rows main --versions current   # keeps the recorded earlier row
 
 Rows (each a `reportgen build` of `inputs/` into a fresh cache and site):
 - ``main``: the mission's command, ``--models vgg16,resnet50 --weights random`` (standard preset);
@@ -11,7 +12,9 @@ tag, checked out into a temporary worktree and run from there with this interpre
 other on an otherwise idle machine; the first build of the run also pays for cold imports. Recorded: wall seconds, the peak resident memory of the build
 process, the artifact count, and the picture-quality measures of ``quality.py`` (robust class
 models recognised by another model, octave dreams' change and grain) for the showcase, so that
-speed is never bought with worse pictures. The ratio is this version over the earlier one.
+speed is never bought with worse pictures. The ratio is this version over the earlier one. Each
+build records its commit and when it ran; ``--versions current`` rebuilds only the working tree
+and sets it against the earlier build already recorded for that row.
 """
 from __future__ import annotations
 
@@ -76,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default="main,showcase")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "commands.json")
     parser.add_argument("--work", type=Path, help="keep each build's site and cache here (default: a temporary folder)")
+    parser.add_argument("--versions", default="current,earlier", help="which builds to run; others come from --json")
     args = parser.parse_args(argv)
+    versions = args.versions.split(",")
+    recorded = json.loads(args.json.read_text()) if args.json.exists() else {"rows": {}}
     results = {"against": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.against],
                                          check=True, capture_output=True, text=True).stdout.strip(),
                "current": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
@@ -89,9 +95,16 @@ def main(argv: list[str] | None = None) -> int:
             for row in args.rows.split(","):
                 measured = {}
                 for version, source in (("current", ROOT), ("earlier", earlier)):
+                    if version not in versions:
+                        if recorded.get("against") != results["against"] or version not in recorded["rows"].get(row, {}):
+                            raise SystemExit(f"no recorded {version} build of {row} against {results['against']} in {args.json}")
+                        measured[version] = recorded["rows"][row][version]
+                        continue
                     work = root / f"{row}-{version}"
                     work.mkdir(parents=True)
-                    measured[version] = build(source, ROWS[row], work)
+                    measured[version] = {"commit": results["current"] if version == "current" else results["against"],
+                                         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                         **build(source, ROWS[row], work)}
                     if row == "showcase":
                         measured[version]["quality"] = quality(measured[version].pop("site"))
                     else:
@@ -101,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["rows"][row] = measured
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(earlier)], capture_output=True)
+    results["rows"] = {**recorded["rows"], **results["rows"]} if recorded.get("against") == results["against"] else results["rows"]
     args.json.write_text(json.dumps(results, indent=1) + "\n")
     return 0
 
