@@ -41,7 +41,7 @@ class Recorder(Progress):
         self.messages: list[str] = []
         self._current: tuple[str, float] | None = None
 
-    def step(self, label: str) -> None:
+    def step(self, label: str, images: int = 0) -> None:
         self._close_step()
         self._current = (label, time.perf_counter())
 
