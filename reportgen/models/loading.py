@@ -34,9 +34,11 @@ class LoadedModel:
         run the whole network channels-last (faster: benchmarks/README.md). Made once per set of
         kept convolutions that would otherwise be folded: a network without batch norms (VGG) has
         one copy whatever ``keep`` is. ``release`` frees them."""
-        from reportgen.folding import fold_batch_norms
+        from reportgen.folding import conv_norm_pairs, fold_batch_norms
 
-        key = self._folding_key(keep)
+        if "pairs" not in self._folded:
+            self._folded["pairs"] = {conv for conv, _ in conv_norm_pairs(self.module, self.sample_input())[0]}
+        key = frozenset(keep) & self._folded["pairs"]
         if key not in self._folded:
             network = fold_batch_norms(self.module, self.sample_input(), key)
             if self.device.type == "cpu":
@@ -45,14 +47,6 @@ class LoadedModel:
             self._folded[key] = network
         return self._folded[key]
 
-    def _folding_key(self, keep: Sequence[str]) -> frozenset:
-        """The kept convolutions that would otherwise be folded: what tells gradient networks apart."""
-        from reportgen.folding import conv_norm_pairs
-
-        if "pairs" not in self._folded:
-            self._folded["pairs"] = {conv for conv, _ in conv_norm_pairs(self.module, self.sample_input())[0]}
-        return frozenset(keep) & self._folded["pairs"]
-
     def to_randomise(self, keep: Sequence[str] = ()) -> Any:
         """A network equal to ``module`` that the caller may overwrite (the sanity cascade): the
         gradient network of ``keep`` itself, handed over (the next ``for_gradients`` makes
@@ -60,7 +54,7 @@ class LoadedModel:
         then held twice, not three times); else a new copy of ``module``."""
         from reportgen.folding import FoldedNorm
 
-        key = self._folding_key(keep)
+        key = frozenset(keep) & self._folded.get("pairs", frozenset())
         network = self._folded.get(key)
         if network is None or network is self.module or any(isinstance(m, FoldedNorm) for m in network.modules()):
             return copy.deepcopy(self.module)
