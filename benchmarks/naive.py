@@ -171,7 +171,7 @@ def _sanity(module, x, maps, method, params, cam_layer, baseline, noise_seed, fi
     if params.deletion_steps > 0:
         curves = sanity.deletion_curves(OneByOne(module), x, importance, maps.targets, params.deletion_steps, fill)
         checks.deletion_auc[method] = [sanity.area_under(curves[0])]
-    stages = sanity.cascading_randomisation(copy.deepcopy(module), params.randomisation_stages, params.seed)
+    stages = sanity.cascading_randomisation(module, params.randomisation_stages, params.seed)
     for count, down_to, randomised in stages if params.randomisation_stages > 0 else ():
         again = _one_method(randomised, x, int(maps.targets[0]), method, params, cam_layer, baseline, noise_seed)
         checks.stages.append((count, down_to))

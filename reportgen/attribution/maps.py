@@ -4,8 +4,6 @@ forward pass gives every gradient rule's input gradient and the Grad-CAM map; th
 own batched passes). Also the sanity metrics, which re-run the same methods."""
 from __future__ import annotations
 
-import copy
-
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -97,15 +95,14 @@ def sanity_metrics(
     stages: int,
     seed: int,
     fill: torch.Tensor,
-    randomise: Callable[[], nn.Module] | None = None,
+    randomise: nn.Module | None = None,
     prepare: Callable[[nn.Module], nn.Module] = lambda randomised: randomised,
 ) -> Sanity:
     """Deletion AUC of every map, and its rank correlation with the same method on a model whose
     weights are randomised in ``stages`` cascading steps (the classes explained stay the same).
 
-    ``randomise``: gives the network whose layers the cascade overwrites, asked for once the
-    deletion curves are done (default: a copy of ``module``), when ``module`` is a faster
-    equivalent of it; ``prepare`` turns each randomised network into such an equivalent."""
+    ``randomise``: the network whose layers are randomised (default ``module``), when ``module`` is
+    a faster equivalent of it; ``prepare`` turns each randomised copy into such an equivalent."""
     result = Sanity()
     original = {m: maps.importance(m).detach().cpu().numpy() for m in methods}
     if deletion_steps > 0:
@@ -113,9 +110,7 @@ def sanity_metrics(
             curves = sanity.deletion_curves(module, inputs, maps.importance(method), maps.targets, deletion_steps, fill)
             result.deletion_auc[method] = [sanity.area_under(c) for c in curves]
     pinned = maps.targets.tolist()
-    if stages <= 0:
-        return result
-    cascade = sanity.cascading_randomisation(randomise() if randomise else copy.deepcopy(module), stages, seed)
+    cascade = sanity.cascading_randomisation(randomise or module, stages, seed) if stages > 0 else ()
     for count, down_to, randomised in cascade:
         again = compute(prepare(randomised), inputs, pinned, methods, settings, baseline, noise_seeds)
         result.stages.append((count, down_to))

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import copy
 from typing import Iterator
 
 import numpy as np
@@ -47,10 +48,10 @@ def parameterised_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
 
 def cascading_randomisation(module: nn.Module, stages: int, seed: int) -> Iterator[tuple[int, str, nn.Module]]:
     """Yield (layers randomised, topmost-down-to layer name, model) after each of ``stages`` cascade
-    steps; the last step has every layer randomised. Overwrites ``module``'s weights: pass a copy
-    the caller can spare. Each re-drawn tensor keeps the mean and spread of the learned one, so
-    activations neither vanish nor explode and only the learned structure is lost."""
-    randomised = module
+    steps; the last step has every layer randomised. Works on one deep copy: the model passed in is
+    never touched. Each re-drawn tensor keeps the mean and spread of the learned one, so activations
+    neither vanish nor explode and only the learned structure is lost."""
+    randomised = copy.deepcopy(module)
     layers = list(reversed(parameterised_layers(randomised)))
     generator = torch.Generator().manual_seed(seed)
     done = 0

@@ -47,20 +47,6 @@ class LoadedModel:
             self._folded[key] = network
         return self._folded[key]
 
-    def to_randomise(self, keep: Sequence[str] = ()) -> Any:
-        """A network equal to ``module`` that the caller may overwrite (the sanity cascade): the
-        gradient network of ``keep`` itself, handed over (the next ``for_gradients`` makes
-        another), where it is an unfolded copy of ``module`` (a VGG16 on a CPU: its 553 MB are
-        then held twice, not three times); else a new copy of ``module``."""
-        from reportgen.folding import FoldedNorm
-
-        key = frozenset(keep) & self._folded.get("pairs", frozenset())
-        network = self._folded.get(key)
-        if network is None or network is self.module or any(isinstance(m, FoldedNorm) for m in network.modules()):
-            return copy.deepcopy(self.module)
-        del self._folded[key]
-        return network
-
     def release(self) -> None:
         """Forget the folded networks (a copy of the weights each): between techniques, so that
         a large model's copies do not pile up; the next gradient loop folds again."""

