@@ -53,7 +53,11 @@ def importance_ranks(importance: torch.Tensor) -> torch.Tensor:
     return ranks.view_as(importance)
 
 
-def _probabilities(model: nn.Module, batch: torch.Tensor, targets: torch.Tensor, batch_size: int) -> torch.Tensor:
+def target_probabilities(model: nn.Module, batch: torch.Tensor, targets: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+    """The probability of each picture's target class, the pictures through the model
+    ``batch_size`` at a time."""
+    if not len(batch):
+        return batch.new_zeros(0)
     with torch.inference_mode():
         return torch.cat([model(batch[start:start + batch_size]).softmax(dim=1).gather(1, targets[start:start + batch_size, None])[:, 0]
                           for start in range(0, len(batch), batch_size)])
@@ -67,26 +71,38 @@ def transfer_curves(
     targets: torch.Tensor,
     steps: int,
     batch_size: int = 32,
+    ends: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """N x (steps + 1) target probabilities as pixels pass from ``start`` to ``end``, most
     important first, at fractions 0, 1/steps, ..., 1 of the picture; every step of every image goes
-    through the model in batches of ``batch_size``."""
+    through the model in batches of ``batch_size``. ``ends``: the probabilities of ``start`` and
+    ``end`` themselves (N each) where already measured: they are the same whatever the map, so
+    scoring many maps measures them once and only the steps between go through the model."""
     count = importance.shape[1] * importance.shape[2]
     moved = torch.tensor(np.round(np.linspace(0, count, steps + 1)), device=start.device)
+    if ends is not None:
+        moved = moved[1:-1]
     ranks = importance_ranks(importance)
     mask = (ranks[:, None] < moved.view(1, -1, 1, 1))[:, :, None]  # N x S x 1 x H x W
     frames = torch.where(mask, end[:, None], start[:, None]).flatten(0, 1)
-    return _probabilities(model, frames, targets.repeat_interleave(steps + 1), batch_size).view(len(start), steps + 1)
+    curves = target_probabilities(model, frames, targets.repeat_interleave(len(moved)), batch_size).view(len(start), len(moved))
+    if ends is None:
+        return curves
+    return torch.cat([ends[0][:, None].to(curves), curves, ends[1][:, None].to(curves)], dim=1)
 
 
-def deletion_curves(model, inputs, importance, targets, steps, batch_size=32):
-    """Deletion: the photo's pixels replaced by its blurred copy's, most important first."""
-    return transfer_curves(model, inputs, blurred(inputs), importance, targets, steps, batch_size)
+def deletion_curves(model, inputs, importance, targets, steps, batch_size=32, ends=None, blur=None):
+    """Deletion: the photo's pixels replaced by its blurred copy's (``blur``, made when not
+    given), most important first; ``ends``: the photo's and the blurred copy's probabilities."""
+    blur = blurred(inputs) if blur is None else blur
+    return transfer_curves(model, inputs, blur, importance, targets, steps, batch_size, ends)
 
 
-def insertion_curves(model, inputs, importance, targets, steps, batch_size=32):
-    """Insertion: the blurred copy's pixels replaced by the photo's, most important first."""
-    return transfer_curves(model, blurred(inputs), inputs, importance, targets, steps, batch_size)
+def insertion_curves(model, inputs, importance, targets, steps, batch_size=32, ends=None, blur=None):
+    """Insertion: the blurred copy's pixels replaced by the photo's, most important first;
+    ``ends``: the photo's and the blurred copy's probabilities (the curve runs backwards)."""
+    blur = blurred(inputs) if blur is None else blur
+    return transfer_curves(model, blur, inputs, importance, targets, steps, batch_size, ends and ends[::-1])
 
 
 def area_under(curves: torch.Tensor) -> torch.Tensor:
@@ -99,14 +115,19 @@ def area_under(curves: torch.Tensor) -> torch.Tensor:
 # weigh 1/6, diagonal ones 1/12, as in the paper), kept pixels fixed; solved by conjugate gradients
 # on the graph Laplacian restricted to the removed pixels, which is symmetric positive definite
 # wherever each removed region touches a kept pixel.
-_NEIGHBOURS = torch.tensor([[1 / 12, 1 / 6, 1 / 12], [1 / 6, 0.0, 1 / 6], [1 / 12, 1 / 6, 1 / 12]], dtype=torch.float64)
 
 
 def _neighbour_sum(values: torch.Tensor) -> torch.Tensor:
-    """Weighted sum over the 8 neighbours inside the picture, per channel (zero padding)."""
-    channels = values.shape[1]
-    kernel = _NEIGHBOURS.to(values).view(1, 1, 3, 3).repeat(channels, 1, 1, 1)
-    return F.conv2d(values, kernel, padding=1, groups=channels)
+    """Weighted sum over the 8 neighbours inside the picture, per channel (zero padding). The
+    weights are (1/12) ([1 2 1]^T [1 2 1] - 4 delta), so the sum is taken separably, by shifted
+    adds: four times faster than a grouped float64 convolution, which conjugate gradients call
+    at every step."""
+    padded = F.pad(values, (1, 1, 1, 1))
+    rows = padded[..., :-2] + padded[..., 2:]
+    rows.add_(padded[..., 1:-1], alpha=2)
+    total = rows[..., :-2, :] + rows[..., 2:, :]
+    total.add_(rows[..., 1:-1, :], alpha=2)
+    return total.sub_(values, alpha=4).div_(12)
 
 
 def _pyramid_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
@@ -127,15 +148,15 @@ def impute_linear(images: torch.Tensor, removed: torch.Tensor, iterations: int =
     harmonic interpolation of their kept neighbours (ROAD's linear imputation, without noise);
     ``iterations`` bounds the refinement of the pyramid's first guess."""
     work = images.double()
-    hole = removed[:, None].to(work.dtype).expand_as(work)
-    degree = _neighbour_sum(torch.ones_like(work[:, :1])).expand_as(work)
+    hole = removed[:, None].to(work.dtype)
+    degree = _neighbour_sum(torch.ones_like(work[:, :1]))
     kept = work * (1 - hole)
-    rhs = _neighbour_sum(kept) * hole
+    rhs = _neighbour_sum(kept).mul_(hole)
 
     def apply(x):  # (D - W) x on the removed pixels, x zero elsewhere
-        return (degree * x - _neighbour_sum(x)) * hole
+        return (degree * x).sub_(_neighbour_sum(x)).mul_(hole)
 
-    x = _pyramid_fill(work, 1 - hole[:, :1]) * hole
+    x = _pyramid_fill(work, 1 - hole) * hole
     residual = rhs - apply(x)
     direction = residual.clone()
     dims = tuple(range(1, work.dim()))
@@ -179,7 +200,7 @@ def road_curves(
                                           dtype=torch.float64) for seed in seeds]).to(inputs)
         frames.append(imputed + noise * spread * jitter * removed[:, None])
     batch = torch.stack(frames, dim=1).flatten(0, 1)
-    return _probabilities(model, batch, targets.repeat_interleave(len(fractions)), batch_size).view(len(inputs), len(fractions))
+    return target_probabilities(model, batch, targets.repeat_interleave(len(fractions)), batch_size).view(len(inputs), len(fractions))
 
 
 def pointing_hit(importance: np.ndarray, boxes: Sequence[Sequence[float]], tolerance: float) -> bool:

@@ -132,15 +132,20 @@ def _score(params, model, request, progress, read) -> Result:
         seeds = [_noise_seed(params.seed, image.pixel_hash) for _, (image, _) in chunk]
         importance["random"] = torch.stack([metrics.random_map(height, width, s) for s in seeds]).to(inputs.device)
         importance["centre"] = metrics.centre_map(height, width).to(inputs.device).expand(len(chunk), height, width)
+        frames = 4 * params.batch_size
+        blur = metrics.blurred(inputs)
+        ends = metrics.target_probabilities(network, torch.cat([inputs, blur]), targets.repeat(2), frames).chunk(2)
         for name in names:
             scores = collected[name]
-            deletion = metrics.deletion_curves(network, inputs, importance[name], targets, spec["steps"], 4 * params.batch_size)
-            insertion = metrics.insertion_curves(network, inputs, importance[name], targets, spec["steps"], 4 * params.batch_size)
+            deletion = metrics.deletion_curves(network, inputs, importance[name], targets, spec["steps"], frames,
+                                               ends, blur)
+            insertion = metrics.insertion_curves(network, inputs, importance[name], targets, spec["steps"], frames,
+                                                 ends, blur)
             scores.setdefault("deletion_curves", []).extend(deletion.double().cpu().numpy())
             scores.setdefault("insertion_curves", []).extend(insertion.double().cpu().numpy())
             for key, first in (("road_morf", True), ("road_lerf", False)):
                 curves = metrics.road_curves(network, inputs, importance[name], targets, first, seeds,
-                                             spec["road_fractions"], batch_size=4 * params.batch_size)
+                                             spec["road_fractions"], batch_size=frames)
                 scores.setdefault(key, []).extend(curves.mean(dim=1).double().cpu().numpy())
             if name in saliency and all(e.meta.randomisation for e in saliency[name]):
                 scores.setdefault("randomisation", []).extend(e.meta.spearman for e in saliency[name])

@@ -80,14 +80,32 @@ def test_the_planted_map_beats_both_baselines_on_every_metric():
         assert scores["planted"]["lerf"] > scores[baseline]["lerf"] - 1e-6
 
 
+@pytest.mark.parametrize("steps", [1, 5])
+def test_curves_given_their_ends_measure_only_the_steps_between(steps):
+    model, images = PlantedBox(), pictures(2)
+    importance = torch.rand(2, 16, 16, generator=torch.Generator().manual_seed(5))
+    targets = torch.tensor([0, 1])
+    blur = F.blurred(images)
+    ends = F.target_probabilities(model, torch.cat([images, blur]), targets.repeat(2)).chunk(2)
+    seen = []
+    model.register_forward_hook(lambda module, args, output: seen.append(len(args[0])))
+    for curves in (F.deletion_curves, F.insertion_curves):
+        given = curves(model, images, importance, targets, steps, ends=ends, blur=blur)
+        assert sum(seen) == 2 * (steps - 1)
+        seen.clear()
+        torch.testing.assert_close(given, curves(model, images, importance, targets, steps), atol=1e-6, rtol=0)
+        seen.clear()
+
+
 def test_linear_imputation_solves_the_neighbour_equations():
     generator = torch.Generator().manual_seed(4)
     image = torch.rand(1, 2, 8, 8, generator=generator, dtype=torch.float64)
     removed = torch.rand(1, 8, 8, generator=generator) < 0.5
     filled = F.impute_linear(image, removed, iterations=200, tolerance=1e-12)
     assert torch.equal(filled[:, :, ~removed[0]], image[:, :, ~removed[0]])
-    # Each removed pixel equals the weighted mean of its neighbours inside the picture.
-    weights = F._NEIGHBOURS
+    # Each removed pixel equals the weighted mean of its neighbours inside the picture (ROAD's
+    # weights: direct neighbours 1/6, diagonal ones 1/12).
+    weights = torch.tensor([[1 / 12, 1 / 6, 1 / 12], [1 / 6, 0.0, 1 / 6], [1 / 12, 1 / 6, 1 / 12]], dtype=torch.float64)
     for row, column in zip(*np.nonzero(removed[0].numpy())):
         total, norm = torch.zeros(2, dtype=torch.float64), 0.0
         for dr in (-1, 0, 1):
