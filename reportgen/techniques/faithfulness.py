@@ -10,8 +10,9 @@ when not cached, also when saliency's page is not asked for): the metrics cost f
 Parameters: ``methods`` (saliency methods scored), ``steps`` (insertion and deletion fractions),
 ``road_fractions`` (both shrunk on a costly model to fit ``budget_s``: ``sized``),
 ``pointing_tolerance`` (pixels at 224 px, scaled to the model's input), ``seed`` (the random
-map's), ``batch_size``. The randomisation similarity is saliency's last
-cascade stage (present when saliency's ``sanity`` is on).
+map's), ``batch_size`` (images scored together; their frames go through the model four times
+that many at a time, fewer where their activations pass ``budget.FORWARD_MB``). The randomisation
+similarity is saliency's last cascade stage (present when saliency's ``sanity`` is on).
 
 Meta: ``scores[METHOD][METRIC]`` (METHOD: each method, ``random``, ``centre``; METRIC:
 ``insertion``, ``deletion``, ``road_morf``, ``road_lerf``, ``randomisation`` when computed,
@@ -114,6 +115,7 @@ def sized(params: Params, card, methods: int) -> Params:
 
 def _score(params, model, request, progress, read) -> Result:
     from reportgen.attribution import cam, faithfulness as metrics, sanity
+    from reportgen.budget import FORWARD_MB, batch_for
 
     spec = request.spec
     methods = list(spec["methods"])
@@ -132,7 +134,7 @@ def _score(params, model, request, progress, read) -> Result:
         seeds = [_noise_seed(params.seed, image.pixel_hash) for _, (image, _) in chunk]
         importance["random"] = torch.stack([metrics.random_map(height, width, s) for s in seeds]).to(inputs.device)
         importance["centre"] = metrics.centre_map(height, width).to(inputs.device).expand(len(chunk), height, width)
-        frames = 4 * params.batch_size
+        frames = batch_for(4 * params.batch_size, model.card.activation_mb, FORWARD_MB)  # per forward
         blur = metrics.blurred(inputs)
         ends = metrics.target_probabilities(network, torch.cat([inputs, blur]), targets.repeat(2), frames).chunk(2)
         for name in names:
