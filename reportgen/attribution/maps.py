@@ -83,35 +83,37 @@ class Sanity:
     stages: list[tuple[int, str]] = field(default_factory=list)  # (layers randomised, down to layer)
 
 
-def sanity_metrics(
-    module: nn.Module,
+def deletion_aucs(module: nn.Module, inputs: torch.Tensor, maps: Maps, methods: Sequence[str], steps: int,
+                  fill: torch.Tensor) -> dict[str, list[float]]:
+    """Per method, each image's deletion AUC: its most salient pixels replaced by ``fill`` first."""
+    aucs = {}
+    for method in methods:
+        curves = sanity.deletion_curves(module, inputs, maps.importance(method), maps.targets, steps, fill)
+        aucs[method] = [sanity.area_under(c) for c in curves]
+    return aucs
+
+
+def randomisation_checks(
+    randomise: nn.Module,
     inputs: torch.Tensor,
     maps: Maps,
     methods: Sequence[str],
     settings: Settings,
     baseline: torch.Tensor,
     noise_seeds: Sequence[int],
-    deletion_steps: int,
     stages: int,
     seed: int,
-    fill: torch.Tensor,
-    randomise: nn.Module | None = None,
     prepare: Callable[[nn.Module], nn.Module] = lambda randomised: randomised,
 ) -> Sanity:
-    """Deletion AUC of every map, and its rank correlation with the same method on a model whose
-    weights are randomised in ``stages`` cascading steps (the classes explained stay the same).
-
-    ``randomise``: the network whose layers are randomised (default ``module``), when ``module`` is
-    a faster equivalent of it; ``prepare`` turns each randomised copy into such an equivalent."""
+    """Each map's rank correlation with the same method on a copy of ``randomise`` whose weights are
+    re-drawn in ``stages`` cascading steps (the classes explained stay the same); ``prepare``
+    turns each randomised copy into the faster equivalent the maps were made with."""
     result = Sanity()
+    if stages < 1:
+        return result
     original = {m: maps.importance(m).detach().cpu().numpy() for m in methods}
-    if deletion_steps > 0:
-        for method in methods:
-            curves = sanity.deletion_curves(module, inputs, maps.importance(method), maps.targets, deletion_steps, fill)
-            result.deletion_auc[method] = [sanity.area_under(c) for c in curves]
     pinned = maps.targets.tolist()
-    cascade = sanity.cascading_randomisation(randomise or module, stages, seed) if stages > 0 else ()
-    for count, down_to, randomised in cascade:
+    for count, down_to, randomised in sanity.cascading_randomisation(randomise, stages, seed):
         again = compute(prepare(randomised), inputs, pinned, methods, settings, baseline, noise_seeds)
         result.stages.append((count, down_to))
         for method in methods:

@@ -178,10 +178,17 @@ class Saliency(Technique):
             checks = None
             if params.sanity:
                 fill = model.normalise(torch.zeros(1, 3, 1, 1, device=inputs.device)).flatten()
-                checks = attribution.sanity_metrics(
-                    network, inputs, maps, methods, settings, baseline, seeds, params.deletion_steps,
-                    params.randomisation_stages, params.seed, fill, randomise=model.module,
-                    prepare=lambda randomised: fold_batch_norms(randomised, model.sample_input(), keep))
+                deletion = attribution.deletion_aucs(network, inputs, maps, methods, params.deletion_steps, fill) \
+                    if params.deletion_steps > 0 else {}
+                if params.randomisation_stages > 0:
+                    # The cascade's randomised copy of the weights takes the gradient network's place
+                    # in memory (a VGG16's 0.5 GB); the next batch folds it again.
+                    del network
+                    model.release()
+                checks = attribution.randomisation_checks(
+                    model.module, inputs, maps, methods, settings, baseline, seeds, params.randomisation_stages,
+                    params.seed, prepare=lambda randomised: fold_batch_norms(randomised, model.sample_input(), keep))
+                checks.deletion_auc = deletion
             probabilities = maps.logits.softmax(dim=1)
             for request in mine:
                 index = position[request.image.pixel_hash]
