@@ -19,6 +19,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from reportgen.cache import Cache, Entry
 from reportgen.choices import EXECUTORS
 from reportgen.errors import first_line
+from reportgen.memory import return_free_memory
 from reportgen.models import ModelCard, load, prepare_device, select_device
 from reportgen.progress import Progress, Silent
 from reportgen.techniques.base import Request, registry
@@ -102,6 +103,7 @@ def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress)
         done.summary = f"{type(error).__name__}: {first_line(error)}"
     finally:
         model.release()  # the folded copies of its weights, before the next technique's
+        return_free_memory()
     return done
 
 
@@ -119,6 +121,7 @@ class LocalExecutor:
                 progress.step(job.label, images=job.images)
                 yield run_job(job, params[job.technique], model, cache, progress)
             del model
+            return_free_memory()
 
 
 class ModelWorker:
