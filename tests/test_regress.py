@@ -190,7 +190,9 @@ def fake_site(root, pictures):
 
 
 def test_gif_frames_get_the_animation_tolerance_pictures_the_pixel_one(tmp_path):
-    frames = [np.random.default_rng(seed).integers(0, 200, (24, 24, 3), dtype=np.uint8) for seed in range(2)]
+    # Flat 4 px patches of random colours: few enough colours for a GIF's palette to keep them.
+    frames = [np.kron(np.random.default_rng(seed).integers(0, 200, (6, 6, 3), dtype=np.uint8), np.ones((4, 4, 1), np.uint8))
+              for seed in range(2)]
     shifted = [frame + 20 for frame in frames]  # every pixel 20 levels brighter
     before = fake_site(tmp_path / "before", {"still": (".png", frames[:1]), "film": (".gif", frames)})
     after = fake_site(tmp_path / "after", {"still": (".png", shifted[:1]), "film": (".gif", shifted)})
