@@ -1,8 +1,9 @@
 """Freed memory handed back to the operating system between jobs.
 
 Torch's CPU tensors come from the C allocator, and glibc keeps what they free in its heaps for
-reuse instead of returning it: after a few techniques a process held 0.7 GB more than the job at
-hand needed (a VGG16's faithfulness peaked at 2.06 GB alone, 2.74 GB after the other jobs).
+reuse instead of returning it: after a few techniques a process held 0.7 GiB more than the job at
+hand needed (a VGG16's faithfulness peaked at 2.06 GiB alone, at 2.74 GiB after the other jobs of
+the main command, and at 2.39 GiB with their memory returned).
 ``malloc_trim`` returns the free pages; elsewhere than glibc it is absent and nothing is done.
 """
 from __future__ import annotations
