@@ -117,12 +117,14 @@ def area_under(curves: torch.Tensor) -> torch.Tensor:
 # wherever each removed region touches a kept pixel.
 
 
-def _neighbour_sum(values: torch.Tensor) -> torch.Tensor:
+def _neighbour_sum(values: torch.Tensor, padded: torch.Tensor | None = None) -> torch.Tensor:
     """Weighted sum over the 8 neighbours inside the picture, per channel (zero padding). The
     weights are (1/12) ([1 2 1]^T [1 2 1] - 4 delta), so the sum is taken separably, by shifted
     adds: four times faster than a grouped float64 convolution, which conjugate gradients call
-    at every step."""
-    padded = F.pad(values, (1, 1, 1, 1))
+    at every step. ``padded``: ``values`` with a zero border of 1 px around them, when the caller
+    keeps them so (``values`` is then its inside)."""
+    if padded is None:
+        padded = F.pad(values, (1, 1, 1, 1))
     rows = padded[..., :-2] + padded[..., 2:]
     rows.add_(padded[..., 1:-1], alpha=2)
     total = rows[..., :-2, :] + rows[..., 2:, :]
@@ -153,24 +155,26 @@ def impute_linear(images: torch.Tensor, removed: torch.Tensor, iterations: int =
     kept = work * (1 - hole)
     rhs = _neighbour_sum(kept).mul_(hole)
 
-    def apply(x):  # (D - W) x on the removed pixels, x zero elsewhere
-        return (degree * x).sub_(_neighbour_sum(x)).mul_(hole)
+    def apply(x, padded=None):  # (D - W) x on the removed pixels, x zero elsewhere
+        return (degree * x).sub_(_neighbour_sum(x, padded)).mul_(hole)
 
     x = _pyramid_fill(work, 1 - hole) * hole
     residual = rhs - apply(x)
-    direction = residual.clone()
+    # The search direction lives inside a zero border, so its neighbour sums need no padding.
+    bordered = F.pad(residual, (1, 1, 1, 1))
+    direction = bordered[..., 1:-1, 1:-1]
     dims = tuple(range(1, work.dim()))
     norm = (residual * residual).sum(dims, keepdim=True)
     scale = (rhs * rhs).sum(dims, keepdim=True).clamp_min(1e-30)
     for _ in range(iterations):
         if bool((norm / scale <= tolerance**2).all()):
             break
-        product = apply(direction)
+        product = apply(direction, bordered)
         step = norm / (direction * product).sum(dims, keepdim=True).clamp_min(1e-30)
-        x = x + step * direction
-        residual = residual - step * product
+        x.add_(step * direction)
+        residual.sub_(step * product)
         new_norm = (residual * residual).sum(dims, keepdim=True)
-        direction = residual + (new_norm / norm.clamp_min(1e-30)) * direction
+        direction.mul_(new_norm / norm.clamp_min(1e-30)).add_(residual)
         norm = new_norm
     return (kept + x * hole).to(images.dtype)
 
