@@ -95,21 +95,23 @@ def deletion_curves(
     targets: torch.Tensor,
     steps: int,
     fill: torch.Tensor,
+    batch_size: int = 32,
 ) -> torch.Tensor:
     """N x (steps + 1) target probabilities as the most salient pixels are replaced by ``fill``
-    (0, 1/steps, ..., all of them). Every step of one image goes through the model as one batch."""
+    (0, 1/steps, ..., all of them). The frames go through the model ``batch_size`` at a time."""
+    from reportgen.attribution.faithfulness import target_probabilities
+
     height, width = inputs.shape[2:]
     counts = torch.tensor(np.round(np.linspace(0, height * width, steps + 1)), device=inputs.device)
-    curves = []
-    for image, weights, target in zip(inputs, saliency, targets):
+    frames = []
+    for image, weights in zip(inputs, saliency):
         order = torch.argsort(weights.flatten(), descending=True, stable=True)
         position = torch.empty_like(order)
         position[order] = torch.arange(len(order), device=order.device)
         removed = (position[None] < counts[:, None]).view(steps + 1, 1, height, width)
-        batch = torch.where(removed, fill.to(inputs.dtype).view(1, -1, 1, 1), image[None])
-        with torch.inference_mode():
-            curves.append(module(batch).softmax(dim=1)[:, target])
-    return torch.stack(curves)
+        frames.append(torch.where(removed, fill.to(inputs.dtype).view(1, -1, 1, 1), image[None]))
+    probabilities = target_probabilities(module, torch.cat(frames), targets.repeat_interleave(steps + 1), batch_size)
+    return probabilities.view(len(inputs), steps + 1)
 
 
 def area_under(curve: torch.Tensor) -> float:

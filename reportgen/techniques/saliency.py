@@ -153,7 +153,7 @@ class Saliency(Technique):
 
     def compute(self, params, model, requests, progress):
         from reportgen.attribution import maps as attribution
-        from reportgen.budget import BACKWARD, batch_for
+        from reportgen.budget import BACKWARD, FORWARD_MB, batch_for
         from reportgen.folding import fold_batch_norms
 
         params = planned(params, [request.spec for request in requests])
@@ -178,8 +178,9 @@ class Saliency(Technique):
             checks = None
             if params.sanity:
                 fill = model.normalise(torch.zeros(1, 3, 1, 1, device=inputs.device)).flatten()
-                deletion = attribution.deletion_aucs(network, inputs, maps, methods, params.deletion_steps, fill) \
-                    if params.deletion_steps > 0 else {}
+                frames = batch_for(4 * params.batch_size, model.card.activation_mb, FORWARD_MB)  # per forward
+                deletion = attribution.deletion_aucs(network, inputs, maps, methods, params.deletion_steps, fill,
+                                                     frames) if params.deletion_steps > 0 else {}
                 if params.randomisation_stages > 0:
                     # The cascade's randomised copy of the weights takes the gradient network's place
                     # in memory (a VGG16's 0.5 GB); the next batch folds it again.
