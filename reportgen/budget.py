@@ -16,10 +16,9 @@ import math
 RATE_GFLOPS = 100.0  # GFLOP per second of budget
 BACKWARD = 2.0  # a forward and the input's backward (weights frozen: no weight gradients) count about two forwards
 BATCH_MB = 1024.0  # activations one batch may keep for its backward
-# Activations (every layer's, summed) of one batch of forwards without gradients: on two cores such
-# batches ran fastest per image about here (they stay in the CPU's caches): an EfficientNet-Lite2
-# 27 ms per image at 3 frames of 260 px, 49 ms at 32; a VGG16 or ResNet50 no slower at 5 than at 32,
-# and a VGG16's 32 frames held 0.8 GB of activations.
+# Activations (every layer's, summed) of one batch of forwards without gradients: such batches run
+# fastest per image on a CPU about here, as they stay in its caches, and a VGG16's large batches
+# held most of a build's peak memory (benchmarks/README.md, "Whole commands").
 FORWARD_MB = 640.0
 SMALLEST_SHARE = 0.25  # no knob shrinks below this share of the preset's value
 
@@ -42,3 +41,9 @@ def batch_for(wanted: int, mb_per_item: float, limit_mb: float = BATCH_MB) -> in
     if mb_per_item <= 0:
         return wanted
     return max(1, min(wanted, int(limit_mb // mb_per_item)))
+
+
+def frames_per_forward(wanted: int, card) -> int:
+    """Pictures per forward without gradients: at most ``wanted``, fewer where the model's
+    activations for them would pass ``FORWARD_MB``."""
+    return batch_for(wanted, card.activation_mb, FORWARD_MB)

@@ -1,9 +1,8 @@
 """Freed memory handed back to the operating system between jobs.
 
 Torch's CPU tensors come from the C allocator, and glibc keeps what they free in its heaps for
-reuse instead of returning it: after a few techniques a process held 0.7 GiB more than the job at
-hand needed (a VGG16's faithfulness peaked at 2.06 GiB alone, at 2.74 GiB after the other jobs of
-the main command, and at 2.39 GiB with their memory returned).
+reuse instead of returning it, so that after a few techniques a process holds far more than the
+job at hand needs (benchmarks/README.md, "Whole commands").
 ``malloc_trim`` returns the free pages; elsewhere than glibc it is absent and nothing is done.
 """
 from __future__ import annotations

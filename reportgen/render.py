@@ -105,9 +105,9 @@ def png_bytes(picture: np.ndarray) -> bytes:
 
 def gif_bytes(frames: Sequence[np.ndarray], duration_ms: int = 100, final_hold_ms: int = 1000) -> bytes:
     """A looping animated GIF; the last frame is held longer so the result can be seen. Each
-    frame gets its own 256 colours by Pillow's fast octree: median cut (Pillow's default) took
-    40-80 ms per 128 px frame, about a fifth of an ascent's time, for 1 level less mean error
-    out of 255; identical frames in a row merge into one."""
+    frame gets its own 256 colours by Pillow's fast octree: Pillow's default, median cut, is
+    slower by far (a large share of an ascent's time) for slightly less error
+    (benchmarks/README.md, "Whole commands"); identical frames in a row merge into one."""
     frames = [np.asarray(f, dtype=np.uint8) for f in frames]
     if not frames:
         raise ValueError("a GIF needs at least one frame")

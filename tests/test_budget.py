@@ -23,6 +23,12 @@ def test_batches_fit_the_activation_memory():
     assert budget.batch_for(18, 5000) == 1 and budget.batch_for(8, 0) == 8
 
 
+def test_frames_per_forward_fit_the_forward_memory(tiny_card):
+    vgg16 = dataclasses.replace(tiny_card, activation_mb=109.4)  # VGG16's count at 224 px
+    assert budget.frames_per_forward(32, vgg16) == int(budget.FORWARD_MB // 109.4) < 32
+    assert budget.frames_per_forward(32, dataclasses.replace(tiny_card, activation_mb=1.0)) == 32
+
+
 def test_the_card_counts_the_forward_cost(tiny_card):
     assert tiny_card.gflops > 0 and tiny_card.activation_mb > 0
 

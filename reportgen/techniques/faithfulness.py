@@ -115,7 +115,7 @@ def sized(params: Params, card, methods: int) -> Params:
 
 def _score(params, model, request, progress, read) -> Result:
     from reportgen.attribution import cam, faithfulness as metrics, sanity
-    from reportgen.budget import FORWARD_MB, batch_for
+    from reportgen.budget import frames_per_forward
 
     spec = request.spec
     methods = list(spec["methods"])
@@ -125,6 +125,7 @@ def _score(params, model, request, progress, read) -> Result:
     tolerance = params.pointing_tolerance * size / 224
     collected: dict[str, dict[str, list]] = {name: {} for name in names}
     entries = list(enumerate(zip(request.inputs, spec["boxes"])))
+    frames = frames_per_forward(4 * params.batch_size, model.card)
     for chunk in batched(entries, params.batch_size):
         inputs = model.inputs([image.pixels for _, (image, _) in chunk])
         height, width = inputs.shape[2:]
@@ -134,7 +135,6 @@ def _score(params, model, request, progress, read) -> Result:
         seeds = [_noise_seed(params.seed, image.pixel_hash) for _, (image, _) in chunk]
         importance["random"] = torch.stack([metrics.random_map(height, width, s) for s in seeds]).to(inputs.device)
         importance["centre"] = metrics.centre_map(height, width).to(inputs.device).expand(len(chunk), height, width)
-        frames = batch_for(4 * params.batch_size, model.card.activation_mb, FORWARD_MB)  # per forward
         blur = metrics.blurred(inputs)
         ends = metrics.target_probabilities(network, torch.cat([inputs, blur]), targets.repeat(2), frames).chunk(2)
         for name in names:

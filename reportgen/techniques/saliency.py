@@ -153,7 +153,7 @@ class Saliency(Technique):
 
     def compute(self, params, model, requests, progress):
         from reportgen.attribution import maps as attribution
-        from reportgen.budget import BACKWARD, FORWARD_MB, batch_for
+        from reportgen.budget import BACKWARD, batch_for, frames_per_forward
         from reportgen.folding import fold_batch_norms
 
         params = planned(params, [request.spec for request in requests])
@@ -162,6 +162,7 @@ class Saliency(Technique):
         if cam_layer and model.card.layer(cam_layer).layout != "nchw":  # channels-last or tokens: read as maps
             cam_view = functools.partial(model.layer_maps, cam_layer)
         batch_size = batch_for(params.batch_size, BACKWARD * model.card.activation_mb)  # a VGG16's fit fewer
+        frames = frames_per_forward(4 * params.batch_size, model.card)  # the deletion check's, without gradients
         settings = attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples,
                                         params.ig_steps, batch_size, cam_view)
         done = 0
@@ -178,7 +179,6 @@ class Saliency(Technique):
             checks = None
             if params.sanity:
                 fill = model.normalise(torch.zeros(1, 3, 1, 1, device=inputs.device)).flatten()
-                frames = batch_for(4 * params.batch_size, model.card.activation_mb, FORWARD_MB)  # per forward
                 deletion = attribution.deletion_aucs(network, inputs, maps, methods, params.deletion_steps, fill,
                                                      frames) if params.deletion_steps > 0 else {}
                 if params.randomisation_stages > 0:
