@@ -20,6 +20,19 @@ import numpy as np
 from reportgen import meta as meta_types
 from reportgen.meta import Meta
 
+
+def not_keyed(default: Any, why: str) -> Any:
+    """A ``Params`` field that does not change what is computed, so not part of a request's spec
+    (``techniques.base.spec_of``) nor of its cache key: how many images go through the model at
+    once, a time budget whose effect the keyed step counts carry, a folder whose content's digest
+    is keyed. ``why`` says which."""
+    return field(default=default, metadata={"keyed": False, "why": why})
+
+
+def is_keyed(declared: Any) -> bool:
+    """Whether a dataclass field enters the request (every field not declared with ``not_keyed``)."""
+    return declared.metadata.get("keyed", True)
+
 if typing.TYPE_CHECKING:  # for annotations only: this module is read by the torch-free site
     from reportgen.images import InputImage
 

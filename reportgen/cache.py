@@ -28,6 +28,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from reportgen.artifacts import Result
+from reportgen.code_identity import code_identity
 from reportgen.staging import atomic_write_bytes, sweep_abandoned, temporary_prefix
 
 ENTRY_FILE = "entry.json"
@@ -48,8 +49,11 @@ def cache_key(
     model_identity: Mapping[str, Any] | None,
     image_hash: str | None,
 ) -> str:
-    """sha256 over sorted JSON of everything an artifact depends on."""
+    """sha256 over sorted JSON of everything an artifact depends on: the technique's request, the
+    model's full identity (``ModelCard.identity``), the input's pixels and the code that computes it
+    (``code_identity``). ``version`` documents a technique's changes; correctness does not rest on it."""
     payload = {
+        "code": code_identity(),
         "technique": technique,
         "version": version,
         "spec": spec,

@@ -48,3 +48,38 @@ def test_its_identity_is_its_state_dict(tmp_path):
 def test_a_bad_spec_is_one_line(tmp_path, spec, words):
     with pytest.raises(reportgen.BuildError, match=words):
         run(tmp_path, {"mine": spec})
+
+
+NET_SOURCE = '''
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.conv(x).relu().mean(dim=(2, 3)){scale})
+'''
+
+
+def test_its_identity_holds_its_class_source(tmp_path):
+    """The same weights in a class whose code changed compute something else: recomputed."""
+    import importlib.util
+
+    def net_from(source: str) -> nn.Module:
+        path = tmp_path / "netdef.py"
+        path.write_text(NET_SOURCE.format(scale=source))
+        spec = importlib.util.spec_from_file_location("netdef", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        torch.manual_seed(0)
+        return module.Net()
+
+    spec = lambda net: {"mine": reportgen.ModelSpec(module=net, classes=["cat", "dog"], input_size=32)}  # noqa: E731
+    assert run(tmp_path, spec(net_from(""))).report.cached == 0
+    assert run(tmp_path, spec(net_from(""))).report.computed == 0
+    changed = run(tmp_path, spec(net_from(" * 2")))
+    assert changed.report.cached == 0 and changed.report.computed > 0

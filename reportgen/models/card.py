@@ -4,6 +4,8 @@ Plain data, cached as JSON, so a warm rebuild plans without importing torch."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Sequence
@@ -67,8 +69,12 @@ class ModelCard:
 
     @property
     def identity(self) -> dict[str, Any]:
-        """What the cache key needs to know of the model."""
-        return {"name": self.name, "weights": self.weights_id, "card": CARD_VERSION}
+        """What the cache key needs to know of the model: its weights and everything on its card
+        (preprocessing, input size, class names, layers, parameter shapes), so an edited declaration
+        recomputes. Where the weights lie on this machine is not part of it."""
+        content = {k: v for k, v in self.to_json().items() if k not in ("weights_file", "weights_url")}
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return {"name": self.name, "weights": self.weights_id, "card": hashlib.sha256(text.encode()).hexdigest()}
 
     def fit_size(self, height: int, width: int) -> tuple[int, int]:
         """The valid input size nearest to (height, width): the fixed size if the model has one,

@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import marshal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,9 +51,13 @@ class Declaration:
             identity=self.identity, untrained=self.weights is None)
 
     def identity(self) -> str:
+        """The factory, the sources it runs (its module and the modules that one imports from the
+        user's folder or package), the weights' content and the channels; the card holds the rest of
+        the declaration (classes, input size, mean, std)."""
         function = self._factory()
         source = inspect.getsourcefile(function)
-        parts = [f"{function.__module__}:{function.__qualname__}", _file_hash(Path(source)) if source else "no source",
+        code = _sources_hash(_user_sources(Path(source), function.__module__, self.folder)) if source else "no source"
+        parts = [f"{function.__module__}:{function.__qualname__}", code,
                  _file_hash(self.weights) if self.weights else f"random(seed={RANDOM_SEED})",
                  f"channels={self.channels}"]
         return " ".join(parts)
@@ -62,7 +67,7 @@ class Declaration:
         beside = self.folder / f"{module_name.replace('.', '/')}.py"
         try:
             if beside.is_file():
-                module = _module_from_file(beside)
+                module = _module_from_file(beside, self.folder)
             else:
                 module = importlib.import_module(module_name)
         except Exception as error:  # noqa: BLE001 - a user's module may fail in any way
@@ -108,7 +113,8 @@ class ModelSpec:
 
         where = f"models[{name!r}]"
         check_normalisation(where, self.channels, self.mean, self.std)
-        identity = f"{type(self.module).__module__}.{type(self.module).__qualname__} {state_hash(self.module)}"
+        identity = (f"{type(self.module).__module__}.{type(self.module).__qualname__} {state_hash(self.module)} "
+                    f"{classes_hash(self.module)} channels={self.channels}")
         classes = tuple(self.classes)
 
         def build() -> Any:
@@ -243,6 +249,66 @@ def state_hash(module: Any) -> str:
     return digest.hexdigest()
 
 
+def classes_hash(module: Any) -> str:
+    """sha256 over the source of every class the module is built of, beyond the libraries whose
+    versions the code identity holds (a file's whole source where there is one: its helpers too)."""
+    digest = hashlib.sha256()
+    for cls in sorted({type(m) for m in module.modules()}, key=lambda c: f"{c.__module__}.{c.__qualname__}"):
+        if cls.__module__.split(".")[0] in ("torch", "torchvision", "timm"):
+            continue
+        digest.update(f"{cls.__module__}.{cls.__qualname__}\n".encode())
+        try:
+            source = inspect.getsourcefile(cls)
+            digest.update(Path(source).read_bytes() if source else inspect.getsource(cls).encode())
+        except (OSError, TypeError):  # its module is gone or kept no source: its methods' compiled code
+            digest.update(_compiled_methods(cls))
+    return digest.hexdigest()
+
+
+def _compiled_methods(cls: type) -> bytes:
+    code = []
+    for name, member in sorted(vars(cls).items()):
+        function = getattr(member, "__func__", getattr(member, "fget", member))
+        if hasattr(function, "__code__"):
+            code.append(name.encode() + marshal.dumps(function.__code__))
+    return b"".join(code)
+
+
+def _user_sources(entry: Path, module_name: str, folder: Path) -> dict[Path, str]:
+    """``entry`` and every module it imports, directly or through each other, from the user's
+    ``folder`` or, for a module of an importable package, from that package: file -> module name."""
+    from reportgen.code_identity import imported_modules
+
+    roots = [(folder, None)]
+    package_root = entry.parent
+    while (package_root / "__init__.py").is_file():
+        package_root = package_root.parent
+    if package_root != entry.parent or "." in module_name:
+        roots.append((package_root, module_name.split(".")[0]))
+    found: dict[Path, str] = {}
+    pending = [(entry, module_name)]
+    while pending:  # iterative: modules may import each other
+        path, name = pending.pop()
+        if path in found:
+            continue
+        found[path] = name
+        for imported in imported_modules(path, name):
+            for root, package in roots:
+                candidate = _module_file(root, imported) if package in (None, imported.split(".")[0]) else None
+                if candidate is not None and candidate not in found:
+                    pending.append((candidate, imported))
+    return dict(sorted(found.items()))
+
+
+def _module_file(root: Path, name: str) -> Path | None:
+    base = root.joinpath(*name.split("."))
+    return next((path for path in (base.with_suffix(".py"), base / "__init__.py") if path.is_file()), None)
+
+
+def _sources_hash(paths: Sequence[Path]) -> str:
+    return hashlib.sha256("".join(f"{p.name} {_file_hash(p)}\n" for p in paths).encode()).hexdigest()
+
+
 def _file_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -251,18 +317,28 @@ def _file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _module_from_file(path: Path) -> Any:
-    """A factory module beside the config file, imported under a name unique to its path."""
-    tag = f"{path.resolve()} {_file_hash(path)}"  # a changed file is imported afresh
+def _module_from_file(path: Path, folder: Path) -> Any:
+    """A factory module beside the config file, imported under a name unique to its path and to the
+    content of the sources it runs, with ``folder`` importable for its helper modules. A changed
+    file, or a changed helper, is imported afresh (the folder's modules imported before are dropped)."""
+    sources = _user_sources(path, path.stem, folder)
+    tag = f"{path.resolve()} {_sources_hash(sources)}"
     name = f"reportgen_user_{hashlib.sha256(tag.encode()).hexdigest()[:12]}_{path.stem}"
     if name in sys.modules:
         return sys.modules[name]
+    for helper in [name for source, name in sources.items() if source != path]:
+        sys.modules.pop(helper, None)  # imported earlier, maybe from another folder or before an edit
+    where = folder.resolve()
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    sys.path.insert(0, str(where))
     try:
         spec.loader.exec_module(module)
     except BaseException:
         del sys.modules[name]
         raise
+    finally:
+        sys.path.remove(str(where))
     return module
+

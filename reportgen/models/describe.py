@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen.choices import WEIGHTS, check_choice
+from reportgen.code_identity import code_identity
 from reportgen.lazy import torch
 from reportgen.models import catalogue
 from reportgen.models.card import CARD_VERSION, IMAGENET_MEAN, IMAGENET_STD, RANDOM_SEED, ModelCard, package_version
 from reportgen.models.catalogue import checkpoints_dir
 from reportgen.models import timm_models
-from reportgen.models.embedded import LOCAL
+from reportgen.models.embedded import LOCAL, LocalModel
 from reportgen.models.weights import checkpoint_for, fetch
 from reportgen.staging import atomic_write_bytes, sweep_abandoned
 
@@ -29,7 +30,7 @@ def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
     local = LOCAL.get(name)
     if local is not None and local.untrained:
         weights = "random"
-    cache_name = _card_cache_name(name, weights, local.identity() if local and local.identity else "")
+    cache_name = _card_cache_name(name, weights, _declaration(local, weights) if local else [])
     stored = _stored_card(cache, cache_name)
     if stored is not None:
         return ModelCard.from_json(stored)
@@ -59,9 +60,19 @@ def _store_card(cache: "Cache", name: str, card: ModelCard) -> None:
     atomic_write_bytes(path, json.dumps(card.to_json(), sort_keys=True).encode())
 
 
-def _card_cache_name(name: str, weights: str, identity: str = "") -> str:
+def _declaration(local: LocalModel, weights: str) -> list[Any]:
+    """Everything a user's declaration says (its identity: factory, sources, weights, channels; and
+    input size, normalisation, classes), so that a card made from an earlier declaration is never
+    reused; for a timm model, its pretrained weights' content."""
+    if local.identity is not None:
+        return [local.identity(), local.input_size, list(local.mean), list(local.std), list(local.categories())]
+    return [local.weights_content()] if weights == "pretrained" and local.weights_content else []
+
+
+def _card_cache_name(name: str, weights: str, declaration: list[Any]) -> str:
+    """Named by everything the card is made from, the code that makes it included."""
     versions = [package_version(p) for p in ("torch", "torchvision", "timm")]
-    tag = json.dumps([name, weights, CARD_VERSION, versions] + ([identity] if identity else []))
+    tag = json.dumps([name, weights, CARD_VERSION, code_identity(), versions] + declaration)
     return f"card-{name}-{weights}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
 
 
@@ -111,7 +122,8 @@ def _architecture(name: str, weights: str) -> tuple[Any, dict[str, Any]]:
             "std": local.std,
             "categories": list(local.categories()),
             "weights_file": weights_file,
-            "weights_id": local.identity() if local.identity else Path(weights_file).name if weights_file else "builtin",
+            "weights_id": (local.identity() if local.identity else local.weights_content() if local.weights_content
+                           else Path(weights_file).name if weights_file else "builtin"),
             "weights_url": None,
             "own": local.identity is not None,
         }

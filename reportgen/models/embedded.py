@@ -24,6 +24,9 @@ class LocalModel:
     std: tuple[float, float, float] = IMAGENET_STD
     identity: Callable[[], str] | None = None  # what its weights are, by content (a user's models)
     untrained: bool = False  # no weights to load: the card says "random" whatever was asked
+    # What its pretrained weights are by content, where ``identity`` is not given and a file name
+    # does not already say it (timm's Hugging Face weights)
+    weights_content: Callable[[], str] | None = None
 
 
 LOCAL: dict[str, LocalModel] = {}  # name -> how to build it

@@ -3,6 +3,7 @@ ImageNet's class names when its head has ImageNet's 1000 classes, and its pretra
 timm (from the Hugging Face cache, downloaded there when there is a network)."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from reportgen.choices import ChoiceError
@@ -12,6 +13,7 @@ from reportgen.models.embedded import LOCAL, LocalModel, imagenet_categories, re
 
 PREFIX = "timm:"
 IMAGENET_CLASSES = 1000
+WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm reads from a Hugging Face repository
 
 
 def is_timm(name: str) -> bool:
@@ -62,6 +64,24 @@ def _timm_model(architecture: str) -> LocalModel:
     def categories() -> list[str]:
         return imagenet_categories() if classes == IMAGENET_CLASSES else [f"class {i}" for i in range(classes)]
 
+    def weights_content() -> str:
+        return f"{tag} {_cached_content(source)}"
+
     size = int(config["input_size"][-1])
     return LocalModel(build=build, load_weights=load_weights, weights_file=lambda: tag, input_size=size,
-                      categories=categories, mean=tuple(config["mean"]), std=tuple(config["std"]))
+                      categories=categories, mean=tuple(config["mean"]), std=tuple(config["std"]),
+                      weights_content=weights_content)
+
+
+def _cached_content(repository: str) -> str:
+    """The content of a model's weights in the Hugging Face cache, without reading them: the cache
+    names each file's blob by its sha256. "not downloaded" when the cache has none."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return "not downloaded"
+    for filename in WEIGHTS_FILES:
+        path = try_to_load_from_cache(repository, filename)
+        if isinstance(path, str):
+            return f"{filename} sha256:{os.path.basename(os.path.realpath(path))}"
+    return "not downloaded"

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
+from reportgen.artifacts import not_keyed
+
 STYLES = ("naive", "robust")  # pixel ascent as in the classic scripts; Fourier image + random transforms
 REGULARISERS = ("none", "l1", "l2")  # terms subtracted from the score (optim/objectives.py)
 
@@ -27,10 +29,11 @@ class AscentParams:
     l2_weight: float = 30.0  # lambda of lambda * mean(I^2)
     frames: int = 20  # GIF frames whatever the steps (with frames > steps, repeats merge in the GIF)
     seed: int = 0
-    batch_size: int = 18  # runs per forward, fewer where their activations would not fit (budget.batch_for)
+    # runs per forward, fewer where their activations would not fit (budget.batch_for)
+    batch_size: int = not_keyed(18, "how many go through the model at once")
     # Seconds one model's runs may take (reportgen/budget.py): the step caps shrink until their
     # counted cost fits; 0: no limit
-    budget_s: float = 0.0
+    budget_s: float = not_keyed(0.0, "the step counts it shrinks are keyed")
     # A run ends when its values' mean over the last plateau_window steps rose by at most
     # plateau_margin x their rise so far (optim.ascent.Plateau); 0: always the step cap
     plateau_window: int = 8

@@ -16,7 +16,7 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequenc
 
 # Request and Result live in reportgen.artifacts, PRESETS and ParamError in reportgen.choices; they
 # are named here too because every technique already imports this module.
-from reportgen.artifacts import Request, Result, Skip
+from reportgen.artifacts import Request, Result, Skip, is_keyed, not_keyed  # noqa: F401  (techniques declare fields with it)
 from reportgen.batching import batched  # noqa: F401  (techniques batch their requests)
 from reportgen.choices import PRESETS, ParamError, check_choice  # noqa: F401
 
@@ -87,12 +87,13 @@ class Technique:
 
 
 def spec_of(params: Any, **chosen: Any) -> dict[str, Any]:
-    """Every Params field as a JSON-able dict, with fan-out fields replaced by the chosen value.
+    """Every Params field that changes the output (``artifacts.not_keyed``) as a JSON-able dict,
+    with fan-out fields replaced by the chosen value.
 
     A technique that makes one artifact per layer passes ``layers=None, layer="features.1"`` so
     that adding a layer to the list does not change the keys of the artifacts already cached.
     """
-    spec = {f.name: _jsonable(getattr(params, f.name)) for f in dataclasses.fields(params)}
+    spec = {f.name: _jsonable(getattr(params, f.name)) for f in dataclasses.fields(params) if is_keyed(f)}
     for name, value in chosen.items():
         if value is None:
             spec.pop(name, None)

@@ -19,7 +19,7 @@ import numpy as np
 from reportgen.choices import check_choices
 from reportgen.meta import AscentRoles, ClassAscentMeta
 from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, planned, sized, style_settings, style_spec
-from reportgen.techniques.base import Request, Technique, register, spec_of
+from reportgen.techniques.base import Request, Technique, register, not_keyed, spec_of
 
 DEFAULT_CLASSES = (52, 77, 231)  # thunder snake, wolf spider, collie: the classic scripts' classes
 
@@ -29,7 +29,7 @@ class Params(AscentParams):
     classes: tuple[str, ...] = ()  # indices or category names; empty = 52, 77, 231
     regularisers: tuple[str, ...] = ("none", "l1", "l2")
     styles: tuple[str, ...] = ("naive", "robust")
-    budget_s: float = 40.0
+    budget_s: float = not_keyed(40.0, "the step counts it shrinks are keyed")
 
 
 @register
@@ -81,7 +81,7 @@ class ClassAscent(Technique):
         for index in classes:
             for regulariser in params.regularisers:
                 for style in params.styles:
-                    spec = spec_of(params, classes=None, regularisers=None, styles=None, batch_size=None, budget_s=None,
+                    spec = spec_of(params, classes=None, regularisers=None, styles=None,
                                    class_index=index, **style_spec(params, regulariser, style))
                     requests.append(Request(f"{index}/{regulariser}/{style}", spec))
         return requests

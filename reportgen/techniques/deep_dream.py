@@ -30,7 +30,7 @@ from reportgen import render
 from reportgen.lazy import F, torch
 from reportgen.choices import ACTIVATIONS, ParamError, check_choices
 from reportgen.meta import DeepDreamMeta, DreamRoles
-from reportgen.techniques.base import Request, Result, Technique, register, spec_of
+from reportgen.techniques.base import Request, Result, Technique, register, not_keyed, spec_of
 
 OBJECTIVES = ("one_channel", "all_channels")
 METHODS = ("simple", "octaves")
@@ -68,10 +68,11 @@ class Params:
     smoothing: float = 1.0  # octaves: gradient blurred by Gaussians of 0.5, 1 and 2 x this sigma (px); 0: none
     gif: bool = False  # octaves: also an animation of the image after each octave
     seed: int = 0  # seeds the jitter
-    batch_pixels: int = 1 << 19  # images of one working size dreamed together, up to this many px
+    # images of one working size dreamed together, up to this many px
+    batch_pixels: int = not_keyed(1 << 19, "how many go through the model at once")
     # Seconds one image's dreams may take on one model (reportgen/budget.py): the working side
     # shrinks (not below the model's input size) until their counted cost fits; 0: no limit
-    budget_s: float = 20.0
+    budget_s: float = not_keyed(20.0, "the working side it shrinks is keyed")
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class DeepDream(Technique):
                 unread = OCTAVES_ONLY if method == "simple" else SIMPLE_ONLY
                 for objective in params.objectives:
                     spec = spec_of(
-                        params, objectives=None, methods=None, batch_pixels=None, budget_s=None,
+                        params, objectives=None, methods=None,
                         **dict.fromkeys(unread), method=method, objective=objective, layer=layer,
                         filter=chosen_filter if objective == "one_channel" else None, working_side=side,
                     )

@@ -32,7 +32,7 @@ from reportgen.attribution.methods import METHODS
 from reportgen.choices import check_choices
 from reportgen.lazy import torch
 from reportgen.meta import FaithfulnessMeta, FaithfulnessRoles, SaliencyRoles
-from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
+from reportgen.techniques.base import Request, Result, Technique, batched, register, not_keyed, spec_of
 from reportgen.techniques.saliency import _noise_seed
 
 BASELINE_MAPS = ("random", "centre")
@@ -54,10 +54,10 @@ class Params:
     road_fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
     pointing_tolerance: float = 15.0  # pixels at a 224 px input (TorchRay's), scaled to the model's
     seed: int = 0
-    batch_size: int = 8
+    batch_size: int = not_keyed(8, "how many go through the model at once")
     # Seconds one image's curves may take on one model (reportgen/budget.py): the insertion and
     # deletion steps shrink (to 5 at the least) until their counted forwards fit; 0: no limit
-    budget_s: float = 12.0
+    budget_s: float = not_keyed(12.0, "the step counts it shrinks are keyed")
 
 
 @register
@@ -86,7 +86,7 @@ class Faithfulness(Technique):
         methods = [m for m in params.methods if all((i.pixel_hash, m) in maps for i in ordered)]
         if not ordered or not methods:
             return [self.skip(card, "", "no saliency maps to score")] if ordered else []
-        spec = spec_of(sized(params, card, len(methods)), batch_size=None, budget_s=None, methods=methods)
+        spec = spec_of(sized(params, card, len(methods)), methods=methods)
         spec["inputs"] = [image.pixel_hash for image in ordered]
         spec["maps"] = {m: [maps[(i.pixel_hash, m)] for i in ordered] for m in methods}
         spec["boxes"] = [[list(box) for box in image.boxes] for image in ordered]

@@ -17,7 +17,7 @@ from reportgen.batching import batched_by_image
 from reportgen.choices import ACTIVATIONS
 from reportgen.lazy import torch
 from reportgen.meta import FeatureMapRoles as Roles, FeatureMapsMeta
-from reportgen.techniques.base import Request, Result, Technique, Unsupported, register, spec_of
+from reportgen.techniques.base import Request, Result, Technique, Unsupported, register, not_keyed, spec_of
 
 # The classic VGG layers (indices into `features`): ReLU outputs after conv blocks 1, 2, 3, 5.
 CLASSIC_LAYERS = {
@@ -31,7 +31,7 @@ class Params:
     layers: tuple[str, ...] = ()  # dotted module names; empty = the classic ones (VGG) or early..late maps (> 1 x 1)
     channels: int = 64
     columns: int = 8
-    batch_size: int = 8
+    batch_size: int = not_keyed(8, "how many go through the model at once")
 
 
 @register
@@ -73,7 +73,7 @@ class FeatureMaps(Technique):
                 requests.append(self.skip(card, layer, f"its output ({info.type}) is not a feature map"))
                 continue
             shown = min(params.channels, info.channels)
-            spec = spec_of(params, layers=None, batch_size=None, layer=layer, channels=shown)
+            spec = spec_of(params, layers=None, layer=layer, channels=shown)
             requests += [Request(layer, spec, image) for image in images]
         return requests
 

@@ -29,7 +29,7 @@ from reportgen.choices import ParamError, check_choice, check_choices
 from reportgen.dataset_examples import ExamplesError, Mined, example_folder, mine
 from reportgen.meta import Example, LayerAscentRoles, ExamplesMeta, UnitMeta
 from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, planned, sized, style_settings, style_spec
-from reportgen.techniques.base import Request, Result, Technique, register, spec_of
+from reportgen.techniques.base import Request, Result, Technique, register, not_keyed, spec_of
 
 # VGG16's classic units (indices into `features`: conv3_3 filter 5, conv5_1 filter 25).
 VGG16_UNITS = {"vgg16": (("features.12", 5), ("features.24", 25))}
@@ -45,8 +45,9 @@ class Params(AscentParams):
     styles: tuple[str, ...] = ("naive", "robust")
     examples: int = 6  # input-image patches shown per unit (0: none)
     patch_strides: float = 6.0  # a patch's side, in strides of the layer (its rough receptive field)
-    budget_s: float = 20.0
-    examples_dir: str = ""  # a folder the patches come from (--examples DIR); empty: the input images
+    budget_s: float = not_keyed(20.0, "the step counts it shrinks are keyed")
+    # a folder the patches come from (--examples DIR); empty: the input images
+    examples_dir: str = not_keyed("", "the digest of its content is keyed")
 
 
 @register
@@ -112,8 +113,8 @@ class LayerAscent(Technique):
             if not channels or not 0 <= filter_index < channels:
                 raise ParamError(f"{card.name} layer {layer} has {channels or 0} filters; {filter_index} is out of range")
             for style in params.styles:
-                spec = spec_of(params, units=None, styles=None, batch_size=None, budget_s=None, examples=None,
-                               patch_strides=None, examples_dir=None, layer=layer, filter=filter_index,
+                spec = spec_of(params, units=None, styles=None, examples=None,
+                               patch_strides=None, layer=layer, filter=filter_index,
                                **style_spec(params, params.regulariser, style))
                 requests.append(Request(f"{layer}:{filter_index}/{style}", spec))
             if params.examples > 0 and (folder or images):

@@ -8,13 +8,13 @@ import numpy as np
 
 from reportgen.lazy import torch
 from reportgen.meta import Prediction, PredictionRoles as Roles, PredictionsMeta
-from reportgen.techniques.base import Request, Result, Technique, batched, register, spec_of
+from reportgen.techniques.base import Request, Result, Technique, batched, register, not_keyed, spec_of
 
 
 @dataclass(frozen=True)
 class Params:
     top: int = 5
-    batch_size: int = 16
+    batch_size: int = not_keyed(16, "how many go through the model at once")
 
 
 @register
@@ -36,7 +36,7 @@ class Predictions(Technique):
     version = 1
 
     def plan(self, params, card, images):
-        spec = spec_of(params, batch_size=None)
+        spec = spec_of(params)
         return [Request("top", spec, image) for image in images]
 
     def compute(self, params, model, requests, progress):

@@ -22,7 +22,7 @@ from reportgen.choices import check_choice
 from reportgen.lazy import torch
 from reportgen.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
 from reportgen.models import ModelError
-from reportgen.techniques.base import Request, Result, Technique, register, spec_of
+from reportgen.techniques.base import Request, Result, Technique, register, not_keyed, spec_of
 
 IG_BASELINES = {"black": 0.0, "white": 1.0, "mean": None}  # pixel value; None = the dataset mean (0 after normalising)
 CLASSIC_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}  # the last convolution block's ReLU
@@ -45,11 +45,11 @@ class Params:
     randomisation_stages: int = 2  # cascade steps from the top layer down; the last randomises all; 0: none
     deletion_steps: int = 10  # 0: no deletion score
     seed: int = 0
-    batch_size: int = 8
+    batch_size: int = not_keyed(8, "how many go through the model at once")
     # Seconds one image's maps may take on one model (reportgen/budget.py): SmoothGrad's samples and
     # Integrated Gradients' steps (to 4 at the least) and the deletion steps (to 5) shrink until
     # the counted passes fit; 0: no limit
-    budget_s: float = 10.0
+    budget_s: float = not_keyed(10.0, "the step counts it shrinks are keyed")
 
 
 REARRANGING = {"Permute", "Flatten", "Unflatten"}  # parameter-free reshuffles: never the layer a CAM explains
@@ -146,7 +146,7 @@ class Saliency(Technique):
                 left_out = {name: None for name in optional if name not in wanted}
                 if method.uses_cam:
                     left_out["cam_layer"] = cam_layer
-                spec = spec_of(params, methods=None, batch_size=None, budget_s=None, method=method.name, target=target,
+                spec = spec_of(params, methods=None, method=method.name, target=target,
                                **left_out)
                 requests.append(Request(method.name, spec, image))
         return requests

@@ -150,3 +150,72 @@ def test_a_one_channel_model_sees_the_luma_of_its_colour_input(tmp_path):
     assert torch.allclose(loaded.module(loaded.normalise(colour)), gray_net.eval()((luma - 0.5) / 0.25), atol=1e-5)
     result = build(tmp_path)
     assert result.exit_code == 0, result.output
+
+
+def _counts(result) -> str:
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("change", [
+    {"mean": [0.4, 0.5, 0.5]}, {"std": [0.25, 0.25, 0.3]}, {"input_size": 40},
+    {"classes": ["square", "circle", "star"]}, {"channels": 1, "mean": [0.5], "std": [0.25]},
+])
+def test_every_field_of_a_declaration_recomputes_its_model_and_nothing_else(tmp_path, change):
+    """The card and every artifact of the edited model are made again; the other model's are reused."""
+    config = declare(tmp_path)
+    config.write_text(config.read_text().replace('models = ["mine"]', 'models = ["mine", "tiny"]'))
+    assert build(tmp_path).exit_code == 0
+    if "channels" in change:  # a 1-channel factory and weights for it, then the declaration
+        declare(tmp_path, channels=1)
+        config.write_text(config.read_text().replace('models = ["mine"]', 'models = ["mine", "tiny"]'))
+    else:
+        text = config.read_text()
+        for key, value in change.items():
+            text = "\n".join(f"{key} = {json.dumps(value)}" if line.startswith(f"{key} = ") else line
+                             for line in text.splitlines()) + "\n"
+        config.write_text(text)
+    again = build(tmp_path)
+    assert again.exit_code == 0, again.output
+    cached = [a for a in manifest(tmp_path)["artifacts"]]
+    assert _counts(again) == f"{len(cached)} artifacts: 8 computed, {len(cached) - 8} cached", again.output
+    card = next(m for m in manifest(tmp_path)["models"] if m["name"] == "mine")
+    assert card["input_size"] == change.get("input_size", 32)
+
+
+HELPER = "WIDTH = {width}\n"
+FACTORY_WITH_HELPER = '''
+from torch import nn
+
+from mine_layers import WIDTH
+
+
+def build():
+    return nn.Sequential(nn.Conv2d(3, WIDTH, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(WIDTH, 3))
+'''
+
+
+def test_a_helper_module_the_factory_imports_is_part_of_its_identity(tmp_path):
+    declare(tmp_path, weights=None)
+    (tmp_path / "mine_net.py").write_text(FACTORY_WITH_HELPER)
+    (tmp_path / "mine_layers.py").write_text(HELPER.format(width=8))
+    first = build(tmp_path)
+    assert first.exit_code == 0, first.output
+    count = len(manifest(tmp_path)["artifacts"])
+    assert _counts(build(tmp_path)) == f"{count} artifacts: 0 computed, {count} cached"
+    (tmp_path / "mine_layers.py").write_text(HELPER.format(width=8) + "# the same layers, another file\n")
+    again = build(tmp_path)
+    assert again.exit_code == 0, again.output
+    assert _counts(again) == f"{count} artifacts: {count} computed, 0 cached", again.output
+
+
+def test_a_helper_module_edited_between_builds_in_one_process_is_imported_afresh(tmp_path):
+    from reportgen.config import load_config
+
+    declare(tmp_path, weights=None)
+    (tmp_path / "mine_net.py").write_text(FACTORY_WITH_HELPER)
+    (tmp_path / "mine_layers.py").write_text(HELPER.format(width=8))
+    first = load_config(tmp_path / "reportgen.toml").declared["mine"].local_model().build()
+    (tmp_path / "mine_layers.py").write_text(HELPER.format(width=4))
+    second = load_config(tmp_path / "reportgen.toml").declared["mine"].local_model().build()
+    assert first[0].out_channels == 8 and second[0].out_channels == 4
