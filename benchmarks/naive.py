@@ -208,10 +208,10 @@ def _ascent(params, model, requests, score_for):
     lambdas = {"none": 0.0, "l1": params.l1_weight, "l2": params.l2_weight}
     for request in requests:
         kind = request.spec["regulariser"]
-        trace, _final = visualise(model, request.spec["style"], 1, score_for(request), norm_regulariser([kind], [lambdas[kind]]),
-                                  params)
-        frames = trace.frames[0]
-        arrays = {name: values[:, 0] for name, values in trace.history.items()}
+        traces, _final = visualise(model, request.spec["style"], 1, score_for(request),
+                                   norm_regulariser([kind], [lambdas[kind]]), params)
+        frames = traces[0].frames
+        arrays = dict(traces[0].history)
         yield request, Result(arrays=arrays, images={"final": frames[-1]}, animations={"gif": frames})
 
 

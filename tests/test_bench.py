@@ -11,9 +11,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 from benchmarks import bench, naive  # noqa: E402
 from helpers import write_inputs  # noqa: E402
+from reportgen.choices import OPTIMISATIONS  # noqa: E402
 from reportgen.techniques.base import registry  # noqa: E402
 
-TECHNIQUES = ("feature_maps", "saliency")
+# Every technique that computes its own results (faithfulness scores saliency's: benchmarks/faithfulness.py).
+TECHNIQUES = tuple(name for name, technique in registry().items() if technique.gallery and not technique.reads)
+NO_ARITHMETIC = ("filters",)  # it reads the weights: no FLOPs either way
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +32,9 @@ def test_every_technique_is_timed_both_ways_with_flops_and_memory(report, tiny_c
     assert report["images"] == ["a.png", "b.png"]  # --images 2 takes the first two by name
     for row in report["rows"] + [report["total"]]:
         assert row["reportgen_s"] > 0 and row["naive_s"] > 0 and row["speedup"] > 0
-        assert row["reportgen_flops"] > 0 and row["naive_flops"] > 0
-        assert row["reportgen_flops_per_s"] > 0 and row["naive_flops_per_s"] > 0
+        if row["technique"] not in NO_ARITHMETIC:
+            assert row["reportgen_flops"] > 0 and row["naive_flops"] > 0
+            assert row["reportgen_flops_per_s"] > 0 and row["naive_flops_per_s"] > 0
         assert row["reportgen_peak_mb"] > 0 and row["naive_peak_mb"] > 0
     technique = registry()["feature_maps"]
     layers = technique.layers_for(technique.params_for("quick"), tiny_card)
@@ -41,15 +45,19 @@ def test_every_technique_is_timed_both_ways_with_flops_and_memory(report, tiny_c
 
 
 def test_the_naive_loops_compute_what_reportgen_computes(report):
-    # Same requests, same hyper-parameters: the raw arrays agree to float rounding.
+    """Same requests, same hyper-parameters: the raw arrays agree to float rounding, which an
+    optimisation's steps amplify (class ascent one run at a time against batched: 0.0038 under
+    this machine's, AVX2 and the oldest kernels alike)."""
     for row in report["rows"]:
-        assert row["max_relative_difference"] is not None and row["max_relative_difference"] < 1e-3, row
+        limit = 0.02 if row["technique"] in OPTIMISATIONS else 1e-3
+        assert row["max_relative_difference"] is not None and row["max_relative_difference"] < limit, row
 
 
 def test_naive_work_is_counted_larger_than_reportgen_work(report):
     # Weight gradients and unshared forwards: the naive way does strictly more arithmetic.
     for row in report["rows"]:
-        assert row["naive_flops"] > row["reportgen_flops"]
+        if row["technique"] not in NO_ARITHMETIC:
+            assert row["naive_flops"] > row["reportgen_flops"], row["technique"]
 
 
 def test_table_has_a_row_per_technique_and_the_total(report):
