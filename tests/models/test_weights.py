@@ -336,3 +336,19 @@ def test_a_build_with_a_mismatched_checkpoint_stops_in_one_line(checkpoint_bytes
     (line,) = result.stderr.strip().splitlines()
     assert str(checkpoint.path) in line and "does not match the sha256 prefix" in line
     assert not (tmp_path / "site").exists()
+
+
+def test_a_matching_file_that_is_no_checkpoint_or_the_wrong_one_names_the_file(torch_home, monkeypatch):
+    from reportgen.models.card import ModelError
+    from reportgen.models.weights import pretrained_torchvision, read_state
+
+    garbage = b"this is not a checkpoint"
+    checkpoint = place(torch_home, named(garbage), garbage)
+    with pytest.raises(WeightsError, match=f"{checkpoint.path} cannot be read"):
+        read_state(checkpoint)
+    buffer = io.BytesIO()
+    torch.save({"features.0.weight": torch.zeros(1)}, buffer)
+    other = place(torch_home, named(buffer.getvalue()), buffer.getvalue())
+    monkeypatch.setattr(torchvision.models.get_model_weights(MODEL).DEFAULT.value, "url", other.url)
+    with pytest.raises(ModelError, match=f"cannot load {MODEL} weights from {other.path}"):
+        pretrained_torchvision(MODEL)
