@@ -112,6 +112,9 @@ def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | 
     module of yours) or -> a catalogue name (built under that catalogue name). Raises
     ``reportgen.BuildError`` (or ``ParamError`` for a bad setting) when the build cannot start.
     """
+    from reportgen.choices import ParamError
+    from reportgen.models.card import ModelError
+    from reportgen.models.declared import check_model_name
     from reportgen.techniques.base import registry
 
     specs = dict(models) if isinstance(models, Mapping) else {}
@@ -125,6 +128,11 @@ def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | 
     file = load_config(Path(config) if config is not None else None)
     configured = build_config(given, file, registry(), settings)
     own = {name: spec for name, spec in specs.items() if not isinstance(spec, str)}
+    try:  # before anything is written
+        for name in own:
+            check_model_name(f"models[{name!r}]", name)
+    except ModelError as error:
+        raise ParamError(str(error)) from None
     return build_with(replace(configured, user_models={**configured.user_models, **own}), progress)
 
 

@@ -7,7 +7,11 @@ folder's layout:
     .ray-shared-check-*      a Ray build's shared-cache check, while it runs (``leave_shared_check``)
     .reportgen-cache         the marker: reportgen made this folder
 
-An entry It is written in a temporary folder beside it and renamed into place in one step,
+A cache folder is made by reportgen (``claim``: a missing or empty folder, then marked) and
+``clear`` removes only files and folders named as reportgen names them above, never anything else
+someone put there.
+
+An entry is written in a temporary folder beside it and renamed into place in one step,
 so an entry either exists whole or not at all: a killed build leaves nothing half-written, and two
 builds racing on the same key both end with one complete entry.
 """
@@ -17,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import secrets
 import tempfile
@@ -29,13 +34,21 @@ import numpy as np
 
 from reportgen.artifacts import Result
 from reportgen.code_identity import code_identity
-from reportgen.staging import atomic_write_bytes, sweep_abandoned, temporary_prefix
+from reportgen.staging import sweep_abandoned, temporary_prefix
 
 ENTRY_FILE = "entry.json"
 MARKER = ".reportgen-cache"  # written when reportgen creates a cache; ``clear`` needs it
 OBJECTS, CARDS, LOGS = "objects", "json", "logs"  # the cards' folder is named from when it held any JSON
-OWN = (OBJECTS, CARDS, LOGS, MARKER)  # everything reportgen puts in a cache folder, besides:
 SHARED_CHECK = "ray-shared-check"  # the stem of a Ray build's shared-cache check file, a temporary
+# The names reportgen gives what it writes, the only names ``clear`` removes. A temporary is
+# ``staging.temporary_prefix(stem)`` (its writer's 12-hex owner and pid) and a random tail.
+_TEMPORARY = r"-[0-9a-f]{12}-[0-9]+-[a-z0-9_]+"
+SHARD = re.compile(r"[0-9a-f]{2}")  # objects/<key[:2]>/
+ENTRY = re.compile(r"[0-9a-f]{64}|\.tmp" + _TEMPORARY)  # objects/<key[:2]>/<key>/, or its staging folder
+CARD = re.compile(r"card-[\w.-]+\.json|\.tmp" + _TEMPORARY, re.ASCII)  # json/: a card, or its temporary
+LOG = re.compile(r"\w+-[0-9]{8}-[0-9]{6}-[0-9]+\.log", re.ASCII)  # logs/, as ``new_log`` names them
+SHARED_CHECK_FILE = re.compile(re.escape(f".{SHARED_CHECK}") + _TEMPORARY)
+UNSAFE_IN_NAME = re.compile(r"[^\w.-]", re.ASCII)  # replaced in a card's file name
 
 
 class CacheError(Exception):
@@ -91,8 +104,9 @@ class Cache:
         return {role: f"{folder}/{name}" for role, name in entry.files.items()}
 
     def card_file(self, name: str) -> Path:
-        """Where the model card cached as ``name`` is kept."""
-        return self.root / CARDS / f"{name}.json"
+        """Where the model card cached as ``name`` is kept: a file directly in json/, whatever the
+        name holds (a timm name's ':' or '/', a declared name's '..'); callers make names unique."""
+        return self.root / CARDS / f"{UNSAFE_IN_NAME.sub('_', name)}.json"
 
     def new_log(self, stem: str = "build") -> Path:
         """A new log file for this build, named by ``stem`` (its folder made, the file not yet)."""
@@ -157,37 +171,64 @@ class Cache:
         return swept + (sweep_abandoned(self.root, SHARED_CHECK) if self.root.is_dir() else 0)
 
     def claim(self) -> None:
-        """Make ``root`` a reportgen cache, refusing a folder that holds anything reportgen did not
-        write (``clear`` would otherwise be trusted with a user's files). A folder holding only
-        reportgen's own sub-folders (a cache made before the marker existed) is adopted."""
+        """Make ``root`` a reportgen cache: a missing or empty folder is created and marked; any
+        other folder must carry the marker already (``clear`` is trusted only with folders
+        reportgen made, so a user's folder, even one holding a json/ or logs/, is refused)."""
         if (self.root / MARKER).is_file():
             return
-        if self.root.exists():
-            foreign = sorted(p.name for p in self.root.iterdir() if p.name not in OWN) if self.root.is_dir() else [""]
-            if foreign:
-                raise CacheError(f"{self.root} is not a reportgen cache (no {MARKER} inside, and it holds "
-                                 f"{foreign[0] or 'a file'}"
-                                 f"{' and more' if len(foreign) > 1 else ''}); choose another --cache-dir")
+        if self.root.is_dir():
+            held = sorted(p.name for p in self.root.iterdir() if p.name != MARKER)  # a racing build's marker is fine
+            if held:
+                raise CacheError(f"{self.root} is not a reportgen cache (no {MARKER} inside, and it holds {held[0]}"
+                                 f"{' and more' if len(held) > 1 else ''}); choose another --cache-dir, or an "
+                                 "empty or missing folder")
+        elif self.root.exists():
+            raise CacheError(f"{self.root} is a file, not a folder; choose another --cache-dir")
         self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.root / MARKER, b"a reportgen artifact cache; `reportgen clean` removes it\n")
+        try:
+            with open(self.root / MARKER, "x") as marker:
+                marker.write("a reportgen artifact cache; `reportgen clean` removes what reportgen wrote here\n")
+        except FileExistsError:  # a build racing this one marked it first
+            pass
 
     def clear(self) -> bool:
-        """Remove what reportgen wrote under ``root`` (and ``root`` once empty); nothing else.
-        Returns False when there was no cache. Refuses a folder without the marker."""
+        """Remove what reportgen wrote under ``root`` (the names in the layout above), then the
+        folders left empty, ``root`` too; any other file stays, with its folders. Returns False
+        when there was no cache. Refuses a folder without the marker."""
         if not self.root.exists():
             return False
         if not (self.root / MARKER).is_file():
             raise CacheError(f"{self.root} is not a reportgen cache (no {MARKER} inside); nothing was removed")
-        for check in self.root.glob(f".{SHARED_CHECK}-*"):
-            check.unlink(missing_ok=True)
-        for name in OWN:  # the marker last: an interrupted clear can be run again
-            path = self.root / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-        try:
-            self.root.rmdir()
-        except OSError:  # a file someone put there since: theirs to keep
-            pass
+        objects = self.root / OBJECTS
+        shards = [shard for shard in _own(objects, folders=True) if SHARD.fullmatch(shard.name)]
+        for shard in shards:
+            for entry in _own(shard, folders=True):
+                if ENTRY.fullmatch(entry.name) and entry.name.startswith((shard.name, ".tmp")):  # a key in its shard
+                    shutil.rmtree(entry)
+        for folder, written in ((self.root / CARDS, CARD), (self.root / LOGS, LOG), (self.root, SHARED_CHECK_FILE)):
+            for path in _own(folder, folders=False):
+                if written.fullmatch(path.name):
+                    path.unlink()
+        for folder in (*shards, objects, self.root / CARDS, self.root / LOGS):
+            _remove_if_empty(folder)
+        (self.root / MARKER).unlink()  # last: an interrupted clear can be run again
+        _remove_if_empty(self.root)
         return True
+
+
+def _own(folder: Path, folders: bool) -> list[Path]:
+    """``folder``'s sub-folders (or files), none reached through a link: ``clear`` removes only
+    what it finds in place."""
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    return [path for path in folder.iterdir() if not path.is_symlink() and (path.is_dir() if folders else path.is_file())]
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # not empty (a file someone put there: theirs to keep), or gone already
+        pass
 
 
 def _write_result(folder: Path, result: Result) -> dict[str, str]:

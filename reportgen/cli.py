@@ -200,7 +200,9 @@ def _list_layers(model: str | None, settings: dict) -> None:
     if model is None:
         _fail("`reportgen list layers` needs a model name (`reportgen list models` lists them)")
     try:  # the architecture's card: its layers are the same whatever the weights, and need no download
-        card = card_for(model, "random", Cache(Path(settings["cache_dir"])))
+        cache = Cache(Path(settings["cache_dir"]))
+        cache.claim()  # the card is kept there
+        card = card_for(model, "random", cache)
     except (ParamError, ModelError, CacheError) as error:
         _fail(str(error))
     click.echo("\n".join(layer_lines(card, registry(), settings["preset"])))
@@ -299,7 +301,12 @@ def clean(config_file: Path | None, cache_dir: Path | None) -> None:
         removed = Cache(cache_dir).clear()
     except CacheError as error:
         _fail(str(error))
-    click.echo(f"removed {cache_dir}" if removed else f"no cache at {cache_dir}; nothing to remove")
+    if not removed:
+        click.echo(f"no cache at {cache_dir}; nothing to remove")
+    elif cache_dir.exists():
+        click.echo(f"removed what reportgen wrote in {cache_dir}; kept the files it did not write")
+    else:
+        click.echo(f"removed {cache_dir}")
 
 
 @main.command()

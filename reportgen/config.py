@@ -102,9 +102,13 @@ def load_config(path: Path | None) -> FileSettings:
 def _declaration(path: Path, key: str, name: str, table: Any) -> Any:
     """One [model.NAME] table, checked: every error names the file and the key."""
     from reportgen.models.card import IMAGENET_MEAN, IMAGENET_STD, ModelError
-    from reportgen.models.declared import Declaration, check_normalisation
+    from reportgen.models.declared import Declaration, check_model_name, check_normalisation
 
     where = f"{path}: {key}"
+    try:
+        check_model_name(where, name)
+    except ModelError as error:
+        raise ConfigError(str(error)) from None
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table (factory, weights, classes, input_size, channels, mean, std)")
     for item, value in table.items():

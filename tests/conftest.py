@@ -66,7 +66,9 @@ def offline(monkeypatch):
 
 @pytest.fixture
 def cache(tmp_path) -> Cache:
-    return Cache(tmp_path / "cache")
+    cache = Cache(tmp_path / "cache")
+    cache.claim()  # as a build does: a build on the same folder adopts it
+    return cache
 
 
 @pytest.fixture

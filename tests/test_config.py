@@ -133,3 +133,15 @@ def test_the_examples_folder_comes_from_the_flag_the_environment_or_the_file(tmp
                  REPORTGEN_EXAMPLES=str(tmp_path / "nowhere"))
     assert result.exit_code == 2 and result.stderr.strip().splitlines() == [
         f"error: --examples: examples folder {tmp_path / 'nowhere'} does not exist or is not a folder"]
+
+
+def test_a_declared_model_name_in_pyproject_is_checked_naming_the_key(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.reportgen.model."x/../../y"]\nfactory = "net:build"\n'
+                                             'classes = ["a", "b"]\n')
+    with pytest.raises(ConfigError) as raised:
+        load_config(tmp_path / "pyproject.toml")
+    message = str(raised.value)
+    assert "\n" not in message and "pyproject.toml: tool.reportgen.model.x/../../y: the model name" in message
+    (tmp_path / "pyproject.toml").write_text('[tool.reportgen.model."resnet-like_v2.1"]\nfactory = "net:build"\n'
+                                             'classes = ["a", "b"]\n')
+    assert list(load_config(tmp_path / "pyproject.toml").declared) == ["resnet-like_v2.1"]

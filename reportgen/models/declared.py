@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import inspect
 import marshal
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from reportgen.models.card import RANDOM_SEED, ModelError
 from reportgen.models.embedded import LocalModel, register_local
 
 GRAY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma: how a 1-channel model sees a colour input
+# A user's model name goes into file names, page links and the manifest: a plain word, never a path.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,15 @@ class ModelSpec:
                           identity=lambda: identity)
 
 
+def check_model_name(where: str, name: object) -> None:
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or ".." in name:
+        raise ModelError(f"{where}: the model name {name!r} may hold only letters, digits, '_', '.' and '-' "
+                         "(at most 64, starting with a letter or digit, no '..')")
+
+
 def declare(name: str, model: Declaration | ModelSpec) -> None:
     """Make a user's model usable by ``name`` in this process."""
+    check_model_name(model.where if isinstance(model, Declaration) else f"models[{name!r}]", name)
     if isinstance(model, Declaration):
         register_local(name, model.local_model())
     elif isinstance(model, ModelSpec):

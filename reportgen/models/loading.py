@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from reportgen.errors import first_line
 from reportgen.lazy import F, torch
-from reportgen.models.card import RANDOM_SEED, ModelCard, ModelError
-from reportgen.models.catalogue import checkpoints_dir
+from reportgen.models.card import RANDOM_SEED, ModelCard
 from reportgen.models import timm_models
 from reportgen.models.embedded import LOCAL
 
@@ -138,16 +135,8 @@ def _redraw_zero_weights(net: Any) -> None:
 def _load_torchvision(card: ModelCard) -> Any:
     import torchvision
 
+    from reportgen.models.weights import pretrained_torchvision
+
     if card.weights == "random":
         return torchvision.models.get_model(card.name, weights=None)
-    enum = torchvision.models.get_model_weights(card.name).DEFAULT
-    target = checkpoints_dir() / os.path.basename(enum.url)
-    try:
-        return torchvision.models.get_model(card.name, weights=enum, progress=False)
-    except Exception as error:  # offline download failures come as URLError, OSError, RuntimeError...
-        if target.exists():
-            raise ModelError(f"cannot load {card.name} weights from {target}: {first_line(error)}") from None
-        from reportgen.models.weights import Checkpoint, WeightsError, unavailable
-
-        raise WeightsError(unavailable(Checkpoint(card.name, enum.url), first_line(error))) from None
-
+    return pretrained_torchvision(card.name)

@@ -12,6 +12,10 @@ How long a failure may take: a refused connection or an unknown host name fails 
 that swallows packets waits ``CONNECT_TIMEOUT_S`` for each socket operation (the download sets it as
 urllib's default timeout, which torch.hub does not set); name resolution itself is the system's and
 is not covered by that timeout.
+
+Every load checks the file against the sha256 prefix in its name, a file that was already there
+too (hashed once per process while the file stays the same), and reads it with
+``torch.load(weights_only=True)``: a planted file that pickles code is refused, never run.
 """
 from __future__ import annotations
 
@@ -19,18 +23,27 @@ import http.client
 import os
 import re
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reportgen.errors import first_line
+from reportgen.lazy import torch
 from reportgen.models.card import ModelCard, ModelError
 from reportgen.models import catalogue
 from reportgen.models.catalogue import checkpoints_dir
+from reportgen.models.declared import _file_hash
 
 CONNECT_TIMEOUT_S = 10.0
 # torchvision's (and torch.hub's) rule: the hex digits after the last "-" of the file's stem
 # start the file's sha256.
 HASH_IN_NAME = re.compile(r"-([a-f0-9]*)\.")
+# The files whose hash matched in this process, as (path, inode, size, modification and change
+# times): a file replaced or rewritten since is hashed again.
+_MATCHED: set[tuple[str, int, int, int, int]] = set()
+# torchvision's builders read their weights through one module-level function, swapped while one builds.
+_TORCHVISION_READS = threading.Lock()
 
 
 class WeightsError(ModelError):
@@ -70,9 +83,11 @@ def checkpoint_for(model: str) -> Checkpoint | None:
 
 
 def fetch(checkpoint: Checkpoint, progress: bool = False, timeout_s: float = CONNECT_TIMEOUT_S) -> Path:
-    """The checkpoint's file, downloaded first through torch.hub when it is not there yet."""
+    """The checkpoint's file, downloaded first through torch.hub when it is not there yet, and
+    checked against the hash in its name either way."""
     target = checkpoint.path
     if target.is_file():
+        check_hash(checkpoint)
         return target
     import torch.hub
 
@@ -93,7 +108,60 @@ def fetch(checkpoint: Checkpoint, progress: bool = False, timeout_s: float = CON
         raise WeightsError(unavailable(checkpoint, _first_line(error))) from None
     finally:
         socket.setdefaulttimeout(previous)
+    _MATCHED.add(_file_version(target))  # torch.hub hashed it while downloading
     return target
+
+
+def check_hash(checkpoint: Checkpoint) -> None:
+    """The checkpoint's file starts its sha256 with the prefix in its name (a file without one has
+    nothing to check against)."""
+    path, prefix = checkpoint.path, checkpoint.hash_prefix
+    version = _file_version(path)
+    if not prefix or version in _MATCHED:
+        return
+    if not _file_hash(path).startswith(prefix):
+        raise WeightsError(
+            f"{checkpoint.model}: {path} does not match the sha256 prefix {prefix} in its name (damaged or "
+            f"replaced); delete it and run `reportgen weights fetch {checkpoint.model}`, or place a verified copy there")
+    _MATCHED.add(version)
+
+
+def read_state(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The checkpoint's tensors, from its checked file, read with ``weights_only=True``."""
+    path = fetch(checkpoint)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - UnpicklingError for pickled objects, RuntimeError for garbage
+        refused = "weights_only" in str(error) or "Unpickl" in type(error).__name__
+        what = "pickles objects besides tensors, refused unread" if refused else f"cannot be read ({first_line(error)})"
+        raise WeightsError(f"{checkpoint.model}: {path} {what}; delete it and run "
+                           f"`reportgen weights fetch {checkpoint.model}`") from None
+
+
+def pretrained_torchvision(name: str) -> Any:
+    """torchvision's model ``name`` with its DEFAULT weights, built by torchvision's own builder
+    (some set arguments for their weights: Inception's input transform, a SWAG ViT's image size),
+    which reads the weights through ``read_state`` instead of torch.hub's unrestricted unpickling."""
+    import torchvision
+    from torchvision.models import _api
+
+    enum = torchvision.models.get_model_weights(name).DEFAULT
+    checkpoint = Checkpoint(name, enum.url)
+    state = read_state(checkpoint)
+    with _TORCHVISION_READS:
+        hub_reader = _api.load_state_dict_from_url
+        _api.load_state_dict_from_url = lambda url, *args, **kwargs: state
+        try:
+            return torchvision.models.get_model(name, weights=enum, progress=False)
+        except Exception as error:  # noqa: BLE001 - tensors that do not fit the architecture, and such
+            raise ModelError(f"cannot load {name} weights from {checkpoint.path}: {first_line(error)}") from None
+        finally:
+            _api.load_state_dict_from_url = hub_reader
+
+
+def _file_version(path: Path) -> tuple[str, int, int, int, int]:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 def unavailable(checkpoint: Checkpoint, reason: str) -> str:

@@ -219,3 +219,34 @@ def test_a_helper_module_edited_between_builds_in_one_process_is_imported_afresh
     (tmp_path / "mine_layers.py").write_text(HELPER.format(width=4))
     second = load_config(tmp_path / "reportgen.toml").declared["mine"].local_model().build()
     assert first[0].out_channels == 8 and second[0].out_channels == 4
+
+
+@pytest.mark.parametrize("name", ["a/../../x", "..", "a..b", "-x", "na me", "é", "x" * 65, "a\\b", ""])
+def test_a_declared_name_that_is_not_a_plain_word_is_one_line_naming_the_key_and_writes_nothing(tmp_path, name):
+    config = declare(tmp_path)
+    text = config.read_text().replace('models = ["mine"]', f"models = [{json.dumps(name)}]")
+    config.write_text(text.replace("[model.mine]", f"[model.{json.dumps(name)}]"))
+    result = build(tmp_path)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "reportgen.toml" in line and f"model.{name}: the model name" in line and "Traceback" not in result.output
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    assert written == sorted(["classes.txt", "inputs", "inputs/a.png", "inputs/b.png", "mine_net.py", "net.pth",
+                              "reportgen.toml"])
+
+
+def test_a_model_passed_from_python_under_a_path_like_name_is_refused_before_anything_is_written(tmp_path):
+    import reportgen
+    from reportgen.models.card import ModelError
+    from reportgen.models.declared import declare as register
+
+    write_inputs(tmp_path / "inputs")
+    namespace: dict = {}
+    exec(FACTORY.format(channels=3), namespace)
+    spec = reportgen.ModelSpec(module=namespace["build"](), classes=CLASSES, input_size=32)
+    with pytest.raises(reportgen.ParamError, match=r"models\['a/\.\./\.\./x'\]: the model name"):
+        reportgen.build(tmp_path / "inputs", models={"a/../../x": spec}, techniques="filters",
+                        out=tmp_path / "site", cache_dir=tmp_path / "cache")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs"]
+    with pytest.raises(ModelError, match="the model name"):  # every way in to the registry checks it
+        register("../x", spec)

@@ -244,3 +244,111 @@ def test_weights_fetch_reports_each_failure_in_one_line(torch_home, monkeypatch)
     assert result.exit_code == 2 and "Traceback" not in result.output
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: {MODEL}: pretrained weights are not available offline (")
+
+
+def place(torch_home: Path, name: str, data: bytes) -> Checkpoint:
+    """A checkpoint already in $TORCH_HOME/hub/checkpoints, whose URL no network reaches."""
+    torch_home.mkdir(parents=True, exist_ok=True)
+    (torch_home / name).write_bytes(data)
+    return Checkpoint(MODEL, f"http://127.0.0.1:9/{name}")
+
+
+def test_a_present_file_is_checked_against_the_hash_in_its_name(checkpoint_bytes, torch_home):
+    good = place(torch_home, named(checkpoint_bytes), checkpoint_bytes)
+    assert fetch(good) == good.path
+    wrong = place(torch_home, f"{MODEL}-0123abcd.pth", checkpoint_bytes)
+    with pytest.raises(WeightsError) as raised:
+        fetch(wrong)
+    message = str(raised.value)
+    assert "\n" not in message and str(wrong.path) in message and "0123abcd" in message and "delete it" in message
+    assert wrong.path.read_bytes() == checkpoint_bytes  # reported, not deleted
+
+
+def test_a_file_is_hashed_once_until_it_changes(checkpoint_bytes, torch_home, monkeypatch):
+    import os
+
+    from reportgen.models import weights
+
+    hashed = []
+    monkeypatch.setattr(weights, "_file_hash", lambda path: hashed.append(path) or hashlib.sha256(path.read_bytes()).hexdigest())
+    checkpoint = place(torch_home, named(checkpoint_bytes), checkpoint_bytes)
+    fetch(checkpoint)
+    fetch(checkpoint)
+    assert hashed == [checkpoint.path]
+    checkpoint.path.write_bytes(checkpoint_bytes[:-1] + b"x")  # replaced in place, even with the old time
+    stat = checkpoint.path.stat()
+    os.utime(checkpoint.path, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**9))
+    with pytest.raises(WeightsError, match="does not match the sha256 prefix"):
+        fetch(checkpoint)
+    assert len(hashed) == 2
+
+
+class Planted:
+    """Unpickling this touches a file: proof that the checkpoint's pickle ran."""
+
+    def __init__(self, proof: Path):
+        self.proof = proof
+
+    def __reduce__(self):
+        return Path.touch, (self.proof,)
+
+
+def test_a_checkpoint_that_pickles_code_is_refused_unrun(torch_home, tmp_path):
+    from reportgen.models.weights import read_state
+
+    proof = tmp_path / "ran"
+    buffer = io.BytesIO()
+    torch.save({"weight": torch.zeros(2), "payload": Planted(proof)}, buffer)
+    data = buffer.getvalue()
+    checkpoint = place(torch_home, named(data), data)  # the hash in its name matches
+    with pytest.raises(WeightsError) as raised:
+        read_state(checkpoint)
+    message = str(raised.value)
+    assert "\n" not in message and str(checkpoint.path) in message and "refused" in message
+    assert not proof.exists()
+
+
+def test_pretrained_torchvision_builds_through_the_checked_weights_only_read(checkpoint_bytes, torch_home,
+                                                                            monkeypatch):
+    from reportgen.models.weights import pretrained_torchvision
+
+    checkpoint = place(torch_home, named(checkpoint_bytes), checkpoint_bytes)
+    monkeypatch.setattr(torchvision.models.get_model_weights(MODEL).DEFAULT.value, "url", checkpoint.url)
+    reads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: reads.append(kwargs.get("weights_only")) or
+                        real_load(*args, **kwargs))
+    net = pretrained_torchvision(MODEL)
+    expected = torch.load(io.BytesIO(checkpoint_bytes), weights_only=True)
+    assert all(torch.equal(net.state_dict()[name], tensor) for name, tensor in expected.items())
+    assert reads and all(reads)  # every read of the file (no download: the URL is unreachable)
+
+
+def test_a_build_with_a_mismatched_checkpoint_stops_in_one_line(checkpoint_bytes, torch_home, tmp_path, monkeypatch):
+    checkpoint = place(torch_home, f"{MODEL}-0123abcd.pth", checkpoint_bytes)
+    monkeypatch.setattr(models.catalogue, "torchvision_catalogue", lambda: {MODEL: checkpoint.url})
+    monkeypatch.setattr(torchvision.models.get_model_weights(MODEL).DEFAULT.value, "url", checkpoint.url)
+    write_inputs(tmp_path / "inputs")
+    result = CliRunner().invoke(main, ["build", str(tmp_path / "inputs"), "--models", MODEL, "--techniques", "filters",
+                                       "--preset", "quick", "--device", "cpu", "--out", str(tmp_path / "site"),
+                                       "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert str(checkpoint.path) in line and "does not match the sha256 prefix" in line
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_matching_file_that_is_no_checkpoint_or_the_wrong_one_names_the_file(torch_home, monkeypatch):
+    from reportgen.models.card import ModelError
+    from reportgen.models.weights import pretrained_torchvision, read_state
+
+    garbage = b"this is not a checkpoint"
+    checkpoint = place(torch_home, named(garbage), garbage)
+    with pytest.raises(WeightsError, match=f"{checkpoint.path} cannot be read"):
+        read_state(checkpoint)
+    buffer = io.BytesIO()
+    torch.save({"features.0.weight": torch.zeros(1)}, buffer)
+    other = place(torch_home, named(buffer.getvalue()), buffer.getvalue())
+    monkeypatch.setattr(torchvision.models.get_model_weights(MODEL).DEFAULT.value, "url", other.url)
+    with pytest.raises(ModelError, match=f"cannot load {MODEL} weights from {other.path}"):
+        pretrained_torchvision(MODEL)
