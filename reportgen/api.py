@@ -102,12 +102,13 @@ def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | 
           overrides: Mapping[str, Mapping[str, Any]] | None = None, out: str | Path | None = None,
           cache_dir: str | Path | None = None, device: str | None = None, weights: str | None = None,
           strict: bool | None = None, examples: str | Path | None = None, executor: str | None = None,
-          config: str | Path | None = None, progress: bool = False) -> Gallery:
+          config: str | Path | None = None, follow_links: bool | None = None, progress: bool = False) -> Gallery:
     """Build the gallery of ``input_dir`` and return it.
 
     ``overrides`` sets technique parameters, e.g. ``{"saliency": {"methods": ["guided"]}}``;
     ``examples`` names a folder whose images give layer ascent's dataset examples (default: the
-    inputs). ``config`` names a config file whose settings the other arguments override. ``models``: names
+    inputs). ``follow_links`` follows links that lead out of ``input_dir`` (skipped by default,
+    each named). ``config`` names a config file whose settings the other arguments override. ``models``: names
     (catalogue, or declared in the config file), or a dict of name -> ``reportgen.ModelSpec`` (a
     module of yours) or -> a catalogue name (built under that catalogue name). Raises
     ``reportgen.BuildError`` (or ``ParamError`` for a bad setting) when the build cannot start.
@@ -122,7 +123,7 @@ def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | 
         models = [value if isinstance(value, str) else name for name, value in specs.items()]
     given = dict(input=input_dir, models=_names(models), techniques=_names(techniques), preset=preset, out=out,
                  cache_dir=cache_dir, device=device, weights=weights, strict=strict, examples=examples,
-                 executor=executor)
+                 executor=executor, follow_links=follow_links)
     settings = [f"{technique}.{name}={as_text(value)}" for technique, values in (overrides or {}).items()
                 for name, value in values.items()]
     file = load_config(Path(config) if config is not None else None)

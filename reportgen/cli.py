@@ -88,6 +88,8 @@ could not start; 3 built, but some inputs were skipped.""")
 @click.option("--device", envvar="REPORTGEN_DEVICE", metavar="|".join(DEVICES), help="[default: auto]")
 @weights_option
 @click.option("--strict/--no-strict", default=None, help="Stop before any work if an input cannot be read.")
+@click.option("--follow-links/--no-follow-links", default=None,
+              help="Follow links that lead out of INPUT_DIR [default: skip them, each named].")
 @click.option("--examples", type=click.Path(path_type=Path), envvar="REPORTGEN_EXAMPLES", metavar="DIR",
               help="Layer ascent's dataset examples: each unit's strongest patches over this folder's images "
                    "[default: the input images].")
@@ -100,7 +102,7 @@ could not start; 3 built, but some inputs were skipped.""")
 @click.option("-q", "--quiet", is_flag=True, help="No progress; only errors, skipped inputs and the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Also say how much was found in the cache.")
 def build(input_dir, config_file, models, techniques, out, cache_dir, preset, settings, device, weights, strict,
-          examples, executor, ray_address, ray_workers, quiet, verbose) -> None:
+          follow_links, examples, executor, ray_address, ray_workers, quiet, verbose) -> None:
     """Run every technique over INPUT_DIR's images and write the gallery."""
     from reportgen.api import build_with
     from reportgen.choices import ParamError
@@ -112,7 +114,7 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
 
     given = dict(input=input_dir, models=models, techniques=techniques, out=out, cache_dir=cache_dir,
                  preset=preset, device=device, weights=weights, strict=strict, examples=examples, executor=executor,
-                 ray_address=ray_address, ray_workers=ray_workers)
+                 ray_address=ray_address, ray_workers=ray_workers, follow_links=follow_links)
     try:
         config = build_config(given, load_config(find_config(config_file)), registry(), settings)
     except ParamError as error:

@@ -28,6 +28,7 @@ FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "input": str, "models": (list, str), "techniques": (list, str), "preset": str, "out": str,
     "cache_dir": str, "device": str, "weights": str, "strict": bool, "overrides": dict,
     "executor": str, "ray_address": str, "ray_workers": int, "model": dict, "examples": str,
+    "follow_links": bool,
 }
 # A user's model, declared as [model.NAME] (models/declared.py), and each key's TOML type.
 MODEL_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -200,6 +201,7 @@ class BuildConfig:
     ray_address: str | None = None
     ray_workers: int | None = None  # actors per model; default: one per CPU (GPU) of the cluster
     user_models: Mapping[str, Any] = field(default_factory=dict)  # name -> Declaration or ModelSpec
+    follow_links: bool = False  # follow links that leave the input folder
 
 
 def split_names(text: str | None) -> tuple[str, ...]:
@@ -313,6 +315,7 @@ def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping
         ray_address=pick("ray_address"),
         ray_workers=pick("ray_workers"),
         user_models=dict(file.declared),
+        follow_links=bool(pick("follow_links")),
     )
 
 

@@ -15,7 +15,9 @@ size.
 A folder of examples (``--examples DIR``) is named in the cache key by ``ExampleFolder.digest``: a
 hash over every file's name and content. Content, because that is what is mined; names, because
 the gallery names each example's source image. Sizes and times are not content (a copy changes the
-times, not the pictures).
+times, not the pictures). Links that leave the folder are not followed (each is named when the
+folder is mined). Pages and the manifest name the folder by its name only (``public_overrides``),
+never by where it lies on the builder's disk.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -45,11 +47,12 @@ class ExamplesError(ParamError):
 @dataclass(frozen=True)
 class ExampleFolder:
     """A folder of example images as the cache sees it: its files (relative name, path) in the
-    order they are mined, and a digest of their names and contents."""
+    order they are mined, and a digest of their names and contents; ``links``: the links skipped."""
 
     root: Path
     files: tuple[tuple[str, Path], ...]
     digest: str
+    links: tuple[Skipped, ...] = ()
 
     def reload(self, name: str) -> InputImage:
         """One image again (its patches are cut after the pass), as the pass read it."""
@@ -61,7 +64,10 @@ class ExampleFolder:
 
     def images(self, on_skip: Callable[[Skipped], None]) -> Iterator[InputImage]:
         """Each usable image, decoded only when asked for; an unreadable file or one with the same
-        pixels as an earlier one goes to ``on_skip`` (images.load_image's reasons)."""
+        pixels as an earlier one goes to ``on_skip`` (images.load_image's reasons), as does each
+        link skipped."""
+        for link in self.links:
+            on_skip(link)
         seen: dict[str, str] = {}
         for name, path in self.files:
             loaded = load_image(path, name)
@@ -84,7 +90,7 @@ def example_folder(path: str | Path) -> ExampleFolder:
     root = Path(path)
     if not root.is_dir():
         raise ExamplesError(f"examples folder {root} does not exist or is not a folder")
-    paths = discover(root)
+    paths, links = discover(root)
     names = [p.relative_to(root).as_posix() for p in paths]
     stats = [p.stat() for p in paths]
     signature = (str(root.resolve()), tuple((n, s.st_size, s.st_mtime_ns) for n, s in zip(names, stats)))
@@ -94,8 +100,18 @@ def example_folder(path: str | Path) -> ExampleFolder:
         hashes = [_file_hash(p) for p in paths]
         digest = hashlib.sha256(json.dumps(list(zip(names, hashes))).encode()).hexdigest()
         _SCANNED.clear()  # one folder a build: keep only the latest scan
-        _SCANNED[signature] = ExampleFolder(root, tuple(zip(names, paths)), digest)
+        _SCANNED[signature] = ExampleFolder(root, tuple(zip(names, paths)), digest, tuple(links))
     return _SCANNED[signature]
+
+
+def public_overrides(overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A build's parameter overrides as pages and the manifest show them: the examples folder by
+    its name, not by its absolute path on the machine that built."""
+    shown = {technique: dict(values) for technique, values in overrides.items()}
+    folder = shown.get("layer_ascent", {}).get("examples_dir")
+    if folder:
+        shown["layer_ascent"]["examples_dir"] = Path(folder).resolve().name
+    return shown
 
 
 def _file_hash(path: Path) -> str:

@@ -1,8 +1,11 @@
 """Find and decode input images into upright 8-bit RGB arrays, each with a content hash.
 
-Whatever Pillow can read works: every mode is converted to RGB (transparency composited on
-white, 16-bit rescaled rather than clipped, EXIF rotation applied, first frame of animations).
-What cannot be read is reported as a ``Skipped`` with one line of reason, never raised.
+The raster formats in ``FORMATS`` are decoded, nothing else (no plugin that hands a file to
+another program, such as EPS to Ghostscript, whatever the file's name): every mode is converted to
+RGB (transparency composited on white, 16-bit rescaled rather than clipped, EXIF rotation applied,
+first frame of animations). What cannot be read is reported as a ``Skipped`` with one line of
+reason, never raised. Folders are walked without recursion; links that leave the folder are
+skipped unless asked for.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin  # noqa: F401  (FORMATS)
+from PIL import TiffImagePlugin, WebPImagePlugin  # noqa: F401
 
 from reportgen.errors import first_line
 
@@ -25,6 +30,11 @@ MAX_SIDE = 1024  # longer side after loading; larger photos are downscaled (aspe
 MIN_SIDE = 8  # smaller images carry too little to explain
 LABELS_FILE = "labels.json"
 BOXES_FILE = "boxes.json"
+# Pillow's plugins that decode inputs (imported above): raster decoders that run no other program
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
+FORMAT_NAMES = "PNG, JPEG, BMP, GIF, TIFF or WebP"  # FORMATS as the README names them
+NOT_FOLLOWED = "link to outside the folder, not followed"
+FOLLOW_HINT = " (--follow-links follows it)"
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels of the loaded picture
 
 
@@ -120,38 +130,99 @@ class Skipped:
         return f"skipped {self.name}: {self.reason}"
 
 
-def discover(folder: Path) -> list[Path]:
-    """Every regular file under ``folder`` (following links, without hidden entries), sorted."""
+def discover(folder: Path, follow_links: bool = False, hint: str = "") -> tuple[list[Path], list[Skipped]]:
+    """Every regular file under ``folder`` without hidden entries, sorted by relative name, and the
+    links skipped: one leaving ``folder`` unless ``follow_links`` (its reason ends with ``hint``),
+    and one whose target is missing.
+
+    Walked depth first in name order with a stack, not recursion, so that any depth works; a
+    folder reached again through a link (a cycle, or a second way in) is walked once, under the
+    name it is first reached by.
+    """
+    root = os.path.realpath(folder)
     found: list[Path] = []
+    skipped: list[Skipped] = []
     seen: set[str] = set()
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:  # a symbolic link cycle
-            dirs[:] = []
+    pending = [(Path(folder), root)]  # (folder as named from ``folder``, its real path)
+    while pending:
+        directory, real_directory = pending.pop()
+        if real_directory in seen:
             continue
-        seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if name.startswith(".") or name in (LABELS_FILE, BOXES_FILE) or name.upper().startswith("CREDITS"):
+        seen.add(real_directory)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+        except OSError as error:
+            skipped.append(Skipped(_relative(directory, folder) + "/", f"cannot be listed ({first_line(error)})"))
+            continue
+        folders = []
+        for entry in entries:
+            if entry.name.startswith(".") or (_is_side_file(entry.name) and not entry.is_dir()):
                 continue
-            path = Path(root) / name
-            if path.is_file():
+            path = directory / entry.name
+            if entry.is_symlink():
+                real = _link_target(path)
+                if real is None or not os.path.exists(real):
+                    skipped.append(Skipped(_relative(path, folder), "link to nothing (a missing or unresolvable target)"))
+                    continue
+                if not follow_links and not _inside(root, real):
+                    skipped.append(Skipped(_relative(path, folder), NOT_FOLLOWED + hint))
+                    continue
+                is_folder, is_file = os.path.isdir(real), os.path.isfile(real)
+            else:
+                real = os.path.join(real_directory, entry.name)
+                is_folder, is_file = entry.is_dir(follow_symlinks=False), entry.is_file(follow_symlinks=False)
+            if is_folder:
+                folders.append((path, real))
+            elif is_file:
                 found.append(path)
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+        pending += reversed(folders)  # walked in name order
+    return sorted(found, key=lambda p: _relative(p, folder)), skipped
 
 
-def load_folder(folder: Path) -> tuple[list[InputImage], list[Skipped]]:
+def _is_side_file(name: str) -> bool:
+    """Files beside the images that are no input: labels, boxes and credits."""
+    return name in (LABELS_FILE, BOXES_FILE) or name.upper().startswith("CREDITS")
+
+
+def _relative(path: Path, folder: Path) -> str:
+    return path.relative_to(folder).as_posix()
+
+
+def _link_target(path: Path) -> str | None:
+    """Where a link leads, or None for a chain of links too long to resolve."""
+    try:
+        return os.path.realpath(path)
+    except (OSError, RecursionError):
+        return None
+
+
+def _inside(root: str, real: str) -> bool:
+    return os.path.commonpath([root, real]) == root
+
+
+def _outside_link(path: Path, folder: Path, follow_links: bool) -> bool:
+    """Whether ``path`` is a link leading out of ``folder`` that is not to be followed."""
+    if follow_links or not path.is_symlink():
+        return False
+    real = _link_target(path)
+    return real is None or not _inside(os.path.realpath(folder), real)
+
+
+def load_folder(folder: Path, follow_links: bool = False) -> tuple[list[InputImage], list[Skipped]]:
     """Load every image under ``folder``; duplicates by content are kept once.
 
     An optional ``labels.json`` maps file names (relative paths) to the class to explain, an
-    optional ``boxes.json`` to the boxes around the object (for the pointing game).
+    optional ``boxes.json`` to the boxes around the object (for the pointing game). Links that
+    leave ``folder`` are skipped unless ``follow_links``.
     """
-    labels, skipped = read_labels(folder)
-    boxes, box_problems = read_boxes(folder)
+    labels, skipped = read_labels(folder, follow_links)
+    boxes, side_problems = read_boxes(folder, follow_links)
+    paths, links = discover(folder, follow_links, FOLLOW_HINT)
+    skipped += links
     images: list[InputImage] = []
     hashes: dict[str, str] = {}
-    for path in discover(folder):
-        name = path.relative_to(folder).as_posix()
+    for path in paths:
+        name = _relative(path, folder)
         loaded = load_image(path, name)
         if isinstance(loaded, Skipped):
             skipped.append(loaded)
@@ -161,23 +232,36 @@ def load_folder(folder: Path) -> tuple[list[InputImage], list[Skipped]]:
             hashes[loaded.pixel_hash] = name
             fitted, problem = fit_boxes(boxes.get(name, ()), path, loaded)
             if problem:
-                box_problems.append(Skipped(BOXES_FILE, f"{name}: {problem}"))
+                side_problems.append(Skipped(BOXES_FILE, f"{name}: {problem}"))
             images.append(dataclasses.replace(loaded, label=labels.get(name), boxes=fitted))
     known = {image.name for image in images} | {s.name for s in skipped}
-    box_problems += [Skipped(BOXES_FILE, f"names {name}, which is no input image") for name in boxes if name not in known]
-    return images, skipped + box_problems
+    for side_file, entries in ((LABELS_FILE, labels), (BOXES_FILE, boxes)):
+        side_problems += [Skipped(side_file, f"names {name}, which is no input image")
+                          for name in entries if name not in known]
+    return images, skipped + side_problems
 
 
-def read_boxes(folder: Path) -> tuple[dict[str, list[Box]], list[Skipped]]:
+def _read_json(folder: Path, file_name: str, follow_links: bool) -> tuple[object, Skipped | None]:
+    """A side file's JSON (None when absent), or why it cannot be read."""
+    path = folder / file_name
+    if _outside_link(path, folder, follow_links):
+        return None, Skipped(file_name, NOT_FOLLOWED + FOLLOW_HINT)
+    if not path.is_file():
+        return None, None
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except RecursionError:
+        return None, Skipped(file_name, "nested too deeply to read")
+    except (OSError, ValueError) as error:
+        return None, Skipped(file_name, f"not valid JSON ({first_line(error)})")
+
+
+def read_boxes(folder: Path, follow_links: bool = False) -> tuple[dict[str, list[Box]], list[Skipped]]:
     """``boxes.json``: ``{"file.jpg": [x0, y0, x1, y1]}`` or a list of such boxes per file, in
     pixels of the original image (after its EXIF rotation)."""
-    path = folder / BOXES_FILE
-    if not path.is_file():
-        return {}, []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        return {}, [Skipped(BOXES_FILE, f"not valid JSON ({first_line(error)})")]
+    data, problem = _read_json(folder, BOXES_FILE, follow_links)
+    if problem or data is None:
+        return {}, [problem] if problem else []
     if not isinstance(data, dict):
         return {}, [Skipped(BOXES_FILE, "expected an object mapping file names to [x0, y0, x1, y1] boxes")]
     boxes, problems = {}, []
@@ -200,7 +284,7 @@ def fit_boxes(boxes, path: Path, image: InputImage) -> tuple[tuple[Box, ...], st
     a box reaching outside the original picture is refused."""
     if not boxes:
         return (), None
-    with Image.open(path) as original:
+    with open_raster(path) as original:
         width, height = (ImageOps.exif_transpose(original) or original).size
     for x0, y0, x1, y1 in boxes:
         if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
@@ -209,17 +293,22 @@ def fit_boxes(boxes, path: Path, image: InputImage) -> tuple[tuple[Box, ...], st
     return tuple((x0 * scale_x, y0 * scale_y, x1 * scale_x, y1 * scale_y) for x0, y0, x1, y1 in boxes), None
 
 
-def read_labels(folder: Path) -> tuple[dict[str, str | int], list[Skipped]]:
-    path = folder / LABELS_FILE
-    if not path.is_file():
-        return {}, []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        return {}, [Skipped(LABELS_FILE, f"not valid JSON ({first_line(error)})")]
-    if not isinstance(data, dict) or not all(isinstance(v, (str, int)) for v in data.values()):
+def read_labels(folder: Path, follow_links: bool = False) -> tuple[dict[str, str | int], list[Skipped]]:
+    """``labels.json``: ``{"file.jpg": 281, "cup.jpg": "espresso"}``, a class index or category name
+    per file; an entry with anything else (``true`` is not class 1) is skipped in one line. Whether
+    a class exists is for each model to say (``summaries.checked_labels``)."""
+    data, problem = _read_json(folder, LABELS_FILE, follow_links)
+    if problem or data is None:
+        return {}, [problem] if problem else []
+    if not isinstance(data, dict):
         return {}, [Skipped(LABELS_FILE, "expected an object mapping file names to class indices or names")]
-    return {str(k): v for k, v in data.items()}, []
+    labels, problems = {}, []
+    for name, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            problems.append(Skipped(LABELS_FILE, f"{name}: expected a class index or name, not {json.dumps(value)[:40]}"))
+        else:
+            labels[str(name)] = value
+    return labels, problems
 
 
 def load_image(path: Path, name: str) -> InputImage | Skipped:
@@ -238,14 +327,14 @@ def decode(path: Path, name: str) -> np.ndarray | Skipped:
             return Skipped(name, "empty file")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with open_raster(path) as image:
                 image.seek(0)
                 image.load()
                 rgb = to_rgb(ImageOps.exif_transpose(image) or image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return Skipped(name, "image is larger than Pillow's decompression-bomb limit")
     except UnidentifiedImageError:
-        return Skipped(name, "not an image Pillow can read")
+        return Skipped(name, f"not an image reportgen reads ({FORMAT_NAMES})")
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         return Skipped(name, f"cannot decode ({first_line(error)})")
     if min(rgb.size) < MIN_SIDE:
@@ -256,13 +345,16 @@ def decode(path: Path, name: str) -> np.ndarray | Skipped:
     return pixels
 
 
+def open_raster(path: Path) -> Image.Image:
+    """Pillow's image of a file in one of ``FORMATS``; any other content, whatever the file's name,
+    raises UnidentifiedImageError."""
+    return Image.open(path, formats=FORMATS)
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any Pillow mode to 8-bit RGB, compositing transparency on white."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        low, high = float(values.min()), float(values.max())
-        scaled = (values - low) / (high - low) * 255.0 if high > low else np.zeros_like(values)
-        image = Image.fromarray(np.round(scaled).astype(np.uint8), mode="L")
+        image = Image.fromarray(stretch_to_8_bit(np.array(image)), mode="L")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -270,6 +362,30 @@ def to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def stretch_to_8_bit(values: np.ndarray) -> np.ndarray:
+    """Deep (16-bit, 32-bit or float) gray values stretched over 0..255: the darkest to 0, the
+    brightest to 255 (a float that is not finite counts as the darkest). ``values`` is changed in
+    place, and the rest is done in one float32 copy, so that a large picture costs little more
+    than itself (not several float64 copies)."""
+    if values.dtype.kind == "f":
+        values[~np.isfinite(values)] = np.nan
+        if np.isnan(values).all():
+            return np.zeros(values.shape, dtype=np.uint8)
+        low, high = np.nanmin(values), np.nanmax(values)
+        np.nan_to_num(values, copy=False, nan=low)
+    else:
+        low, high = values.min(), values.max()
+    if not high > low:
+        return np.zeros(values.shape, dtype=np.uint8)
+    np.subtract(values, low, out=values, casting="unsafe")  # integers wrap around; read unsigned below they are exact
+    if values.dtype.kind == "i":
+        values = values.view(values.dtype.str.replace("i", "u"))
+    scaled = values.astype(np.float32)
+    scaled *= np.float32(255.0 / (float(high) - float(low)))
+    np.rint(scaled, out=scaled)
+    return scaled.astype(np.uint8)
 
 
 def cap_size(image: Image.Image, max_side: int) -> Image.Image:

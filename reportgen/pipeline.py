@@ -19,10 +19,12 @@ from reportgen.artifacts import Artifact, ImageInfo, Manifest, ModelInfo, Sectio
 from reportgen.cache import Cache, CacheError, Entry, cache_key
 from reportgen.choices import ParamError, check_choices
 from reportgen.config import BuildConfig
+from reportgen.dataset_examples import public_overrides
 from reportgen.images import InputImage, Skipped, load_folder
 from reportgen.models import ModelCard, ModelError, package_version, card_for
 from reportgen.models.declared import declare
 from reportgen.progress import Progress
+from reportgen.summaries import checked_labels
 from reportgen.techniques.base import Request, Technique, Unsupported, registry
 
 
@@ -67,7 +69,7 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
     params = {t.name: t.params_for(config.preset, config.overrides.get(t.name)) for t in techniques}
     if not config.input_dir.is_dir():
         raise BuildError(f"input folder {config.input_dir} does not exist or is not a folder")
-    images, skipped = load_folder(config.input_dir)
+    images, skipped = load_folder(config.input_dir, config.follow_links)
     for item in skipped:
         log.warning(str(item))
     if config.strict and skipped:
@@ -87,6 +89,12 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
     except ModelError as error:
         raise BuildError(str(error)) from None
     cards = {name: _card(name, config.weights, cache) for name in config.models}
+    images, unknown_labels = checked_labels(images, cards.values())
+    for item in unknown_labels:
+        log.warning(str(item))
+    if config.strict and unknown_labels:
+        raise BuildError(f"{len(unknown_labels)} label(s) skipped and --strict is set")
+    skipped += unknown_labels
     plan: list[Planned] = []
     unsupported: list[Skip] = []
     for name in config.models:
@@ -211,7 +219,7 @@ def _manifest(config, cache, cards, images, plan, entries, skips=()) -> Manifest
     return Manifest(
         reportgen=__version__,
         preset=config.preset,
-        overrides={t: dict(sorted(p.items())) for t, p in sorted(config.overrides.items())},
+        overrides={t: dict(sorted(p.items())) for t, p in sorted(public_overrides(config.overrides).items())},
         weights=config.weights,
         versions={p: package_version(p) for p in ("torch", "torchvision", "timm", "numpy", "pillow")},
         techniques=tuple(config.techniques),

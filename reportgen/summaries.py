@@ -1,17 +1,49 @@
 """Dataset-level numbers from each model's predictions: with ``labels.json``, its top-1 / top-k
-accuracy and the images it gets wrong; without, how its top-1 classes spread over the folder.
-Never imports torch.
+accuracy and the images it gets wrong; without, how its top-1 classes spread over the folder; and
+which labels every model knows (``checked_labels``). Never imports torch.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
+from typing import Iterable
 
 from reportgen.artifacts import Artifact, ImageInfo, Manifest, ModelInfo
+from reportgen.errors import first_line
+from reportgen.images import LABELS_FILE, InputImage, Skipped
 from reportgen.meta import Prediction
+from reportgen.models import ModelCard, ModelError
 
 DISTRIBUTION_ROWS = 10  # classes listed per model; the rest are counted together
 DISTRIBUTION_MIN_INPUTS = 10  # fewer inputs are shown one by one: a spread of their classes says nothing more
+
+
+def checked_labels(images: list[InputImage], cards: Iterable[ModelCard]) -> tuple[list[InputImage], list[Skipped]]:
+    """``images`` with each label that some model lacks (an unknown name, an index out of its
+    range) taken off, and one line per label taken off. Such an image is still explained, by each
+    model's top-1 prediction, and is left out of accuracy: a label holds for every model or for
+    none, so that models are compared on the same images."""
+    cards = list(cards)
+    checked, problems = [], []
+    for image in images:
+        problem = next((problem for card in cards if (problem := _label_problem(card, image.label))), None)
+        if problem is None:
+            checked.append(image)
+        else:
+            checked.append(dataclasses.replace(image, label=None))
+            problems.append(Skipped(LABELS_FILE, f"{image.name}: {problem}; explained by the top-1 prediction"))
+    return checked, problems
+
+
+def _label_problem(card: ModelCard, label: str | int | None) -> str | None:
+    if label is None:
+        return None
+    try:
+        card.class_index(label)
+    except ModelError as error:
+        return first_line(error)
+    return None
 
 
 def is_label(label: str | int, prediction: Prediction) -> bool:

@@ -212,6 +212,6 @@ def test_an_examples_folder_without_a_usable_image_stops_the_build_and_an_unread
     write_inputs(tmp_path / "examples", names=("x.png", "y.png", "z.png"))
     built = run(*args)
     assert built.exit_code == 0, built.output
-    assert built.stderr.count("examples folder: skipped bad.jpg: not an image Pillow can read") == 1
+    assert built.stderr.count("examples folder: skipped bad.jpg: not an image reportgen reads") == 1
     page = (tmp_path / "site" / "layer_ascent.html").read_text()
     assert "Dataset examples" in page and "over 3 images of the examples folder" in page

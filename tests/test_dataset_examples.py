@@ -1,6 +1,8 @@
 """Streaming dataset-example mining (reportgen/dataset_examples.py) on the tiny CNN and a folder of
 small generated images."""
+import json
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ from PIL import Image
 
 from reportgen import dataset_examples
 from reportgen.dataset_examples import ExamplesError, example_folder, mine, patch_box
-from reportgen.images import InputImage
+from reportgen.images import FORMAT_NAMES, InputImage
 from reportgen.progress import Silent
 from reportgen.techniques.base import registry
 from reportgen.techniques.layer_ascent import channel_maps
@@ -157,7 +159,7 @@ def test_unreadable_files_are_skipped_one_line_each(tiny, tmp_path):
     skipped = []
     folder = example_folder(folder)
     mined = mine(tiny, UNITS[:1], folder.images(skipped.append), 2, 6.0, folder.reload)
-    assert sorted(str(s) for s in skipped) == ["skipped broken.png: not an image Pillow can read",
+    assert sorted(str(s) for s in skipped) == [f"skipped broken.png: not an image reportgen reads ({FORMAT_NAMES})",
                                                "skipped ex001.png: same pixels as copy.png"]
     assert mined[UNITS[0]].images == 6
 
@@ -213,3 +215,32 @@ def test_a_changed_folder_recomputes_and_an_unchanged_one_is_a_cache_hit(tmp_pat
     changed = build(settings, Silent())
     assert changed.computed == 2  # the examples, not the visualisations
     assert all(a.meta.images == 9 for a in changed.manifest.artifacts if a.variant.endswith("/examples"))
+
+
+def test_links_leaving_the_examples_folder_are_skipped_and_named(tmp_path):
+    folder = write_folder(tmp_path / "examples", count=3)
+    private = write_folder(tmp_path / "private", count=2, seed=1)
+    (folder / "home").symlink_to(private)
+    scanned = example_folder(folder)
+    assert not any(name.startswith("home/") for name, _ in scanned.files)
+    skipped = []
+    assert len(list(scanned.images(skipped.append))) == 3
+    assert [str(s) for s in skipped] == ["skipped home: link to outside the folder, not followed"]
+
+
+def test_pages_and_manifest_name_the_examples_folder_not_its_path(tmp_path):
+    import reportgen
+    from helpers import write_inputs
+
+    write_inputs(tmp_path / "inputs")
+    folder = write_folder(tmp_path / "private-place" / "examples", count=4)
+    gallery = reportgen.build(tmp_path / "inputs", models="tiny", techniques="layer_ascent", preset="quick",
+                              device="cpu", out=tmp_path / "site", cache_dir=tmp_path / "cache", examples=folder,
+                              overrides={"layer_ascent": {"steps": 2, "frames": 2, "styles": ["naive"]}})
+    manifest = json.loads((tmp_path / "site" / "manifest.json").read_text())
+    assert manifest["overrides"]["layer_ascent"]["examples_dir"] == "examples"
+    assert all(not Path(image["name"]).is_absolute() for image in manifest["images"])
+    assert any(a["variant"].endswith("/examples") for a in manifest["artifacts"])
+    written = [p for p in (tmp_path / "site").rglob("*") if p.suffix in (".html", ".json")]
+    assert written and not [p for p in written if str(tmp_path) in p.read_text()]
+    assert gallery.report.computed > 0

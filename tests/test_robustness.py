@@ -60,10 +60,10 @@ main(args, prog_name="reportgen")
 '''
 
 
-def cli(tmp_path: Path, name: str, point: str = "none", count: int = 0, background: bool = False):
+def cli(tmp_path: Path, name: str, point: str = "none", count: int = 0, background: bool = False, extra=()):
     args = [sys.executable, "-c", f"TESTS = {str(Path(__file__).resolve().parent)!r}\n{RUNNER}", point, str(count), "build", str(tmp_path / "inputs"), "--models", "tiny",
             "--techniques", "feature_maps,filters", "--preset", "quick", "--device", "cpu",
-            "--out", str(tmp_path / name / "site"), "--cache-dir", str(tmp_path / name / "cache")]
+            "--out", str(tmp_path / name / "site"), "--cache-dir", str(tmp_path / name / "cache"), *extra]
     if background:
         return subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -172,3 +172,34 @@ def test_hostile_inputs_through_the_cli(tmp_path):
     assert {i["name"] for i in manifest["images"]} == valid
     html = "".join(p.read_text() for p in site.glob("*.html"))
     assert "<img src=x onerror" not in html and "&lt;img src=x onerror=alert(1)&gt;.png" in html
+
+
+def test_links_labels_and_postscript_through_the_cli(tmp_path):
+    """A link out of the folder, a PostScript file named .png and bad labels: each one line, exit 3,
+    nothing of them published; --follow-links publishes the linked pictures."""
+    folder = tmp_path / "inputs"
+    write_inputs(folder, names=("a.png", "b.png"))
+    write_inputs(tmp_path / "private", names=("photo.png",), size=(30, 30))
+    (folder / "home").symlink_to(tmp_path / "private")
+    (folder / "eps.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 20 20\nshowpage\n%%EOF\n")
+    (folder / "labels.json").write_text(json.dumps({"a.png": True, "b.png": "zebra", "ghost.png": 1}))
+    result = cli(tmp_path, "hostile-links")
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    for line in ("skipped home: link to outside the folder, not followed (--follow-links follows it)",
+                 "skipped eps.png: not an image reportgen reads (PNG, JPEG, BMP, GIF, TIFF or WebP)",
+                 "skipped labels.json: a.png: expected a class index or name, not true",
+                 "skipped labels.json: b.png: tiny has no category named 'zebra'; explained by the top-1 prediction",
+                 "skipped labels.json: names ghost.png, which is no input image"):
+        assert line in result.stderr.splitlines(), line
+    manifest = json.loads((tmp_path / "hostile-links" / "site" / "manifest.json").read_text())
+    assert [i["name"] for i in manifest["images"]] == ["a.png", "b.png"]
+    assert all("label" not in i for i in manifest["images"])
+    followed = cli(tmp_path, "followed", extra=["--follow-links"])
+    manifest = json.loads((tmp_path / "followed" / "site" / "manifest.json").read_text())
+    assert [i["name"] for i in manifest["images"]] == ["a.png", "b.png", "home/photo.png"]
+    assert "skipped home:" not in followed.stderr
+    (folder / "labels.json").write_text("[" * 100_000 + "]" * 100_000)
+    deep = cli(tmp_path, "deep-labels")
+    assert deep.returncode == 3 and "Traceback" not in deep.stderr
+    assert "skipped labels.json: nested too deeply to read" in deep.stderr.splitlines()
