@@ -169,6 +169,11 @@ def test_raw_arrays_over_the_limit_are_left_out_and_checked_through_their_pictur
     assert "checked through their pictures only" in (cfg.out / REPORT).read_text()
     logits = artifact(cfg, "predictions", "a.png")
     assert set(Baseline(tmp_path / "baseline").raw(logits)) == {"logits"}  # 10 classes: small, kept
+    manifest = json.loads((cfg.out / "manifest.json").read_text())
+    next(a for a in manifest["artifacts"] if a["key"] == entry.key)["cache_files"].pop("activations")
+    (cfg.out / "manifest.json").write_text(json.dumps(manifest))
+    gone = check(tmp_path, cfg)  # left out of the baseline, yet a role it has: the build must have it too
+    assert gone.exit_code == 1 and "activations is gone" in gone.stderr
 
 
 def fake_site(root, pictures):

@@ -35,7 +35,7 @@ class Build:
         path = self.root / artifact.files[role].path
         if not path.is_file():
             raise RegressionError(f"{self.root / MANIFEST}: {artifact.describe()!r}: picture {role!r} is missing "
-                                  f"({path})")
+                                  f"({str(path)!r})")
         return path
 
     def raw(self, artifact: Artifact) -> dict[str, np.ndarray]:
@@ -46,9 +46,9 @@ class Build:
                 arrays[role] = np.load(path, allow_pickle=False)
             except FileNotFoundError:
                 raise RegressionError(
-                    f"raw array {path} is missing: pass the --cache-dir the build used, or rebuild") from None
+                    f"raw array {str(path)!r} is missing: pass the --cache-dir the build used, or rebuild") from None
             except (OSError, ValueError) as error:
-                raise RegressionError(f"cannot read raw array {path}: {error}") from None
+                raise RegressionError(f"cannot read raw array {str(path)!r}: {one_line(error)}") from None
         return arrays
 
 
@@ -75,7 +75,7 @@ class Baseline(Build):
                 return {role: _unpack(stored[role], stored[f"{role}__peak"]) for role in artifact.raw_roles()
                         if role in stored.files}
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-            raise RegressionError(f"cannot read {path}: {error}") from None
+            raise RegressionError(f"cannot read {path}: {one_line(error)}") from None
 
 
 MANIFEST = "manifest.json"
@@ -90,7 +90,7 @@ def _read_manifest(root: Path, missing: str, cache_dir: Path | None = None) -> M
     except FileNotFoundError:
         raise RegressionError(missing) from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
-        raise RegressionError(f"cannot read {path}: {_one_line(error)}") from None
+        raise RegressionError(f"cannot read {path}: {one_line(error)}") from None
     _check_entries(manifest, path, root, cache_dir)
     return manifest
 
@@ -128,11 +128,12 @@ def _outside(folder: Path | None, relative: object) -> str | None:
     try:
         inside = (folder / relative).resolve().is_relative_to(folder.resolve())
     except (OSError, RuntimeError) as error:  # a loop of links
-        return f"cannot be resolved: {_one_line(error)}"
+        return f"cannot be resolved: {one_line(error)}"
     return None if inside else f"leads out of {folder} through a link"
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """An error's text on one line: messages for a person, and a crafted file name may hold newlines."""
     return " ".join(str(error).split())
 
 
@@ -199,5 +200,5 @@ def promote(baseline_dir: Path, site_dir: Path, cache_dir: Path, raw_limit_kb: f
     try:
         replace_folder(baseline_dir, fill, RegressionError)
     except OSError as error:
-        raise RegressionError(f"cannot write the baseline {baseline_dir}: {_one_line(error)}") from None
+        raise RegressionError(f"cannot write the baseline {baseline_dir}: {one_line(error)}") from None
     return len(build.manifest.artifacts)

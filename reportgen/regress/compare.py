@@ -9,7 +9,7 @@ from PIL import Image, ImageSequence
 
 from reportgen.artifacts import Artifact
 from reportgen.choices import OPTIMISATIONS
-from reportgen.regress.builds import Baseline, Build, stored_precision
+from reportgen.regress.builds import Baseline, Build, one_line, stored_precision
 from reportgen.regress.outcome import compare_outcome, compare_sets
 from reportgen.regress.types import Comparison, Outcome, RegressionError, RoleDifference, Tolerance
 
@@ -44,12 +44,12 @@ def _compare_artifact(baseline: Baseline, build: Build, old: Artifact, new: Arti
         differences.append(_compare_pictures(role, _frames(before), _frames(after), levels, tolerance.pixels))
     old_raw, new_raw = baseline.raw(old), build.raw(new)
     unkept = [role for role in old.raw_roles() if role not in old_raw]
-    for role in unkept:
-        new_raw.pop(role, None)
-    for role in sorted(set(old_raw) | set(new_raw)):
-        if role not in old_raw or role not in new_raw:
+    for role in sorted(set(old.raw_roles()) | set(new_raw)):  # a role the baseline left out can still be gone
+        if role not in old.raw_roles() or role not in new_raw:
             differences.append(RoleDifference(role, "raw", False, 0, note="is new" if role in new_raw else "is gone"))
             identical = False
+            continue
+        if role in unkept:
             continue
         after = stored_precision(new_raw[role])
         if old_raw[role].shape == after.shape and np.array_equal(old_raw[role], after, equal_nan=True):
@@ -76,7 +76,7 @@ def _same_bytes(first: Path, second: Path) -> bool:
     try:
         return first.read_bytes() == second.read_bytes()
     except OSError as error:
-        raise RegressionError(f"cannot read picture {error.filename}: {error.strerror}") from None
+        raise RegressionError(f"cannot read picture {str(error.filename)!r}: {error.strerror}") from None
 
 
 def _frames(path: Path) -> list[np.ndarray]:
@@ -85,7 +85,7 @@ def _frames(path: Path) -> list[np.ndarray]:
         with Image.open(path, formats=PICTURE_FORMATS) as picture:
             return [np.asarray(frame.convert("RGBA")) for frame in ImageSequence.Iterator(picture)]
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise RegressionError(f"cannot read picture {path}: {error}") from None
+        raise RegressionError(f"cannot read picture {str(path)!r}: {one_line(error)}") from None
 
 
 def _compare_pictures(role: str, before: list[np.ndarray], after: list[np.ndarray], levels: int,
