@@ -158,13 +158,15 @@ def check(baseline_dir: str | Path, *, out: str | Path = "site", cache_dir: str 
           tolerances: Mapping[str, float] | None = None, update: bool = False,
           raw_limit_kb: float | None = None) -> Any:
     """Compare the build in ``out`` with a baseline (``regress.Outcome``: ``passed``, ``moved``,
-    ``appeared``, ``vanished``), or with ``update=True`` make it the baseline (returns the count)."""
+    ``appeared``, ``vanished``), or with ``update=True`` make it the baseline (returns the count).
+    Raises ``regress.RegressionError`` when the check cannot run (a tolerance that is not a finite,
+    non-negative number, a missing or crafted baseline or build)."""
     from reportgen.regress import Tolerance, check as run_check, promote
 
+    tolerance = Tolerance.parse((f"{name}={value}" for name, value in (tolerances or {}).items()), "tolerances")
     with kept_global_state():
         if update:
             return promote(Path(baseline_dir), Path(out), Path(cache_dir), raw_limit_kb)
-        tolerance = Tolerance.parse(f"{name}={value}" for name, value in (tolerances or {}).items())
         outcome, _ = run_check(Path(baseline_dir), Path(out), Path(cache_dir), tolerance)
         return outcome
 

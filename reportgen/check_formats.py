@@ -27,8 +27,7 @@ def as_json(outcome: Any, report: str | None = None) -> str:
         "counts": counts(outcome),
         "summary": outcome.summary(),
         "tolerance": dataclasses.asdict(outcome.tolerance),
-        "moved": [{**_artifact(comparison.current),
-                   "differences": [_difference(d) for d in comparison.outcome or comparison.differences if not d.within]}
+        "moved": [{**_artifact(comparison.current), "differences": [_difference(d) for d in comparison.failures]}
                   for comparison in outcome.moved],
         "appeared": [_artifact(artifact) for artifact in outcome.appeared],
         "vanished": [_artifact(artifact) for artifact in outcome.vanished],
@@ -36,7 +35,7 @@ def as_json(outcome: Any, report: str | None = None) -> str:
                        for check in outcome.sets if check.moved],
         "report": report,
     }
-    return json.dumps(document, indent=2)
+    return json.dumps(document, indent=2, allow_nan=False)  # every measure went through _number
 
 
 def as_junit(outcome: Any, name: str = "reportgen check") -> str:
@@ -44,7 +43,7 @@ def as_junit(outcome: Any, name: str = "reportgen check") -> str:
     each that moved, appeared or vanished."""
     cases: list[tuple[str, str, str | None]] = []  # (class name, test name, failure or None)
     for comparison in outcome.compared:
-        failure = "; ".join(d.describe() for d in comparison.outcome or comparison.differences if not d.within)
+        failure = "; ".join(d.describe() for d in comparison.failures)
         cases.append((*_case(comparison.current), f"moved: {failure}" if comparison.moved else None))
     cases += [(*_case(artifact), "appeared: not in the baseline") for artifact in outcome.appeared]
     cases += [(*_case(artifact), "vanished: in the baseline, not in this build") for artifact in outcome.vanished]
@@ -74,7 +73,8 @@ def _artifact(artifact: Any) -> dict[str, Any]:
 
 def _difference(difference: Any) -> dict[str, Any]:
     return {"role": difference.role, "kind": difference.kind, "largest": _number(difference.largest),
-            "changed": _number(difference.changed), "note": difference.note, "text": difference.describe()}
+            "changed": _number(difference.changed), "note": difference.note, "loss": bool(difference.note),
+            "text": difference.describe()}
 
 
 def _number(value: float) -> float | None:

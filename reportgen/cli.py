@@ -328,17 +328,19 @@ def clean(config_file: Path | None, cache_dir: Path | None) -> None:
               help="With --update: leave out raw arrays over KB (as float16); their pictures are still checked.")
 def check(baseline_dir: Path, config_file: Path | None, out: Path | None, cache_dir: Path | None,
           tolerances: tuple[str, ...], update: bool, output: str, raw_limit: float | None) -> None:
-    """Compare the build in --out with BASELINE_DIR; exit 1 if any artifact moved, appeared or vanished."""
+    """Compare the build in --out with BASELINE_DIR; exit 1 if any artifact moved, appeared or vanished
+    (or lost a file, changed shape or frame count, or turned NaN), 2 if the check cannot run."""
     from reportgen.regress import RegressionError, Tolerance, check as run_check, promote
 
     settings = _settings(config_file, out=out, cache_dir=cache_dir)
     out, cache_dir = Path(settings["out"]), Path(settings["cache_dir"])
     try:
+        tolerance = Tolerance.parse(tolerances)  # a bad flag is an error with --update too
         if update:
             count = promote(baseline_dir, out, cache_dir, raw_limit)
             click.echo(f"baseline {baseline_dir}: {count} artifacts")
             return
-        outcome, report = run_check(baseline_dir, out, cache_dir, Tolerance.parse(tolerances))
+        outcome, report = run_check(baseline_dir, out, cache_dir, tolerance)
     except RegressionError as error:
         _fail(str(error))
     if output == "text":

@@ -35,8 +35,12 @@ class ReportgenCheck:
         """Build ``input_dir`` (or the config file's input) with ``settings`` (``reportgen.build``'s
         keywords) and check it against ``baseline``; returns the check's outcome when it passed."""
         from reportgen.api import build
-        from reportgen.regress import Tolerance, check, promote
+        from reportgen.regress import RegressionError, Tolerance, check, promote
 
+        try:  # a bad tolerance fails the test before the build
+            tolerance = Tolerance.parse((f"{name}={value}" for name, value in (tolerances or {}).items()), "tolerances")
+        except RegressionError as error:
+            pytest.fail(str(error), pytrace=False)
         baseline_dir = self.folder / baseline
         out = self.work / "site"
         settings.setdefault("cache_dir", self.cache_dir)
@@ -49,8 +53,10 @@ class ReportgenCheck:
             why = "updated (--reportgen-update)" if self.update else "did not exist"
             pytest.fail(f"baseline {baseline_dir} {why}: written from this build ({count} artifacts); "
                         "review it and run the test again", pytrace=False)
-        tolerance = Tolerance.parse(f"{name}={value}" for name, value in (tolerances or {}).items())
-        outcome, report = check(baseline_dir, out, Path(settings["cache_dir"]), tolerance)
+        try:
+            outcome, report = check(baseline_dir, out, Path(settings["cache_dir"]), tolerance)
+        except RegressionError as error:
+            pytest.fail(f"the check cannot run: {error}", pytrace=False)
         if not outcome.passed:
             pytest.fail("\n".join([outcome.summary(), *outcome.lines(), f"report: {report}"]), pytrace=False)
         return outcome

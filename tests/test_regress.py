@@ -5,7 +5,7 @@ import zipfile
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from reportgen.cli import main
 from reportgen.pipeline import build
@@ -169,6 +169,11 @@ def test_raw_arrays_over_the_limit_are_left_out_and_checked_through_their_pictur
     assert "checked through their pictures only" in (cfg.out / REPORT).read_text()
     logits = artifact(cfg, "predictions", "a.png")
     assert set(Baseline(tmp_path / "baseline").raw(logits)) == {"logits"}  # 10 classes: small, kept
+    manifest = json.loads((cfg.out / "manifest.json").read_text())
+    next(a for a in manifest["artifacts"] if a["key"] == entry.key)["cache_files"].pop("activations")
+    (cfg.out / "manifest.json").write_text(json.dumps(manifest))
+    gone = check(tmp_path, cfg)  # left out of the baseline, yet a role it has: the build must have it too
+    assert gone.exit_code == 1 and "activations is gone" in gone.stderr
 
 
 def fake_site(root, pictures):
@@ -181,7 +186,7 @@ def fake_site(root, pictures):
         (root / path).write_bytes(data)
         files[role] = {"path": path, "width": frames[0].shape[1], "height": frames[0].shape[0]}
     artifact = {"technique": "filters", "variant": "v", "model": "m", "image": None, "image_id": None, "spec": {},
-                "key": "k" * 64, "cache_files": {role: f"x/{role}" for role in pictures}, "files": files, "meta": {"shape": [1, 3, 3, 3]},
+                "key": "0" * 64, "cache_files": {role: f"x/{role}" for role in pictures}, "files": files, "meta": {"shape": [1, 3, 3, 3]},
                 "anchor": "t"}
     manifest = {"reportgen": "0", "preset": "quick", "overrides": {}, "weights": "random", "versions": {},
                 "techniques": ["filters"], "sections": [], "models": [], "images": [], "artifacts": [artifact]}
@@ -373,3 +378,154 @@ def test_cosine_of_features():
     assert cosine(np.array([1.0, 2.0]), np.array([2.0, 4.0])) == pytest.approx(1.0)
     assert cosine(np.array([1.0, 0.0]), np.array([0.0, 3.0])) == pytest.approx(0.0)
     assert cosine(np.zeros(2), np.ones(2)) == 0.0 and cosine(np.ones(2), np.ones(3)) == 0.0
+
+
+def strict_json(text):
+    """JSON as a strict parser reads it: NaN and Infinity are not JSON."""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _edit_manifest(site, technique, change):
+    """Apply ``change`` to the manifest entry of ``technique``'s first artifact."""
+    manifest = json.loads((site / "manifest.json").read_text())
+    change(next(a for a in manifest["artifacts"] if a["technique"] == technique))
+    (site / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _lose_the_gif(cfg, entry):
+    _edit_manifest(cfg.out, "class_ascent", lambda a: a["files"].pop("gif"))
+
+
+def _add_a_picture(cfg, entry):
+    _edit_manifest(cfg.out, "class_ascent", lambda a: a["files"].update(extra=a["files"]["final"]))
+
+
+def _lose_a_raw_array(cfg, entry):
+    _edit_manifest(cfg.out, "class_ascent", lambda a: a["cache_files"].pop("score"))
+
+
+def _add_a_frame(cfg, entry):
+    path = cfg.out / entry.files["gif"].path
+    with Image.open(path) as animation:
+        frames = [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(animation)]
+    path.write_bytes(render.gif_bytes(frames + frames[:1]))  # not the last again: GIF writers merge equal neighbours
+
+
+def _reshape_the_scores(cfg, entry):
+    path = cfg.cache_dir / entry.cache_files["score"]
+    np.save(path, np.concatenate([np.load(path).reshape(-1), [0.0]]).astype(np.float32))
+
+
+def _turn_the_objective_nan(cfg, entry):
+    path = cfg.cache_dir / entry.cache_files["objective"]
+    trace = np.load(path)
+    trace.reshape(-1)[0] = np.nan  # the final value, which the outcome judges, stays as it was
+    np.save(path, trace)
+
+
+LOSSES = {"role gone": (_lose_the_gif, "gif is gone"), "role new": (_add_a_picture, "extra is new"),
+          "raw array gone": (_lose_a_raw_array, "score is gone"), "frames": (_add_a_frame, "gif has 3 frames, was 2"),
+          "raw shape": (_reshape_the_scores, "score has shape"),
+          "NaN": (_turn_the_objective_nan, "objective has NaN or infinity where the baseline does not")}
+
+
+@pytest.mark.parametrize("lose", list(LOSSES))
+def test_a_loss_fails_an_optimisation_whatever_it_reached(optimised, tmp_path, lose):
+    entry = artifact(optimised, "class_ascent")
+    _regrain(optimised.out / entry.files["final"].path)  # grain alone passes on what it reached (test above)
+    change, reason = LOSSES[lose]
+    change(optimised, entry)
+    outcome = compare(Baseline(tmp_path / "baseline"), Build(optimised.out, optimised.cache_dir), Tolerance())
+    (judged,) = [c for c in outcome.compared if c.current.technique == "class_ascent"]
+    assert judged.outcome and all(d.within for d in judged.outcome)  # what it reached would have passed it
+    assert judged.moved and not outcome.passed
+    assert [d.describe() for d in judged.losses] == [d.describe() for d in judged.failures]
+
+    text = check(tmp_path, optimised)
+    assert text.exit_code == 1 and reason in text.stderr and "1 moved" in text.stdout
+    report = (optimised.out / REPORT).read_text()
+    assert reason in report and "but a loss fails it whatever it reached" in report
+    document = strict_json(check(tmp_path, optimised, "--format", "json").stdout)
+    (moved,) = document["moved"]
+    assert document["passed"] is False and any(d["loss"] and reason in d["text"] for d in moved["differences"])
+    from xml.etree import ElementTree
+
+    junit = ElementTree.fromstring(check(tmp_path, optimised, "--format", "junit").stdout)
+    (failure,) = junit.iter("failure")
+    assert reason in failure.text
+
+
+def test_a_vanished_artifact_fails_in_every_format(baseline, tmp_path):
+    gone = artifact(baseline, "filters")
+    manifest = json.loads((baseline.out / "manifest.json").read_text())
+    manifest["artifacts"] = [a for a in manifest["artifacts"] if a["key"] != gone.key]
+    (baseline.out / "manifest.json").write_text(json.dumps(manifest))
+    text = check(tmp_path, baseline)
+    assert text.exit_code == 1 and f"vanished: {gone.describe()}" in text.stderr and "1 vanished" in text.stdout
+    assert "Vanished (1)" in (baseline.out / REPORT).read_text()
+    result = check(tmp_path, baseline, "--format", "json")
+    document = strict_json(result.stdout)
+    assert result.exit_code == 1 and document["passed"] is False
+    assert [a["key"] for a in document["vanished"]] == [gone.key] and document["counts"]["vanished"] == 1
+    from xml.etree import ElementTree
+
+    junit = check(tmp_path, baseline, "--format", "junit")
+    failures = [case for case in ElementTree.fromstring(junit.stdout).iter("testcase") if case.find("failure") is not None]
+    assert junit.exit_code == 1 and [case.get("name") for case in failures] == [gone.describe()]
+    assert failures[0].find("failure").get("message").startswith("vanished")
+
+
+def test_an_animation_is_judged_by_its_worst_frame(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [np.kron(rng.integers(0, 200, (6, 6, 3), dtype=np.uint8), np.ones((4, 4, 1), np.uint8)) for _ in range(40)]
+    broken = [frame.copy() for frame in frames]
+    broken[17][:8, :8] = 255 - broken[17][:8, :8]  # a ninth of one frame in forty: 0.3 % of all pixels
+    before = fake_site(tmp_path / "before", {"film": (".gif", frames)})
+    after = fake_site(tmp_path / "after", {"film": (".gif", broken)})
+    (difference,) = compare(Baseline(before), Build(after, tmp_path), Tolerance()).compared[0].differences
+    assert not difference.within and difference.changed == pytest.approx(64 / 576)
+    shown_before, shown_after = difference.frames
+    assert np.array_equal(shown_after[:8, :8, :3], broken[17][:8, :8]) and not np.array_equal(shown_before, shown_after)
+    assert compare(Baseline(before), Build(after, tmp_path), Tolerance(pixels=0.2)).passed
+
+
+@pytest.mark.parametrize("value", ["pixels=inf", "pixels=nan", "pixels=-1", "raw=1e999", "pixel=inf", "pixel=-3",
+                                   "animation=2.5", "similarity=-Infinity"])
+def test_a_tolerance_that_is_not_finite_and_non_negative_stops_the_check(baseline, tmp_path, value):
+    for extra in ((), ("--update",)):
+        result = check(tmp_path, baseline, "--tolerance", value, *extra)
+        assert result.exit_code == 2 and result.stdout == ""
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("error: --tolerance") and value in line
+
+
+@pytest.mark.parametrize("tolerances", [{"pixels": float("inf")}, {"raw": float("nan")}, {"outcome": -0.1}])
+def test_the_python_api_and_the_fixture_refuse_such_tolerances(tmp_path, tolerances):
+    import reportgen
+    from reportgen.testing import ReportgenCheck
+
+    with pytest.raises(RegressionError, match="^tolerances '[a-z]+=(inf|nan|-0.1)': must"):
+        reportgen.check(tmp_path / "baseline", out=tmp_path / "site", cache_dir=tmp_path / "cache",
+                        tolerances=tolerances)
+    with pytest.raises(RegressionError, match="must"):
+        Tolerance(**tolerances)
+    fixture = ReportgenCheck(tmp_path, tmp_path / "work", tmp_path / "cache", update=False)
+    with pytest.raises(pytest.fail.Exception, match="^tolerances '"):  # before any build: there are no inputs
+        fixture("baseline", "no-inputs", tolerances=tolerances, models="tiny")
+
+
+def test_json_output_is_strict_even_for_infinite_measures():
+    from reportgen.artifacts import Artifact
+    from reportgen.check_formats import as_json
+    from reportgen.regress import Comparison, Outcome, RoleDifference
+
+    entry = Artifact.from_json({"technique": "filters", "variant": "v", "model": "m", "image": None, "image_id": None,
+                                "spec": {}, "key": "0" * 64, "cache_files": {}, "meta": {"shape": [1, 3, 3, 3]}})
+    differences = [RoleDifference("weights", "raw", False, float("inf"), float("nan"), note="has NaN"),
+                   RoleDifference("objective", "reached", False, float("nan"), float("-inf"))]
+    document = strict_json(as_json(Outcome(Tolerance(), [Comparison(entry, entry, False, differences)], [], [])))
+    assert [(d["largest"], d["changed"], d["loss"]) for d in document["moved"][0]["differences"]] == [
+        (None, None, True), (None, None, False)]

@@ -1,12 +1,18 @@
 """The two sides of a check: a build (its site folder and the cache holding its raw arrays) and a
-baseline (a folder written by ``promote``), and ``promote`` itself."""
+baseline (a folder written by ``promote``), and ``promote`` itself.
+
+Both sides' manifests are read by ``_read_manifest``, which refuses a key that is not a cache key
+and a file that is not inside its folder (``..``, an absolute path, a link that leads out), so a
+crafted manifest can neither read nor, through ``promote``, write anywhere else.
+"""
 from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import zipfile
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Mapping
 
 import numpy as np
@@ -21,10 +27,16 @@ class Build:
 
     def __init__(self, site_dir: Path, cache_dir: Path):
         self.root, self.cache_dir = Path(site_dir), Path(cache_dir)
-        self.manifest = _read_manifest(self.root, f"no build in {self.root} (no manifest.json); run reportgen build first")
+        self.manifest = _read_manifest(self.root, f"no build in {self.root} (no manifest.json); run reportgen build first",
+                                       self.cache_dir)
 
     def picture(self, artifact: Artifact, role: str) -> Path:
-        return self.root / artifact.files[role].path
+        """The file of one of ``artifact``'s pictures (its path was checked when the manifest was read)."""
+        path = self.root / artifact.files[role].path
+        if not path.is_file():
+            raise RegressionError(f"{self.root / MANIFEST}: {artifact.describe()!r}: picture {role!r} is missing "
+                                  f"({str(path)!r})")
+        return path
 
     def raw(self, artifact: Artifact) -> dict[str, np.ndarray]:
         arrays = {}
@@ -32,9 +44,11 @@ class Build:
             path = self.cache_dir / artifact.cache_files[role]
             try:
                 arrays[role] = np.load(path, allow_pickle=False)
-            except OSError:
+            except FileNotFoundError:
                 raise RegressionError(
-                    f"raw array {path} is missing: pass the --cache-dir the build used, or rebuild") from None
+                    f"raw array {str(path)!r} is missing: pass the --cache-dir the build used, or rebuild") from None
+            except (OSError, ValueError) as error:
+                raise RegressionError(f"cannot read raw array {str(path)!r}: {one_line(error)}") from None
         return arrays
 
 
@@ -50,21 +64,77 @@ class Baseline(Build):
         """The raw arrays kept for ``artifact`` (those over the baseline's --raw-limit are not)."""
         if not artifact.raw_roles():
             return {}
-        path = self.root / "raw" / f"{artifact.key}.npz"
+        relative = f"raw/{artifact.key}.npz"
+        path, problem = self.root / relative, _outside(self.root, relative)
+        if problem:
+            raise RegressionError(f"{path} {problem}")
         if not path.is_file():
             raise RegressionError(f"the baseline lacks {path}; recreate it with: reportgen check {self.root} --update")
-        with np.load(path, allow_pickle=False) as stored:
-            return {role: _unpack(stored[role], stored[f"{role}__peak"]) for role in artifact.raw_roles()
-                    if role in stored.files}
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                return {role: _unpack(stored[role], stored[f"{role}__peak"]) for role in artifact.raw_roles()
+                        if role in stored.files}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            raise RegressionError(f"cannot read {path}: {one_line(error)}") from None
 
 
-def _read_manifest(root: Path, missing: str) -> Manifest:
+MANIFEST = "manifest.json"
+CACHE_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+def _read_manifest(root: Path, missing: str, cache_dir: Path | None = None) -> Manifest:
+    """The manifest in ``root``, its entries checked (``_check_entries``); errors in one line."""
+    path = root / MANIFEST
     try:
-        return Manifest.from_json(json.loads((root / "manifest.json").read_text()))
+        manifest = Manifest.from_json(json.loads(path.read_text()))
     except FileNotFoundError:
         raise RegressionError(missing) from None
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise RegressionError(f"cannot read {root / 'manifest.json'}: {error}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        raise RegressionError(f"cannot read {path}: {one_line(error)}") from None
+    _check_entries(manifest, path, root, cache_dir)
+    return manifest
+
+
+def _check_entries(manifest: Manifest, path: Path, root: Path, cache_dir: Path | None) -> None:
+    """Every artifact's key is a cache key, each is there once, and every file it names lies inside
+    its folder: pictures inside ``root``, cached files inside ``cache_dir`` (a baseline has none:
+    its cached paths are only checked to be relative and without ``..``)."""
+    seen = set()
+    for number, artifact in enumerate(manifest.artifacts):
+        entry = f"{path}: artifacts[{number}] ({artifact.describe()!r})"
+        if not isinstance(artifact.key, str) or not CACHE_KEY.fullmatch(artifact.key):
+            raise RegressionError(f"{entry}: key {artifact.key!r} is not 64 lowercase hexadecimal digits")
+        named = [("files", role, file.path, root) for role, file in artifact.files.items()]
+        named += [("cache_files", role, relative, cache_dir) for role, relative in artifact.cache_files.items()]
+        for kind, role, relative, folder in named:
+            problem = _outside(folder, relative)
+            if problem:
+                raise RegressionError(f"{entry}: {kind}[{role!r}] {relative!r} {problem}")
+        if artifact.identity() in seen:
+            raise RegressionError(f"{entry}: the same artifact is listed twice")
+        seen.add(artifact.identity())
+
+
+def _outside(folder: Path | None, relative: object) -> str | None:
+    """Why ``relative`` is not a file inside ``folder`` (None when it is). Without a folder, only
+    its form is checked: relative, no ``..``, under either platform's separators."""
+    if not isinstance(relative, str) or not relative or "\x00" in relative:
+        return "is not a relative path"
+    form = PureWindowsPath(relative)  # reads both / and \\ as separators, and drive letters
+    if form.anchor or ".." in form.parts:
+        return "is not a relative path without '..'"
+    if folder is None:
+        return None
+    try:
+        inside = (folder / relative).resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError) as error:  # a loop of links
+        return f"cannot be resolved: {one_line(error)}"
+    return None if inside else f"leads out of {folder} through a link"
+
+
+def one_line(error: BaseException) -> str:
+    """An error's text on one line: messages for a person, and a crafted file name may hold newlines."""
+    return " ".join(str(error).split())
 
 
 def _pack(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +180,7 @@ def promote(baseline_dir: Path, site_dir: Path, cache_dir: Path, raw_limit_kb: f
                               "choose another folder or empty it first")
 
     def fill(staging: Path) -> None:
-        shutil.copyfile(build.root / "manifest.json", staging / "manifest.json")
+        shutil.copyfile(build.root / MANIFEST, staging / MANIFEST)
         for artifact in build.manifest.artifacts:
             for role in artifact.files:
                 target = staging / artifact.files[role].path
@@ -127,5 +197,8 @@ def promote(baseline_dir: Path, site_dir: Path, cache_dir: Path, raw_limit_kb: f
                 (staging / "raw" / f"{artifact.key}.npz").write_bytes(_npz_bytes(packed))
         (staging / MARKER).write_text("a reportgen baseline; `reportgen check DIR --update` replaces it whole\n")
 
-    replace_folder(baseline_dir, fill, RegressionError)
+    try:
+        replace_folder(baseline_dir, fill, RegressionError)
+    except OSError as error:
+        raise RegressionError(f"cannot write the baseline {baseline_dir}: {one_line(error)}") from None
     return len(build.manifest.artifacts)

@@ -9,9 +9,11 @@ from PIL import Image, ImageSequence
 
 from reportgen.artifacts import Artifact
 from reportgen.choices import OPTIMISATIONS
-from reportgen.regress.builds import Baseline, Build, stored_precision
+from reportgen.regress.builds import Baseline, Build, one_line, stored_precision
 from reportgen.regress.outcome import compare_outcome, compare_sets
-from reportgen.regress.types import Comparison, Outcome, RoleDifference, Tolerance
+from reportgen.regress.types import Comparison, Outcome, RegressionError, RoleDifference, Tolerance
+
+PICTURE_FORMATS = ("PNG", "GIF")
 
 
 def compare(baseline: Baseline, build: Build, tolerance: Tolerance) -> Outcome:
@@ -35,19 +37,19 @@ def _compare_artifact(baseline: Baseline, build: Build, old: Artifact, new: Arti
             identical = False
             continue
         before, after = baseline.picture(old, role), build.picture(new, role)
-        if before.read_bytes() == after.read_bytes():
+        if _same_bytes(before, after):
             continue
         identical = False
         levels = tolerance.animation if after.suffix == ".gif" else tolerance.pixel
         differences.append(_compare_pictures(role, _frames(before), _frames(after), levels, tolerance.pixels))
     old_raw, new_raw = baseline.raw(old), build.raw(new)
     unkept = [role for role in old.raw_roles() if role not in old_raw]
-    for role in unkept:
-        new_raw.pop(role, None)
-    for role in sorted(set(old_raw) | set(new_raw)):
-        if role not in old_raw or role not in new_raw:
+    for role in sorted(set(old.raw_roles()) | set(new_raw)):  # a role the baseline left out can still be gone
+        if role not in old.raw_roles() or role not in new_raw:
             differences.append(RoleDifference(role, "raw", False, 0, note="is new" if role in new_raw else "is gone"))
             identical = False
+            continue
+        if role in unkept:
             continue
         after = stored_precision(new_raw[role])
         if old_raw[role].shape == after.shape and np.array_equal(old_raw[role], after, equal_nan=True):
@@ -70,9 +72,20 @@ def _finals(baseline: Baseline, build: Build, comparison: Comparison) -> tuple[n
             _frames(build.picture(comparison.current, "final"))[-1])
 
 
+def _same_bytes(first: Path, second: Path) -> bool:
+    try:
+        return first.read_bytes() == second.read_bytes()
+    except OSError as error:
+        raise RegressionError(f"cannot read picture {str(error.filename)!r}: {error.strerror}") from None
+
+
 def _frames(path: Path) -> list[np.ndarray]:
-    with Image.open(path) as picture:
-        return [np.asarray(frame.convert("RGBA")) for frame in ImageSequence.Iterator(picture)]
+    """Every frame of a published picture (the site writes PNG and GIF only, and nothing else is decoded)."""
+    try:
+        with Image.open(path, formats=PICTURE_FORMATS) as picture:
+            return [np.asarray(frame.convert("RGBA")) for frame in ImageSequence.Iterator(picture)]
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise RegressionError(f"cannot read picture {str(path)!r}: {one_line(error)}") from None
 
 
 def _compare_pictures(role: str, before: list[np.ndarray], after: list[np.ndarray], levels: int,
@@ -85,10 +98,11 @@ def _compare_pictures(role: str, before: list[np.ndarray], after: list[np.ndarra
         return RoleDifference(role, "picture", False, 0, note=f"is {shape(after[0])} px, was {shape(before[0])}",
                               frames=(before[0], after[0]))
     moved = [np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=-1) for a, b in zip(before, after)]
-    worst = int(np.argmax([frame.sum() for frame in moved]))
-    changed = float(np.mean([np.mean(frame > levels) for frame in moved]))
-    return RoleDifference(role, "picture", changed <= fraction, float(max(f.max() for f in moved)),
-                          changed, frames=(before[worst], after[worst]))
+    # An animation is as good as its worst frame: one broken frame in forty must not average away.
+    changed_by_frame = [float(np.mean(frame > levels)) for frame in moved]
+    worst = max(range(len(moved)), key=lambda index: (changed_by_frame[index], moved[index].sum()))
+    return RoleDifference(role, "picture", changed_by_frame[worst] <= fraction, float(max(f.max() for f in moved)),
+                          changed_by_frame[worst], frames=(before[worst], after[worst]))
 
 
 def _compare_raw(role: str, before: np.ndarray, after: np.ndarray, tolerance: Tolerance) -> RoleDifference:
@@ -96,8 +110,10 @@ def _compare_raw(role: str, before: np.ndarray, after: np.ndarray, tolerance: To
         return RoleDifference(role, "raw", False, 0, note=f"has shape {list(after.shape)}, was {list(before.shape)}")
     before, after = before.astype(np.float64), after.astype(np.float64)
     finite = np.isfinite(before)
-    if not np.array_equal(finite, np.isfinite(after)) or not np.array_equal(before[~finite], after[~finite], equal_nan=True):
+    if (~np.isfinite(after) & finite).any():
         return RoleDifference(role, "raw", False, float("inf"), note="has NaN or infinity where the baseline does not")
+    if not np.array_equal(before[~finite], after[~finite], equal_nan=True):
+        return RoleDifference(role, "raw", False, float("inf"), note="lost or changed the baseline's NaN or infinity")
     peak = np.abs(before[finite]).max() if finite.any() else 0.0
     largest = float(np.abs(before - after)[finite].max() / (peak or 1.0)) if finite.any() else 0.0
     return RoleDifference(role, "raw", largest <= tolerance.raw, largest)

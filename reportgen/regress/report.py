@@ -36,9 +36,12 @@ def write_report(outcome: Outcome, build: Build, baseline_dir: Path) -> Path:
                     atomic_write_bytes(build.root / path, render.png_bytes(picture))
                     files[name] = {"path": path, "width": picture.shape[1], "height": picture.shape[0]}
             shown.append({"role": difference.role, "text": difference.describe(), "files": files,
-                          "peak": difference.largest if difference.frames is not None and not difference.note else None})
-        shown += [{"role": d.role, "text": d.describe(), "files": {}, "peak": None} for d in comparison.outcome]
-        moved.append({"artifact": comparison.current, "differences": shown, "by_outcome": bool(comparison.outcome)})
+                          "peak": difference.largest if difference.frames is not None and not difference.note else None,
+                          "loss": bool(difference.note)})
+        shown += [{"role": d.role, "text": d.describe(), "files": {}, "peak": None, "loss": False}
+                  for d in comparison.outcome]
+        moved.append({"artifact": comparison.current, "differences": shown, "by_outcome": bool(comparison.outcome),
+                      "losses": bool(comparison.losses)})
     site = build.manifest
     html = environment().get_template("regressions.html").render(
         site=site, sections=site.sections, untrained=site.untrained,

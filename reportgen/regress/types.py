@@ -2,6 +2,7 @@
 outcome of a whole check. The bottom of the ``regress`` package: it imports none of its siblings."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Iterable
 
@@ -35,22 +36,40 @@ class Tolerance:
     # class and their pictures' mean contrast and colourfulness (relative) may move by at most this.
     chaotic: float = 0.2
 
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            problem = _tolerance_problem(getattr(self, item.name))
+            if problem:
+                raise RegressionError(f"tolerance {item.name}={getattr(self, item.name)!r}: {problem}")
+
     @classmethod
-    def parse(cls, texts: Iterable[str]) -> "Tolerance":
-        """``["pixel=2", "raw=1e-3"]`` -> Tolerance; unknown names list the valid ones."""
+    def parse(cls, texts: Iterable[str], source: str = "--tolerance") -> "Tolerance":
+        """``["pixel=2", "raw=1e-4"]`` -> Tolerance; unknown names list the valid ones. Errors name
+        ``source`` (the flag, or the Python argument) and the text given."""
         names = {f.name: f.type for f in fields(cls)}
         values: dict[str, Any] = {}
         for text in texts:
             name, equals, value = (part.strip() for part in text.partition("="))
             if not equals or name not in names:
-                raise RegressionError(f"--tolerance {text!r}: expected NAME=VALUE with NAME one of {', '.join(names)}")
+                raise RegressionError(f"{source} {text!r}: expected NAME=VALUE with NAME one of {', '.join(names)}")
+            whole = names[name] in (int, "int")
             try:
-                values[name] = int(value) if names[name] in (int, "int") else float(value)
+                values[name] = int(value) if whole else float(value)
             except ValueError:
-                raise RegressionError(f"--tolerance {text!r}: {value!r} is not a number") from None
-            if values[name] < 0:
-                raise RegressionError(f"--tolerance {text!r}: must not be negative")
+                raise RegressionError(f"{source} {text!r}: {value!r} is not a {'whole ' if whole else ''}number") from None
+            problem = _tolerance_problem(values[name])
+            if problem:
+                raise RegressionError(f"{source} {text!r}: {problem}")
         return replace(cls(), **values)
+
+
+def _tolerance_problem(value: float) -> str | None:
+    """Why ``value`` cannot be a tolerance (an infinite or NaN one would switch its check off)."""
+    if not math.isfinite(value):
+        return "must be a finite number"
+    if value < 0:
+        return "must not be negative"
+    return None
 
 
 # What an outcome's difference is relative to, by role.
@@ -67,7 +86,7 @@ class RoleDifference:
     within: bool
     largest: float  # picture: levels; raw, reached: relative to the baseline's peak; similarity: SSIM; features: cosine
     changed: float = 0.0  # picture: fraction of pixels beyond the pixel tolerance
-    note: str = ""  # why it cannot be compared value by value (shape, frames, missing)
+    note: str = ""  # a loss: why it cannot be compared value by value (missing, shape, frames, NaN)
     frames: tuple[np.ndarray, np.ndarray] | None = None  # baseline and new frame where they differ most
 
     def describe(self) -> str:
@@ -96,10 +115,20 @@ class Comparison:
     outcome: list[RoleDifference] = field(default_factory=list)  # an optimisation judged by what it reached
 
     @property
+    def losses(self) -> list[RoleDifference]:
+        """Files gone, new, reshaped, with other frame counts or non-finite values: no outcome excuses them."""
+        return [d for d in self.differences if d.note]
+
+    @property
+    def failures(self) -> list[RoleDifference]:
+        """Why it fails, if it does: every loss, then what an optimisation failed to reach (when it
+        is judged by its outcome) or else every file beyond the tolerances."""
+        judged = self.outcome or self.differences
+        return self.losses + [d for d in judged if not d.within and not d.note]
+
+    @property
     def moved(self) -> bool:
-        if self.outcome:
-            return not all(d.within for d in self.outcome)
-        return not all(d.within for d in self.differences)
+        return bool(self.failures)
 
 
 @dataclass
@@ -152,9 +181,7 @@ class Outcome:
 
     def lines(self) -> list[str]:
         """One line per artifact that fails the check."""
-        found = [f"moved: {c.current.describe()}: " + "; ".join(d.describe() for d in c.outcome or c.differences
-                                                                 if not d.within)
-                 for c in self.moved]
+        found = [f"moved: {c.current.describe()}: " + "; ".join(d.describe() for d in c.failures) for c in self.moved]
         found += [f"appeared: {a.describe()}" for a in self.appeared]
         found += [f"vanished: {a.describe()}" for a in self.vanished]
         found += [f"moved as a set: {s.describe()}: " + "; ".join(d.describe() for d in s.differences if not d.within)
