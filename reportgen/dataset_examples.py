@@ -31,11 +31,11 @@ import numpy as np
 
 from reportgen import render
 from reportgen.choices import ParamError
+from reportgen.digests import file_sha256
 from reportgen.images import InputImage, Skipped, discover, load_image
 
 MINING_BATCH = 16  # images per forward of a mining pass: what a pass holds at once
 PATCH_TILE = 64  # px, the side each example patch is shown at
-HASH_CHUNK = 1 << 20
 
 Unit = tuple[str, int]  # (layer, filter)
 
@@ -97,7 +97,7 @@ def example_folder(path: str | Path) -> ExampleFolder:
     if signature not in _SCANNED:
         if not any(isinstance(load_image(p, n), InputImage) for p, n in zip(paths, names)):
             raise ExamplesError(f"examples folder {root} has no usable image")
-        hashes = [_file_hash(p) for p in paths]
+        hashes = [file_sha256(p) for p in paths]
         digest = hashlib.sha256(json.dumps(list(zip(names, hashes))).encode()).hexdigest()
         _SCANNED.clear()  # one folder a build: keep only the latest scan
         _SCANNED[signature] = ExampleFolder(root, tuple(zip(names, paths)), digest, tuple(links))
@@ -112,14 +112,6 @@ def public_overrides(overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, di
     if folder:
         shown["layer_ascent"]["examples_dir"] = Path(folder).resolve().name
     return shown
-
-
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

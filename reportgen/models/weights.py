@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import re
 import socket
 import threading
 from dataclasses import dataclass
@@ -33,15 +32,9 @@ from reportgen.lazy import torch
 from reportgen.models.card import ModelCard, ModelError
 from reportgen.models import catalogue
 from reportgen.models.catalogue import checkpoints_dir
-from reportgen.models.declared import _file_hash
+from reportgen.digests import known_to_match, matches_its_name, named_hash
 
 CONNECT_TIMEOUT_S = 10.0
-# torchvision's (and torch.hub's) rule: the hex digits after the last "-" of the file's stem
-# start the file's sha256.
-HASH_IN_NAME = re.compile(r"-([a-f0-9]*)\.")
-# The files whose hash matched in this process, as (path, inode, size, modification and change
-# times): a file replaced or rewritten since is hashed again.
-_MATCHED: set[tuple[str, int, int, int, int]] = set()
 # torchvision's builders read their weights through one module-level function, swapped while one builds.
 _TORCHVISION_READS = threading.Lock()
 
@@ -61,8 +54,7 @@ class Checkpoint:
 
     @property
     def hash_prefix(self) -> str | None:
-        match = HASH_IN_NAME.search(self.path.name)
-        return match.group(1) if match else None
+        return named_hash(self.path)
 
     @property
     def present(self) -> bool:
@@ -108,7 +100,7 @@ def fetch(checkpoint: Checkpoint, progress: bool = False, timeout_s: float = CON
         raise WeightsError(unavailable(checkpoint, _first_line(error))) from None
     finally:
         socket.setdefaulttimeout(previous)
-    _MATCHED.add(_file_version(target))  # torch.hub hashed it while downloading
+    known_to_match(target)  # torch.hub hashed it while downloading
     return target
 
 
@@ -119,16 +111,11 @@ def check_hash(checkpoint: Checkpoint) -> None:
 
 
 def check_named_hash(path: Path, model: str, remedy: str) -> None:
-    """A weights file named as torch.hub names them starts its sha256 with the prefix in its name (a
-    file without one has nothing to check against); ``remedy`` says what to do when it does not."""
-    match = HASH_IN_NAME.search(path.name)
-    version = _file_version(path)
-    if not match or version in _MATCHED:
-        return
-    if not _file_hash(path).startswith(match.group(1)):
-        raise WeightsError(f"{model}: {path} does not match the sha256 prefix {match.group(1)} in its name "
+    """A weights file named as torch.hub names them starts its sha256 with the prefix in its name;
+    ``remedy`` says what to do when it does not."""
+    if not matches_its_name(path):
+        raise WeightsError(f"{model}: {path} does not match the sha256 prefix {named_hash(path)} in its name "
                            f"(damaged or replaced); {remedy}")
-    _MATCHED.add(version)
 
 
 def read_state(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -162,11 +149,6 @@ def pretrained_torchvision(name: str) -> Any:
             raise ModelError(f"cannot load {name} weights from {checkpoint.path}: {first_line(error)}") from None
         finally:
             _api.load_state_dict_from_url = hub_reader
-
-
-def _file_version(path: Path) -> tuple[str, int, int, int, int]:
-    stat = path.stat()
-    return str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 def unavailable(checkpoint: Checkpoint, reason: str) -> str:

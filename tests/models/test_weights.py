@@ -267,10 +267,10 @@ def test_a_present_file_is_checked_against_the_hash_in_its_name(checkpoint_bytes
 def test_a_file_is_hashed_once_until_it_changes(checkpoint_bytes, torch_home, monkeypatch):
     import os
 
-    from reportgen.models import weights
+    from reportgen import digests
 
     hashed = []
-    monkeypatch.setattr(weights, "_file_hash", lambda path: hashed.append(path) or hashlib.sha256(path.read_bytes()).hexdigest())
+    monkeypatch.setattr(digests, "file_sha256", lambda path: hashed.append(path) or hashlib.sha256(path.read_bytes()).hexdigest())
     checkpoint = place(torch_home, named(checkpoint_bytes), checkpoint_bytes)
     fetch(checkpoint)
     fetch(checkpoint)
