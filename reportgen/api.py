@@ -1,7 +1,9 @@
-"""The Python front door: ``reportgen.build`` and ``reportgen.check`` for notebooks and scripts.
+"""The Python front door: ``reportgen.build``, ``reportgen.check`` and ``reportgen.update_baseline``
+for notebooks and scripts.
 
-The command line calls the same functions, so both take the same settings (a config file, then
-keyword arguments over it) and make the same gallery. Quiet unless asked: ``progress=True`` shows
+The command line resolves its settings through the same function (``config.build_config``) and
+builds through ``build_with``, so both take the same settings (a config file, then keyword
+arguments over it, typed) and make the same gallery. Quiet unless asked: ``progress=True`` shows
 the command line's progress on stderr, and library messages go to the ``reportgen`` logger. A build
 sets torch's deterministic algorithms and reseeds its generator; the caller's settings are restored
 when it ends (``global_state``).
@@ -12,14 +14,17 @@ import html
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 
 from reportgen.artifacts import Artifact, Manifest
-from reportgen.config import BuildConfig, as_text, build_config, load_config
+from reportgen.config import BuildConfig, FileSettings, build_config, load_config, setting
 from reportgen.global_state import kept_global_state
 from reportgen.pipeline import BuildReport
+
+if TYPE_CHECKING:
+    from reportgen.regress import Outcome
 
 
 @dataclass
@@ -105,7 +110,8 @@ def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | 
           config: str | Path | None = None, follow_links: bool | None = None, progress: bool = False) -> Gallery:
     """Build the gallery of ``input_dir`` and return it.
 
-    ``overrides`` sets technique parameters, e.g. ``{"saliency": {"methods": ["guided"]}}``;
+    ``overrides`` sets technique parameters, typed as each technique's Params declares them
+    (a list for a tuple), e.g. ``{"saliency": {"methods": ["guided"]}}``;
     ``examples`` names a folder whose images give layer ascent's dataset examples (default: the
     inputs). ``follow_links`` follows links that lead out of ``input_dir`` (skipped by default,
     each named). ``config`` names a config file whose settings the other arguments override. ``models``: names
@@ -121,13 +127,10 @@ def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | 
     specs = dict(models) if isinstance(models, Mapping) else {}
     if specs:
         models = [value if isinstance(value, str) else name for name, value in specs.items()]
-    given = dict(input=input_dir, models=_names(models), techniques=_names(techniques), preset=preset, out=out,
+    given = dict(input=input_dir, models=models, techniques=techniques, preset=preset, out=out,
                  cache_dir=cache_dir, device=device, weights=weights, strict=strict, examples=examples,
                  executor=executor, follow_links=follow_links)
-    settings = [f"{technique}.{name}={as_text(value)}" for technique, values in (overrides or {}).items()
-                for name, value in values.items()]
-    file = load_config(Path(config) if config is not None else None)
-    configured = build_config(given, file, registry(), settings)
+    configured = build_config(given, _config_file(config), registry(), overrides=overrides)
     own = {name: spec for name, spec in specs.items() if not isinstance(spec, str)}
     try:  # before anything is written
         for name in own:
@@ -154,26 +157,43 @@ def build_with(config: BuildConfig, progress: bool | Any = False) -> Gallery:
     return Gallery(manifest, Path(config.out), Path(config.cache_dir), report)
 
 
-def check(baseline_dir: str | Path, *, out: str | Path = "site", cache_dir: str | Path = ".reportgen-cache",
-          tolerances: Mapping[str, float] | None = None, update: bool = False,
-          raw_limit_kb: float | None = None) -> Any:
-    """Compare the build in ``out`` with a baseline (``regress.Outcome``: ``passed``, ``moved``,
-    ``appeared``, ``vanished``), or with ``update=True`` make it the baseline (returns the count).
-    Raises ``regress.RegressionError`` when the check cannot run (a tolerance that is not a finite,
+def check(baseline_dir: str | Path, *, out: str | Path | None = None, cache_dir: str | Path | None = None,
+          tolerances: Mapping[str, float] | None = None, config: str | Path | None = None) -> Outcome:
+    """Compare the build in ``out`` with a baseline and write its report into ``out``; returns the
+    ``Outcome`` (``passed``, ``moved``, ``appeared``, ``vanished``). ``out`` and ``cache_dir`` come
+    from ``config`` (a config file) or the defaults when not given. Raises
+    ``reportgen.RegressionError`` when the check cannot run (a tolerance that is not a finite,
     non-negative number, a missing or crafted baseline or build)."""
-    from reportgen.regress import Tolerance, check as run_check, promote
+    from reportgen.regress import Tolerance, check as run_check
 
     tolerance = Tolerance.parse((f"{name}={value}" for name, value in (tolerances or {}).items()), "tolerances")
+    site, cache = _folders(out, cache_dir, config)
     with kept_global_state():
-        if update:
-            return promote(Path(baseline_dir), Path(out), Path(cache_dir), raw_limit_kb)
-        outcome, _ = run_check(Path(baseline_dir), Path(out), Path(cache_dir), tolerance)
-        return outcome
+        outcome, _ = run_check(Path(baseline_dir), site, cache, tolerance)
+    return outcome
+
+
+def update_baseline(baseline_dir: str | Path, *, out: str | Path | None = None, cache_dir: str | Path | None = None,
+                    raw_limit_kb: float | None = None, config: str | Path | None = None) -> int:
+    """Make the build in ``out`` the baseline in ``baseline_dir`` (replacing a baseline folder
+    whole, refusing any other folder); returns how many artifacts it holds. Raw arrays over
+    ``raw_limit_kb`` are left out (their pictures are still checked)."""
+    from reportgen.regress import promote
+
+    site, cache = _folders(out, cache_dir, config)
+    with kept_global_state():
+        return promote(Path(baseline_dir), site, cache, raw_limit_kb)
+
+
+def _config_file(config: str | Path | None) -> FileSettings:
+    return load_config(Path(config) if config is not None else None)
+
+
+def _folders(out: str | Path | None, cache_dir: str | Path | None, config: str | Path | None) -> tuple[Path, Path]:
+    """The build's site and cache folders: as given, else from the config file, else the defaults."""
+    file, given = _config_file(config), {"out": out, "cache_dir": cache_dir}
+    return Path(setting("out", given, file)), Path(setting("cache_dir", given, file))
 
 
 def _attr(value: object) -> str:
     return html.escape(Path(value).as_posix() if isinstance(value, Path) else str(value), quote=True)
-
-
-def _names(value: Iterable[str] | str | None) -> str | None:
-    return value if value is None or isinstance(value, str) else ",".join(value)

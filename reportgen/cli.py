@@ -6,6 +6,7 @@ but some inputs were skipped (``--strict`` turns skips into exit 2 before any wo
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -14,11 +15,12 @@ import click
 
 from reportgen import __version__
 from reportgen.choices import DEVICES, EXECUTORS, PRESETS, WEIGHTS
+from reportgen.config import CONFIG_FILE, SETTINGS_ORDER, default, default_text
+from reportgen.regress.types import Tolerance
 
 EXIT_FAILED, EXIT_UNUSABLE, EXIT_SKIPPED = 1, 2, 3
-SETTINGS_ORDER = ("Every command reads its settings the same way: the flags, then REPORTGEN_* environment "
-                  "variables (REPORTGEN_OUT, REPORTGEN_CACHE_DIR, ...), then the config file (--config or "
-                  "REPORTGEN_CONFIG, else ./reportgen.toml or [tool.reportgen] in ./pyproject.toml), then the defaults.")
+# Each --tolerance with its default, read from Tolerance.
+TOLERANCES = ", ".join(f"{item.name}={item.default}" for item in dataclasses.fields(Tolerance))
 
 
 def _fail(message: str, code: int = EXIT_UNUSABLE) -> None:
@@ -28,26 +30,26 @@ def _fail(message: str, code: int = EXIT_UNUSABLE) -> None:
 
 def config_option(command):
     return click.option("--config", "config_file", type=click.Path(path_type=Path), envvar="REPORTGEN_CONFIG",
-                        help="Config file [default: ./reportgen.toml, or [tool.reportgen] in ./pyproject.toml].")(command)
+                        help=f"Config file [default: ./{CONFIG_FILE}, or [tool.reportgen] in ./pyproject.toml].")(command)
 
 
 def cache_dir_option(command):
     return click.option("--cache-dir", type=click.Path(path_type=Path), envvar="REPORTGEN_CACHE_DIR",
-                        help="Artifact cache [default: .reportgen-cache].")(command)
+                        help=f"Artifact cache [default: {default_text('cache_dir')}].")(command)
 
 
 def out_option(command):
     return click.option("--out", type=click.Path(path_type=Path), envvar="REPORTGEN_OUT",
-                        help="Gallery folder [default: site].")(command)
+                        help=f"Gallery folder [default: {default_text('out')}].")(command)
 
 
 def weights_option(command):
     return click.option("--weights", type=click.Choice(WEIGHTS), envvar="REPORTGEN_WEIGHTS",
-                        help="random = untrained, seeded weights [default: pretrained].")(command)
+                        help=f"random = untrained, seeded weights [default: {default_text('weights')}].")(command)
 
 
 def _settings(config_file: Path | None, **given) -> dict:
-    """The settings a command needs, resolved as every command resolves them (SETTINGS_ORDER)."""
+    """The settings a command needs, resolved as every command resolves them (config.SETTINGS_ORDER)."""
     from reportgen.choices import ParamError
     from reportgen.config import settings_for
 
@@ -63,29 +65,31 @@ def main() -> None:
     """Explain convolutional networks in pictures: every classic visualisation, as a static gallery."""
 
 
-@main.command(epilog="""\b
+@main.command(epilog=f"""\b
 Examples:
   reportgen build inputs/
   reportgen build inputs/ --models vgg16,resnet50 --preset quick
   reportgen build            (input and settings from ./reportgen.toml)
   reportgen build inputs/ --techniques class_ascent --set class_ascent.classes=52,tabby
 
+{SETTINGS_ORDER}
+
 \b
-Settings come from the flags, then REPORTGEN_* environment variables, then the config
-file, then the defaults.
 Devices: auto, cpu, cuda (= cuda:0), cuda:N, mps.
 Exit codes: 0 built; 1 a technique failed (the rest was built and published); 2 the build
 could not start; 3 built, but some inputs were skipped.""")
 @click.argument("input_dir", required=False, type=click.Path(path_type=Path))
 @config_option
-@click.option("--models", envvar="REPORTGEN_MODELS", help="Comma-separated model names [default: efficientnet_lite0].")
+@click.option("--models", envvar="REPORTGEN_MODELS", help=f"Comma-separated model names [default: {default_text('models')}].")
 @click.option("--techniques", envvar="REPORTGEN_TECHNIQUES", help="Comma-separated technique ids [default: all].")
 @out_option
 @cache_dir_option
-@click.option("--preset", type=click.Choice(PRESETS), envvar="REPORTGEN_PRESET", help="[default: standard]")
+@click.option("--preset", type=click.Choice(PRESETS), envvar="REPORTGEN_PRESET",
+              help=f"[default: {default_text('preset')}]")
 @click.option("--set", "settings", multiple=True, metavar="TECHNIQUE.PARAM=VALUE",
               help="Override a parameter (repeatable; `reportgen list params` lists them).")
-@click.option("--device", envvar="REPORTGEN_DEVICE", metavar="|".join(DEVICES), help="[default: auto]")
+@click.option("--device", envvar="REPORTGEN_DEVICE", metavar="|".join(DEVICES),
+              help=f"[default: {default_text('device')}]")
 @weights_option
 @click.option("--strict/--no-strict", default=None, help="Stop before any work if an input cannot be read.")
 @click.option("--follow-links/--no-follow-links", default=None,
@@ -94,7 +98,7 @@ could not start; 3 built, but some inputs were skipped.""")
               help="Layer ascent's dataset examples: each unit's strongest patches over this folder's images "
                    "[default: the input images].")
 @click.option("--executor", type=click.Choice(EXECUTORS), envvar="REPORTGEN_EXECUTOR",
-              help="Where the misses are computed: here, or as Ray tasks [default: local].")
+              help=f"Where the misses are computed: here, or as Ray tasks [default: {default_text('executor')}].")
 @click.option("--ray-address", envvar="REPORTGEN_RAY_ADDRESS", metavar="ADDRESS",
               help="Join this Ray cluster (default: start a local Ray instance).")
 @click.option("--ray-workers", type=click.IntRange(min=1), envvar="REPORTGEN_RAY_WORKERS", metavar="N",
@@ -167,7 +171,7 @@ Examples:
 @config_option
 @cache_dir_option
 @click.option("--preset", type=click.Choice(PRESETS), envvar="REPORTGEN_PRESET",
-              help="layers: the default picks of this preset [default: standard].")
+              help=f"layers: the default picks of this preset [default: {default_text('preset')}].")
 def list_(what: str, name: str | None, config_file: Path | None, cache_dir: Path | None, preset: str | None) -> None:
     """Print the valid model names or technique ids, one a line; `layers MODEL`: a model's layers
     (kind, output shape and layout, each technique's default picks); `params [TECHNIQUE]`: every
@@ -257,10 +261,10 @@ def weights_fetch(models: str | None, config_file: Path | None) -> None:
     """Download MODELS' (a,b) weights ahead of time, each checked against the hash in its name
     [default: the configured models]."""
     from reportgen.config import split_names
-    from reportgen.models import DEFAULT_MODEL, is_embedded
+    from reportgen.models import is_embedded
     from reportgen.models.weights import WeightsError, checkpoint_for, fetch
 
-    names = split_names(_settings(config_file, models=models)["models"]) or (DEFAULT_MODEL,)
+    names = split_names(_settings(config_file, models=models)["models"]) or default("models")
     _check_models(names)
     failed = 0
     for name in names:
@@ -317,9 +321,7 @@ def clean(config_file: Path | None, cache_dir: Path | None) -> None:
 @out_option
 @cache_dir_option
 @click.option("--tolerance", "tolerances", multiple=True, metavar="NAME=VALUE",
-              help="pixel=LEVELS (default 8), animation=LEVELS (32, GIF frames), pixels=FRACTION (0.005), "
-                   "raw=RELATIVE (0.05), similarity=SSIM (0.8), features=COSINE (0.35), outcome=RELATIVE (0.2) or "
-                   "chaotic=RELATIVE (0.2) for optimisations; repeatable.")
+              help=f"Repeatable; the names and their defaults: {TOLERANCES} (README, Regression checks).")
 @click.option("--update", is_flag=True, help="Make the current build the baseline instead of checking it.")
 @click.option("--format", "output", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
               help="What goes to stdout: a summary line, JSON (passed, counts, every artifact that moved, appeared "
@@ -330,14 +332,15 @@ def check(baseline_dir: Path, config_file: Path | None, out: Path | None, cache_
           tolerances: tuple[str, ...], update: bool, output: str, raw_limit: float | None) -> None:
     """Compare the build in --out with BASELINE_DIR; exit 1 if any artifact moved, appeared or vanished
     (or lost a file, changed shape or frame count, or turned NaN), 2 if the check cannot run."""
-    from reportgen.regress import RegressionError, Tolerance, check as run_check, promote
+    from reportgen.api import update_baseline
+    from reportgen.regress import RegressionError, check as run_check
 
     settings = _settings(config_file, out=out, cache_dir=cache_dir)
     out, cache_dir = Path(settings["out"]), Path(settings["cache_dir"])
     try:
         tolerance = Tolerance.parse(tolerances)  # a bad flag is an error with --update too
         if update:
-            count = promote(baseline_dir, out, cache_dir, raw_limit)
+            count = update_baseline(baseline_dir, out=out, cache_dir=cache_dir, raw_limit_kb=raw_limit)
             click.echo(f"baseline {baseline_dir}: {count} artifacts")
             return
         outcome, report = run_check(baseline_dir, out, cache_dir, tolerance)

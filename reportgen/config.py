@@ -1,8 +1,17 @@
-"""The frozen configuration of one build: the gallery's config file (``reportgen.toml`` or
-``[tool.reportgen]`` in ``pyproject.toml``), and the parsing of ``--set technique.param=value``."""
+"""The frozen configuration of one build (``BuildConfig``, the one place its defaults are written),
+the gallery's config file (``reportgen.toml`` or ``[tool.reportgen]`` in ``pyproject.toml``), and
+the one resolution every front door goes through: what was given (flags and their REPORTGEN_*
+variables, or the Python API's arguments) over the config file over the defaults.
+
+Technique parameters arrive typed (the config file, the Python API) or as ``--set
+technique.param=value`` text; both are checked against the technique's Params types, with the same
+errors."""
 from __future__ import annotations
 
+import dataclasses
 import sys
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -40,13 +49,12 @@ PATH_KEYS = ("input", "out", "cache_dir", "examples")
 
 @dataclass(frozen=True)
 class FileSettings:
-    """A config file's settings: paths resolved against the file's folder, lists as commas (the
-    command line's form), overrides as ``technique.param=value`` texts, each kept with its key so
-    an error can name it."""
+    """A config file's settings: paths resolved against the file's folder, lists as tuples, and
+    typed overrides, each kept with its key so an error can name it."""
 
     path: Path | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
-    overrides: tuple[tuple[str, str], ...] = ()  # (key as written in the file, "technique.param=value")
+    overrides: tuple[Override, ...] = ()
     declared: Mapping[str, Any] = field(default_factory=dict)  # name -> models.declared.Declaration
 
     def where(self, key: str) -> str:
@@ -79,7 +87,7 @@ def load_config(path: Path | None) -> FileSettings:
         raise ConfigError(f"{path}: [tool.reportgen] is not a table")
     prefix = "tool.reportgen." if path.name == "pyproject.toml" else ""
     values: dict[str, Any] = {}
-    overrides: list[tuple[str, str]] = []
+    overrides: list[Override] = []
     declared: dict[str, Any] = {}
     for key, value in table.items():
         if key not in FILE_KEYS:
@@ -87,14 +95,14 @@ def load_config(path: Path | None) -> FileSettings:
         if not isinstance(value, FILE_KEYS[key]):
             raise ConfigError(f"{path}: {prefix}{key} has the wrong type ({type(value).__name__})")
         if key == "overrides":
-            overrides.extend(_override_texts(path, f"{prefix}overrides", value))
+            overrides.extend(_file_overrides(path, f"{prefix}overrides", value))
         elif key == "model":
             declared = {name: _declaration(path, f"{prefix}model.{name}", name, table)
                         for name, table in value.items()}
         elif key in PATH_KEYS:
             values[key] = path.parent / value
         elif isinstance(value, list):
-            values[key] = ",".join(str(item) for item in value)
+            values[key] = tuple(str(item) for item in value)
         else:
             values[key] = value
     return FileSettings(path, values, tuple(overrides), declared)
@@ -166,30 +174,24 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
 
 
-def _override_texts(path: Path, key: str, table: dict[str, Any]) -> list[tuple[str, str]]:
-    texts = []
+def _file_overrides(path: Path, key: str, table: dict[str, Any]) -> list[Override]:
+    found = []
     for technique, params in table.items():
         if not isinstance(params, dict):
             raise ConfigError(f"{path}: {key}.{technique} must be a table of parameters")
-        for param, value in params.items():
-            texts.append((f"{key}.{technique}.{param}", f"{technique}.{param}={as_text(value)}"))
-    return texts
-
-
-def as_text(value: Any) -> str:
-    """A TOML value in ``--set``'s text form, so one typed parser serves both."""
-    if isinstance(value, list):
-        return ",".join(as_text(item) for item in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        found += [Override(f"{path}: {key}.{technique}.{param}", technique, param, value)
+                  for param, value in params.items()]
+    return found
 
 
 @dataclass(frozen=True)
 class BuildConfig:
+    """One build's settings. Its field defaults are reportgen's defaults: the command line's help,
+    ``reportgen list`` and the Python API read them from here."""
+
     input_dir: Path
-    models: tuple[str, ...]
-    techniques: tuple[str, ...]
+    techniques: tuple[str, ...]  # resolved, in gallery order; none given: every gallery technique
+    models: tuple[str, ...] = (DEFAULT_MODEL,)
     out: Path = Path("site")
     cache_dir: Path = Path(".reportgen-cache")
     preset: str = "standard"
@@ -204,59 +206,152 @@ class BuildConfig:
     follow_links: bool = False  # follow links that leave the input folder
 
 
-def split_names(text: str | None) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(n.strip() for n in (text or "").split(",") if n.strip()))
+# A setting's BuildConfig field where the two names differ (``examples`` has none: it becomes
+# layer ascent's ``examples_dir`` override).
+SETTING_FIELDS = {"input": "input_dir"}
 
 
-def choose_techniques(text: str | None, registry: Mapping[str, Technique]) -> tuple[str, ...]:
-    """The techniques named on the command line (all gallery techniques by default), in gallery order."""
+def default(key: str) -> Any:
+    """A setting's default, read from BuildConfig's field (None: no default)."""
+    for item in dataclasses.fields(BuildConfig):
+        if item.name == SETTING_FIELDS.get(key, key):
+            if item.default is not dataclasses.MISSING:
+                return item.default
+            if item.default_factory is not dataclasses.MISSING:
+                return item.default_factory()
+    return None
+
+
+def default_text(key: str) -> str:
+    """A setting's default as the command line writes it, for ``--help``."""
+    value = default(key)
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, Path):
+        return value.as_posix()
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# Every command resolves its settings this one way (``setting``); ``reportgen --help`` says so.
+SETTINGS_ORDER = ("Every command reads its settings the same way: the flags, then REPORTGEN_* environment "
+                  "variables (REPORTGEN_OUT, REPORTGEN_CACHE_DIR, ...), then the config file (--config or "
+                  f"REPORTGEN_CONFIG, else ./{CONFIG_FILE} or [tool.reportgen] in ./pyproject.toml), then the "
+                  "defaults.")
+
+
+def split_names(names: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Names as the command line writes them (``a,b``) or as a list, without blanks or repeats."""
+    items = (names or "").split(",") if isinstance(names, str) or names is None else map(str, names)
+    return tuple(dict.fromkeys(n.strip() for n in items if n.strip()))
+
+
+def choose_techniques(names: str | Iterable[str] | None, registry: Mapping[str, Technique]) -> tuple[str, ...]:
+    """The techniques named (all gallery techniques by default), in gallery order."""
     shown = [name for name, technique in registry.items() if technique.gallery]
-    names = split_names(text)
-    if not names:
+    chosen = split_names(names)
+    if not chosen:
         return tuple(shown)
-    check_choices("technique", names, shown)
-    return tuple(n for n in shown if n in names)
+    check_choices("technique", chosen, shown)
+    return tuple(n for n in shown if n in chosen)
 
 
 def check_preset(preset: str) -> str:
     return check_choice("preset", preset, PRESETS)
 
 
+# --- technique parameters --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Override:
+    """One technique parameter as given: typed (config file, Python API) or ``--set`` text, with
+    where it was given, so an error can name it."""
+
+    label: str
+    technique: str
+    param: str
+    value: Any
+    text: bool = False  # --set's text, read by the field's type
+
+
+def set_override(text: str) -> Override:
+    """``--set saliency.steps=20`` as an Override."""
+    label = f"--set {text!r}"
+    target, equals, value = text.partition("=")
+    technique, dot, param = target.strip().partition(".")
+    if not equals or not dot or not param.strip():
+        raise ConfigError(f"{label}: expected TECHNIQUE.PARAM=VALUE")
+    return Override(label, technique, param.strip(), value, text=True)
+
+
+def typed_overrides(overrides: Mapping[str, Mapping[str, Any]] | None) -> list[Override]:
+    """The Python API's ``{"saliency": {"methods": ("gradcam",)}}`` as Overrides."""
+    return [Override(f"overrides[{technique!r}][{param!r}]", technique, param, value)
+            for technique, params in (overrides or {}).items() for param, value in params.items()]
+
+
+def typed_param(params_cls: type, name: str, value: Any) -> Any:
+    """``value`` checked against the field's declared type (a list is taken for a tuple, an int for
+    a float); the errors are ``--set``'s."""
+    check_choice("parameter", name, [item.name for item in dataclasses.fields(params_cls)])
+    try:
+        return _typed(typing.get_type_hints(params_cls)[name], value)
+    except ValueError as error:
+        raise ParamError(f"bad value {value!r} for {name}: {error}") from None
+
+
+def _typed(kind: Any, value: Any) -> Any:
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        item = typing.get_args(kind)[0]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"expected a list of {_type_name(item)}")
+        return tuple(_typed(item, part) for part in value)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        return None if value is None else _typed(options[0], value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind in (bool, int, float, str) and isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    raise ValueError(f"expected {_type_name(kind)}")
+
+
+def _type_name(kind: Any) -> str:
+    return getattr(kind, "__name__", str(kind))
+
+
+def resolve_overrides(overrides: Iterable[Override], registry: Mapping[str, Technique]) -> dict[str, dict[str, Any]]:
+    """Overrides in order (a later one wins) -> {"saliency": {"steps": 20}}, typed by each Params field."""
+    resolved: dict[str, dict[str, Any]] = {}
+    for given in overrides:
+        try:
+            check_choice("technique", given.technique, registry)
+            params_cls = registry[given.technique].Params
+            value = (parse_param(params_cls, given.param, given.value) if given.text
+                     else typed_param(params_cls, given.param, given.value))
+        except ParamError as error:
+            raise ConfigError(f"{given.label}: {error}") from None
+        resolved.setdefault(given.technique, {})[given.param] = value
+    return resolved
+
+
 def parse_overrides(texts: Iterable[str], registry: Mapping[str, Technique],
                     file: FileSettings = FileSettings()) -> dict[str, dict[str, Any]]:
-    """``["saliency.steps=20", ...]`` -> {"saliency": {"steps": 20}}, typed by each Params field.
-    A config file's overrides come first, so the command line's win."""
-    overrides: dict[str, dict[str, Any]] = {}
-    labelled = [(file.where(key), text) for key, text in file.overrides] + [(f"--set {t!r}", t) for t in texts]
-    for label, text in labelled:
-        target, equals, value = text.partition("=")
-        technique, dot, param = target.strip().partition(".")
-        if not equals or not dot or not param:
-            raise ConfigError(f"{label}: expected TECHNIQUE.PARAM=VALUE")
-        try:
-            check_choice("technique", technique, registry)
-            typed = parse_param(registry[technique].Params, param.strip(), value)
-        except ParamError as error:
-            raise ConfigError(f"{label}: {error}") from None
-        overrides.setdefault(technique, {})[param.strip()] = typed
-    return overrides
+    """``["saliency.steps=20", ...]`` -> {"saliency": {"steps": 20}}, over a config file's overrides."""
+    return resolve_overrides([*file.overrides, *map(set_override, texts)], registry)
 
 
-DEFAULTS: Mapping[str, Any] = {
-    "out": Path("site"), "cache_dir": Path(".reportgen-cache"), "preset": "standard", "device": "auto",
-    "weights": "pretrained", "strict": False, "executor": "local",
-}
-# Every command resolves its settings this one way (``setting``); ``reportgen --help`` says so.
-SETTINGS_ORDER = ("Settings come from the flags, then REPORTGEN_* environment variables, then the config file "
-                  f"(--config or REPORTGEN_CONFIG, else ./{CONFIG_FILE} or [tool.reportgen] in ./pyproject.toml), "
-                  "then the defaults.")
+# --- resolution ------------------------------------------------------------------------------
 
 
 def setting(key: str, given: Mapping[str, Any], file: FileSettings) -> Any:
-    """One setting: what was given (a flag or its REPORTGEN_* variable; None = not given) over the
-    config file over the default."""
+    """One setting: what was given (a flag or its REPORTGEN_* variable, or the Python API's
+    argument; None = not given) over the config file over the default."""
     value = given.get(key)
-    return value if value is not None else file.values.get(key, DEFAULTS.get(key))
+    if value is not None:
+        return value
+    return file.values[key] if key in file.values else default(key)
 
 
 def settings_for(config_file: Path | None, **given: Any) -> dict[str, Any]:
@@ -272,9 +367,11 @@ def settings_for(config_file: Path | None, **given: Any) -> dict[str, Any]:
 
 
 def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping[str, Technique],
-                 settings: Iterable[str] = ()) -> BuildConfig:
-    """One build's configuration: what was given (flags, environment; None = not given) over the
-    config file over the defaults. Values from the file are checked here, naming file and key."""
+                 settings: Iterable[str] = (), overrides: Mapping[str, Mapping[str, Any]] | None = None) -> BuildConfig:
+    """One build's configuration: what was given (flags, environment or the Python API's
+    arguments; None = not given) over the config file over the defaults. Technique parameters:
+    ``settings`` (``--set`` texts) and ``overrides`` (typed) over the file's. Every value is
+    checked here, and an error names the flag, argument, or file and key."""
     def pick(key: str) -> Any:
         return setting(key, given, file)
 
@@ -292,22 +389,23 @@ def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping
         techniques = choose_techniques(pick("techniques"), registry)
     except ParamError as error:
         raise ConfigError(f"{where('techniques')}: {error}") from None
-    overrides = parse_overrides(settings, registry, file)
+    resolved = resolve_overrides([*file.overrides, *map(set_override, settings), *typed_overrides(overrides)],
+                                 registry)
     examples = pick("examples")
     if examples is not None:  # layer ascent's dataset examples come from this folder
         if not Path(examples).is_dir():
             raise ConfigError(f"{where('examples')}: examples folder {examples} does not exist or is not a folder")
-        layer_ascent = overrides.setdefault("layer_ascent", {})
+        layer_ascent = resolved.setdefault("layer_ascent", {})
         if given.get("examples") is not None or "examples_dir" not in layer_ascent:  # a --set wins over the file
             layer_ascent["examples_dir"] = str(Path(examples).resolve())
     return BuildConfig(
         input_dir=Path(input_dir),
-        models=split_names(pick("models")) or (DEFAULT_MODEL,),
+        models=split_names(pick("models")) or default("models"),
         techniques=techniques,
         out=Path(pick("out")),
         cache_dir=Path(pick("cache_dir")),
         preset=choice("preset", PRESETS),
-        overrides=overrides,
+        overrides=resolved,
         device=_checked(check_device, pick("device"), where("device")),
         weights=choice("weights", WEIGHTS),
         strict=bool(pick("strict")),

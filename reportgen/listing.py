@@ -11,6 +11,7 @@ import typing
 from typing import Any, Callable, Mapping
 
 from reportgen.choices import PRESETS
+from reportgen.config import default
 from reportgen.models.card import ModelCard
 from reportgen.techniques.base import Technique
 
@@ -84,11 +85,12 @@ def params_of(technique: Technique) -> list[ParamInfo]:
 
 
 def param_lines(technique: Technique) -> list[str]:
-    """A technique's fields: one line each of name, type, choices and value per preset, then its meaning."""
+    """A technique's fields: one line each of name, type, choices and value per preset (one value
+    when the presets agree), then its meaning."""
     lines = [f"# {technique.name}: {technique.title}  (--set {technique.name}.FIELD=VALUE)"]
     for info in params_of(technique):
         values = {preset: _value_text(value) for preset, value in info.values.items()}
-        shown = values["standard"] if len(set(values.values())) == 1 else \
+        shown = values[default("preset")] if len(set(values.values())) == 1 else \
             ", ".join(f"{preset} {value}" for preset, value in values.items())
         many = info.type.startswith("list")
         choices = f"  {'one or more' if many else 'one'} of: {', '.join(info.choices)}" if info.choices else ""

@@ -13,9 +13,12 @@ path of the regression report.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import pytest
+
+if TYPE_CHECKING:
+    from reportgen.regress import Outcome
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,11 +34,11 @@ class ReportgenCheck:
         self.folder, self.work, self.cache_dir, self.update = folder, work, cache_dir, update
 
     def __call__(self, baseline: str | Path, input_dir: str | Path | None = None, *, config: str | Path | None = None,
-                 tolerances: Mapping[str, float] | None = None, **settings: Any) -> Any:
+                 tolerances: Mapping[str, float] | None = None, **settings: Any) -> Outcome:
         """Build ``input_dir`` (or the config file's input) with ``settings`` (``reportgen.build``'s
         keywords) and check it against ``baseline``; returns the check's outcome when it passed."""
-        from reportgen.api import build
-        from reportgen.regress import RegressionError, Tolerance, check, promote
+        from reportgen.api import build, update_baseline
+        from reportgen.regress import RegressionError, Tolerance, check
 
         try:  # a bad tolerance fails the test before the build
             tolerance = Tolerance.parse((f"{name}={value}" for name, value in (tolerances or {}).items()), "tolerances")
@@ -49,7 +52,7 @@ class ReportgenCheck:
         if gallery.errors:
             pytest.fail("the build failed:\n" + "\n".join(gallery.errors), pytrace=False)
         if self.update or not baseline_dir.exists():
-            count = promote(baseline_dir, out, Path(settings["cache_dir"]))
+            count = update_baseline(baseline_dir, out=out, cache_dir=settings["cache_dir"])
             why = "updated (--reportgen-update)" if self.update else "did not exist"
             pytest.fail(f"baseline {baseline_dir} {why}: written from this build ({count} artifacts); "
                         "review it and run the test again", pytrace=False)

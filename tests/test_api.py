@@ -44,7 +44,7 @@ def test_a_config_file_and_check(tmp_path):
                                            'preset = "quick"\nout = "site"\ncache_dir = "cache"\ndevice = "cpu"\n')
     gallery = reportgen.build(config=tmp_path / "gallery.toml")
     assert gallery.out == tmp_path / "site" and {a.technique for a in gallery.artifacts} == {"predictions", "filters"}
-    assert reportgen.check(tmp_path / "baseline", out=gallery.out, cache_dir=gallery.cache_dir, update=True) > 0
+    assert reportgen.update_baseline(tmp_path / "baseline", out=gallery.out, cache_dir=gallery.cache_dir) > 0
     outcome = reportgen.check(tmp_path / "baseline", out=gallery.out, cache_dir=gallery.cache_dir)
     assert outcome.passed and not outcome.moved
 

@@ -54,7 +54,7 @@ def test_a_build_and_a_check_leave_torch_as_they_found_it(tmp_path, callers_stat
     assert gallery.computed and during and not same(during[0], callers_state)  # the build did change them
     assert during[0]["deterministic"] and during[0]["seed"] == 0
     assert same(snapshot(), callers_state)
-    reportgen.check(tmp_path / "baseline", out=gallery.out, cache_dir=gallery.cache_dir, update=True)
+    reportgen.update_baseline(tmp_path / "baseline", out=gallery.out, cache_dir=gallery.cache_dir)
     assert reportgen.check(tmp_path / "baseline", out=gallery.out, cache_dir=gallery.cache_dir).passed
     assert same(snapshot(), callers_state)
 

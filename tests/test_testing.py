@@ -25,7 +25,7 @@ def imported(tmp_path_factory):
     write_inputs(folder / "inputs")
     reportgen.build(folder / "inputs", models="tiny", techniques="filters", preset="quick", device="cpu",
                     out=folder / "site", cache_dir=folder / "cache")
-    reportgen.check(folder / "baseline", out=folder / "site", cache_dir=folder / "cache", update=True)
+    reportgen.update_baseline(folder / "baseline", out=folder / "site", cache_dir=folder / "cache")
 
 
 def test_the_fixture_writes_a_missing_baseline_checks_against_it_and_updates_it_on_request(imported, pytester):
