@@ -87,7 +87,8 @@ def params_of(technique: Technique) -> list[ParamInfo]:
 def param_lines(technique: Technique) -> list[str]:
     """A technique's fields: one line each of name, type, choices and value per preset (one value
     when the presets agree), then its meaning."""
-    lines = [f"# {technique.name}: {technique.title}  (--set {technique.name}.FIELD=VALUE)"]
+    lines = [f"# {technique.name}: {technique.title}  (--set {technique.name}.FIELD=VALUE; "
+             f"default preset: {default('preset')})"]
     for info in params_of(technique):
         values = {preset: _value_text(value) for preset, value in info.values.items()}
         shown = values[default("preset")] if len(set(values.values())) == 1 else \
