@@ -292,7 +292,7 @@ def typed_overrides(overrides: Mapping[str, Mapping[str, Any]] | None) -> list[O
 
 def typed_param(params_cls: type, name: str, value: Any) -> Any:
     """``value`` checked against the field's declared type (a list is taken for a tuple, an int for
-    a float); the errors are ``--set``'s."""
+    a float, and for a text, such as a class index); the errors are ``--set``'s."""
     check_choice("parameter", name, [item.name for item in dataclasses.fields(params_cls)])
     try:
         return _typed(typing.get_type_hints(params_cls)[name], value)
@@ -312,6 +312,8 @@ def _typed(kind: Any, value: Any) -> Any:
         return None if value is None else _typed(options[0], value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if kind is str and isinstance(value, int) and not isinstance(value, bool):  # a class index: classes = [52, 77]
+        return str(value)
     if kind in (bool, int, float, str) and isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
     raise ValueError(f"expected {_type_name(kind)}")

@@ -117,7 +117,7 @@ def test_bad_api_overrides_get_sets_one_line_error_naming_the_argument(tmp_path,
 
 @pytest.mark.parametrize("param,value,expected", [
     ("methods", "gradcam", "bad value 'gradcam' for methods: expected a list of str"),
-    ("methods", ["gradcam", 3], "bad value ['gradcam', 3] for methods: expected str"),
+    ("methods", ["gradcam", 3.5], "bad value ['gradcam', 3.5] for methods: expected str"),
     ("smoothgrad_samples", 2.5, "bad value 2.5 for smoothgrad_samples: expected int"),
     ("smoothgrad_samples", True, "bad value True for smoothgrad_samples: expected int"),
     ("smoothgrad_noise", "0.1", "bad value '0.1' for smoothgrad_noise: expected float"),
@@ -126,6 +126,12 @@ def test_a_field_takes_only_a_value_of_its_type(param, value, expected):
     with pytest.raises(ConfigError) as raised:
         build_config({"input": "in"}, FileSettings(), registry(), overrides={"saliency": {param: value}})
     assert str(raised.value) == f"overrides['saliency'][{param!r}]: {expected}"
+
+
+def test_class_indices_may_be_written_as_numbers(tmp_path):
+    (tmp_path / "g.toml").write_text('input = "in"\n[overrides.class_ascent]\nclasses = [52, "tabby"]\n')
+    config = build_config({}, load_config(tmp_path / "g.toml"), registry())
+    assert config.overrides["class_ascent"]["classes"] == ("52", "tabby")
 
 
 def test_a_config_file_override_is_checked_against_the_type_naming_file_and_key(tmp_path):
