@@ -80,9 +80,3 @@ LAYOUTS = ("nchw", "nhwc", "tokens")
 # Module types whose output is an activation: the layers worth showing or dreaming on by default.
 ACTIVATIONS = ("ReLU", "ReLU6", "SiLU", "GELU", "Hardswish", "BatchNormAct2d")
 
-# Techniques that optimise a picture step by step: rounding differences between CPUs grow with the
-# steps, so their regression check compares what the optimisation reached, not pixel for pixel.
-OPTIMISATIONS = ("class_ascent", "layer_ascent", "deep_dream")
-# Styles of those whose single runs end at other optima under other CPU kernels (measured): their
-# regression check judges each run loosely and each set by its means (regress/outcome.py).
-CHAOTIC = {"class_ascent": ("robust",)}

@@ -7,7 +7,8 @@ regression check does not.
 The compute modules are found, not listed: every module of the package that ``COMPUTE_ROOTS``
 import, directly or through each other, read from their source (``import`` statements anywhere in
 a module, those under ``if TYPE_CHECKING:`` excepted). A new module a technique imports is covered
-the moment it is imported.
+the moment it is imported. A technique's page view (a module named ``*_view``) shapes pages, not
+pictures: it is left out, and so is what only it imports.
 """
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ COMPUTE_ROOTS = ("reportgen.techniques", "reportgen.executors")
 # Libraries whose results enter a picture: their major.minor versions are part of the identity.
 PICTURE_LIBRARIES = ("torch", "torchvision", "timm", "numpy", "pillow")
 # Libraries compute modules import that never shape a picture: progress bars, the Ray transport,
-# the Hugging Face cache's file names (the weights' content enters the model's identity instead).
+# the Hugging Face cache's file names (the weights' content enters the model's identity instead),
+# the markup of a technique's captions on the pages.
 # Every third-party import of a compute module is in one of these two lists (tests/test_code_identity.py).
-OTHER_LIBRARIES = ("tqdm", "ray", "huggingface_hub")
+OTHER_LIBRARIES = ("tqdm", "ray", "huggingface_hub", "markupsafe")
 
 
 def code_identity() -> str:
@@ -52,7 +54,7 @@ def compute_modules(root: Path | None = None) -> dict[str, Path]:
     found: dict[str, Path] = {}
     while pending:  # iterative: import cycles are common and harmless here
         name = pending.pop()
-        if name in found:
+        if name in found or _shows_only(name):
             continue
         path = _source(root, name)
         if path is None:
@@ -60,6 +62,11 @@ def compute_modules(root: Path | None = None) -> dict[str, Path]:
         found[name] = path
         pending += [imported for imported in _imports(path, name, root) if imported not in found]
     return found
+
+
+def _shows_only(name: str) -> bool:
+    """A page view (``reportgen.techniques.saliency_view``...): what a page shows, never a picture."""
+    return name.rpartition(".")[2].endswith("_view")
 
 
 def third_party_imports(root: Path | None = None) -> set[str]:

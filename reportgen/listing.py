@@ -8,40 +8,22 @@ import inspect
 import re
 import sys
 import typing
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from reportgen.choices import PRESETS
 from reportgen.config import default
 from reportgen.models.card import ModelCard
 from reportgen.techniques.base import Technique
 
-# How each technique chooses its layers when none is set, as layer names. A technique missing
-# here (one that picks no layer, such as predictions) shows no default picks.
-DEFAULT_PICKS: Mapping[str, Callable[[Technique, Any, ModelCard], list[str]]] = {
-    "feature_maps": lambda technique, params, card: list(technique.layers_for(params, card)),
-    "filters": lambda technique, params, card: [name.rsplit(".", 1)[0] for name in technique.parameters_for(params, card)],
-    "saliency": lambda technique, params, card: _cam_layer(params, card),
-    "layer_ascent": lambda technique, params, card: [layer for layer, _ in technique.units_for(params, card)],
-    "deep_dream": lambda technique, params, card: [technique.layer_for(params, card)],
-}
 CHOICE_CHECK = re.compile(r"check_choices?\([^,]+,\s*params\.(\w+),\s*([A-Z][A-Z_]*)\)")
 FIELD_LINE = re.compile(r"^\s+(\w+)\s*:[^#]*?(?:#\s*(.*))?$")
-
-
-def _cam_layer(params: Any, card: ModelCard) -> list[str]:
-    from reportgen.techniques.saliency import cam_layer_for
-
-    layer = cam_layer_for(params, card)
-    return [layer] if layer else []
 
 
 def default_picks(card: ModelCard, registry: Mapping[str, Technique], preset: str) -> dict[str, list[str]]:
     """Layer name -> the techniques that pick it when no layer is set."""
     picks: dict[str, list[str]] = {}
     for name, technique in registry.items():
-        if name not in DEFAULT_PICKS:
-            continue
-        for layer in dict.fromkeys(DEFAULT_PICKS[name](technique, technique.params_for(preset), card)):
+        for layer in dict.fromkeys(technique.default_layers(technique.params_for(preset), card)):
             picks.setdefault(layer, []).append(name)
     return picks
 

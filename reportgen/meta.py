@@ -8,7 +8,7 @@ probability of ``class_index``, ``regulariser`` for the penalty term of an ascen
 
 Roles name the files a result holds (``Result.arrays`` / ``images`` / ``animations``, then the
 cache's and the site's files). The cache and the manifest store meta as JSON; ``load`` turns it
-back into the technique's type, so a manifest read by the site or by regression checks carries
+back into the type its technique's class declares, so a manifest read by the site or by regression checks carries
 typed meta. Torch-free and numpy-free: the site imports it.
 """
 from __future__ import annotations
@@ -285,20 +285,33 @@ class DeepDreamMeta(Meta):
 
 # --- from JSON -------------------------------------------------------------------------------
 
-META_TYPES: dict[str, type[Meta]] = {
-    "predictions": PredictionsMeta, "feature_maps": FeatureMapsMeta, "filters": FiltersMeta,
-    "saliency": SaliencyMeta, "faithfulness": FaithfulnessMeta, "class_ascent": ClassAscentMeta, "layer_ascent": UnitMeta,
-    "deep_dream": DeepDreamMeta,
-}
+# Technique name -> the Meta types it reports, as each technique's class declares them (filled by
+# ``reportgen.techniques.base.register``: a manifest is read after the registry is loaded).
+_DECLARED: dict[str, tuple[type[Meta], ...]] = {}
+
+
+def declare(technique: str, meta: Any) -> None:
+    """Record a technique's Meta type, or union of Meta types, for ``load``."""
+    kinds = typing.get_args(meta) if typing.get_origin(meta) in (typing.Union, types.UnionType) else (meta,)
+    if not all(isinstance(kind, type) and issubclass(kind, Meta) for kind in kinds):
+        raise TypeError(f"technique {technique!r}: Meta must be a reportgen.meta.Meta or a union of them, got {meta!r}")
+    _DECLARED[technique] = kinds
 
 
 def meta_type(technique: str, data: Mapping[str, Any]) -> type[Meta]:
-    """The type of a technique's meta (layer ascent: a unit's visualisation, or its examples)."""
-    if technique == "layer_ascent" and "examples" in data:
-        return ExamplesMeta
-    if technique not in META_TYPES:
-        raise ValueError(f"no meta type for technique {technique!r}")
-    return META_TYPES[technique]
+    """The type of a technique's meta: its declared type, or of a union the first whose fields
+    take the JSON's (a unit's visualisation or its dataset examples, for layer ascent)."""
+    if technique not in _DECLARED:
+        raise ValueError(f"no meta type for technique {technique!r} (no registered technique of that name)")
+    kinds = _DECLARED[technique]
+    for kind in kinds:
+        hints, names = _fields_of(kind)
+        given = {kind.renamed.get(name, name) for name in data}
+        required = {f.name for f in dataclasses.fields(kind)
+                    if f.default is dataclasses.MISSING and type(None) not in typing.get_args(hints[f.name])}
+        if given <= names and required <= given:
+            return kind
+    return kinds[0]  # none fits: the first's from_json names the field that does not
 
 
 def load(technique: str, data: Mapping[str, Any] | Meta) -> Meta:

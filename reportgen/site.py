@@ -19,7 +19,8 @@ import numpy as np
 from PIL import Image
 
 from reportgen import render, views
-from reportgen.views import slug
+from reportgen.techniques.base import registry
+from reportgen.techniques.shared_view import percent, slug
 from reportgen.artifacts import Artifact, File, Manifest
 from reportgen.images import InputImage
 from reportgen.staging import replace_folder, replaceable
@@ -29,6 +30,7 @@ INPUT_PREVIEW_PX = 480
 THUMBNAIL_PX = 160  # the contact sheet's pictures
 PAGES_SOFT_LIMIT_MB = 800  # GitHub Pages sites may be at most 1 GB
 PAGES_FILE_LIMIT_MB = 100
+PACKAGE_FOLDER = Path(__file__).resolve().parent
 
 
 class SiteError(Exception):
@@ -43,9 +45,20 @@ def templates_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "templates"
 
 
+def template_folders() -> list[Path]:
+    """Where page templates are looked up: reportgen's templates, then the folder of each registered
+    technique's module (a technique from outside the package keeps its template beside its code)."""
+    folders = [templates_dir()]
+    for technique in registry().values():
+        folder = technique.template_folder()
+        if folder not in folders and not folder.is_relative_to(PACKAGE_FOLDER):
+            folders.append(folder)
+    return folders
+
+
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir()),
+        loader=jinja2.FileSystemLoader(template_folders()),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -53,7 +66,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         auto_reload=False,  # a build renders thousands of pages from templates that do not change meanwhile
     )
-    env.filters["percent"] = lambda value: f"{100.0 * float(value):.1f}%"
+    env.filters["percent"] = percent
     env.filters["number"] = lambda value, digits=3: f"{float(value):.{digits}g}"
     return env
 
@@ -134,7 +147,7 @@ def pages(layout: views.Layout) -> Iterator[tuple[str, bytes]]:
         yield sheet.path, render_page("index.html" if sheet.number == 1 else "inputs.html", layout.index(sheet))
     for section in layout.manifest.sections:
         for page, context in layout.section(section.name):
-            yield page.path, render_page(f"sections/{section.name}.html", context)
+            yield page.path, render_page(registry()[section.name].template, context)
     for index, image in enumerate(layout.manifest.images):
         yield image.page, render_page("image.html", layout.image(index))
     for page, context in layout.misses_pages():

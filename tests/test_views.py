@@ -1,4 +1,4 @@
-from reportgen.views import saliency
+from reportgen.techniques.base import registry
 from test_artifacts import artifact, manifest
 
 
@@ -9,7 +9,7 @@ def test_saliency_averages_are_computed_in_python_over_the_images_that_have_one(
     maps = [artifact("guided", image="a.png", randomisation=stages(0.5, None), deletion_auc=0.25),
             artifact("guided", image="b.png", randomisation=stages(0.25, None), deletion_auc=0.75),
             artifact("gradcam", image="a.png", cam_layer="features")]
-    view = saliency(manifest(*maps), maps)
+    view = registry()["saliency"].view(manifest(*maps), maps)
     (gradcam, guided) = sorted(view["rows"], key=lambda row: row.method.name)
     (metrics,) = guided.metrics
     assert [(s.layers, s.rho) for s in metrics.stages] == [(1, 0.375), (3, None)]
@@ -27,13 +27,12 @@ def _artifact(technique, variant, spec, meta, image=None, files=()):
 
 def test_class_ascent_groups_a_table_per_style_with_a_row_per_class_and_a_column_per_regulariser():
     from reportgen.meta import ClassAscentMeta
-    from reportgen.views import class_ascent
 
     made = [_artifact("class_ascent", f"{index}/{regulariser}/{style}",
                       {"class_index": index, "regulariser": regulariser, "style": style, "l1_weight": 0.5},
                       ClassAscentMeta(index, f"class {index}", regulariser, style, 0.5, 1.0, index, f"class {index}", (1,)))
             for index in (3, 1) for regulariser in ("none", "l1") for style in ("robust",)]
-    (column,) = class_ascent(manifest(*made), made)["columns"]
+    (column,) = registry()["class_ascent"].view(manifest(*made), made)["columns"]
     (table,) = column.tables  # no naive run: no naive table
     assert table.style == "robust" and [(c.regulariser, c.weight) for c in table.columns] == [("none", None), ("l1", 0.5)]
     assert [(row.class_index, row.class_name) for row in table.rows] == [(3, "class 3"), (1, "class 1")]
@@ -42,7 +41,6 @@ def test_class_ascent_groups_a_table_per_style_with_a_row_per_class_and_a_column
 
 def test_deep_dream_groups_a_table_per_method_and_an_animation_row_only_where_there_is_one():
     from reportgen.meta import DeepDreamMeta, DreamRoles
-    from reportgen.views import deep_dream
 
     def dream(method, objective, files):
         meta = DeepDreamMeta("l", 1 if objective == "one_channel" else None, method, objective, "mean", (4, 4), 1, 2, 0.0, 1.0)
@@ -51,7 +49,7 @@ def test_deep_dream_groups_a_table_per_method_and_an_animation_row_only_where_th
 
     made = [dream("octaves", "all_channels", (DreamRoles.DREAM, DreamRoles.OCTAVES)),
             dream("simple", "one_channel", (DreamRoles.DREAM,))]
-    simple, octaves = deep_dream(manifest(*made), made)["tables"]
+    simple, octaves = registry()["deep_dream"].view(manifest(*made), made)["tables"]
     assert (simple.method, octaves.method) == ("simple", "octaves")
     assert [(row.objective, row.role) for row in simple.rows] == [("one_channel", DreamRoles.DREAM)]
     assert [row.role for row in octaves.rows] == [DreamRoles.DREAM, DreamRoles.OCTAVES]
@@ -60,7 +58,6 @@ def test_deep_dream_groups_a_table_per_method_and_an_animation_row_only_where_th
 
 def test_faithfulness_ranks_methods_among_the_baselines_and_marks_what_beats_both():
     from reportgen.meta import FaithfulnessMeta
-    from reportgen.views import faithfulness
 
     scores = {"gradcam": {"insertion": 0.6, "deletion": 0.2, "randomisation": -0.1},
               "guided": {"insertion": 0.5, "deletion": 0.4, "randomisation": 0.9},
@@ -69,7 +66,7 @@ def test_faithfulness_ranks_methods_among_the_baselines_and_marks_what_beats_bot
     curves = {name: {"insertion": (0.0, 1.0), "deletion": (1.0, 0.0)} for name in scores}
     meta = FaithfulnessMeta(tuple(scores), ("insertion", "deletion", "randomisation"), scores, curves, 3, 0, 15.0, 224)
     made = [_artifact("faithfulness", "scores", {}, meta)]
-    (table,) = faithfulness(manifest(*made), made)["tables"]
+    (table,) = registry()["faithfulness"].view(manifest(*made), made)["tables"]
     assert [row.method for row in table.methods] == ["gradcam", "centre", "guided", "random"]
     gradcam, guided = table.methods[0], table.methods[2]
     assert [s.beats_baselines for s in gradcam.scores] == [True, True, True]  # |-0.1| beats 1.0

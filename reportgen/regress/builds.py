@@ -20,6 +20,7 @@ import numpy as np
 from reportgen.artifacts import Artifact, Manifest
 from reportgen.regress.types import MARKER, RegressionError
 from reportgen.staging import replace_folder, replaceable
+from reportgen.techniques.base import registry
 
 
 class Build:
@@ -85,6 +86,7 @@ CACHE_KEY = re.compile(r"[0-9a-f]{64}")
 def _read_manifest(root: Path, missing: str, cache_dir: Path | None = None) -> Manifest:
     """The manifest in ``root``, its entries checked (``_check_entries``); errors in one line."""
     path = root / MANIFEST
+    registry()  # its techniques declare the types of the manifest's meta
     try:
         manifest = Manifest.from_json(json.loads(path.read_text()))
     except FileNotFoundError:

@@ -8,10 +8,10 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from reportgen.artifacts import Artifact
-from reportgen.choices import OPTIMISATIONS
 from reportgen.regress.builds import Baseline, Build, one_line, stored_precision
 from reportgen.regress.outcome import compare_outcome, compare_sets
 from reportgen.regress.types import Comparison, Outcome, RegressionError, RoleDifference, Tolerance
+from reportgen.techniques.base import registry
 
 PICTURE_FORMATS = ("PNG", "GIF")
 
@@ -57,7 +57,7 @@ def _compare_artifact(baseline: Baseline, build: Build, old: Artifact, new: Arti
         identical = False
         differences.append(_compare_raw(role, old_raw[role], after, tolerance))
     comparison = Comparison(old, new, identical, differences, unkept)
-    if comparison.moved and new.technique in OPTIMISATIONS:
+    if comparison.moved and registry()[new.technique].optimises:
         comparison.outcome = compare_outcome(old, new, lambda a, role: _frames(baseline.picture(a, role))[-1],
                                              lambda a, role: _frames(build.picture(a, role))[-1], old_raw, new_raw,
                                              tolerance)

@@ -4,7 +4,7 @@ An optimisation's steps amplify rounding, so under other CPU kernels its picture
 end at the same optimum, and are judged one by one (``compare_outcome``): the pictures' structure,
 the model's features of the final picture, the objective and the class probability reached.
 
-Some end at other optima (``choices.CHAOTIC``: measured, the robust class models): their single
+Some end at other optima (a technique's ``chaotic_styles``: measured, the robust class models): their single
 pictures, objectives, probabilities and even their top-1 class differ between kernels as much as
 two seeds make them differ. They are judged loosely one by one (the network describes the picture
 much as before) and tightly as a set (``compare_sets``): each technique, model and style's mean
@@ -21,16 +21,16 @@ import numpy as np
 
 from reportgen import render
 from reportgen.artifacts import Artifact
-from reportgen.choices import CHAOTIC
 from reportgen.meta import ClassAscentMeta
 from reportgen.regress.types import Comparison, RoleDifference, SetCheck, Tolerance
+from reportgen.techniques.base import registry
 
 Frames = Callable[[Artifact, str], np.ndarray]  # an artifact's picture (last frame) by role
 Arrays = Mapping[str, np.ndarray]
 
 
 def is_chaotic(artifact: Artifact) -> bool:
-    return artifact.technique in CHAOTIC and artifact.meta.style in CHAOTIC[artifact.technique]
+    return registry()[artifact.technique].chaotic(artifact.meta)
 
 
 def compare_outcome(old: Artifact, new: Artifact, before: Frames, after: Frames, old_raw: Arrays, new_raw: Arrays,

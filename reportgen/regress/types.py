@@ -27,11 +27,11 @@ class Tolerance:
     animation: int = 32  # the same for GIF frames: a 256-colour palette chosen per frame jumps by steps
     pixels: float = 0.005  # fraction of a picture's pixels allowed beyond ``pixel`` / ``animation``
     raw: float = 0.05  # largest |new - baseline| of a raw array, relative to the baseline's peak |value|
-    # Optimisations (choices.OPTIMISATIONS) that moved beyond those are judged by their outcome:
+    # Optimisations (a technique's ``optimises``) that moved beyond those are judged by their outcome:
     similarity: float = 0.8  # structural similarity of the low-passed grayscale pictures, at least
     features: float = 0.35  # cosine similarity of the model's features of the final picture, at least
     outcome: float = 0.2  # objective reached (relative to its peak), class probability reached, at most
-    # Chaotic optimisations (choices.CHAOTIC) are judged as sets (regress/outcome.py): their mean
+    # Chaotic optimisations (a technique's ``chaotic_styles``) are judged as sets (regress/outcome.py): their mean
     # objective (relative to its mean magnitude), mean class probability, share of runs seen as their
     # class and their pictures' mean contrast and colourfulness (relative) may move by at most this.
     chaotic: float = 0.2

@@ -3,24 +3,34 @@
 A technique is one file: a frozen ``Params`` dataclass (with per-preset values), a ``plan`` that
 turns parameters + a model card + images into ``Request``s (one per artifact), and a ``compute``
 that turns the requests the cache misses into ``Result``s, whose ``meta`` is the technique's typed
-``Meta`` and whose files are named by its ``Roles`` (both in reportgen.meta, where the torch-free
-site reads them). Planning never touches torch, so a warm
-rebuild can decide that everything is cached without loading a model.
+``Meta`` and whose files are named by its ``Roles``. The class is the only place that says what
+the technique is: besides those, what its page shows (``view``, ``template``), its captions on an
+input's page, and how the regression check judges it (``optimises``, ``chaotic_styles``); the
+site, the check and ``reportgen.meta`` read them from the registry. Planning and everything the
+site reads never touch torch, so a warm rebuild can decide that everything is cached without
+loading a model, and the site renders without torch.
 """
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
+
+from markupsafe import Markup
 
 # Request and Result live in reportgen.artifacts, PRESETS and ParamError in reportgen.choices; they
 # are named here too because every technique already imports this module.
 from reportgen.artifacts import Request, Result, Skip, is_keyed, not_keyed  # noqa: F401  (techniques declare fields with it)
 from reportgen.batching import batched  # noqa: F401  (techniques batch their requests)
 from reportgen.choices import PRESETS, ParamError, check_choice  # noqa: F401
+from reportgen.meta import declare
+from reportgen.techniques.shared_view import ImageRow
 
 if typing.TYPE_CHECKING:  # imported for annotations only: planning must stay torch-free
+    from reportgen.artifacts import Artifact, Manifest, ModelInfo
     from reportgen.cache import Entry
     from reportgen.images import InputImage
     from reportgen.models import LoadedModel, ModelCard
@@ -44,7 +54,8 @@ class Technique:
     description: ClassVar[str] = ""
     version: ClassVar[int] = 1
     Params: ClassVar[type]
-    # What ``compute`` reports: its ``Result.meta`` type (reportgen.meta) and its roles' names.
+    # What ``compute`` reports: its ``Result.meta`` type (a ``reportgen.meta.Meta``, or a union of
+    # them: the JSON's fields tell which) and its roles' names.
     Meta: ClassVar[Any]
     Roles: ClassVar[type]
     # Values that differ from the Params defaults, per preset name ("standard" = the defaults).
@@ -58,6 +69,55 @@ class Technique:
     # reach ``plan`` as ``upstream``, and its misses are computed in an earlier wave, so that
     # ``compute`` can ``read`` their cache entries by key.
     reads: ClassVar[str] = ""
+    # Its page's template (``view`` fills it): a name in reportgen's templates, or in the folder of
+    # the module that defines the technique. Empty: ``sections/<name>.html``.
+    template: ClassVar[str] = ""
+    # Whether it optimises a picture step by step: rounding differences between CPUs grow with the
+    # steps, so its regression check compares what the optimisation reached, not pixel for pixel.
+    optimises: ClassVar[bool] = False
+    # Styles (``meta.style``) whose single runs end at other optima under other CPU kernels
+    # (measured): their regression check judges each run loosely and each set by its means.
+    chaotic_styles: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("template") and "name" in cls.__dict__:
+            cls.template = f"sections/{cls.name}.html"
+
+    @classmethod
+    def template_folder(cls) -> Path:
+        """The folder of the module that defines the technique: the site looks for its template there
+        too, after reportgen's templates."""
+        return Path(typing.cast(str, sys.modules[cls.__module__].__file__)).resolve().parent
+
+    def chaotic(self, meta: Any) -> bool:
+        """Whether an artifact with this meta is one of the chaotic runs (``chaotic_styles``)."""
+        return getattr(meta, "style", None) in self.chaotic_styles
+
+    def default_layers(self, params: Any, card: "ModelCard") -> list[str]:
+        """The layers it picks when none is set (``reportgen list layers``); none by default."""
+        return []
+
+    def view(self, manifest: "Manifest", artifacts: "Sequence[Artifact]") -> dict[str, Any]:
+        """What its page shows besides its artifacts (the template's context), built in Python so
+        that the template only lays out. Torch-free: the site calls it."""
+        return {}
+
+    def image_rows(self, shown: "Sequence[Artifact]", models: "Sequence[ModelInfo]") -> list[ImageRow]:
+        """Its part of an input's page: a row per variant, a cell per model."""
+        per_model = [[a for a in shown if a.model == model.name] for model in models]
+        variants = list(dict.fromkeys(a.variant for a in shown))
+        return [ImageRow(self.variant_title(next(a for a in shown if a.variant == variant)),
+                         [next((a for a in mine if a.variant == variant), None) for mine in per_model])
+                for variant in variants]
+
+    def variant_title(self, artifact: "Artifact") -> str:
+        """The title of an artifact's row on an input's page."""
+        return artifact.variant
+
+    def caption(self, artifact: "Artifact") -> str | Markup:
+        """The line under an artifact on an input's page (empty: none); HTML only as ``Markup``."""
+        return ""
 
     def params_for(self, preset: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The Params of a preset with ``--set`` overrides applied (overrides already typed)."""
@@ -155,6 +215,7 @@ def register(cls: type[Technique]) -> type[Technique]:
     """Class decorator: make a technique available to the pipeline, CLI and registry-wide tests."""
     if cls.name in _REGISTRY:
         raise ValueError(f"technique {cls.name!r} registered twice")
+    declare(cls.name, cls.Meta)
     _REGISTRY[cls.name] = cls()
     return cls
 

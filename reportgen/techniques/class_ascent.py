@@ -19,6 +19,7 @@ import numpy as np
 from reportgen.choices import check_choices
 from reportgen.meta import AscentRoles, ClassAscentMeta
 from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, planned, sized, style_settings, style_spec
+from reportgen.techniques import class_ascent_view
 from reportgen.techniques.base import Request, Technique, register, not_keyed, spec_of
 
 DEFAULT_CLASSES = (52, 77, 231)  # thunder snake, wolf spider, collie: the classic scripts' classes
@@ -64,6 +65,11 @@ class ClassAscent(Technique):
                  "budget_s": 400.0},
     }
     per_image = False
+    optimises = True
+    chaotic_styles = ("robust",)
+
+    def view(self, manifest, artifacts):
+        return class_ascent_view.view(manifest, artifacts)
 
     def classes_for(self, params: Params, card) -> list[int]:
         if params.classes:

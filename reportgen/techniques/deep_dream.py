@@ -25,11 +25,13 @@ from functools import partial
 from typing import Any, Callable
 
 import numpy as np
+from markupsafe import Markup
 
 from reportgen import render
 from reportgen.lazy import F, torch
 from reportgen.choices import ACTIVATIONS, ParamError, check_choices
 from reportgen.meta import DeepDreamMeta, DreamRoles
+from reportgen.techniques import deep_dream_view
 from reportgen.techniques.base import Request, Result, Technique, register, not_keyed, spec_of
 
 OBJECTIVES = ("one_channel", "all_channels")
@@ -118,6 +120,20 @@ class DeepDream(Technique):
                   "budget_s": 0.0},
         "full": {"working_side": None, "steps": 200, "octave_steps": 20, "step_size": 0.05, "budget_s": 0.0},
     }
+
+    optimises = True
+
+    def default_layers(self, params, card):
+        return [self.layer_for(params, card)]
+
+    def view(self, manifest, artifacts):
+        return deep_dream_view.view(manifest, artifacts)
+
+    def variant_title(self, artifact):
+        return f"{deep_dream_view.DREAM_METHODS[artifact.meta.method][0]}, {deep_dream_view.DREAM_OBJECTIVES[artifact.meta.objective]}"
+
+    def caption(self, artifact):
+        return Markup("{:.4g} &rarr; {:.4g}").format(artifact.meta.objective_before, artifact.meta.objective_after)
 
     def layer_for(self, params: Params, card) -> str:
         if params.layer:

@@ -32,6 +32,7 @@ from reportgen.attribution.methods import METHODS
 from reportgen.choices import check_choices
 from reportgen.lazy import torch
 from reportgen.meta import FaithfulnessMeta, FaithfulnessRoles, SaliencyRoles
+from reportgen.techniques import faithfulness_view
 from reportgen.techniques.base import Request, Result, Technique, batched, register, not_keyed, spec_of
 from reportgen.techniques.saliency import _noise_seed
 
@@ -76,6 +77,9 @@ class Faithfulness(Technique):
     Roles = FaithfulnessRoles
     presets = {"quick": {"road_fractions": (0.3, 0.7), "budget_s": 0.0}, "full": {"steps": 50, "budget_s": 0.0}}
     reads = "saliency"
+
+    def view(self, manifest, artifacts):
+        return faithfulness_view.view(manifest, artifacts)
 
     def plan(self, params, card, images, upstream=()):
         check_choices("saliency methods", params.methods, METHODS)

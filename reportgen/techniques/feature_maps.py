@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from markupsafe import Markup
 
 from reportgen import render
 from reportgen.batching import batched_by_image
@@ -18,6 +19,7 @@ from reportgen.choices import ACTIVATIONS
 from reportgen.lazy import torch
 from reportgen.meta import FeatureMapRoles as Roles, FeatureMapsMeta
 from reportgen.techniques.base import Request, Result, Technique, Unsupported, register, not_keyed, spec_of
+from reportgen.techniques.shared_view import Grid, ImageRow
 
 # The classic VGG layers (indices into `features`): ReLU outputs after conv blocks 1, 2, 3, 5.
 CLASSIC_LAYERS = {
@@ -61,6 +63,24 @@ class FeatureMaps(Technique):
         if params.layers:
             return params.layers
         return CLASSIC_LAYERS.get(card.name) or tuple(card.pick(4, ACTIVATIONS, min_side=2))
+
+    def default_layers(self, params, card):
+        return list(self.layers_for(params, card))
+
+    def view(self, manifest, artifacts):
+        """A block per input image: each model's maps, early layers to late."""
+        return {"maps": Grid(artifacts), "roles": Roles}
+
+    def image_rows(self, shown, models):
+        """Each model's layers paired by their place (models have layers of their own names), early
+        to late; the cells then name their layer (``caption``)."""
+        per_model = [[a for a in shown if a.model == model.name] for model in models]
+        depth = max(len(mine) for mine in per_model)
+        return [ImageRow(f"layer {place + 1} of {depth}", [mine[place] if place < len(mine) else None for mine in per_model])
+                for place in range(depth)]
+
+    def caption(self, artifact):
+        return Markup("<code>{}</code>").format(artifact.variant)
 
     def plan(self, params, card, images):
         requests = []

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen import render
+from reportgen.artifacts import select
 from reportgen.choices import ChoiceError
 from reportgen.meta import FilterRoles as Roles, FiltersMeta
 from reportgen.techniques.base import Request, Result, Technique, Unsupported, register, spec_of
@@ -53,6 +54,12 @@ class Filters(Technique):
     Roles = Roles
     presets = {"quick": {"max_filters": 16, "deep_filters": 9}}
     version = 1
+
+    def default_layers(self, params, card):
+        return [name.rsplit(".", 1)[0] for name in self.parameters_for(params, card)]
+
+    def view(self, manifest, artifacts):
+        return {"rows": [(model, select(artifacts, model=model.name)) for model in manifest.models], "roles": Roles}
 
     def parameters_for(self, params: Params, card) -> tuple[str, ...]:
         if params.parameters:

@@ -29,6 +29,7 @@ from reportgen.choices import ParamError, check_choice, check_choices
 from reportgen.dataset_examples import ExamplesError, Mined, example_folder, mine
 from reportgen.meta import Example, LayerAscentRoles, ExamplesMeta, UnitMeta
 from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, planned, sized, style_settings, style_spec
+from reportgen.techniques import layer_ascent_view
 from reportgen.techniques.base import Request, Result, Technique, register, not_keyed, spec_of
 
 # VGG16's classic units (indices into `features`: conv3_3 filter 5, conv5_1 filter 25).
@@ -83,6 +84,13 @@ class LayerAscent(Technique):
                  "budget_s": 200.0},
     }
     per_image = True  # for the examples; the visualisations themselves are keyed per model
+    optimises = True
+
+    def default_layers(self, params, card):
+        return [layer for layer, _ in self.units_for(params, card)]
+
+    def view(self, manifest, artifacts):
+        return layer_ascent_view.view(manifest, artifacts)
 
     def units_for(self, params: Params, card) -> list[tuple[str, int]]:
         if params.units:

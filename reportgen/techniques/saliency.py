@@ -22,7 +22,9 @@ from reportgen.choices import check_choice
 from reportgen.lazy import torch
 from reportgen.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
 from reportgen.models import ModelError
+from reportgen.techniques import saliency_view
 from reportgen.techniques.base import Request, Result, Technique, register, not_keyed, spec_of
+from reportgen.techniques.shared_view import percent
 
 IG_BASELINES = {"black": 0.0, "white": 1.0, "mean": None}  # pixel value; None = the dataset mean (0 after normalising)
 CLASSIC_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}  # the last convolution block's ReLU
@@ -125,6 +127,19 @@ class Saliency(Technique):
         "full": {"smoothgrad_samples": 50, "ig_steps": 50, "randomisation_stages": 5, "deletion_steps": 32,
                  "budget_s": 0.0},
     }
+
+    def default_layers(self, params, card):
+        layer = cam_layer_for(params, card)
+        return [layer] if layer else []
+
+    def view(self, manifest, artifacts):
+        return saliency_view.view(manifest, artifacts)
+
+    def variant_title(self, artifact):
+        return METHODS[artifact.variant].title if artifact.variant in METHODS else artifact.variant
+
+    def caption(self, artifact):
+        return f"explains {artifact.meta.class_name}, p = {percent(artifact.meta.probability)}"
 
     def plan(self, params, card, images):
         methods = chosen(params.methods)

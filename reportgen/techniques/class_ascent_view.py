@@ -1,0 +1,72 @@
+"""What the class ascent page shows: per model, a table per style with a row per class and a column
+per regulariser. Torch-free (``shared_view``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from reportgen.artifacts import Artifact, Manifest, find, select
+from reportgen.meta import AscentRoles
+from reportgen.techniques.shared_view import ModelColumn
+
+
+STYLES = {  # style -> (title, what it does), in the pages' order
+    "naive": ("Naive pixel ascent", "Adam on the pixels themselves."),
+    "robust": ("Robust: Fourier image and random transforms",
+               "Adam on a decorrelated Fourier spectrum whose high frequencies are damped; before every step "
+               "the image is padded, randomly shifted, zoomed, turned and colour-shifted, and the model sees it "
+               "at its input size."),
+}
+REGULARISERS = {"none": "No regulariser", "l1": "L1 regulariser", "l2": "L2 regulariser"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A regulariser's column: its label and weight (None for no regulariser)."""
+
+    regulariser: str
+    label: str
+    weight: float | None
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    class_index: int
+    class_name: str
+    cells: list[Artifact | None]  # one per column
+
+
+@dataclass(frozen=True)
+class StyleTable:
+    style: str
+    title: str
+    about: str
+    columns: list[Column]
+    rows: list[ClassRow]
+
+
+def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
+    """Per model, one table per style: rows are classes, columns regularisers."""
+    columns = []
+    for model in manifest.models:
+        mine = select(artifacts, model=model.name)
+        if not mine:
+            continue
+        classes = list(dict.fromkeys(a.spec["class_index"] for a in mine))
+        regularisers = list(dict.fromkeys(a.spec["regulariser"] for a in mine))
+        tables = []
+        for style, (title, about) in STYLES.items():
+            styled = select(mine, style=style)
+            if not styled:
+                continue
+            heads = []
+            for regulariser in regularisers:
+                first = find(styled, regulariser=regulariser)
+                weight = first.spec[f"{regulariser}_weight"] if first and regulariser != "none" else None
+                heads.append(Column(regulariser, REGULARISERS[regulariser], weight))
+            rows = [ClassRow(index, find(mine, class_index=index).meta.class_name,
+                             [find(styled, class_index=index, regulariser=r) for r in regularisers])
+                    for index in classes]
+            tables.append(StyleTable(style, title, about, heads, rows))
+        columns.append(ModelColumn(model, tables))
+    return {"columns": columns, "roles": AscentRoles}
