@@ -46,12 +46,16 @@ class Request:
     ``image`` is the one input image of a per-image artifact (its pixels' hash enters the key);
     ``inputs`` the input images an artifact reads all of at once (a unit's best patches over the
     inputs): their pixel hashes must then be in ``spec``, the pipeline keys only ``image``.
+    ``reads`` the cache keys of other artifacts it is computed from (faithfulness: saliency's
+    maps): they enter its key, so it is made again when they are, but they are no parameter of its
+    own and the manifest does not record them (they change with every change of code).
     """
 
     variant: str
     spec: Mapping[str, Any]
     image: "InputImage | None" = None
     inputs: "tuple[InputImage, ...]" = ()
+    reads: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -61,10 +61,11 @@ def cache_key(
     spec: Mapping[str, Any],
     model_identity: Mapping[str, Any] | None,
     image_hash: str | None,
+    reads: Mapping[str, Any] | None = None,
 ) -> str:
     """sha256 over sorted JSON of everything an artifact depends on: the technique's request, the
-    model's full identity (``ModelCard.identity``), the input's pixels and the code that computes it
-    (``code_identity``). ``version`` documents a technique's changes; correctness does not rest on it."""
+    model's full identity (``ModelCard.identity``), the input's pixels, the keys of the artifacts it
+    is computed from (``Request.reads``) and the code that computes it (``code_identity``). ``version`` documents a technique's changes; correctness does not rest on it."""
     payload = {
         "code": code_identity(),
         "technique": technique,
@@ -72,6 +73,7 @@ def cache_key(
         "spec": spec,
         "model": model_identity,
         "image": image_hash,
+        "reads": reads or {},
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -153,7 +153,7 @@ def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard,
         skips += [r for r in requests if isinstance(r, Skip)]
         for request in (r for r in requests if not isinstance(r, Skip)):
             image_hash = request.image.pixel_hash if request.image is not None else None
-            key = cache_key(technique.name, technique.version, request.spec, card.identity, image_hash)
+            key = cache_key(technique.name, technique.version, request.spec, card.identity, image_hash, request.reads)
             planned.append(Planned(technique, card.name, request, key))
     return planned, skips
 

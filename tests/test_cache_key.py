@@ -45,7 +45,7 @@ def keys(technique, params, card, images) -> set[str]:
 
 def key_of(technique, request, card) -> str:
     return cache_key(technique.name, technique.version, request.spec, card.identity,
-                     request.image.pixel_hash if request.image is not None else None)
+                     request.image.pixel_hash if request.image is not None else None, request.reads)
 
 
 def other_value(technique, field, value):
@@ -96,6 +96,20 @@ def test_budget_s_is_keyed_through_what_it_shrinks(tiny_card, two_images):
     heavy = dataclasses.replace(tiny_card, gflops=1e4)  # a budget this model's runs do not fit
     assert keys(technique, params, heavy, two_images) != keys(technique, dataclasses.replace(params, budget_s=0.0),
                                                              heavy, two_images)
+
+
+def test_an_artifact_is_keyed_by_the_artifacts_it_reads_which_are_no_parameter_of_it(tiny_card, two_images):
+    """Faithfulness scores saliency's maps: another map (another key) recomputes the scores, and the
+    manifest's parameters do not hold keys, which change with every change of code."""
+    technique, saliency = registry()["faithfulness"], registry()["saliency"]
+    params = technique.params_for("quick")
+    upstream = [(r, key_of(saliency, r, tiny_card)) for r in saliency.plan(saliency.params_for("quick"), tiny_card,
+                two_images) if isinstance(r, Request)]
+    (request,) = [r for r in technique.plan(params, tiny_card, two_images, upstream) if isinstance(r, Request)]
+    moved = [(r, "0" * 64 if i == 0 else key) for i, (r, key) in enumerate(upstream)]
+    (again,) = [r for r in technique.plan(params, tiny_card, two_images, moved) if isinstance(r, Request)]
+    assert again.spec == request.spec and key_of(technique, again, tiny_card) != key_of(technique, request, tiny_card)
+    assert upstream[1][1] not in str(request.spec)
 
 
 def test_the_examples_folder_is_keyed_by_its_content_not_its_path(tmp_path, tiny_card, two_images):

@@ -92,9 +92,9 @@ class Faithfulness(Technique):
             return [self.skip(card, "", "no saliency maps to score")] if ordered else []
         spec = spec_of(sized(params, card, len(methods)), methods=methods)
         spec["inputs"] = [image.pixel_hash for image in ordered]
-        spec["maps"] = {m: [maps[(i.pixel_hash, m)] for i in ordered] for m in methods}
         spec["boxes"] = [[list(box) for box in image.boxes] for image in ordered]
-        return [Request("scores", spec, inputs=tuple(ordered))]
+        reads = {m: [maps[(i.pixel_hash, m)] for i in ordered] for m in methods}
+        return [Request("scores", spec, inputs=tuple(ordered), reads=reads)]
 
     def compute(self, params, model, requests, progress, read=None):
         for request in requests:
@@ -133,7 +133,7 @@ def _score(params, model, request, progress, read) -> Result:
     for chunk in batched(entries, params.batch_size):
         inputs = model.inputs([image.pixels for _, (image, _) in chunk])
         height, width = inputs.shape[2:]
-        saliency = {m: [_entry(read, spec["maps"][m][index], m) for index, _ in chunk] for m in methods}
+        saliency = {m: [_entry(read, request.reads[m][index], m) for index, _ in chunk] for m in methods}
         targets = torch.tensor([e.meta.class_index for e in saliency[methods[0]]], device=inputs.device)
         importance = {m: _importance(cam, sanity, saliency[m], (height, width)).to(inputs.device) for m in methods}
         seeds = [_noise_seed(params.seed, image.pixel_hash) for _, (image, _) in chunk]

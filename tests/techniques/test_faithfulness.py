@@ -125,10 +125,11 @@ def test_keys_follow_the_maps_boxes_and_settings(cache):
     (first,) = FAITHFULNESS.plan(params, card, images, upstream)
     assert first.spec["methods"] == ["vanilla", "gradcam"]  # the methods saliency makes
     (reordered,) = FAITHFULNESS.plan(params, card, images[::-1], upstream[::-1])
-    assert first.spec == reordered.spec
+    assert first.spec == reordered.spec and first.reads == reordered.reads
     moved = [dataclasses.replace(images[0], boxes=((0.0, 0.0, 5.0, 5.0),))] + images[1:]
     assert FAITHFULNESS.plan(params, card, moved, upstream)[0].spec != first.spec
     other = [(request, key + "x") for request, key in upstream]
-    assert FAITHFULNESS.plan(params, card, images, other)[0].spec != first.spec
+    read_other = FAITHFULNESS.plan(params, card, images, other)[0]
+    assert read_other.reads != first.reads and read_other.spec == first.spec  # keyed, not a parameter
     assert FAITHFULNESS.plan(dataclasses.replace(params, steps=30), card, images, upstream)[0].spec != first.spec
     assert "batch_size" not in first.spec

@@ -26,7 +26,8 @@ def planned(technique, card, images, cache, preset="quick", model=None):
         return params, technique.plan(params, card, images if technique.per_image else []), {}
     read = registry()[technique.reads]
     read_params, read_requests, _ = planned(read, card, images, cache, preset)
-    keyed = [(r, cache_key(read.name, read.version, r.spec, card.identity, r.image.pixel_hash if r.image else None))
+    keyed = [(r, cache_key(read.name, read.version, r.spec, card.identity, r.image.pixel_hash if r.image else None,
+                         r.reads))
              for r in read_requests if isinstance(r, Request)]
     if model is not None:
         for (_, key), (_, result) in zip(keyed, read.compute(read_params, model, [r for r, _ in keyed], Silent())):
