@@ -1,7 +1,9 @@
 """One object per saliency method, as pytorch-grad-cam's ``BaseCAM``: the shared loop
 (``attribution.maps.compute``) runs one forward pass and one backward per gradient rule, then asks
 each method for its map; a method overrides ``attribute`` and declares the rest as class
-attributes. Adding a method is one subclass here plus ``@register``.
+attributes. Adding a method is one subclass: registered with ``@register`` (here, or in a module
+of one's own), or named by another package's ``reportgen.saliency_methods`` entry point
+(``reportgen.plugins``).
 
 A method holds what every reader needs: its ``name`` (the artifact's variant and the
 ``saliency.methods`` choice), ``title`` (the page's row), ``renderings`` (the pictures it
@@ -48,6 +50,9 @@ class SaliencyMethod:
     uses_cam: ClassVar[bool] = False  # reads the CAM layer's activation and gradient (needs a CAM layer)
     # Adebayo et al. 2018 found its maps nearly unchanged when the model's weights are randomised.
     fails_randomisation: ClassVar[bool] = False
+    # Its row repeats the model's ``cam_note``: why a CAM weighted by the mean gradient may misplace
+    # what a head that does not average the map uses.
+    shows_cam_note: ClassVar[bool] = False
 
     def unsupported(self, card: Any) -> str | None:
         """Why the model (its card) cannot have this map, for a plan-time skip; None: it can."""
@@ -91,6 +96,13 @@ def register(cls: type[SaliencyMethod]) -> type[SaliencyMethod]:
     return cls
 
 
+def every_name() -> tuple[str, ...]:
+    """Every registered method, in the registry's order: the default of ``saliency.methods`` and
+    ``faithfulness.methods``, read when their Params are made, so that a method registered after
+    reportgen's own (by a plugin or a test module) is among them."""
+    return tuple(METHODS)
+
+
 def chosen(names: Sequence[str]) -> list[SaliencyMethod]:
     """The methods named, in the registry's order; an unknown name is a ChoiceError."""
     check_choices("saliency methods", names, METHODS)
@@ -126,6 +138,7 @@ class GradCAM(SaliencyMethod):
 
     name, title, uses_cam, key_fields = "gradcam", "Grad-CAM", True, ("cam_layer",)
     renderings = ((Roles.OVERLAY, "heat map"),)
+    shows_cam_note = True
 
     def attribute(self, batch):
         from reportgen.attribution import cam

@@ -221,7 +221,11 @@ def register(cls: type[Technique]) -> type[Technique]:
 
 
 def registry() -> dict[str, Technique]:
-    """All techniques, in the gallery's order (README, What it shows)."""
-    from reportgen import techniques  # noqa: F401  importing the package registers every technique
+    """All techniques, in the gallery's order (README, What it shows), then those of installed
+    packages (``reportgen.plugins``), whose saliency methods are registered first."""
+    from reportgen import plugins, techniques  # noqa: F401  importing the package registers every technique
+    from reportgen.attribution import methods
 
+    plugins.add(plugins.SALIENCY_METHODS, methods.SaliencyMethod, methods.register, methods.METHODS)
+    plugins.add(plugins.TECHNIQUES, Technique, register, _REGISTRY)
     return dict(_REGISTRY)

@@ -23,12 +23,12 @@ Roles: ``scores`` (methods x metrics, the raw numbers, in ``meta.methods`` x ``m
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from reportgen import meta as metas
-from reportgen.attribution.methods import METHODS
+from reportgen.attribution.methods import METHODS, every_name
 from reportgen.choices import check_choices
 from reportgen.lazy import torch
 from reportgen.meta import FaithfulnessMeta, FaithfulnessRoles, SaliencyRoles
@@ -50,7 +50,7 @@ METRICS = {
 
 @dataclass(frozen=True)
 class Params:
-    methods: tuple[str, ...] = tuple(METHODS)  # scored among those saliency makes (its settings apply)
+    methods: tuple[str, ...] = field(default_factory=every_name)  # scored among those saliency makes (its settings apply)
     steps: int = 10  # insertion / deletion: fractions 0, 1/steps, ..., 1 of the pixels moved
     road_fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
     pointing_tolerance: float = 15.0  # pixels at a 224 px input (TorchRay's), scaled to the model's

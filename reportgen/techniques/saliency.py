@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from reportgen import render
 from reportgen.batching import batched_by_image
-from reportgen.attribution.methods import METHODS, chosen
+from reportgen.attribution.methods import METHODS, chosen, every_name
 from reportgen.choices import check_choice
 from reportgen.lazy import torch
 from reportgen.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
@@ -37,7 +37,7 @@ SANITY_FIELDS = ("randomisation_stages", "deletion_steps", "seed")
 
 @dataclass(frozen=True)
 class Params:
-    methods: tuple[str, ...] = tuple(METHODS)
+    methods: tuple[str, ...] = field(default_factory=every_name)  # default: every registered method
     cam_layer: str = ""  # empty: the classic one (VGG) or the last feature-map layer before global pooling
     smoothgrad_samples: int = 8
     smoothgrad_noise: float = 0.15  # noise spread as a fraction of the input's value range
