@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import inspect
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -32,8 +33,41 @@ OTHER_LIBRARIES = ("tqdm", "ray", "huggingface_hub", "markupsafe")
 
 
 def code_identity() -> str:
-    """sha256 over the compute modules' sources and the picture libraries' major.minor versions."""
-    return _code_identity(_package_root())
+    """sha256 over the compute modules' sources and the picture libraries' major.minor versions,
+    and the source files of the techniques and saliency methods registered from outside the
+    package (a plugin's, a test module's)."""
+    base = _code_identity(_package_root())
+    outside = _outside_sources()
+    if not outside:
+        return base
+    return _with_sources(base, tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in outside))
+
+
+def _outside_sources() -> list[Path]:
+    """The files that define registered techniques and saliency methods, outside the package."""
+    from reportgen.attribution.methods import METHODS
+    from reportgen.techniques.base import registry
+
+    sources = {_source_file(type(registered)) for registered in [*registry().values(), *METHODS.values()]}
+    return sorted(path for path in sources if path is not None and not path.is_relative_to(_package_root()))
+
+
+@functools.lru_cache(maxsize=None)
+def _source_file(cls: type) -> Path | None:
+    try:
+        source = inspect.getsourcefile(cls)
+    except TypeError:  # defined where no file is kept
+        return None
+    return Path(source).resolve() if source else None
+
+
+@functools.lru_cache(maxsize=None)
+def _with_sources(base: str, files: tuple[tuple[str, int, int], ...]) -> str:
+    """``base`` and the files' contents (named with their size and time, so an edit is read again)."""
+    digest = hashlib.sha256(base.encode())
+    for path, _size, _time in files:
+        digest.update(f"{path}\n".encode() + Path(path).read_bytes())
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=None)
@@ -83,6 +117,7 @@ def major_minor(distribution: str) -> str:
         return "none"
 
 
+@functools.lru_cache(maxsize=None)
 def _package_root() -> Path:
     return Path(__file__).resolve().parent
 

@@ -113,3 +113,27 @@ def test_a_build_after_a_code_change_recomputes_everything(tmp_path, monkeypatch
     monkeypatch.setattr("reportgen.models.describe.code_identity", lambda: "other code")
     again = build()
     assert again.cached == 0 and again.computed == first.computed
+
+
+def test_a_technique_defined_outside_the_package_is_part_of_it(tmp_path, monkeypatch):
+    """A plugin's (or a test module's) technique: an edit of the file that defines it recomputes."""
+    import importlib.util
+
+    from reportgen import meta
+    from reportgen.techniques import base
+
+    source = tmp_path / "outside_technique.py"
+    text = ("from reportgen.techniques.filters import Filters\n\n\n"
+            "class Outside(Filters):\n    name = 'outside_filters'\n")
+    source.write_text(text)
+    spec = importlib.util.spec_from_file_location("outside_technique", source)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "outside_technique", module)
+    spec.loader.exec_module(module)
+    before = code_identity.code_identity()
+    monkeypatch.setitem(base._REGISTRY, "outside_filters", module.Outside())
+    monkeypatch.setitem(meta._DECLARED, "outside_filters", meta._DECLARED["filters"])
+    registered = code_identity.code_identity()
+    assert registered != before
+    source.write_text(text + "    version = 2\n")
+    assert code_identity.code_identity() not in (before, registered)
