@@ -79,6 +79,7 @@ def timed_build(folder: Path, work: Path, extra: list[str]) -> dict:
 
 
 PIPELINE = """
+import json
 import sys
 from pathlib import Path
 from reportgen.config import BuildConfig
@@ -89,7 +90,7 @@ config = BuildConfig(input_dir=folder, models=(sys.argv[4],), techniques=techniq
                      cache_dir=work / "cache", preset="quick", device="cpu")
 report = build(config, Silent())
 with open(work / "manifest.json", "w", encoding="utf-8") as stream:
-    report.manifest.write(stream)
+    json.dump(report.manifest.to_json(), stream, indent=1, sort_keys=True)
 print(report.summary())
 """
 

@@ -9,11 +9,10 @@ than a section that silently disappears. Never imports torch.
 """
 from __future__ import annotations
 
-import io
 import json
 import typing
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence, TextIO
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -250,11 +249,6 @@ class ImageInfo:
         return cls(**values)
 
 
-def _indented(value: Any, depth: int) -> str:
-    """``value`` as ``json.dumps(..., indent=1, sort_keys=True)`` writes it ``depth`` levels deep."""
-    return json.dumps(value, indent=1, sort_keys=True).replace("\n", "\n" + " " * depth)
-
-
 @dataclass(frozen=True)
 class Manifest:
     """Every artifact of a build and what it was built with."""
@@ -309,32 +303,6 @@ class Manifest:
             "models": [vars(m).copy() for m in self.models],
             **({"skips": [vars(s).copy() for s in self.skips]} if self.skips else {}),
         }
-
-    def dumps(self) -> str:
-        """The manifest.json text: sorted keys, so equal manifests are equal bytes."""
-        text = io.StringIO()
-        self.write(text)
-        return text.getvalue()
-
-    def write(self, stream: TextIO) -> None:
-        """Write ``dumps()``'s text to ``stream`` an image and an artifact at a time, so a large
-        folder's manifest is never held whole a second time."""
-        lists = {"images": (i.to_json() for i in self.images), "artifacts": (a.to_json() for a in self.artifacts)}
-        lengths = {"images": len(self.images), "artifacts": len(self.artifacts)}
-        head = self._head_json()
-        stream.write("{")
-        for number, name in enumerate(sorted([*head, *lists])):
-            stream.write(f"{',' if number else ''}\n {json.dumps(name)}: ")
-            if name in head:
-                stream.write(_indented(head[name], 1))
-            elif not lengths[name]:
-                stream.write("[]")
-            else:
-                stream.write("[")
-                for index, item in enumerate(lists[name]):
-                    stream.write(f"{',' if index else ''}\n  {_indented(item, 2)}")
-                stream.write("\n ]")
-        stream.write("\n}")
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Manifest":

@@ -39,11 +39,11 @@ def test_a_misspelt_criterion_fails_loudly_instead_of_matching_nothing():
 
 def test_manifest_round_trips_through_json_before_and_after_publishing():
     built = manifest(artifact("guided", image="a.png", spec={"layer": "x"}, unguided_calls=1), artifact("gradcam"))
-    assert Manifest.from_json(json.loads(built.dumps())) == built
+    assert Manifest.from_json(json.loads(json.dumps(built.to_json()))) == built
     assert "files" not in built.to_json()["artifacts"][0]  # not published yet
     published = built.with_artifacts([a.__class__(**{**a.__dict__, "files": {"color": File("a/c.png", 4, 3)},
                                                      "anchor": a.variant}) for a in built.artifacts])
-    again = Manifest.from_json(json.loads(published.dumps()))
+    again = Manifest.from_json(json.loads(json.dumps(published.to_json())))
     assert again == published and again.artifacts[0].files["color"].width == 4
     assert built.artifacts[0].raw_roles() == ["attribution"]
     assert built.artifacts[0].identity() == ("saliency", "guided", "m", "a.png", '{"layer": "x"}')
@@ -52,12 +52,3 @@ def test_manifest_round_trips_through_json_before_and_after_publishing():
 def test_an_unknown_technique_fails_loudly():
     with pytest.raises(UnknownName, match="'saliancy'"):
         manifest(artifact()).of("saliancy")
-
-
-@pytest.mark.parametrize("count", [0, 1, 3])
-def test_the_manifest_written_an_artifact_at_a_time_is_the_whole_json_text(count):
-    from dataclasses import replace
-
-    built = manifest(*[artifact(f"v{n}", image="a.png", spec={"layer": "x", "n": [n, {"deep": n}]}) for n in range(count)])
-    for case in (built, replace(built, images=())):
-        assert case.dumps() == json.dumps(case.to_json(), indent=1, sort_keys=True)

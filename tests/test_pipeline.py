@@ -47,7 +47,7 @@ def test_manifest_describes_every_artifact(tmp_path, inputs):
     assert first.spec["layer"] == first.variant and first.image in ("a.png", "b.png")
     assert set(first.cache_files) == {"activations", "grid"}
     assert all(a.image is None for a in manifest.of("filters"))
-    assert Manifest.from_json(json.loads(manifest.dumps())) == manifest
+    assert Manifest.from_json(json.loads(json.dumps(manifest.to_json()))) == manifest
 
 
 def test_a_failing_technique_does_not_lose_the_rest(tmp_path, inputs, monkeypatch):
