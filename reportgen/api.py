@@ -10,7 +10,6 @@ when it ends (``global_state``).
 """
 from __future__ import annotations
 
-import html
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -78,28 +77,41 @@ class Gallery:
 
     def _repr_html_(self) -> str:
         """A notebook's view: per technique (rows) and model (columns) a few thumbnails, each
-        linking to its place in the gallery. Paths are relative to the working folder, which is
-        where a notebook's page resolves them."""
+        linking to its place in the gallery, rendered by ``notebook.html`` as the pages are. Paths
+        are relative to the working folder, which is where a notebook's page resolves them."""
+        from reportgen.site import environment
+
         base = Path(os.path.relpath(self.out.resolve(), Path.cwd()))
         models = [model.name for model in self.manifest.models]
-        rows = []
-        for section in self.manifest.sections:
-            cells = []
-            for model in models:
-                shown = [a for a in self.manifest.of(section.name) if a.model == model and a.files][: self.THUMBNAILS]
-                cells.append("".join(self._thumbnail(base, section.name, artifact) for artifact in shown))
-            rows.append(f"<tr><th style='text-align:left'><a href='{_attr(base / (section.name + '.html'))}'>"
-                        f"{html.escape(section.title)}</a></th>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-        head = "".join(f"<th>{html.escape(model)}</th>" for model in models)
-        return (f"<p><a href='{_attr(base / 'index.html')}'>{html.escape(str(self.out))}</a>: "
-                f"{html.escape(self.summary())}</p><table><tr><th></th>{head}</tr>{''.join(rows)}</table>")
+        rows = [NotebookRow(section.title, (base / f"{section.name}.html").as_posix(),
+                            [[self._thumbnail(base, section.name, artifact)
+                              for artifact in [a for a in self.manifest.of(section.name) if a.model == model and a.files][: self.THUMBNAILS]]
+                             for model in models])
+                for section in self.manifest.sections]
+        return environment().get_template("notebook.html").render(
+            index=(base / "index.html").as_posix(), out=str(self.out), summary=self.summary(), models=models, rows=rows,
+            height=self.THUMBNAIL_PX)
 
-    def _thumbnail(self, base: Path, page: str, artifact: Artifact) -> str:
+    def _thumbnail(self, base: Path, page: str, artifact: Artifact) -> "NotebookThumbnail":
         file = next(iter(artifact.files.values()))
         link = (artifact.page or f"{page}.html") + (f"#{artifact.anchor}" if artifact.anchor else "")
-        return (f"<a href='{_attr(base / link)}' title='{_attr(artifact.describe())}'><img src='{_attr(base / file.path)}' "
-                f"style='height:{self.THUMBNAIL_PX}px;margin:1px;image-rendering:auto' "
-                f"alt='{_attr(artifact.describe())}'></a>")
+        return NotebookThumbnail((base / link).as_posix(), (base / file.path).as_posix(), artifact.describe())
+
+
+@dataclass(frozen=True)
+class NotebookThumbnail:
+    link: str
+    picture: str
+    title: str
+
+
+@dataclass(frozen=True)
+class NotebookRow:
+    """A technique's row of the notebook view: a few thumbnails per model."""
+
+    title: str
+    link: str
+    cells: list[list[NotebookThumbnail]]
 
 
 def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | Mapping[str, Any] | None = None,
@@ -193,7 +205,3 @@ def _folders(out: str | Path | None, cache_dir: str | Path | None, config: str |
     """The build's site and cache folders: as given, else from the config file, else the defaults."""
     file, given = _config_file(config), {"out": out, "cache_dir": cache_dir}
     return Path(setting("out", given, file)), Path(setting("cache_dir", given, file))
-
-
-def _attr(value: object) -> str:
-    return html.escape(Path(value).as_posix() if isinstance(value, Path) else str(value), quote=True)

@@ -7,8 +7,8 @@ regression check does not.
 The compute modules are found, not listed: every module of the package that ``COMPUTE_ROOTS``
 import, directly or through each other, read from their source (``import`` statements anywhere in
 a module, those under ``if TYPE_CHECKING:`` excepted). A new module a technique imports is covered
-the moment it is imported. A technique's page view (a module named ``*_view``) shapes pages, not
-pictures: it is left out, and so is what only it imports.
+the moment it is imported. A technique's page view (a module named ``*_view``) and the number formats
+(``reportgen.formats``) shape pages, not pictures: they are left out, and so is what only they import.
 """
 from __future__ import annotations
 
@@ -99,8 +99,9 @@ def compute_modules(root: Path | None = None) -> dict[str, Path]:
 
 
 def _shows_only(name: str) -> bool:
-    """A page view (``reportgen.techniques.saliency_view``...): what a page shows, never a picture."""
-    return name.rpartition(".")[2].endswith("_view")
+    """A page view (``reportgen.techniques.saliency_view``...) or the number formats: what a page
+    or a progress line shows, never a picture."""
+    return name.rpartition(".")[2].endswith("_view") or name == f"{PACKAGE}.formats"
 
 
 def third_party_imports(root: Path | None = None) -> set[str]:

@@ -12,6 +12,8 @@ from typing import TextIO
 
 from tqdm.auto import tqdm
 
+from reportgen import formats
+
 
 STATS_WIDTH = 36  # the bar's counts and times, with a bar of a few characters
 RATE_WIDTH = 18  # ", 123.4 images/s"
@@ -69,7 +71,7 @@ class Progress:
             self._last_line = now
             elapsed = now - self._started
             rate = f", {self._rate(done, total, now)}" if self._images and done else ""
-            eta = f", about {_duration(elapsed / done * (total - done))} left" if 0 < done < total else ""
+            eta = f", about {formats.seconds(elapsed / done * (total - done))} left" if 0 < done < total else ""
             self._write(f"{self._label}: {done}/{total}{rate}{eta}\n")
 
     def _rate(self, done: int, total: int, now: float) -> str:
@@ -112,7 +114,3 @@ class Silent(Progress):
 
     def _write(self, text: str) -> None:
         pass
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"

@@ -18,9 +18,10 @@ import jinja2
 import numpy as np
 from PIL import Image
 
-from reportgen import render, views
+from reportgen import formats, render, views
+from reportgen.page_views import context
 from reportgen.techniques.base import registry
-from reportgen.techniques.shared_view import percent, slug
+from reportgen.techniques.shared_view import fitted, slug
 from reportgen.artifacts import Artifact, File, Manifest
 from reportgen.images import InputImage
 from reportgen.staging import replace_folder, replaceable
@@ -66,8 +67,12 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         auto_reload=False,  # a build renders thousands of pages from templates that do not change meanwhile
     )
-    env.filters["percent"] = percent
-    env.filters["number"] = lambda value, digits=3: f"{float(value):.{digits}g}"
+    # Numbers a template shows as they are (a model's top classes; a plugin's measures) are written
+    # by the same functions as the views' labels.
+    env.filters["percent"] = formats.percent
+    env.filters["probability"] = formats.probability
+    env.filters["number"] = formats.measure
+    env.globals["fitted"] = fitted
     return env
 
 
@@ -138,20 +143,20 @@ def _copy_pictures(artifact: Artifact, cache_dir: Path, staging: Path) -> dict[s
 def pages(layout: views.Layout) -> Iterator[tuple[str, bytes]]:
     """Every page of the site as (path, HTML), rendered one at a time when asked for."""
     env = environment()
-    common = layout.common()
+    chrome = layout.chrome()
 
-    def render_page(template: str, context: dict) -> bytes:
-        return env.get_template(template).render(common, **context).encode("utf-8")
+    def render_page(template: str, view: object) -> bytes:
+        return env.get_template(template).render(context(chrome, view)).encode("utf-8")
 
     for sheet in layout.sheet.pages():
         yield sheet.path, render_page("index.html" if sheet.number == 1 else "inputs.html", layout.index(sheet))
     for section in layout.manifest.sections:
-        for page, context in layout.section(section.name):
-            yield page.path, render_page(registry()[section.name].template, context)
+        for page, view in layout.section(section.name):
+            yield page.path, render_page(registry()[section.name].template, view)
     for index, image in enumerate(layout.manifest.images):
         yield image.page, render_page("image.html", layout.image(index))
-    for page, context in layout.misses_pages():
-        yield page.path, render_page("misses.html", context)
+    for page, view in layout.misses_pages():
+        yield page.path, render_page("misses.html", view)
 
 
 def _write_pages(layout: views.Layout, staging: Path) -> None:

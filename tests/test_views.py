@@ -10,7 +10,7 @@ def test_saliency_averages_are_computed_in_python_over_the_images_that_have_one(
             artifact("guided", image="b.png", randomisation=stages(0.25, None), deletion_auc=0.75),
             artifact("gradcam", image="a.png", cam_layer="features")]
     view = registry()["saliency"].view(manifest(*maps), maps)
-    (gradcam, guided) = sorted(view["rows"], key=lambda row: row.method.name)
+    (gradcam, guided) = sorted(view.rows, key=lambda row: row.method.name)
     (metrics,) = guided.metrics
     assert [(s.layers, s.rho) for s in metrics.stages] == [(1, 0.375), (3, None)]
     assert metrics.deletion == 0.5 and metrics.sanity
@@ -32,11 +32,13 @@ def test_class_ascent_groups_a_table_per_style_with_a_row_per_class_and_a_column
                       {"class_index": index, "regulariser": regulariser, "style": style, "l1_weight": 0.5},
                       ClassAscentMeta(index, f"class {index}", regulariser, style, 0.5, 1.0, index, f"class {index}", (1,)))
             for index in (3, 1) for regulariser in ("none", "l1") for style in ("robust",)]
-    (column,) = registry()["class_ascent"].view(manifest(*made), made)["columns"]
+    (column,) = registry()["class_ascent"].view(manifest(*made), made).columns
     (table,) = column.tables  # no naive run: no naive table
     assert table.style == "robust" and [(c.regulariser, c.weight) for c in table.columns] == [("none", None), ("l1", 0.5)]
     assert [(row.class_index, row.class_name) for row in table.rows] == [(3, "class 3"), (1, "class 1")]
-    assert table.rows[1].cells == [made[2], made[3]]
+    assert [cell.artifact for cell in table.rows[1].cells] == [made[2], made[3]]
+    assert table.rows[1].cells[0].caption == "p = 50.0%"  # seen as its class: no top-1 named
+    assert [c.weight_label for c in table.columns] == ["", "0.5"]
 
 
 def test_deep_dream_groups_a_table_per_method_and_an_animation_row_only_where_there_is_one():
@@ -49,7 +51,7 @@ def test_deep_dream_groups_a_table_per_method_and_an_animation_row_only_where_th
 
     made = [dream("octaves", "all_channels", (DreamRoles.DREAM, DreamRoles.OCTAVES)),
             dream("simple", "one_channel", (DreamRoles.DREAM,))]
-    simple, octaves = registry()["deep_dream"].view(manifest(*made), made)["tables"]
+    simple, octaves = registry()["deep_dream"].view(manifest(*made), made).tables
     assert (simple.method, octaves.method) == ("simple", "octaves")
     assert [(row.objective, row.role) for row in simple.rows] == [("one_channel", DreamRoles.DREAM)]
     assert [row.role for row in octaves.rows] == [DreamRoles.DREAM, DreamRoles.OCTAVES]
@@ -66,7 +68,7 @@ def test_faithfulness_ranks_methods_among_the_baselines_and_marks_what_beats_bot
     curves = {name: {"insertion": (0.0, 1.0), "deletion": (1.0, 0.0)} for name in scores}
     meta = FaithfulnessMeta(tuple(scores), ("insertion", "deletion", "randomisation"), scores, curves, 3, 0, 15.0, 224)
     made = [_artifact("faithfulness", "scores", {}, meta)]
-    (table,) = registry()["faithfulness"].view(manifest(*made), made)["tables"]
+    (table,) = registry()["faithfulness"].view(manifest(*made), made).tables
     assert [row.method for row in table.methods] == ["gradcam", "centre", "guided", "random"]
     gradcam, guided = table.methods[0], table.methods[2]
     assert [s.beats_baselines for s in gradcam.scores] == [True, True, True]  # |-0.1| beats 1.0
@@ -84,6 +86,7 @@ def test_a_pager_links_the_first_last_and_nearby_pages_with_gaps_between():
     middle = pager.of(55)  # the 56th input
     assert (middle.number, middle.start, middle.stop) == (7, 48, 56)
     assert [link and link[0] for link in middle.links()] == [1, None, 5, 6, 7, 8, 9, None, 13]
+    assert [link.number for link in middle.links() if link and link.current] == [7] and middle.first_shown == 49
     last = pager.of(99)
     assert (last.start, last.stop, last.next, last.previous) == (96, 100, None, "saliency-12.html")
     assert [link and link[0] for link in pager.of(0).links()] == [1, 2, 3, None, 13]
@@ -96,3 +99,34 @@ def test_a_technique_page_holds_fewer_inputs_as_more_models_stand_side_by_side()
     assert Paging().images_per_page(1) == PAGE_COLUMNS
     assert Paging().images_per_page(2) == PAGE_COLUMNS // 2 >= 3  # the showcase's three inputs and two models: one page
     assert Paging().images_per_page(PAGE_COLUMNS + 3) == 1 and Paging(images=5).images_per_page(4) == 5
+
+
+def test_numbers_are_written_one_way_per_kind():
+    from reportgen import formats
+
+    assert formats.percent(0.125) == formats.probability(0.125) == "12.5%"
+    assert formats.score(0.5) == "0.500" and formats.measure(1234.5) == "1.23e+03" and formats.measure(0.25, 2) == "0.25"
+    assert formats.ratio(1.5) == "1.5\u00d7" and formats.seconds(30) == "30 s" and formats.seconds(90) == "1.5 min"
+    assert formats.count(1, "input") == "1 input" and formats.count(2, "class", "classes") == "2 classes"
+
+
+def test_views_hand_templates_labels_already_written():
+    from reportgen.meta import SaliencyMeta
+    from reportgen.page_views import Chrome, context, untrained_warning
+    from reportgen.views import Layout
+
+    maps = [artifact("guided", image="a.png", randomisation=[{"layers": 1, "down_to": "x", "spearman": 0.75}])]
+    view = registry()["saliency"].view(manifest(*maps), maps)
+    (row,) = view.rows
+    (stage,) = row.metrics[0].stages
+    assert (stage.rho_text, stage.note) == ("0.75", "top 1 layers random (all)")
+    explained = view.explained_class("m", "a.png")
+    assert isinstance(maps[0].meta, SaliencyMeta) and explained.detail.startswith("p = ")
+    assert view.explained_class("m", "b.png") is None
+    assert untrained_warning([]) == "" and "m uses random weights" in untrained_warning(["m"])
+    layout = Layout(manifest(*maps))
+    chrome = layout.chrome()
+    assert isinstance(chrome, Chrome) and [link.current for link in chrome.nav("index")][0]
+    (page, section), = layout.section("saliency")
+    variables = context(chrome, section)
+    assert variables["view"] is section.view and variables["models"] == chrome.models and variables["artifacts"] == maps

@@ -50,9 +50,9 @@ class SaliencyMethod:
     uses_cam: ClassVar[bool] = False  # reads the CAM layer's activation and gradient (needs a CAM layer)
     # Adebayo et al. 2018 found its maps nearly unchanged when the model's weights are randomised.
     fails_randomisation: ClassVar[bool] = False
-    # Its row repeats the model's ``cam_note``: why a CAM weighted by the mean gradient may misplace
-    # what a head that does not average the map uses.
-    shows_cam_note: ClassVar[bool] = False
+    # Weights the CAM layer's channels by their spatially averaged gradient, which a model's head
+    # can make unreliable (``SaliencyMeta.cam_note``): its page shows the note.
+    averages_cam_gradient: ClassVar[bool] = False
 
     def unsupported(self, card: Any) -> str | None:
         """Why the model (its card) cannot have this map, for a plan-time skip; None: it can."""
@@ -138,7 +138,7 @@ class GradCAM(SaliencyMethod):
 
     name, title, uses_cam, key_fields = "gradcam", "Grad-CAM", True, ("cam_layer",)
     renderings = ((Roles.OVERLAY, "heat map"),)
-    shows_cam_note = True
+    averages_cam_gradient = True
 
     def attribute(self, batch):
         from reportgen.attribution import cam

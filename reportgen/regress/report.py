@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from reportgen import render
+from reportgen.page_views import Chrome, context
+from reportgen.techniques.shared_view import Grid
 from reportgen.regress.builds import Build
 from reportgen.regress.types import REPORT, REPORT_PICTURES, Outcome
 from reportgen.staging import atomic_write_bytes
@@ -43,9 +45,9 @@ def write_report(outcome: Outcome, build: Build, baseline_dir: Path) -> Path:
         moved.append({"artifact": comparison.current, "differences": shown, "by_outcome": bool(comparison.outcome),
                       "losses": bool(comparison.losses)})
     site = build.manifest
+    chrome = Chrome.of(site, Grid(()))
     html = environment().get_template("regressions.html").render(
-        site=site, sections=site.sections, untrained=site.untrained,
-        page="regressions", outcome=outcome, moved=moved, baseline=str(baseline_dir), tolerance=outcome.tolerance,
+        context(chrome), nav=chrome.nav(), base="", outcome=outcome, moved=moved, baseline=str(baseline_dir), tolerance=outcome.tolerance,
         within=[c for c in outcome.compared if not c.identical and not c.moved],
     )
     path = build.root / REPORT

@@ -3,11 +3,12 @@ per regulariser. Torch-free (``shared_view``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
+from reportgen import formats
 from reportgen.artifacts import Artifact, Manifest, find, select
 from reportgen.meta import AscentRoles
-from reportgen.techniques.shared_view import ModelColumn
+from reportgen.techniques.shared_view import ModelColumn, steps_taken
 
 
 STYLES = {  # style -> (title, what it does), in the pages' order
@@ -28,12 +29,33 @@ class Column:
     label: str
     weight: float | None
 
+    @property
+    def weight_label(self) -> str:
+        return "" if self.weight is None else formats.measure(self.weight)
+
+
+@dataclass(frozen=True)
+class AscentCell:
+    """A class model and what the final image scored."""
+
+    artifact: Artifact
+    caption: str  # its class's probability, and the class the model sees instead where another wins
+    steps: str
+
+    @classmethod
+    def of(cls, artifact: Artifact) -> "AscentCell":
+        meta = artifact.meta
+        caption = f"p = {formats.probability(meta.probability)}"
+        if not meta.seen_as_its_class:
+            caption += f"; top-1: {meta.top1_name}"
+        return cls(artifact, caption, steps_taken(meta))
+
 
 @dataclass(frozen=True)
 class ClassRow:
     class_index: int
     class_name: str
-    cells: list[Artifact | None]  # one per column
+    cells: list[AscentCell | None]  # one per column
 
 
 @dataclass(frozen=True)
@@ -45,7 +67,13 @@ class StyleTable:
     rows: list[ClassRow]
 
 
-def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ClassAscentView:
+    columns: list[ModelColumn]
+    roles: type[AscentRoles]
+
+
+def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> ClassAscentView:
     """Per model, one table per style: rows are classes, columns regularisers."""
     columns = []
     for model in manifest.models:
@@ -65,8 +93,9 @@ def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
                 weight = first.spec[f"{regulariser}_weight"] if first and regulariser != "none" else None
                 heads.append(Column(regulariser, REGULARISERS[regulariser], weight))
             rows = [ClassRow(index, find(mine, class_index=index).meta.class_name,
-                             [find(styled, class_index=index, regulariser=r) for r in regularisers])
+                             [AscentCell.of(a) if (a := find(styled, class_index=index, regulariser=r)) else None
+                              for r in regularisers])
                     for index in classes]
             tables.append(StyleTable(style, title, about, heads, rows))
         columns.append(ModelColumn(model, tables))
-    return {"columns": columns, "roles": AscentRoles}
+    return ClassAscentView(columns, AscentRoles)

@@ -25,7 +25,6 @@ from functools import partial
 from typing import Any, Callable
 
 import numpy as np
-from markupsafe import Markup
 
 from reportgen import render
 from reportgen.lazy import F, torch
@@ -133,7 +132,7 @@ class DeepDream(Technique):
         return f"{deep_dream_view.DREAM_METHODS[artifact.meta.method][0]}, {deep_dream_view.DREAM_OBJECTIVES[artifact.meta.objective]}"
 
     def caption(self, artifact):
-        return Markup("{:.4g} &rarr; {:.4g}").format(artifact.meta.objective_before, artifact.meta.objective_after)
+        return deep_dream_view.objective_change(artifact.meta)
 
     def layer_for(self, params: Params, card) -> str:
         if params.layer:

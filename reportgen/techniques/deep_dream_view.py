@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from markupsafe import Markup
+
+from reportgen import formats
 from reportgen.artifacts import Artifact, Manifest, find, select
 from reportgen.meta import DreamRoles
 from reportgen.techniques.shared_view import Grid
@@ -29,6 +32,20 @@ class DreamRow:
     first: list[Artifact]  # per model that dreamed it: its first artifact (its layer, filter, steps)
     cells: Grid
 
+    @property
+    def dream(self) -> bool:
+        """The dream itself (else the animation after each octave)."""
+        return self.role == DreamRoles.DREAM
+
+    @property
+    def title(self) -> str:
+        return f"deep dream ({self.label}{'' if self.dream else ', after each octave'})"
+
+    @property
+    def settings(self) -> list[Markup]:
+        """Per model, where it dreamed and how long: layer, filter, octaves, steps."""
+        return [dream_settings(first) for first in self.first]
+
 
 @dataclass(frozen=True)
 class DreamTable:
@@ -38,7 +55,31 @@ class DreamTable:
     rows: list[DreamRow]
 
 
-def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
+def dream_settings(artifact: Artifact) -> Markup:
+    meta = artifact.meta
+    text = Markup("{}: layer <code>{}</code>").format(artifact.model, meta.layer)
+    if meta.filter is not None:
+        text += Markup(", filter {}").format(meta.filter)
+    if meta.method == "octaves":
+        text += Markup(", {} octaves").format(meta.octaves)
+    return text + Markup(", {} steps").format(meta.steps)
+
+
+def objective_change(meta: Any) -> Markup:
+    """The objective before and after the dream, at the working size."""
+    return Markup("{} &rarr; {}").format(formats.measure(meta.objective_before, 4), formats.measure(meta.objective_after, 4))
+
+
+@dataclass(frozen=True)
+class DeepDreamView:
+    tables: list[DreamTable]
+    roles: type[DreamRoles]
+
+    def caption(self, artifact: Artifact) -> Markup:
+        return objective_change(artifact.meta)
+
+
+def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> DeepDreamView:
     """One table per method; rows per objective (and, when animated, per octave animation)."""
     tables = []
     for method, (title, about) in DREAM_METHODS.items():
@@ -55,4 +96,4 @@ def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
             for role in (DreamRoles.DREAM, DreamRoles.OCTAVES) if animated else (DreamRoles.DREAM,):
                 rows.append(DreamRow(objective, label, role, firsts, Grid(mine)))
         tables.append(DreamTable(method, title, about, rows))
-    return {"tables": tables, "roles": DreamRoles}
+    return DeepDreamView(tables, DreamRoles)

@@ -3,8 +3,11 @@ baseline maps, with their mean curves. Torch-free (``shared_view``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
+from markupsafe import Markup
+
+from reportgen import formats
 from reportgen.artifacts import Artifact, Manifest, ModelInfo
 from reportgen.attribution.methods import METHODS
 from reportgen.techniques.shared_view import mean
@@ -28,6 +31,36 @@ FAITHFULNESS_METRICS = {
                  "tolerance", "Zhang et al. 2016; TorchRay's protocol"),
 }
 BASELINE_TITLES = {"random": "Random map (baseline)", "centre": "Centred Gaussian (baseline)"}
+BASELINES_NOTE = Markup(
+    "The <em>random map</em> (seeded noise) and the <em>centred Gaussian</em> know nothing of the model: a method "
+    "that does not beat them on a metric is not shown to be faithful by it. A number marked &#10003; beats both "
+    "baselines; the best of each column is in bold.")
+
+
+@dataclass(frozen=True)
+class MetricNote:
+    """What a metric measures, for the page's legend."""
+
+    title: str
+    direction: str  # "higher is better" or "lower is better"
+    what: str
+    source: str
+
+
+def metric_notes() -> list[MetricNote]:
+    return [MetricNote(title, "higher is better" if higher else "lower is better", what, source)
+            for title, higher, what, source in FAITHFULNESS_METRICS.values()]
+
+
+@dataclass(frozen=True)
+class MetricColumn:
+    metric: str
+    title: str
+    higher_better: bool
+
+    @property
+    def arrow(self) -> Markup:
+        return Markup("&uarr;" if self.higher_better else "&darr;")
 
 
 @dataclass(frozen=True)
@@ -35,6 +68,10 @@ class Score:
     value: float | None
     best: bool  # the best value of the column
     beats_baselines: bool  # better than both baselines (for a method; False for the baselines)
+
+    @property
+    def text(self) -> str:
+        return "" if self.value is None else formats.score(self.value)
 
 
 @dataclass(frozen=True)
@@ -52,8 +89,18 @@ class ScoredMethod:
 class FaithfulnessTable:
     model: ModelInfo
     artifact: Artifact
-    metrics: list[tuple[str, str, bool]]  # (metric, column title, higher is better)
+    metrics: list[MetricColumn]
     methods: list[ScoredMethod]
+
+    @property
+    def about(self) -> str:
+        """Over how many images it was measured, and the pointing game's."""
+        meta = self.artifact.meta
+        about = f"{meta.images} image(s)"
+        if meta.pointing_images:
+            about += (f"; pointing game on {meta.pointing_images} image(s) with boxes, tolerance "
+                      f"{meta.pointing_tolerance_px} px at {meta.input_size} px")
+        return about + "."
 
 
 def _polyline(values: Sequence[float], width: int = 120, height: int = 32) -> str:
@@ -92,10 +139,17 @@ def faithfulness_table(model: ModelInfo, artifact: Artifact) -> FaithfulnessTabl
         rows.append(ScoredMethod(name, title, name in BASELINE_TITLES, mean_rank, scores,
                                  _polyline(curves["insertion"]), _polyline(curves["deletion"])))
     rows.sort(key=lambda r: r.rank)
-    return FaithfulnessTable(model, artifact, [(m, FAITHFULNESS_METRICS[m][0], FAITHFULNESS_METRICS[m][1]) for m in metrics], rows)
+    return FaithfulnessTable(model, artifact, [MetricColumn(m, *FAITHFULNESS_METRICS[m][:2]) for m in metrics], rows)
 
 
-def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FaithfulnessView:
+    tables: list[FaithfulnessTable]
+    notes: list[MetricNote]
+    baselines_note: Markup
+
+
+def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> FaithfulnessView:
     tables = [faithfulness_table(model, mine[0]) for model in manifest.models
               if (mine := [a for a in artifacts if a.model == model.name])]
-    return {"tables": tables, "metric_notes": FAITHFULNESS_METRICS}
+    return FaithfulnessView(tables, metric_notes(), BASELINES_NOTE)

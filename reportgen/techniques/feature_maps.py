@@ -19,7 +19,8 @@ from reportgen.choices import ACTIVATIONS
 from reportgen.lazy import torch
 from reportgen.meta import FeatureMapRoles as Roles, FeatureMapsMeta
 from reportgen.techniques.base import Request, Result, Technique, Unsupported, register, not_keyed, spec_of
-from reportgen.techniques.shared_view import Grid, ImageRow
+from reportgen.techniques import feature_maps_view
+from reportgen.techniques.shared_view import ImageRow
 
 # The classic VGG layers (indices into `features`): ReLU outputs after conv blocks 1, 2, 3, 5.
 CLASSIC_LAYERS = {
@@ -68,8 +69,7 @@ class FeatureMaps(Technique):
         return list(self.layers_for(params, card))
 
     def view(self, manifest, artifacts):
-        """A block per input image: each model's maps, early layers to late."""
-        return {"maps": Grid(artifacts), "roles": Roles}
+        return feature_maps_view.view(manifest, artifacts)
 
     def image_rows(self, shown, models):
         """Each model's layers paired by their place (models have layers of their own names), early

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen import render
-from reportgen.artifacts import select
 from reportgen.choices import ChoiceError
 from reportgen.meta import FilterRoles as Roles, FiltersMeta
+from reportgen.techniques import filters_view
 from reportgen.techniques.base import Request, Result, Technique, Unsupported, register, spec_of
 
 # The classic picks: the first convolution and one deeper (named_parameters() 0 and 6 / 18 / 26).
@@ -59,7 +59,7 @@ class Filters(Technique):
         return [name.rsplit(".", 1)[0] for name in self.parameters_for(params, card)]
 
     def view(self, manifest, artifacts):
-        return {"rows": [(model, select(artifacts, model=model.name)) for model in manifest.models], "roles": Roles}
+        return filters_view.view(manifest, artifacts)
 
     def parameters_for(self, params: Params, card) -> tuple[str, ...]:
         if params.parameters:

@@ -3,15 +3,18 @@ examples) and an atlas for every layer with many units. Torch-free (``shared_vie
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
-from reportgen.artifacts import Artifact, Manifest, find, select
+from reportgen import formats
+from reportgen.artifacts import Artifact, File, Manifest, find, select
 from reportgen.meta import ExamplesMeta, LayerAscentRoles, UnitMeta
-from reportgen.techniques.shared_view import ModelColumn, slug
+from reportgen.techniques.shared_view import ModelColumn, Size, at_height, at_width, slug, steps_taken
 
 
 UNIT_STYLES = {"naive": "Naive pixel ascent", "robust": "Robust (Fourier, transforms)"}
 ATLAS_MIN_UNITS = 8  # a layer with this many visualised units also gets an atlas of thumbnails
+ATLAS_THUMBNAIL_PX = 64  # width of a unit's picture in an atlas
+ATLAS_STRIP_PX = 31  # height of its dataset examples' strip under it
 
 
 def unit_anchor(model: str, layer: str, filter_index: int) -> str:
@@ -20,13 +23,58 @@ def unit_anchor(model: str, layer: str, filter_index: int) -> str:
 
 
 @dataclass(frozen=True)
+class AtlasUnit:
+    """A unit's cell in its layer's atlas: its picture and its dataset examples' strip, linking to its row."""
+
+    filter: int
+    anchor: str
+    artifact: Artifact
+    examples: Artifact | None
+    title: str  # "layer:filter", and its two strongest examples' images
+    picture: File
+    size: Size
+    strip: File | None
+    strip_size: Size | None
+
+
+def atlas_unit(layer: str, filter_index: int, anchor: str, artifact: Artifact, examples: Artifact | None) -> AtlasUnit:
+    picture = artifact.files[LayerAscentRoles.FINAL]
+    title = f"{layer}:{filter_index}"
+    strip = strip_size = None
+    if examples:
+        title += ": " + ", ".join(example.image for example in examples.meta.examples[:2])
+        strip = examples.files[LayerAscentRoles.EXAMPLES]
+        strip_size = at_height(strip, ATLAS_STRIP_PX)
+    return AtlasUnit(filter_index, anchor, artifact, examples, title, picture, at_width(picture, ATLAS_THUMBNAIL_PX),
+                     strip, strip_size)
+
+
+@dataclass(frozen=True)
 class Atlas:
-    """Every visualised unit of one layer of one model, as (filter, anchor, thumbnail artifact,
-    its dataset examples or None)."""
+    """Every visualised unit of one layer of one model."""
 
     model: str
     layer: str
-    units: list[tuple[int, str, Artifact, Artifact | None]]
+    units: list[AtlasUnit]
+
+
+@dataclass(frozen=True)
+class UnitCell:
+    """A unit's visualisation in one style: the mean activation it reached, and its peak against
+    the peak over the examples' images."""
+
+    artifact: Artifact
+    caption: str
+    steps: str
+
+
+def unit_cell(artifact: Artifact, examples: Artifact | None) -> UnitCell:
+    meta = artifact.meta
+    caption = formats.measure(meta.final_activation)
+    if examples and examples.meta.input_peak > 0:
+        against = "the examples'" if examples.meta.images is not None else "the inputs'"
+        caption += f"; peak {formats.ratio(meta.final_peak / examples.meta.input_peak)} {against}"
+    return UnitCell(artifact, caption, steps_taken(meta))
 
 
 @dataclass(frozen=True)
@@ -37,8 +85,21 @@ class UnitRow:
     layer: str
     filter: int
     regulariser: str
-    cells: list[Artifact | None]  # one per style shown
+    cells: list[UnitCell | None]  # one per style shown
     examples: Artifact | None
+
+    @property
+    def regulariser_note(self) -> str:
+        return "" if self.regulariser == "none" else f"({self.regulariser.upper()} regulariser)"
+
+    @property
+    def examples_caption(self) -> str:
+        """Where the examples' peak was taken, its value, and the images of the patches."""
+        if self.examples is None:
+            return ""
+        meta = self.examples.meta
+        where = f"peak over {meta.images} images of the examples folder" if meta.images is not None else "peak over the inputs"
+        return f"{where} {formats.measure(meta.input_peak)}: " + ", ".join(example.image for example in meta.examples)
 
 
 @dataclass(frozen=True)
@@ -49,8 +110,36 @@ class UnitTable:
     any_examples: bool
     folder_images: int | None = None  # images of the examples folder mined (None: the examples are the inputs')
 
+    @property
+    def examples_title(self) -> str:
+        return "Dataset examples" if self.folder_images is not None else "Input patches"
 
-def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
+    @property
+    def examples_noun(self) -> str:
+        """What the atlas's units lead to besides their animations."""
+        return "dataset examples" if self.any_examples else "input patches"
+
+
+@dataclass(frozen=True)
+class LayerAscentView:
+    columns: list[ModelColumn]
+    roles: type[LayerAscentRoles]
+
+    @property
+    def from_folder(self) -> bool:
+        """Whether the examples come from an examples folder (else from the inputs)."""
+        return bool(self.columns) and self.columns[0].tables[0].folder_images is not None
+
+    @property
+    def peak_over(self) -> str:
+        return "examples folder's" if self.from_folder else "input"
+
+    @property
+    def patches_from(self) -> str:
+        return "images of the examples folder" if self.from_folder else "input images"
+
+
+def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> LayerAscentView:
     """Per model: a row per unit (its visualisations side by side, then its examples) and an atlas
     for every layer with many units (the robust visualisation where there is one, else the naive)."""
     columns = []
@@ -65,13 +154,15 @@ def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> dict[str, Any]:
         rows = []
         for first in (a for a in visualisations if a.meta.style == styles[0][0]):
             unit = first.meta
-            cells = [find(visualisations, layer=unit.layer, filter=unit.filter, style=style) for style, _ in styles]
+            mined = examples.get((unit.layer, unit.filter))
+            cells = [unit_cell(a, mined) if (a := find(visualisations, layer=unit.layer, filter=unit.filter, style=style))
+                     else None for style, _ in styles]
             rows.append(UnitRow(unit_anchor(model.name, unit.layer, unit.filter), unit.layer, unit.filter,
-                                unit.regulariser, cells, examples.get((unit.layer, unit.filter))))
+                                unit.regulariser, cells, mined))
         folder_images = next((a.meta.images for a in examples.values() if a.meta.images is not None), None)
         columns.append(ModelColumn(model, [UnitTable(styles, rows, _atlases(model.name, visualisations, examples),
                                                      bool(examples), folder_images)]))
-    return {"columns": columns, "roles": LayerAscentRoles}
+    return LayerAscentView(columns, LayerAscentRoles)
 
 
 def _atlases(model: str, visualisations: Sequence[Artifact], examples: dict[tuple[str, int], Artifact]) -> list[Atlas]:
@@ -82,6 +173,6 @@ def _atlases(model: str, visualisations: Sequence[Artifact], examples: dict[tupl
             if artifact.meta.filter not in best or artifact.meta.style == "robust":
                 best[artifact.meta.filter] = artifact
         if len(best) >= ATLAS_MIN_UNITS:
-            atlases.append(Atlas(model, layer, [(f, unit_anchor(model, layer, f), a, examples.get((layer, f)))
+            atlases.append(Atlas(model, layer, [atlas_unit(layer, f, unit_anchor(model, layer, f), a, examples.get((layer, f)))
                                                 for f, a in sorted(best.items())]))
     return atlases

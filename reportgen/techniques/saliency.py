@@ -24,7 +24,7 @@ from reportgen.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
 from reportgen.models import ModelError
 from reportgen.techniques import saliency_view
 from reportgen.techniques.base import Request, Result, Technique, register, not_keyed, spec_of
-from reportgen.techniques.shared_view import percent
+from reportgen import formats
 
 IG_BASELINES = {"black": 0.0, "white": 1.0, "mean": None}  # pixel value; None = the dataset mean (0 after normalising)
 CLASSIC_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}  # the last convolution block's ReLU
@@ -139,7 +139,7 @@ class Saliency(Technique):
         return METHODS[artifact.variant].title if artifact.variant in METHODS else artifact.variant
 
     def caption(self, artifact):
-        return f"explains {artifact.meta.class_name}, p = {percent(artifact.meta.probability)}"
+        return f"explains {artifact.meta.class_name}, p = {formats.probability(artifact.meta.probability)}"
 
     def plan(self, params, card, images):
         methods = chosen(params.methods)

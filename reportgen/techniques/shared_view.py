@@ -1,13 +1,14 @@
 """Building blocks of every technique's page view: artifacts by (model, image), a model's part of a
-page, a row of the per-input page, anchors and number formats. Torch-free, as every ``*_view``
-module: the site imports them, and they shape pages, never pictures (``code_identity``)."""
+page, a row of the per-input page, a picture's shown size, anchors. Torch-free, as every ``*_view``
+module: the site imports them, and they shape pages, never pictures (``code_identity``). Numbers
+are written by ``reportgen.formats``."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from reportgen.artifacts import Artifact, ModelInfo
+from reportgen.artifacts import Artifact, File, ModelInfo
 
 
 class Grid:
@@ -26,6 +27,11 @@ class Grid:
     def every(self, model: str, image: str | None) -> list[Artifact]:
         """Every artifact of the cell, in build order."""
         return self._cells.get((model, image), [])
+
+    def having(self, model: str, image: str | None, role: str) -> Artifact | None:
+        """The first artifact of the cell if it has a file of ``role`` (an animation only some have)."""
+        found = self.get(model, image)
+        return found if found is not None and role in found.files else None
 
     def firsts(self) -> dict[tuple[str, str | None], Artifact]:
         return {key: found[0] for key, found in self._cells.items()}
@@ -47,14 +53,50 @@ class ImageRow:
     cells: list[Artifact | None]
 
 
+@dataclass(frozen=True)
+class Captioned:
+    """An artifact in a table cell and the line under it (empty: none)."""
+
+    artifact: Artifact
+    caption: str
+
+
+@dataclass(frozen=True)
+class Size:
+    width: int
+    height: int
+
+
+def fitted(file: File, max_width: int) -> Size:
+    """The size a picture is shown at: at most ``max_width`` wide, never enlarged, aspect kept
+    (width and height keep the layout stable while it loads)."""
+    scale = min(1.0, max_width / file.width)
+    return Size(round(file.width * scale), round(file.height * scale))
+
+
+def at_width(file: File, width: int) -> Size:
+    """The size of a picture shown ``width`` wide, aspect kept (thumbnails of one width)."""
+    return Size(width, round(width * file.height / file.width))
+
+
+def at_height(file: File, height: int) -> Size:
+    """The size of a picture shown ``height`` high, aspect kept (strips of one height)."""
+    return Size(round(height * file.width / file.height), height)
+
+
+def steps_taken(meta: Any) -> str:
+    """The steps an optimisation took: the cap, or fewer where its values plateaued
+    (``optim.ascent.Plateau``); empty when it did not record them."""
+    if meta.steps is None:
+        return ""
+    if meta.steps < meta.step_cap:
+        return f"plateau at step {meta.steps} of {meta.step_cap}"
+    return f"{meta.steps} steps"
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
 
 
 def mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
-
-
-def percent(value: float) -> str:
-    """A probability as the pages write it (the templates' ``percent`` filter)."""
-    return f"{100.0 * float(value):.1f}%"
