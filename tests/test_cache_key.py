@@ -8,7 +8,7 @@ import pytest
 from conftest import make_image
 from reportgen.artifacts import Request, is_keyed
 from reportgen.cache import cache_key
-from reportgen.techniques.base import registry
+from reportgen.techniques.base import Context, registry
 
 TECHNIQUES = list(registry().values())
 # A valid other value for fields whose type alone does not give one (on the tiny model).
@@ -36,10 +36,9 @@ def keys(technique, params, card, images) -> set[str]:
     upstream = ()
     if technique.reads:
         read = registry()[technique.reads]
-        upstream = [(r, key_of(read, r, card)) for r in read.plan(read.params_for("quick"), card, images)
-                    if isinstance(r, Request)]
-    extra = {"upstream": upstream} if technique.reads else {}
-    requests = technique.plan(params, card, images if technique.per_image else [], **extra)
+        upstream = tuple((r, key_of(read, r, card)) for r in read.plan(read.params_for("quick"), card, images)
+                         if isinstance(r, Request))
+    requests = technique.plan(params, card, images if technique.per_image else [], Context(upstream))
     return {key_of(technique, r, card) for r in requests if isinstance(r, Request)}
 
 

@@ -21,8 +21,6 @@ import typing
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
-from dataclasses import dataclass
-
 from markupsafe import Markup
 
 # Request and Result live in reportgen.artifacts, PRESETS and ParamError in reportgen.choices; they
@@ -45,7 +43,7 @@ def _nothing_cached(key: str) -> "Entry | None":
     return None
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Context:
     """What a technique gets besides its own parameters, the same for every technique. ``upstream``:
     at plan time, the planned (request, key) pairs of the technique it ``reads`` (of the same model;
