@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import typing
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence, TypeVar
 
 import numpy as np
 
@@ -21,16 +21,56 @@ from reportgen.meta import Meta
 
 
 def not_keyed(default: Any, why: str) -> Any:
-    """A ``Params`` field that does not change what is computed, so not part of a request's spec
-    (``techniques.base.spec_of``) nor of its cache key: how many images go through the model at
-    once, a time budget whose effect the keyed step counts carry, a folder whose content's digest
-    is keyed. ``why`` says which."""
+    """A ``Params`` or request field that does not change what is computed, so not part of a
+    request's spec nor of its cache key: how many images go through the model at once, a time
+    budget whose effect the keyed step counts carry, a folder whose content's digest is keyed.
+    ``why`` says which."""
     return field(default=default, metadata={"keyed": False, "why": why})
 
 
 def is_keyed(declared: Any) -> bool:
     """Whether a dataclass field enters the request (every field not declared with ``not_keyed``)."""
     return declared.metadata.get("keyed", True)
+
+
+T = TypeVar("T")
+
+
+def request_of(kind: type[T], params: Any, **chosen: Any) -> T:
+    """A request of type ``kind`` (a frozen dataclass) whose fields take the Params' values of the
+    same name, except those ``chosen`` for this artifact (its layer, its style, a sized step count).
+
+    A request type lists only what its artifacts read: a technique that makes one artifact per
+    layer has ``layer``, not the Params' ``layers``, so adding a layer to the list does not change
+    the keys of the artifacts already cached."""
+    inherited = {f.name: getattr(params, f.name) for f in fields(typing.cast(Any, kind))
+                 if f.init and f.name not in chosen and hasattr(params, f.name)}
+    return kind(**inherited, **chosen)
+
+
+def spec_of(request: Any) -> dict[str, Any]:
+    """A request dataclass as the JSON its cache key hashes and the manifest records: every keyed
+    field that is set (None: an optional part the artifact does not use), tuples as lists. A field
+    whose value is itself a dataclass (an ascent run's settings) contributes its fields."""
+    spec: dict[str, Any] = {}
+    for declared in fields(request):
+        value = getattr(request, declared.name)
+        if not is_keyed(declared) or value is None:
+            continue
+        if is_dataclass(value):
+            spec.update(spec_of(value))
+        else:
+            spec[declared.name] = _jsonable(value)
+    return spec
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
 
 if typing.TYPE_CHECKING:  # for annotations only: this module is read by the torch-free site
     from reportgen.images import InputImage
@@ -40,21 +80,27 @@ if typing.TYPE_CHECKING:  # for annotations only: this module is read by the tor
 class Request:
     """One artifact to produce.
 
-    ``spec`` holds every value the artifact depends on (it enters the cache key); ``variant`` is
-    the short label the gallery groups by (``"features.29"``, ``"guided"``, ``"52/l2"``).
-    ``image`` is the one input image of a per-image artifact (its pixels' hash enters the key);
-    ``inputs`` the input images an artifact reads all of at once (a unit's best patches over the
-    inputs): their pixel hashes must then be in ``spec``, the pipeline keys only ``image``.
-    ``reads`` the cache keys of other artifacts it is computed from (faithfulness: saliency's
-    maps): they enter its key, so it is made again when they are, but they are no parameter of its
-    own and the manifest does not record them (they change with every change of code).
+    ``args`` is what the artifact depends on: a frozen dataclass of the technique's (one per
+    variant where variants read different fields), read by attribute; ``spec`` is its JSON, which
+    enters the cache key and the manifest. ``variant`` is the short label the gallery groups by
+    (``"features.29"``, ``"guided"``, ``"52/l2"``). ``image`` is the one input image of a
+    per-image artifact (its pixels' hash enters the key); ``inputs`` the input images an artifact
+    reads all of at once (a unit's best patches over the inputs): their pixel hashes must then be
+    in ``args``, the pipeline keys only ``image``. ``reads`` the cache keys of other artifacts it is
+    computed from (faithfulness: saliency's maps): they enter its key, so it is made again when
+    they are, but they are no parameter of its own and the manifest does not record them (they
+    change with every change of code).
     """
 
     variant: str
-    spec: Mapping[str, Any]
+    args: Any
     image: "InputImage | None" = None
     inputs: "tuple[InputImage, ...]" = ()
     reads: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return spec_of(self.args)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from reportgen.errors import first_line
 from reportgen.memory import return_free_memory
 from reportgen.models import ModelCard, load, prepare_device, select_device
 from reportgen.progress import Progress, Silent
-from reportgen.techniques.base import Request, registry
+from reportgen.techniques.base import Context, Request, registry
 
 RAY_INSTALL = 'pip install -e ".[ray]"'  # or `pip install "reportgen[ray]"`
 # How long a cluster's address may take to answer; Ray's own connection retries for minutes.
@@ -94,8 +94,7 @@ def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress)
     if not todo:
         return done
     try:
-        extra = {"read": cache.get} if technique.reads else {}
-        for request, result in technique.compute(params, model, todo, progress, **extra):
+        for request, result in technique.compute(params, model, todo, progress, Context(read=cache.get)):
             key = key_of[id(request)]
             done.stored[key] = cache.put(key, result)
     except Exception as error:

@@ -25,7 +25,7 @@ from reportgen.models import ModelCard, ModelError, package_version, card_for
 from reportgen.models.declared import declare
 from reportgen.progress import Progress
 from reportgen.summaries import checked_labels
-from reportgen.techniques.base import Request, Technique, Unsupported, registry
+from reportgen.techniques.base import Context, Request, Technique, Unsupported, registry
 
 
 log = logging.getLogger("reportgen")
@@ -98,7 +98,7 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
     plan: list[Planned] = []
     unsupported: list[Skip] = []
     for name in config.models:
-        planned, skips = _plan(techniques, params, cards[name], images)
+        planned, skips = _plan(techniques, params, cards[name], images, cache)
         plan += planned
         unsupported += skips
     for skip in unsupported:
@@ -136,14 +136,15 @@ def _card(name: str, weights: str, cache: Cache) -> ModelCard:
         raise BuildError(str(error)) from None
 
 
-def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard,
-          images: list[InputImage]) -> tuple[list[Planned], list[Skip]]:
-    planned, skips = [], []
+def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, images: list[InputImage],
+          cache: Cache) -> tuple[list[Planned], list[Skip]]:
+    planned: list[Planned] = []
+    skips: list[Skip] = []
     for technique in techniques:
-        upstream = [(p.request, p.key) for p in planned if p.technique.name == technique.reads] if technique.reads else ()
-        extra = {"upstream": upstream} if technique.reads else {}
+        upstream = tuple((p.request, p.key) for p in planned if technique.reads and p.technique.name == technique.reads)
         try:
-            requests = technique.plan(params[technique.name], card, images if technique.per_image else [], **extra)
+            requests = technique.plan(params[technique.name], card, images if technique.per_image else [],
+                                      Context(upstream, cache.get))
         except Unsupported as unsupported:
             skips.append(technique.skip(card, "", str(unsupported)))
             continue

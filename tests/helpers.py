@@ -44,9 +44,9 @@ def count_computed(monkeypatch, technique: type) -> list:
     computed = []
     compute = technique.compute
 
-    def counted(self, params, model, requests, progress, **extra):
+    def counted(self, params, model, requests, progress, context):
         computed.extend(requests)
-        return compute(self, params, model, requests, progress, **extra)
+        return compute(self, params, model, requests, progress, context)
 
     monkeypatch.setattr(technique, "compute", counted)
     return computed

@@ -15,8 +15,8 @@ def setup() -> None:
         return
     compute = feature_maps.FeatureMaps.compute
 
-    def die_once(self, params, model, requests, progress):
-        for number, done in enumerate(compute(self, params, model, requests, progress)):
+    def die_once(self, params, model, requests, progress, context):
+        for number, done in enumerate(compute(self, params, model, requests, progress, context)):
             if number == 1 and not Path(marker).exists():  # the first result is stored by now
                 Path(marker).write_text(f"worker {os.getpid()} killed itself mid-build\n")
                 os._exit(1)

@@ -8,7 +8,7 @@ import pytest
 from conftest import make_image
 from reportgen.artifacts import Request, is_keyed
 from reportgen.cache import cache_key
-from reportgen.techniques.base import registry
+from reportgen.techniques.base import Context, registry
 
 TECHNIQUES = list(registry().values())
 # A valid other value for fields whose type alone does not give one (on the tiny model).
@@ -36,10 +36,9 @@ def keys(technique, params, card, images) -> set[str]:
     upstream = ()
     if technique.reads:
         read = registry()[technique.reads]
-        upstream = [(r, key_of(read, r, card)) for r in read.plan(read.params_for("quick"), card, images)
-                    if isinstance(r, Request)]
-    extra = {"upstream": upstream} if technique.reads else {}
-    requests = technique.plan(params, card, images if technique.per_image else [], **extra)
+        upstream = tuple((r, key_of(read, r, card)) for r in read.plan(read.params_for("quick"), card, images)
+                         if isinstance(r, Request))
+    requests = technique.plan(params, card, images if technique.per_image else [], Context(upstream))
     return {key_of(technique, r, card) for r in requests if isinstance(r, Request)}
 
 
@@ -105,9 +104,9 @@ def test_an_artifact_is_keyed_by_the_artifacts_it_reads_which_are_no_parameter_o
     params = technique.params_for("quick")
     upstream = [(r, key_of(saliency, r, tiny_card)) for r in saliency.plan(saliency.params_for("quick"), tiny_card,
                 two_images) if isinstance(r, Request)]
-    (request,) = [r for r in technique.plan(params, tiny_card, two_images, upstream) if isinstance(r, Request)]
+    (request,) = [r for r in technique.plan(params, tiny_card, two_images, Context(tuple(upstream))) if isinstance(r, Request)]
     moved = [(r, "0" * 64 if i == 0 else key) for i, (r, key) in enumerate(upstream)]
-    (again,) = [r for r in technique.plan(params, tiny_card, two_images, moved) if isinstance(r, Request)]
+    (again,) = [r for r in technique.plan(params, tiny_card, two_images, Context(tuple(moved))) if isinstance(r, Request)]
     assert again.spec == request.spec and key_of(technique, again, tiny_card) != key_of(technique, request, tiny_card)
     assert upstream[1][1] not in str(request.spec)
 

@@ -5,10 +5,10 @@ torch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
 
-from reportgen.artifacts import not_keyed
+from reportgen.artifacts import not_keyed, request_of
 
 STYLES = ("naive", "robust")  # pixel ascent as in the classic scripts; Fourier image + random transforms
 REGULARISERS = ("none", "l1", "l2")  # terms subtracted from the score (optim/objectives.py)
@@ -55,21 +55,110 @@ class AscentParams:
     colour_shift: float = 0.3  # per-channel gain and offset drawn from [-shift, shift] (normalised units)
 
 
-NAIVE_ONLY = ("steps", "height", "width", "lr")
-ROBUST_ONLY = ("robust_steps", "robust_side", "robust_lr", "decay_power", "pad", "jitter", "zoom", "degrees",
-               "colour_shift")
+@dataclass(frozen=True, kw_only=True)
+class AscentRun:
+    """What one ascent run reads, whatever its style: its regulariser (with its own weight only),
+    frames, seed and plateau. A request of a style's type holds that style's settings and no other's."""
+
+    style: str = field(default="", init=False)  # each style's type sets its own
+    regulariser: str
+    l1_weight: float | None = None  # only with the l1 regulariser
+    l2_weight: float | None = None  # only with the l2 regulariser
+    frames: int
+    seed: int
+    plateau_window: int
+    plateau_margin: float
+
+    @property
+    def weight(self) -> float:
+        """The lambda of its regulariser (0 for none)."""
+        chosen = {"l1": self.l1_weight, "l2": self.l2_weight}.get(self.regulariser)
+        return 0.0 if chosen is None else chosen
+
+    @property
+    def step_cap(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def canvas(self) -> tuple[int, int]:
+        """(height, width) of the optimised image."""
+        raise NotImplementedError
+
+    @property
+    def learning_rate(self) -> float:
+        raise NotImplementedError
+
+    def pixels(self, card: Any) -> int:
+        """The pixels the model sees per forward of the run."""
+        raise NotImplementedError
 
 
-def style_spec(params: AscentParams, regulariser: str, style: str) -> dict[str, Any]:
-    """The spec changes for one run: its regulariser and style, the chosen regulariser's lambda only, and
-    only the fields its style reads (None drops a field from the spec, hence from the cache key)."""
-    unread = ROBUST_ONLY if style == "naive" else NAIVE_ONLY
-    return {
-        "regulariser": regulariser, "style": style,
-        "l1_weight": params.l1_weight if regulariser == "l1" else None,
-        "l2_weight": params.l2_weight if regulariser == "l2" else None,
-        **dict.fromkeys(unread),
-    }
+@dataclass(frozen=True, kw_only=True)
+class NaiveRun(AscentRun):
+    """Adam on the pixels of a ``height`` x ``width`` canvas, at most ``steps`` steps."""
+
+    style: str = field(default="naive", init=False)
+    steps: int
+    height: int
+    width: int
+    lr: float
+
+    @property
+    def step_cap(self) -> int:
+        return self.steps
+
+    @property
+    def canvas(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr
+
+    def pixels(self, card: Any) -> int:
+        return self.height * self.width
+
+
+@dataclass(frozen=True, kw_only=True)
+class RobustRun(AscentRun):
+    """Adam on the Fourier spectrum of a square canvas, transformed at random before every forward
+    and seen by the model at its input size."""
+
+    style: str = field(default="robust", init=False)
+    robust_steps: int
+    robust_side: int
+    robust_lr: float
+    decay_power: float
+    pad: int
+    jitter: int
+    zoom: float
+    degrees: float
+    colour_shift: float
+
+    @property
+    def step_cap(self) -> int:
+        return self.robust_steps
+
+    @property
+    def canvas(self) -> tuple[int, int]:
+        return self.robust_side, self.robust_side
+
+    @property
+    def learning_rate(self) -> float:
+        return self.robust_lr
+
+    def pixels(self, card: Any) -> int:
+        return card.input_size ** 2
+
+
+RUNS: dict[str, type[NaiveRun] | type[RobustRun]] = {"naive": NaiveRun, "robust": RobustRun}  # by STYLES
+
+
+def run_of(params: AscentParams, regulariser: str, style: str) -> NaiveRun | RobustRun:
+    """One run's request part: its style's settings and its regulariser's weight, from ``params``."""
+    weights = {"l1_weight": params.l1_weight if regulariser == "l1" else None,
+               "l2_weight": params.l2_weight if regulariser == "l2" else None}
+    return request_of(RUNS[style], params, regulariser=regulariser, **weights)
 
 
 def fitted(params: AscentParams, card: Any) -> AscentParams:
@@ -85,35 +174,16 @@ def sized(params: AscentParams, card: Any, styles: Sequence[str]) -> AscentParam
     from reportgen.budget import BACKWARD, scaled, share
 
     full = card.input_size ** 2
-    gflop = sum(style_settings(params, style)[0] * BACKWARD * card.gflops * _pixels(params, style, card) / full
-                for style in styles)
+    runs = [run_of(params, "none", style) for style in styles]
+    gflop = sum(run.step_cap * BACKWARD * card.gflops * run.pixels(card) / full for run in runs)
     fraction = share(params.budget_s, gflop)
     if fraction == 1.0:
         return params
     return replace(params, steps=scaled(params.steps, fraction, 16), robust_steps=scaled(params.robust_steps, fraction, 16))
 
 
-def batch_size_for(params: AscentParams, card: Any, style: str) -> int:
-    """Runs of ``style`` per batch: ``batch_size``, fewer where their activations would not fit."""
+def batch_size_for(batch_size: int, card: Any, run: AscentRun) -> int:
+    """Runs like ``run`` per batch: ``batch_size``, fewer where their activations would not fit."""
     from reportgen.budget import BACKWARD, batch_for
 
-    return batch_for(params.batch_size, BACKWARD * card.activation_mb * _pixels(params, style, card) / card.input_size ** 2)
-
-
-def _pixels(params: AscentParams, style: str, card: Any) -> int:
-    """The pixels the model sees per forward of a run: the naive canvas, or the robust view."""
-    return params.height * params.width if style == "naive" else card.input_size ** 2
-
-
-def planned(params: AscentParams, specs: Sequence[Mapping[str, Any]]) -> AscentParams:
-    """``params`` with the step caps its plan chose (``sized``), read back from the requests' specs,
-    so that computing some of a plan's runs gives them the caps the whole plan had."""
-    caps = {name: spec[name] for spec in specs for name in ("steps", "robust_steps") if spec.get(name) is not None}
-    return replace(params, **caps)
-
-
-def style_settings(params: AscentParams, style: str) -> tuple[int, int, int, float]:
-    """(steps, height, width, learning rate) of a style."""
-    if style == "naive":
-        return params.steps, params.height, params.width, params.lr
-    return params.robust_steps, params.robust_side, params.robust_side, params.robust_lr
+    return batch_for(batch_size, BACKWARD * card.activation_mb * run.pixels(card) / card.input_size ** 2)

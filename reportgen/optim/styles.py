@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from reportgen.optim import STYLES, AscentParams, batch_size_for, style_settings
+from reportgen.optim import STYLES, AscentRun, NaiveRun, RobustRun, batch_size_for
 from reportgen.optim.ascent import Narrow, Plateau, ascent, frame_steps
 from reportgen.optim.objectives import Regulariser, Score, norm_regulariser
 from reportgen.optim.parameterisation import FourierImage, Parameterisation, PixelImage
@@ -34,7 +34,7 @@ from reportgen.meta import AscentRoles, Meta
 START_RANGE = (140 / 255, 180 / 255)  # the naive style's start: uniform grey-ish noise
 
 
-def robust_transform(model: Any, settings: AscentParams) -> TransformStack:
+def robust_transform(model: Any, settings: RobustRun) -> TransformStack:
     """The robust style's transforms, ending at the model's input size, padded with mid-grey."""
     grey = model.normalise(torch.full((1, 3, 1, 1), 0.5, device=model.device))[0, :, 0, 0].tolist()
     return TransformStack(pad=settings.pad, jitter=settings.jitter, scale=(1 - settings.zoom, 1 + settings.zoom),
@@ -42,21 +42,20 @@ def robust_transform(model: Any, settings: AscentParams) -> TransformStack:
                           fill=tuple(grey))
 
 
-def start_for(style: str, count: int, model: Any, settings: AscentParams
-              ) -> tuple[Parameterisation, TransformStack | None]:
+def start_for(count: int, model: Any, settings: AscentRun) -> tuple[Parameterisation, TransformStack | None]:
     """The parameterisation and transform of ``count`` images of one style."""
-    _, height, width, _ = style_settings(settings, style)
+    height, width = settings.canvas
     generator = torch.Generator().manual_seed(settings.seed)
-    if style == "naive":
+    if isinstance(settings, NaiveRun):
         low, high = START_RANGE
         start = low + (high - low) * torch.rand((1, 3, height, width), generator=generator)
         start = model.normalise(start.to(model.device)).expand(count, -1, -1, -1)
         return PixelImage(start), None
-    if style == "robust":
+    if isinstance(settings, RobustRun):
         image = FourierImage(count, height, width, model.normalise, generator, model.device,
                              decay_power=settings.decay_power)
         return image, robust_transform(model, settings)
-    raise ValueError(f"unknown style {style!r}; valid: {', '.join(STYLES)}")
+    raise ValueError(f"unknown style {settings.style!r}; valid: {', '.join(STYLES)}")
 
 
 @dataclass
@@ -77,19 +76,19 @@ class Measured:
     features: np.ndarray  # (images, features)
 
 
-def visualise(model: Any, style: str, count: int, score: Score, regulariser: Regulariser, settings: AscentParams,
+def visualise(model: Any, count: int, score: Score, regulariser: Regulariser, settings: AscentRun,
               tick: Callable[[int], None] = lambda step: None, stop: Plateau | None = None,
               narrow: Narrow | None = None) -> tuple[list[Trace], Measured]:
-    """Run Adam on a batch of ``count`` images of one style, recording up to ``settings.frames``
-    frames each: step s's frame shows the image after s updates, with the values that very image
+    """Run Adam on a batch of ``count`` images of one style (``settings``: the settings its runs
+    share), recording up to ``settings.frames`` frames each: step s's frame shows the image after s updates, with the values that very image
     got (robust: as transformed for that step); an image that plateaus (``stop``) leaves the batch
     with its last image as its last frame, so its animation is as long as its optimisation. Then
     measure the final frames as the model sees them (uint8, clipped, untransformed; the robust
     canvas resized to the model's input size, as the model saw it during the ascent): that is
     what the gallery shows."""
-    image, transform = start_for(style, count, model, settings)
-    steps, _, _, lr = style_settings(settings, style)
-    optimiser = torch.optim.Adam(image.parameters(), lr=lr)
+    image, transform = start_for(count, model, settings)
+    steps = settings.step_cap
+    optimiser = torch.optim.Adam(image.parameters(), lr=settings.learning_rate)
     transforms = torch.Generator().manual_seed(settings.seed + 1)
     wanted = Counter(frame_steps(steps, settings.frames))
     traces = [Trace([], {}, [], steps) for _ in range(count)]
@@ -110,7 +109,7 @@ def visualise(model: Any, style: str, count: int, score: Score, regulariser: Reg
             tick(step.number)
     for trace in traces:
         trace.history = {name: np.asarray(values, dtype=np.float32) for name, values in trace.history.items()}
-    view = model.card.input_size if style == "robust" else None
+    view = model.card.input_size if isinstance(settings, RobustRun) else None
     return traces, measure(model, [trace.frames[-1] for trace in traces], score, view)
 
 
@@ -146,31 +145,35 @@ class Run:
                       images={AscentRoles.FINAL: trace.frames[-1]}, animations={AscentRoles.GIF: trace.frames}, meta=meta)
 
 
-def run_requests(model: Any, requests: Sequence[Any], settings: AscentParams, score_for: Callable[[list], Score],
+def run_requests(model: Any, requests: Sequence[Any], batch_size: int, score_for: Callable[[list], Score],
                  progress: Any, tracked: tuple[str, ...] = ("objective",)) -> Iterator[tuple[Any, Run]]:
-    """Run requests (``spec`` with "style" and "regulariser") in batches of one style, at most
-    ``settings.batch_size`` or fewer where their activations would not fit (``batch_size_for``); ``score_for(batch)`` builds the batch's score. A run
-    ends when its ``tracked`` values plateau (``settings.plateau_window``, ``plateau_margin``) or
-    at its style's step cap. Yields each request's Run."""
-    batches = [batch for style in STYLES
-               for batch in batched([r for r in requests if r.spec["style"] == style], batch_size_for(settings, model.card, style))]
-    lengths = [style_settings(settings, batch[0].spec["style"])[0] for batch in batches]
+    """Run requests (whose ``args.run`` is an ``AscentRun``: the plan gives every run of a style the same
+    settings but its regulariser) in batches of one style, at most ``batch_size`` or fewer where
+    their activations would not fit (``batch_size_for``); ``score_for(batch)`` builds the batch's
+    score. A run ends when its ``tracked`` values plateau (``plateau_window``, ``plateau_margin``)
+    or at its style's step cap. Yields each request's Run."""
+    batches = []
+    for style in STYLES:
+        mine = [r for r in requests if r.args.run.style == style]
+        if mine:
+            batches += batched(mine, batch_size_for(batch_size, model.card, mine[0].args.run))
+    lengths = [batch[0].args.run.step_cap for batch in batches]
     total = sum(lengths)
-    weights = {"none": 0.0, "l1": settings.l1_weight, "l2": settings.l2_weight}
-    stop = Plateau(settings.plateau_window, settings.plateau_margin, tracked)
 
     def regulariser_for(batch: list) -> Regulariser:
-        kinds = [request.spec["regulariser"] for request in batch]
-        return norm_regulariser(kinds, [weights[kind] for kind in kinds])
+        runs = [request.args.run for request in batch]
+        return norm_regulariser([run.regulariser for run in runs], [run.weight for run in runs])
 
     for number, batch in enumerate(batches):
         done = sum(lengths[:number])
+        settings = batch[0].args.run
+        stop = Plateau(settings.plateau_window, settings.plateau_margin, tracked)
 
         def narrow(rows: list[int], batch: list = batch) -> tuple[Score, Regulariser]:
             members = [batch[row] for row in rows]
             return score_for(members), regulariser_for(members)
 
-        traces, final = visualise(model, batch[0].spec["style"], len(batch), score_for(batch), regulariser_for(batch),
-                                  settings, lambda step: progress.tick(done + step, total), stop, narrow)
+        traces, final = visualise(model, len(batch), score_for(batch), regulariser_for(batch), settings,
+                                  lambda step: progress.tick(done + step, total), stop, narrow)
         for row, request in enumerate(batch):
             yield request, Run(traces[row], {k: float(v[row]) for k, v in final.values.items()}, final.features[row])

@@ -1,14 +1,16 @@
 """The contract every technique follows, and the registry that collects them.
 
 A technique is one file: a frozen ``Params`` dataclass (with per-preset values), a ``plan`` that
-turns parameters + a model card + images into ``Request``s (one per artifact), and a ``compute``
+turns parameters + a model card + images into ``Request``s (one per artifact, each carrying a
+frozen request dataclass whose keyed fields are its cache key: ``request_of``), and a ``compute``
 that turns the requests the cache misses into ``Result``s, whose ``meta`` is the technique's typed
 ``Meta`` and whose files are named by its ``Roles``. The class is the only place that says what
 the technique is: besides those, what its page shows (``view``, ``template``), its captions on an
 input's page, and how the regression check judges it (``optimises``, ``chaotic_styles``); the
 site, the check and ``reportgen.meta`` read them from the registry. Planning and everything the
 site reads never touch torch, so a warm rebuild can decide that everything is cached without
-loading a model, and the site renders without torch.
+loading a model, and the site renders without torch. ``plan`` and ``compute`` have one signature
+for every technique; what a technique may need from others comes in its ``Context``.
 """
 from __future__ import annotations
 
@@ -17,13 +19,13 @@ import sys
 import types
 import typing
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 from markupsafe import Markup
 
 # Request and Result live in reportgen.artifacts, PRESETS and ParamError in reportgen.choices; they
 # are named here too because every technique already imports this module.
-from reportgen.artifacts import Request, Result, Skip, is_keyed, not_keyed  # noqa: F401  (techniques declare fields with it)
+from reportgen.artifacts import Request, Result, Skip, not_keyed, request_of  # noqa: F401  (techniques declare fields with it)
 from reportgen.batching import batched  # noqa: F401  (techniques batch their requests)
 from reportgen.choices import PRESETS, ParamError, check_choice  # noqa: F401
 from reportgen.meta import declare
@@ -35,6 +37,24 @@ if typing.TYPE_CHECKING:  # imported for annotations only: planning must stay to
     from reportgen.images import InputImage
     from reportgen.models import LoadedModel, ModelCard
     from reportgen.progress import Progress
+
+
+def _nothing_cached(key: str) -> "Entry | None":
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What a technique gets besides its own parameters, the same for every technique. ``upstream``:
+    at plan time, the planned (request, key) pairs of the technique it ``reads`` (of the same model;
+    empty for the others); the keys ``compute`` needs are in its own requests, since they are what
+    its artifacts depend on. ``read``: the cache's entry of a key (None: not cached)."""
+
+    upstream: "Sequence[tuple[Request, str]]" = ()
+    read: "Callable[[str], Entry | None]" = _nothing_cached
+
+
+NO_CONTEXT = Context()
 
 
 class Unsupported(Exception):
@@ -66,8 +86,8 @@ class Technique:
     gallery: ClassVar[bool] = True
     # Another technique whose artifacts this one reads (faithfulness scores saliency's maps): it is
     # planned first (also when not asked for), its planned (request, key) pairs of the same model
-    # reach ``plan`` as ``upstream``, and its misses are computed in an earlier wave, so that
-    # ``compute`` can ``read`` their cache entries by key.
+    # reach ``plan`` as ``context.upstream``, and its misses are computed in an earlier wave, so
+    # that ``compute`` can ``context.read`` their cache entries by key.
     reads: ClassVar[str] = ""
     # Its page's template (``view`` fills it): a name in reportgen's templates, or in the folder of
     # the module that defines the technique. Empty: ``sections/<name>.html``.
@@ -126,7 +146,8 @@ class Technique:
         return self.Params(**values)
 
     def plan(self, params: Any, card: "ModelCard", images: "list[InputImage]",
-             upstream: "Sequence[tuple[Request, str]]" = ()) -> list[Request | Skip]:
+             context: Context = NO_CONTEXT) -> list[Request | Skip]:
+        """A request per artifact (its ``args`` one of the technique's request types), or a ``skip``."""
         raise NotImplementedError
 
     def skip(self, card: "ModelCard", variant: str, reason: str) -> Skip:
@@ -139,35 +160,11 @@ class Technique:
         model: "LoadedModel",
         requests: list[Request],
         progress: "Progress",
-        read: "Callable[[str], Entry] | None" = None,
+        context: Context = NO_CONTEXT,
     ) -> Iterator[tuple[Request, Result]]:
         """Yield a Result for every request. Batch freely; yield as soon as a result is ready.
-        ``read``: the cache entry of a key from ``upstream`` (techniques that declare ``reads``)."""
+        ``context.read``: the cache entry of a key from ``context.upstream``."""
         raise NotImplementedError
-
-
-def spec_of(params: Any, **chosen: Any) -> dict[str, Any]:
-    """Every Params field that changes the output (``artifacts.not_keyed``) as a JSON-able dict,
-    with fan-out fields replaced by the chosen value.
-
-    A technique that makes one artifact per layer passes ``layers=None, layer="features.1"`` so
-    that adding a layer to the list does not change the keys of the artifacts already cached.
-    """
-    spec = {f.name: _jsonable(getattr(params, f.name)) for f in dataclasses.fields(params) if is_keyed(f)}
-    for name, value in chosen.items():
-        if value is None:
-            spec.pop(name, None)
-        else:
-            spec[name] = _jsonable(value)
-    return spec
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (tuple, list)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return value
 
 
 # --- parsing ``--set technique.param=value`` -------------------------------------------------

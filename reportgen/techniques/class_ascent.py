@@ -18,9 +18,9 @@ import numpy as np
 
 from reportgen.choices import check_choices
 from reportgen.meta import AscentRoles, ClassAscentMeta
-from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, planned, sized, style_settings, style_spec
+from reportgen.optim import REGULARISERS, STYLES, AscentParams, NaiveRun, RobustRun, fitted, run_of, sized
 from reportgen.techniques import class_ascent_view
-from reportgen.techniques.base import Request, Technique, register, not_keyed, spec_of
+from reportgen.techniques.base import NO_CONTEXT, Request, Technique, register, not_keyed
 
 DEFAULT_CLASSES = (52, 77, 231)  # thunder snake, wolf spider, collie: the classic scripts' classes
 
@@ -31,6 +31,14 @@ class Params(AscentParams):
     regularisers: tuple[str, ...] = ("none", "l1", "l2")
     styles: tuple[str, ...] = ("naive", "robust")
     budget_s: float = not_keyed(40.0, "the step counts it shrinks are keyed")
+
+
+@dataclass(frozen=True)
+class ClassRun:
+    """One class's run: the class, and the run's style settings and regulariser."""
+
+    class_index: int
+    run: NaiveRun | RobustRun
 
 
 @register
@@ -78,7 +86,7 @@ class ClassAscent(Technique):
             return list(DEFAULT_CLASSES)
         return sorted({int(i) for i in np.linspace(0, len(card.categories) - 1, 3).round()})
 
-    def plan(self, params, card, images):
+    def plan(self, params, card, images, context=NO_CONTEXT):
         check_choices("regulariser", params.regularisers, REGULARISERS)
         check_choices("style", params.styles, STYLES)
         classes = self.classes_for(params, card)
@@ -87,26 +95,24 @@ class ClassAscent(Technique):
         for index in classes:
             for regulariser in params.regularisers:
                 for style in params.styles:
-                    spec = spec_of(params, classes=None, regularisers=None, styles=None,
-                                   class_index=index, **style_spec(params, regulariser, style))
-                    requests.append(Request(f"{index}/{regulariser}/{style}", spec))
+                    run = run_of(params, regulariser, style)
+                    requests.append(Request(f"{index}/{regulariser}/{style}", ClassRun(index, run)))
         return requests
 
-    def compute(self, params, model, requests, progress):
+    def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.optim.objectives import class_logit
         from reportgen.optim.styles import run_requests
 
-        params = planned(fitted(params, model.card), [request.spec for request in requests])
-
         def score_for(batch):
-            return class_logit(model.for_gradients(), [request.spec["class_index"] for request in batch])
+            return class_logit(model.for_gradients(), [request.args.class_index for request in batch])
 
-        for request, run in run_requests(model, requests, params, score_for, progress, ("objective", "probability")):
-            index, top1 = request.spec["class_index"], int(run.final["top1"])
+        tracked = ("objective", "probability")
+        for request, run in run_requests(model, requests, params.batch_size, score_for, progress, tracked):
+            index, top1, settings = request.args.class_index, int(run.final["top1"]), request.args.run
             yield request, run.result(ClassAscentMeta(
                 class_index=index, class_name=model.card.category(index),
-                regulariser=request.spec["regulariser"], style=request.spec["style"],
+                regulariser=settings.regulariser, style=settings.style,
                 probability=run.final["probability"], logit=run.final["score"],
                 top1_index=top1, top1_name=model.card.category(top1), frame_steps=tuple(run.trace.frame_steps),
-                steps=run.trace.steps, step_cap=style_settings(params, request.spec["style"])[0],
+                steps=run.trace.steps, step_cap=settings.step_cap,
             ))

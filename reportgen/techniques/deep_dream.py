@@ -20,7 +20,7 @@ resized back to the input's exact size.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
@@ -31,7 +31,7 @@ from reportgen.lazy import F, torch
 from reportgen.choices import ACTIVATIONS, ParamError, check_choices
 from reportgen.meta import DeepDreamMeta, DreamRoles
 from reportgen.techniques import deep_dream_view
-from reportgen.techniques.base import Request, Result, Technique, register, not_keyed, spec_of
+from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register, not_keyed, request_of
 
 OBJECTIVES = ("one_channel", "all_channels")
 METHODS = ("simple", "octaves")
@@ -44,10 +44,6 @@ DEFAULT_FILTER = 45  # the classic scripts' filter (the last channel if a layer 
 DEEP_FRACTION = 2 / 3  # default layer for other models: a block about this deep
 MIN_LAYER_SIDE = 7  # ... whose output is still at least this many px a side at the input size
 NOT_BLOCKS = ("Sequential", "ModuleList", "ModuleDict", *ACTIVATIONS)
-# Fields only one method reads; left out of the other method's cache key.
-SIMPLE_ONLY = ("steps", "learning_rate", "weight_decay")
-OCTAVES_ONLY = ("octaves", "octave_scale", "octave_steps", "step_size", "min_octave_side", "jitter", "smoothing",
-                "gif")
 
 
 @dataclass(frozen=True)
@@ -76,6 +72,44 @@ class Params:
     budget_s: float = not_keyed(20.0, "the working side it shrinks is keyed")
 
 
+@dataclass(frozen=True, kw_only=True)
+class Dream:
+    """One image's dream, whatever the method: the layer and its channel (None: all channels), the
+    objective, the working side (None: the image's own size) and the seed. Each method's type adds
+    the fields that method reads, and no other's."""
+
+    method: str = field(default="", init=False)  # each method's type sets its own
+    layer: str
+    filter: int | None = None
+    objective: str
+    working_side: int | None = None
+    seed: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimpleDream(Dream):
+    method: str = field(default="simple", init=False)
+    steps: int
+    learning_rate: float
+    weight_decay: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class OctaveDream(Dream):
+    method: str = field(default="octaves", init=False)
+    octaves: int
+    octave_scale: float
+    octave_steps: int
+    step_size: float
+    min_octave_side: int
+    jitter: int
+    smoothing: float
+    gif: bool
+
+
+DREAMS: dict[str, type[SimpleDream] | type[OctaveDream]] = {"simple": SimpleDream, "octaves": OctaveDream}  # by METHODS
+
+
 @dataclass(frozen=True)
 class Schedule:
     """How one method walks the pyramid: its sizes, and what each octave's ascent loop runs."""
@@ -96,7 +130,7 @@ class DeepDream(Technique):
     all_channels), ``methods`` (simple, octaves), ``working_side``; the simple method's ``steps``,
     ``learning_rate``, ``weight_decay``; the octave method's ``octaves``, ``octave_scale``,
     ``octave_steps``, ``step_size``, ``min_octave_side``, ``jitter``, ``smoothing``, ``gif``;
-    ``seed``, ``batch_pixels``. Each method's key leaves out the other method's fields.
+    ``seed``, ``batch_pixels``. Each method's request type (``SimpleDream``, ``OctaveDream``) holds only its fields.
     Meta: ``DeepDreamMeta``: ``layer``, ``filter`` (None: all channels), ``method``, ``objective``,
     ``reduction``, ``working_size`` (width, height), ``octaves``, ``steps``, and the objective
     before and after (``objective_before``, ``objective_after``).
@@ -142,7 +176,7 @@ class DeepDream(Technique):
     def filter_for(self, params: Params, channels: int) -> int:
         return params.filter if params.filter is not None else min(DEFAULT_FILTER, channels - 1)
 
-    def plan(self, params, card, images):
+    def plan(self, params, card, images, context=NO_CONTEXT):
         check_choices("deep_dream objective", params.objectives, OBJECTIVES)
         check_choices("deep_dream method", params.methods, METHODS)
         layer = self.layer_for(params, card)
@@ -156,24 +190,20 @@ class DeepDream(Technique):
         for image in images:
             side = sized_side(params, card, image.size[::-1])
             for method in params.methods:
-                unread = OCTAVES_ONLY if method == "simple" else SIMPLE_ONLY
                 for objective in params.objectives:
-                    spec = spec_of(
-                        params, objectives=None, methods=None,
-                        **dict.fromkeys(unread), method=method, objective=objective, layer=layer,
-                        filter=chosen_filter if objective == "one_channel" else None, working_side=side,
-                    )
-                    requests.append(Request(f"{method}/{objective}", spec, image))
+                    dream = request_of(DREAMS[method], params, objective=objective, layer=layer, working_side=side,
+                                       filter=chosen_filter if objective == "one_channel" else None)
+                    requests.append(Request(f"{method}/{objective}", dream, image))
         return requests
 
-    def compute(self, params, model, requests, progress):
+    def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         groups: dict[tuple[str, tuple[int, int]], list[Request]] = {}
         for request in requests:
-            size = model.card.fit_size(*working_size(request.image.size[::-1], request.spec["working_side"]))
-            groups.setdefault((request.spec["method"], size), []).append(request)
+            size = model.card.fit_size(*working_size(request.image.size[::-1], request.args.working_side))
+            groups.setdefault((request.args.method, size), []).append(request)
         chunks = []
-        for (method, size), group in groups.items():
-            schedule = schedule_for(params, method, size, model.card)
+        for (_, size), group in groups.items():
+            schedule = schedule_for(group[0].args, size, model.card)
             per_batch = max(1, params.batch_pixels // (size[0] * size[1]))
             chunks += [(schedule, size, group[start : start + per_batch]) for start in range(0, len(group), per_batch)]
         total = sum(len(schedule.sizes) * schedule.steps for schedule, _, _ in chunks)
@@ -245,24 +275,25 @@ def octave_sizes(size: tuple[int, int], octaves: int, scale: float, min_side: in
     return [(max(1, round(size[0] / scale**k)), max(1, round(size[1] / scale**k))) for k in reversed(range(count))]
 
 
-def schedule_for(params: Params, method: str, size: tuple[int, int], card: Any) -> Schedule:
+def schedule_for(dream: Dream, size: tuple[int, int], card: Any) -> Schedule:
     """The method's pyramid and steps; every octave at a size the model accepts (its card's probed
     minimum, multiple or fixed size: a fixed-size model dreams all its octaves at that size)."""
     from reportgen.optim.optimisers import SmoothedStep
 
-    if method == "simple":
-        adam = partial(torch.optim.Adam, lr=params.learning_rate, weight_decay=params.weight_decay)
-        return Schedule([size], params.steps, "mean", adam, 0, params.seed)
-    pyramid = octave_sizes(size, params.octaves, params.octave_scale, max(params.min_octave_side, card.min_size))
+    if isinstance(dream, SimpleDream):
+        adam = partial(torch.optim.Adam, lr=dream.learning_rate, weight_decay=dream.weight_decay)
+        return Schedule([size], dream.steps, "mean", adam, 0, dream.seed)
+    assert isinstance(dream, OctaveDream)
+    pyramid = octave_sizes(size, dream.octaves, dream.octave_scale, max(dream.min_octave_side, card.min_size))
     sizes = list(dict.fromkeys(card.fit_size(*octave) for octave in pyramid))
-    smoothed = partial(SmoothedStep, step_size=params.step_size, smoothing=params.smoothing, steps=params.octave_steps)
-    return Schedule(sizes, params.octave_steps, "norm", smoothed, params.jitter, params.seed)
+    smoothed = partial(SmoothedStep, step_size=dream.step_size, smoothing=dream.smoothing, steps=dream.octave_steps)
+    return Schedule(sizes, dream.octave_steps, "norm", smoothed, dream.jitter, dream.seed)
 
 
 def _dream_chunk(model, chunk, size, schedule, tick):
     """Dream a batch of same-size images; yield each request with its Result."""
-    layer = chunk[0].spec["layer"]
-    channels = [request.spec.get("filter") for request in chunk]
+    layer = chunk[0].args.layer
+    channels = [request.args.filter for request in chunk]
     score = dream_score(model, layer, channels, schedule.reduction)
     base = model.to_tensor([request.image.pixels for request in chunk], size)
     dreamed, frames, trace = dream_pyramid(model, base, score, schedule, tick)
@@ -276,14 +307,14 @@ def _dream_chunk(model, chunk, size, schedule, tick):
             arrays={DreamRoles.OBJECTIVE: trace[:, index].astype(np.float32)},
             images={DreamRoles.DREAM: picture},
             meta=DeepDreamMeta(
-                layer=layer, filter=channels[index], method=request.spec["method"],
-                objective=request.spec["objective"], reduction=schedule.reduction,
+                layer=layer, filter=channels[index], method=request.args.method,
+                objective=request.args.objective, reduction=schedule.reduction,
                 working_size=(size[1], size[0]), octaves=len(schedule.sizes),
                 steps=len(schedule.sizes) * schedule.steps,
                 objective_before=float(before[index]), objective_after=float(after[index]),
             ),
         )
-        if request.spec.get("gif"):
+        if isinstance(request.args, OctaveDream) and request.args.gif:
             result.animations[DreamRoles.OCTAVES] = [_picture(model, frame[index : index + 1], (height, width)) for frame in frames]
         yield request, result
 

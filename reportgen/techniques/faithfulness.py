@@ -22,7 +22,6 @@ Roles: ``scores`` (methods x metrics, the raw numbers, in ``meta.methods`` x ``m
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -33,7 +32,7 @@ from reportgen.choices import check_choices
 from reportgen.lazy import torch
 from reportgen.meta import FaithfulnessMeta, FaithfulnessRoles, SaliencyRoles
 from reportgen.techniques import faithfulness_view
-from reportgen.techniques.base import Request, Result, Technique, batched, register, not_keyed, spec_of
+from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, batched, register, not_keyed, request_of
 from reportgen.techniques.saliency import _noise_seed
 
 BASELINE_MAPS = ("random", "centre")
@@ -61,6 +60,20 @@ class Params:
     budget_s: float = not_keyed(12.0, "the step counts it shrinks are keyed")
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """The one artifact per model: the sized settings, and what it scores: the inputs (pixel
+    hashes, in this order) and their boxes; the maps it reads are ``Request.reads``."""
+
+    methods: tuple[str, ...]
+    steps: int
+    road_fractions: tuple[float, ...]
+    pointing_tolerance: float
+    seed: int
+    inputs: tuple[str, ...]
+    boxes: tuple[tuple[tuple[float, float, float, float], ...], ...]
+
+
 @register
 class Faithfulness(Technique):
     name = "faithfulness"
@@ -81,24 +94,24 @@ class Faithfulness(Technique):
     def view(self, manifest, artifacts):
         return faithfulness_view.view(manifest, artifacts)
 
-    def plan(self, params, card, images, upstream=()):
+    def plan(self, params, card, images, context=NO_CONTEXT):
         check_choices("saliency methods", params.methods, METHODS)
         if params.steps < 1 or not params.road_fractions or not all(0 < f < 1 for f in params.road_fractions):
             raise ValueError("steps must be at least 1 and road_fractions between 0 and 1")
-        maps = {(request.image.pixel_hash, request.variant): key for request, key in upstream}
+        maps = {(request.image.pixel_hash, request.variant): key for request, key in context.upstream}
         ordered = sorted(images, key=lambda image: image.pixel_hash)
         methods = [m for m in params.methods if all((i.pixel_hash, m) in maps for i in ordered)]
         if not ordered or not methods:
             return [self.skip(card, "", "no saliency maps to score")] if ordered else []
-        spec = spec_of(sized(params, card, len(methods)), methods=methods)
-        spec["inputs"] = [image.pixel_hash for image in ordered]
-        spec["boxes"] = [[list(box) for box in image.boxes] for image in ordered]
+        scoring = request_of(Scoring, sized(params, card, len(methods)), methods=tuple(methods),
+                             inputs=tuple(image.pixel_hash for image in ordered),
+                             boxes=tuple(tuple(image.boxes) for image in ordered))
         reads = {m: [maps[(i.pixel_hash, m)] for i in ordered] for m in methods}
-        return [Request("scores", spec, inputs=tuple(ordered), reads=reads)]
+        return [Request("scores", scoring, inputs=tuple(ordered), reads=reads)]
 
-    def compute(self, params, model, requests, progress, read=None):
+    def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         for request in requests:
-            yield request, _score(params, model, request, progress, read)
+            yield request, _score(params, model, request, progress, context.read)
 
 
 def sized(params: Params, card, methods: int) -> Params:
@@ -121,14 +134,14 @@ def _score(params, model, request, progress, read) -> Result:
     from reportgen.attribution import cam, faithfulness as metrics, sanity
     from reportgen.budget import frames_per_forward
 
-    spec = request.spec
-    methods = list(spec["methods"])
+    scoring: Scoring = request.args
+    methods = list(scoring.methods)
     names = methods + list(BASELINE_MAPS)
     network = model.for_gradients()
     size = model.card.input_size
-    tolerance = params.pointing_tolerance * size / 224
+    tolerance = scoring.pointing_tolerance * size / 224
     collected: dict[str, dict[str, list]] = {name: {} for name in names}
-    entries = list(enumerate(zip(request.inputs, spec["boxes"])))
+    entries = list(enumerate(zip(request.inputs, scoring.boxes)))
     frames = frames_per_forward(4 * params.batch_size, model.card)
     for chunk in batched(entries, params.batch_size):
         inputs = model.inputs([image.pixels for _, (image, _) in chunk])
@@ -136,22 +149,22 @@ def _score(params, model, request, progress, read) -> Result:
         saliency = {m: [_entry(read, request.reads[m][index], m) for index, _ in chunk] for m in methods}
         targets = torch.tensor([e.meta.class_index for e in saliency[methods[0]]], device=inputs.device)
         importance = {m: _importance(cam, sanity, saliency[m], (height, width)).to(inputs.device) for m in methods}
-        seeds = [_noise_seed(params.seed, image.pixel_hash) for _, (image, _) in chunk]
+        seeds = [_noise_seed(scoring.seed, image.pixel_hash) for _, (image, _) in chunk]
         importance["random"] = torch.stack([metrics.random_map(height, width, s) for s in seeds]).to(inputs.device)
         importance["centre"] = metrics.centre_map(height, width).to(inputs.device).expand(len(chunk), height, width)
         blur = metrics.blurred(inputs)
         ends = metrics.target_probabilities(network, torch.cat([inputs, blur]), targets.repeat(2), frames).chunk(2)
         for name in names:
             scores = collected[name]
-            deletion = metrics.deletion_curves(network, inputs, importance[name], targets, spec["steps"], frames,
+            deletion = metrics.deletion_curves(network, inputs, importance[name], targets, scoring.steps, frames,
                                                ends, blur)
-            insertion = metrics.insertion_curves(network, inputs, importance[name], targets, spec["steps"], frames,
+            insertion = metrics.insertion_curves(network, inputs, importance[name], targets, scoring.steps, frames,
                                                  ends, blur)
             scores.setdefault("deletion_curves", []).extend(deletion.double().cpu().numpy())
             scores.setdefault("insertion_curves", []).extend(insertion.double().cpu().numpy())
             for key, first in (("road_morf", True), ("road_lerf", False)):
                 curves = metrics.road_curves(network, inputs, importance[name], targets, first, seeds,
-                                             spec["road_fractions"], batch_size=frames)
+                                             scoring.road_fractions, batch_size=frames)
                 scores.setdefault(key, []).extend(curves.mean(dim=1).double().cpu().numpy())
             if name in saliency and all(e.meta.randomisation for e in saliency[name]):
                 scores.setdefault("randomisation", []).extend(e.meta.spearman for e in saliency[name])
@@ -179,7 +192,7 @@ class _Map:
 
 
 def _entry(read, key, method) -> _Map:
-    entry = read(key) if read is not None else None
+    entry = read(key)
     if entry is None:
         raise RuntimeError(f"the saliency map of {method} is not in the cache (its computation failed)")
     return _Map(entry)

@@ -18,7 +18,7 @@ from reportgen.batching import batched_by_image
 from reportgen.choices import ACTIVATIONS
 from reportgen.lazy import torch
 from reportgen.meta import FeatureMapRoles as Roles, FeatureMapsMeta
-from reportgen.techniques.base import Request, Result, Technique, Unsupported, register, not_keyed, spec_of
+from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, Unsupported, register, not_keyed, request_of
 from reportgen.techniques import feature_maps_view
 from reportgen.techniques.shared_view import ImageRow
 
@@ -35,6 +35,15 @@ class Params:
     channels: int = 64
     columns: int = 8
     batch_size: int = not_keyed(8, "how many go through the model at once")
+
+
+@dataclass(frozen=True)
+class MapRequest:
+    """One layer's grid for one image: its first ``channels`` (at most the layer's) in ``columns``."""
+
+    layer: str
+    channels: int
+    columns: int
 
 
 @register
@@ -82,7 +91,7 @@ class FeatureMaps(Technique):
     def caption(self, artifact):
         return Markup("<code>{}</code>").format(artifact.variant)
 
-    def plan(self, params, card, images):
+    def plan(self, params, card, images, context=NO_CONTEXT):
         requests = []
         layers = self.layers_for(params, card)
         if not layers:
@@ -92,12 +101,11 @@ class FeatureMaps(Technique):
             if not info.channels or not info.spatial:
                 requests.append(self.skip(card, layer, f"its output ({info.type}) is not a feature map"))
                 continue
-            shown = min(params.channels, info.channels)
-            spec = spec_of(params, layers=None, layer=layer, channels=shown)
-            requests += [Request(layer, spec, image) for image in images]
+            args = request_of(MapRequest, params, layer=layer, channels=min(params.channels, info.channels))
+            requests += [Request(layer, args, image) for image in images]
         return requests
 
-    def compute(self, params, model, requests, progress):
+    def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         layers = list(dict.fromkeys(r.variant for r in requests))
         done = 0
         for chunk, mine in batched_by_image(requests, params.batch_size):
@@ -107,7 +115,8 @@ class FeatureMaps(Technique):
             position = {image.pixel_hash: index for index, image in enumerate(chunk)}
             for request in mine:
                 activation = outputs[request.variant][position[request.image.pixel_hash]]
-                yield request, _render(activation[: request.spec["channels"]], params.columns, layouts[request.variant])
+                args = request.args
+                yield request, _render(activation[: args.channels], args.columns, layouts[args.layer])
                 done += 1
                 progress.tick(done, len(requests))
 

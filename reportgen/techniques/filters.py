@@ -14,7 +14,7 @@ from reportgen import render
 from reportgen.choices import ChoiceError
 from reportgen.meta import FilterRoles as Roles, FiltersMeta
 from reportgen.techniques import filters_view
-from reportgen.techniques.base import Request, Result, Technique, Unsupported, register, spec_of
+from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, Unsupported, register, request_of
 
 # The classic picks: the first convolution and one deeper (named_parameters() 0 and 6 / 18 / 26).
 CLASSIC_PARAMETERS = {
@@ -30,6 +30,17 @@ class Params:
     parameters: tuple[str, ...] = ()  # conv weight names; empty = the classic picks, or first + a deeper one
     max_filters: int = 64  # RGB mosaic: at most this many filters
     deep_filters: int = 25  # deeper layer: a 5 x 5 grid
+
+
+@dataclass(frozen=True)
+class FilterRequest:
+    """One weight's picture: a mosaic of at most ``max_filters`` in colour, or a grid of
+    ``deep_filters`` through their first input channel."""
+
+    parameter: str
+    rgb: bool
+    max_filters: int
+    deep_filters: int
 
 
 @register
@@ -74,7 +85,7 @@ class Filters(Technique):
         spatial = spatial or [n for n, s in convs if s[2] >= 3 and n != first]  # depthwise-only nets
         return (first, spatial[len(spatial) // 2]) if spatial else (first,)
 
-    def plan(self, params, card, images):
+    def plan(self, params, card, images, context=NO_CONTEXT):
         shapes = dict(card.parameters)
         if not any(len(shape) == 4 for shape in shapes.values()):
             raise Unsupported("the model has no convolution weights")
@@ -82,19 +93,15 @@ class Filters(Technique):
         for name in self.parameters_for(params, card):
             if name not in shapes or len(shapes[name]) != 4:
                 raise ChoiceError(f"convolution weight of {card.name}", (name,), (n for n, s in card.parameters if len(s) == 4))
-            rgb = shapes[name][1] == 3
-            spec = spec_of(params, parameters=None, parameter=name, rgb=rgb)
-            requests.append(Request(name, spec, None))
+            requests.append(Request(name, request_of(FilterRequest, params, parameter=name, rgb=shapes[name][1] == 3)))
         return requests
 
-    def compute(self, params, model, requests, progress):
+    def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         weights = dict(model.module.named_parameters())
         for done, request in enumerate(requests, 1):
             weight = weights[request.variant].detach().float().cpu().numpy()
-            if request.spec["rgb"]:
-                picture = rgb_mosaic(weight[: params.max_filters])
-            else:
-                picture = channel_grid(weight[: params.deep_filters])
+            args = request.args
+            picture = rgb_mosaic(weight[: args.max_filters]) if args.rgb else channel_grid(weight[: args.deep_filters])
             yield request, Result(arrays={Roles.WEIGHTS: weight}, images={Roles.FILTERS: picture},
                                   meta=FiltersMeta(tuple(weight.shape)))
             progress.tick(done, len(requests))

@@ -28,9 +28,9 @@ from reportgen import render
 from reportgen.choices import ParamError, check_choice, check_choices
 from reportgen.dataset_examples import ExamplesError, Mined, example_folder, mine
 from reportgen.meta import Example, LayerAscentRoles, ExamplesMeta, UnitMeta
-from reportgen.optim import REGULARISERS, STYLES, AscentParams, fitted, planned, sized, style_settings, style_spec
+from reportgen.optim import REGULARISERS, STYLES, AscentParams, NaiveRun, RobustRun, fitted, run_of, sized
 from reportgen.techniques import layer_ascent_view
-from reportgen.techniques.base import Request, Result, Technique, register, not_keyed, spec_of
+from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register, not_keyed, request_of
 
 # VGG16's classic units (indices into `features`: conv3_3 filter 5, conv5_1 filter 25).
 VGG16_UNITS = {"vgg16": (("features.12", 5), ("features.24", 25))}
@@ -49,6 +49,28 @@ class Params(AscentParams):
     budget_s: float = not_keyed(20.0, "the step counts it shrinks are keyed")
     # a folder the patches come from (--examples DIR); empty: the input images
     examples_dir: str = not_keyed("", "the digest of its content is keyed")
+
+
+@dataclass(frozen=True)
+class UnitRun:
+    """One unit's visualisation: the unit, and the run's style settings and regulariser."""
+
+    layer: str
+    filter: int
+    run: NaiveRun | RobustRun
+
+
+@dataclass(frozen=True)
+class UnitExamples:
+    """One unit's dataset examples: the ``examples`` patches where it peaks over the inputs (their
+    pixel hashes in ``inputs``) or over an examples folder (its content's digest in ``folder``)."""
+
+    layer: str
+    filter: int
+    examples: int
+    patch_strides: float
+    inputs: tuple[str, ...] | None = None
+    folder: str | None = None
 
 
 @register
@@ -109,7 +131,7 @@ class LayerAscent(Technique):
             units.append((info.name, filter_index % info.channels))
         return list(dict.fromkeys(units))
 
-    def plan(self, params, card, images):
+    def plan(self, params, card, images, context=NO_CONTEXT):
         check_choice("regulariser", params.regulariser, REGULARISERS)
         check_choices("style", params.styles, STYLES)
         units = self.units_for(params, card)
@@ -121,43 +143,39 @@ class LayerAscent(Technique):
             if not channels or not 0 <= filter_index < channels:
                 raise ParamError(f"{card.name} layer {layer} has {channels or 0} filters; {filter_index} is out of range")
             for style in params.styles:
-                spec = spec_of(params, units=None, styles=None, examples=None,
-                               patch_strides=None, layer=layer, filter=filter_index,
-                               **style_spec(params, params.regulariser, style))
-                requests.append(Request(f"{layer}:{filter_index}/{style}", spec))
+                run = run_of(params, params.regulariser, style)
+                requests.append(Request(f"{layer}:{filter_index}/{style}", UnitRun(layer, filter_index, run)))
             if params.examples > 0 and (folder or images):
-                spec = {"layer": layer, "filter": filter_index, "examples": params.examples,
-                        "patch_strides": params.patch_strides}
                 variant = f"{layer}:{filter_index}/examples"
                 if folder:  # keyed by the folder's content, the same for every input
-                    requests.append(Request(variant, {**spec, "folder": folder.digest}))
+                    examples = request_of(UnitExamples, params, layer=layer, filter=filter_index, folder=folder.digest)
+                    requests.append(Request(variant, examples))
                 else:
-                    spec["inputs"] = sorted(i.pixel_hash for i in images)
-                    requests.append(Request(variant, spec, inputs=tuple(images)))
+                    examples = request_of(UnitExamples, params, layer=layer, filter=filter_index,
+                                          inputs=tuple(sorted(i.pixel_hash for i in images)))
+                    requests.append(Request(variant, examples, inputs=tuple(images)))
         return requests
 
-    def compute(self, params, model, requests, progress):
+    def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.optim.objectives import layer_activation
         from reportgen.optim.styles import run_requests
 
-        params = planned(fitted(params, model.card), [request.spec for request in requests])
-
         def score_for(batch):
-            layers = [r.spec["layer"] for r in batch]
-            return layer_activation(model.for_gradients(layers), layers, [r.spec["filter"] for r in batch], "mean",
+            layers = [r.args.layer for r in batch]
+            return layer_activation(model.for_gradients(layers), layers, [r.args.filter for r in batch], "mean",
                                     model.layer_maps)
 
-        yield from dataset_examples(model, [r for r in requests if "style" not in r.spec], params, progress)
-        visualisations = [r for r in requests if "style" in r.spec]
-        for request, run in run_requests(model, visualisations, params, score_for, progress):
-            layer, filter_index = request.spec["layer"], request.spec["filter"]
-            side = model.card.input_size if request.spec["style"] == "robust" else None
-            peak = float(channel_maps(model, [run.trace.frames[-1]], layer, filter_index, side)[0].max())
+        yield from dataset_examples(model, [r for r in requests if isinstance(r.args, UnitExamples)], params, progress)
+        visualisations = [r for r in requests if isinstance(r.args, UnitRun)]
+        for request, run in run_requests(model, visualisations, params.batch_size, score_for, progress):
+            unit, settings = request.args, request.args.run
+            side = model.card.input_size if isinstance(settings, RobustRun) else None
+            peak = float(channel_maps(model, [run.trace.frames[-1]], unit.layer, unit.filter, side)[0].max())
             yield request, run.result(UnitMeta(
-                layer=layer, filter=filter_index, style=request.spec["style"],
-                regulariser=request.spec["regulariser"], final_activation=run.final["score"],
+                layer=unit.layer, filter=unit.filter, style=settings.style,
+                regulariser=settings.regulariser, final_activation=run.final["score"],
                 final_peak=peak, frame_steps=tuple(run.trace.frame_steps),
-                steps=run.trace.steps, step_cap=style_settings(params, request.spec["style"])[0],
+                steps=run.trace.steps, step_cap=settings.step_cap,
             ))
 
 
@@ -182,14 +200,14 @@ def dataset_examples(model, requests: list[Request], params: Params, progress) -
     the examples folder read lazily in batches; reportgen/dataset_examples.py)."""
     if not requests:
         return
-    first = requests[0].spec
-    units = [(r.spec["layer"], r.spec["filter"]) for r in requests]
-    if "folder" not in first:
+    first: UnitExamples = requests[0].args
+    units = [(r.args.layer, r.args.filter) for r in requests]
+    if first.folder is None:
         inputs = {image.name: image for image in requests[0].inputs}
-        mined = mine(model, units, requests[0].inputs, first["examples"], first["patch_strides"], inputs.__getitem__)
+        mined = mine(model, units, requests[0].inputs, first.examples, first.patch_strides, inputs.__getitem__)
     else:
         folder = example_folder(params.examples_dir)
-        if folder.digest != first["folder"]:
+        if folder.digest != first.folder:
             raise ExamplesError(f"examples folder {folder.root} changed during the build; build again")
         files, skipped = len(folder.files), []
 
@@ -198,11 +216,11 @@ def dataset_examples(model, requests: list[Request], params: Params, progress) -
             progress.message(f"examples folder: {item}")
 
         progress.step(f"layer_ascent on {model.card.name}: dataset examples, {len(units)} units over {files} files")
-        mined = mine(model, units, folder.images(skip), first["examples"], first["patch_strides"], folder.reload,
+        mined = mine(model, units, folder.images(skip), first.examples, first.patch_strides, folder.reload,
                      on_batch=lambda done: progress.tick(done + len(skipped), files))
         progress.step(f"layer_ascent on {model.card.name}")
     for request, unit in zip(requests, units):
-        yield request, _examples_result(unit, mined[unit], from_folder="folder" in first)
+        yield request, _examples_result(unit, mined[unit], from_folder=first.folder is not None)
 
 
 def _examples_result(unit: tuple[str, int], mined: Mined, from_folder: bool) -> Result:

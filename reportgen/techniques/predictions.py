@@ -8,7 +8,7 @@ import numpy as np
 
 from reportgen.lazy import torch
 from reportgen.meta import Prediction, PredictionRoles as Roles, PredictionsMeta
-from reportgen.techniques.base import Request, Result, Technique, batched, register, not_keyed, spec_of
+from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, batched, register, not_keyed
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,10 @@ class Predictions(Technique):
     description = "What each model sees in each image: its five most probable classes."
     version = 1
 
-    def plan(self, params, card, images):
-        spec = spec_of(params)
-        return [Request("top", spec, image) for image in images]
+    def plan(self, params, card, images, context=NO_CONTEXT):
+        return [Request("top", params, image) for image in images]  # every keyed field is read
 
-    def compute(self, params, model, requests, progress):
+    def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         done = 0
         for chunk in batched(requests, params.batch_size):
             with torch.inference_mode():

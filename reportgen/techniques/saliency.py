@@ -23,7 +23,7 @@ from reportgen.lazy import torch
 from reportgen.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
 from reportgen.models import ModelError
 from reportgen.techniques import saliency_view
-from reportgen.techniques.base import Request, Result, Technique, register, not_keyed, spec_of
+from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register, not_keyed, request_of
 from reportgen import formats
 
 IG_BASELINES = {"black": 0.0, "white": 1.0, "mean": None}  # pixel value; None = the dataset mean (0 after normalising)
@@ -31,8 +31,6 @@ CLASSIC_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}  # the las
 NOT_CAM_LAYERS = {"MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "SelectAdaptivePool2d",
                   "Dropout", "Dropout2d", "Identity", "Flatten"}
 DISPLAY_SIDE = 320  # longer side of the shown pictures, at the input image's aspect ratio
-# Fields every artifact depends on when the sanity metrics are on (a method's own: its key_fields).
-SANITY_FIELDS = ("randomisation_stages", "deletion_steps", "seed")
 
 
 @dataclass(frozen=True)
@@ -52,6 +50,34 @@ class Params:
     # Integrated Gradients' steps (to 4 at the least) and the deletion steps (to 5) shrink until
     # the counted passes fit; 0: no limit
     budget_s: float = not_keyed(10.0, "the step counts it shrinks are keyed")
+
+
+@dataclass(frozen=True)
+class SanityChecks:
+    """What every map depends on when the sanity metrics are on."""
+
+    randomisation_stages: int
+    deletion_steps: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class SaliencyRequest:
+    """One image's map by one method: the class it explains (``target``: the pinned one; None: the
+    top-1 prediction), the sanity checks when on, and of the other settings only those the method
+    reads (its ``key_fields``; the CAM layer for a CAM), so that changing another method's setting
+    keeps its cache entries. Unread settings are None."""
+
+    method: str
+    sanity: bool
+    checks: SanityChecks | None = None
+    target: int | None = None
+    cam_layer: str | None = None
+    smoothgrad_samples: int | None = None
+    smoothgrad_noise: float | None = None
+    ig_steps: int | None = None
+    ig_baseline: str | None = None
+    seed: int | None = None
 
 
 REARRANGING = {"Permute", "Flatten", "Unflatten"}  # parameter-free reshuffles: never the layer a CAM explains
@@ -141,7 +167,7 @@ class Saliency(Technique):
     def caption(self, artifact):
         return f"explains {artifact.meta.class_name}, p = {formats.probability(artifact.meta.probability)}"
 
-    def plan(self, params, card, images):
+    def plan(self, params, card, images, context=NO_CONTEXT):
         methods = chosen(params.methods)
         check_choice("IG baseline", params.ig_baseline, IG_BASELINES)
         cam_layer = cam_layer_for(params, card) if any(m.uses_cam for m in methods) else None
@@ -152,27 +178,25 @@ class Saliency(Technique):
             methods = [m for m in methods if not m.uses_cam]
         requests += [self.skip(card, m.name, m.unsupported(card)) for m in methods if m.unsupported(card)]
         methods = [m for m in methods if not m.unsupported(card)]
-        optional = {*(f for m in METHODS.values() for f in m.key_fields), *SANITY_FIELDS}
         params = sized(params, card, methods)
+        checks = request_of(SanityChecks, params) if params.sanity else None
         for image in images:
             target = _pinned_class(card, image)
             for method in methods:
-                wanted = {*method.key_fields, *(SANITY_FIELDS if params.sanity else ())}
-                left_out = {name: None for name in optional if name not in wanted}
+                reads = {name: getattr(params, name) for name in method.key_fields}
                 if method.uses_cam:
-                    left_out["cam_layer"] = cam_layer
-                spec = spec_of(params, methods=None, method=method.name, target=target,
-                               **left_out)
-                requests.append(Request(method.name, spec, image))
+                    reads["cam_layer"] = cam_layer
+                args = SaliencyRequest(method.name, params.sanity, checks, target, **reads)
+                requests.append(Request(method.name, args, image))
         return requests
 
-    def compute(self, params, model, requests, progress):
+    def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.attribution import maps as attribution
         from reportgen.budget import BACKWARD, batch_for, frames_per_forward
         from reportgen.folding import fold_batch_norms
 
-        params = planned(params, [request.spec for request in requests])
-        cam_layer = next((r.spec["cam_layer"] for r in requests if "cam_layer" in r.spec), None)
+        params = planned(params, [request.args for request in requests])
+        cam_layer = next((r.args.cam_layer for r in requests if r.args.cam_layer is not None), None)
         cam_view = None
         if cam_layer and model.card.layer(cam_layer).layout != "nchw":  # channels-last or tokens: read as maps
             cam_view = functools.partial(model.layer_maps, cam_layer)
@@ -184,7 +208,7 @@ class Saliency(Technique):
         for chunk, mine in batched_by_image(requests, batch_size):
             position = {image.pixel_hash: index for index, image in enumerate(chunk)}
             methods = [name for name in METHODS if any(r.variant == name for r in mine)]
-            pinned = [next(r.spec.get("target") for r in mine if r.image.pixel_hash == image.pixel_hash) for image in chunk]
+            pinned = [next(r.args.target for r in mine if r.image.pixel_hash == image.pixel_hash) for image in chunk]
             inputs = model.inputs([image.pixels for image in chunk])
             baseline = _baseline(model, params.ig_baseline)
             seeds = [_noise_seed(params.seed, image.pixel_hash) for image in chunk]
@@ -237,9 +261,15 @@ def sized(params: Params, card, methods) -> Params:
     return replace(params, **{name: scaled(getattr(params, name), fraction, least) for name, least in SIZED.items()})
 
 
-def planned(params: Params, specs) -> Params:
-    """``params`` with the values its plan sized (``sized``), read back from the requests' specs."""
-    return replace(params, **{name: spec[name] for spec in specs for name in SIZED if spec.get(name) is not None})
+def planned(params: Params, requests: "list[SaliencyRequest]") -> Params:
+    """``params`` with the values its plan sized (``sized``), as its requests carry them, so that
+    computing some of a plan's maps gives them the sizes the whole plan had."""
+    sizes = {}
+    for request in requests:
+        carried = {"smoothgrad_samples": request.smoothgrad_samples, "ig_steps": request.ig_steps,
+                   "deletion_steps": request.checks.deletion_steps if request.checks else None}
+        sizes.update({name: value for name, value in carried.items() if value is not None})
+    return replace(params, **sizes)
 
 
 POOLING = ("Pool",)  # a layer type containing this pools; to 1 x 1, it is one global average
@@ -293,12 +323,13 @@ def _result(request: Request, index: int, maps, probabilities, checks, card) -> 
     target = int(maps.targets[index])
     top1 = int(maps.logits[index].argmax())
     facts = {}
-    if "cam_layer" in request.spec:
-        facts["cam_layer"] = request.spec["cam_layer"]
-        layout = card.layer(request.spec["cam_layer"]).layout
+    cam_layer = request.args.cam_layer
+    if cam_layer is not None:
+        facts["cam_layer"] = cam_layer
+        layout = card.layer(cam_layer).layout
         if layout != "nchw":
             facts["cam_layout"] = layout
-        facts["cam_note"] = cam_head_note(card, request.spec["cam_layer"])
+        facts["cam_note"] = cam_head_note(card, cam_layer)
     if method.depends_on_rules:
         facts.update(unguided_modules=maps.unguided_modules, unguided_calls=maps.functional_calls)
     facts.update(maps.facts_of(method.name, index))
@@ -306,7 +337,7 @@ def _result(request: Request, index: int, maps, probabilities, checks, card) -> 
         facts.update(_sanity_meta(method.name, index, checks))
     meta = SaliencyMeta(
         method=method.name, class_index=target, class_name=card.category(target),
-        class_source="labels.json" if request.spec.get("target") is not None else "top-1 prediction",
+        class_source="labels.json" if request.args.target is not None else "top-1 prediction",
         probability=round(float(probabilities[index, target]), 6), top1_index=top1, top1_name=card.category(top1),
         **facts)
     display = _display_size(image.pixels)

@@ -11,7 +11,7 @@ from reportgen import formats
 from reportgen.artifacts import Artifact, ImageInfo, Manifest
 from reportgen.attribution.methods import METHODS, SaliencyMethod
 from reportgen.meta import SaliencyMeta, SaliencyRoles
-from reportgen.techniques.shared_view import Grid, mean
+from reportgen.techniques.shared_view import Grid
 
 
 @dataclass(frozen=True)

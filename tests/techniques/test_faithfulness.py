@@ -20,7 +20,8 @@ from reportgen.config import parse_overrides
 from reportgen.images import InputImage, hash_pixels
 from reportgen.pipeline import build
 from reportgen.progress import Silent
-from reportgen.techniques.base import registry
+from reportgen.techniques.base import Context, registry
+from reportgen.techniques.saliency import SaliencyRequest
 
 FAITHFULNESS = registry()["faithfulness"]
 
@@ -120,16 +121,17 @@ def test_the_pointing_game_agrees_with_a_count_by_hand(tmp_path, cache):
 def test_keys_follow_the_maps_boxes_and_settings(cache):
     card = models.card_for("red_squares", "pretrained", cache)
     images = [square_on_noise(seed) for seed in range(3)]
-    upstream = [(Request(m, {}, image), f"{m}-{image.pixel_hash}") for image in images for m in ("vanilla", "gradcam")]
+    upstream = tuple((Request(m, SaliencyRequest(m, False), image), f"{m}-{image.pixel_hash}")
+                     for image in images for m in ("vanilla", "gradcam"))
     params = FAITHFULNESS.params_for("quick")
-    (first,) = FAITHFULNESS.plan(params, card, images, upstream)
+    (first,) = FAITHFULNESS.plan(params, card, images, Context(upstream))
     assert first.spec["methods"] == ["vanilla", "gradcam"]  # the methods saliency makes
-    (reordered,) = FAITHFULNESS.plan(params, card, images[::-1], upstream[::-1])
+    (reordered,) = FAITHFULNESS.plan(params, card, images[::-1], Context(upstream[::-1]))
     assert first.spec == reordered.spec and first.reads == reordered.reads
     moved = [dataclasses.replace(images[0], boxes=((0.0, 0.0, 5.0, 5.0),))] + images[1:]
-    assert FAITHFULNESS.plan(params, card, moved, upstream)[0].spec != first.spec
-    other = [(request, key + "x") for request, key in upstream]
-    read_other = FAITHFULNESS.plan(params, card, images, other)[0]
+    assert FAITHFULNESS.plan(params, card, moved, Context(upstream))[0].spec != first.spec
+    other = tuple((request, key + "x") for request, key in upstream)
+    read_other = FAITHFULNESS.plan(params, card, images, Context(other))[0]
     assert read_other.reads != first.reads and read_other.spec == first.spec  # keyed, not a parameter
-    assert FAITHFULNESS.plan(dataclasses.replace(params, steps=30), card, images, upstream)[0].spec != first.spec
+    assert FAITHFULNESS.plan(dataclasses.replace(params, steps=30), card, images, Context(upstream))[0].spec != first.spec
     assert "batch_size" not in first.spec

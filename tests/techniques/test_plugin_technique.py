@@ -17,7 +17,7 @@ from reportgen.pipeline import build
 from reportgen.progress import Silent
 from reportgen.site import write_site
 from reportgen.techniques import base
-from reportgen.techniques.base import Request, Result, Technique, register, spec_of
+from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register
 from helpers import config, write_inputs
 
 
@@ -42,10 +42,10 @@ class Brightness(Technique):
     template = "plugin_brightness.html"
     darken: ClassVar[int] = 0  # levels taken off every pixel: a test's stand-in for a changed computation
 
-    def plan(self, params, card, images, upstream=()):
-        return [Request("input", spec_of(params), image) for image in images]
+    def plan(self, params, card, images, context=NO_CONTEXT):
+        return [Request("input", params, image) for image in images]  # its request: every parameter
 
-    def compute(self, params, model, requests, progress, read=None):
+    def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         import torch  # as every technique: torch only inside compute
 
         for request in requests:

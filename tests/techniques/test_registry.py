@@ -13,32 +13,35 @@ from reportgen.cache import cache_key
 from reportgen.hooks import hooks_left
 from reportgen.meta import load
 from reportgen.progress import Silent
-from reportgen.techniques.base import PRESETS, registry
+from reportgen.techniques.base import PRESETS, Context, registry
 
 TECHNIQUES = list(registry().values())
 
 
 def planned(technique, card, images, cache, preset="quick", model=None):
-    """(params, requests, compute's extra arguments); a technique that reads another gets that
-    one's planned keys, and (given a model) its results computed into ``cache`` first."""
+    """(params, requests, compute's context), as the pipeline calls every technique; a technique
+    that reads another gets that one's planned keys, and (given a model) its results computed into
+    ``cache`` first."""
     params = technique.params_for(preset)
-    if not technique.reads:
-        return params, technique.plan(params, card, images if technique.per_image else []), {}
-    read = registry()[technique.reads]
-    read_params, read_requests, _ = planned(read, card, images, cache, preset)
-    keyed = [(r, cache_key(read.name, read.version, r.spec, card.identity, r.image.pixel_hash if r.image else None,
-                         r.reads))
-             for r in read_requests if isinstance(r, Request)]
-    if model is not None:
-        for (_, key), (_, result) in zip(keyed, read.compute(read_params, model, [r for r, _ in keyed], Silent())):
-            cache.put(key, result)
-    return params, technique.plan(params, card, images if technique.per_image else [], keyed), {"read": cache.get}
+    upstream = ()
+    if technique.reads:
+        read = registry()[technique.reads]
+        read_params, read_requests, read_context = planned(read, card, images, cache, preset)
+        upstream = tuple((r, cache_key(read.name, read.version, r.spec, card.identity,
+                                       r.image.pixel_hash if r.image else None, r.reads))
+                         for r in read_requests if isinstance(r, Request))
+        if model is not None:
+            computed = read.compute(read_params, model, [r for r, _ in upstream], Silent(), read_context)
+            for (_, key), (_, result) in zip(upstream, computed):
+                cache.put(key, result)
+    requests = technique.plan(params, card, images if technique.per_image else [], Context(upstream, cache.get))
+    return params, requests, Context(read=cache.get)
 
 
 def run(technique, model, card, images, cache, preset="quick"):
-    params, requests, extra = planned(technique, card, images, cache, preset, model)
+    params, requests, context = planned(technique, card, images, cache, preset, model)
     requests = [r for r in requests if isinstance(r, Request)]  # skips never reach compute (the pipeline's way)
-    return requests, list(technique.compute(params, model, requests, Silent(), **extra))
+    return requests, list(technique.compute(params, model, requests, Silent(), context))
 
 
 @pytest.mark.parametrize("technique", TECHNIQUES, ids=lambda t: t.name)
