@@ -15,8 +15,9 @@ import numpy as np
 
 from reportgen import render
 from reportgen.meta import Meta
-from reportgen.techniques.base import Request, Result, Technique, batched, not_keyed, spec_of
-from reportgen.techniques.shared_view import Grid, percent
+from reportgen.formats import percent
+from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, batched, not_keyed
+from reportgen.techniques.shared_view import Grid
 
 DISPLAY_SIDE = 320  # the longer side of the published heat map
 
@@ -27,6 +28,11 @@ class OcclusionMeta(Meta):
     class_name: str
     probability: float  # its probability on the whole input
     largest_drop: float  # the most it fell with one square hidden
+
+
+@dataclass(frozen=True)
+class OcclusionView:
+    cells: Grid  # the heat maps by (model, input)
 
 
 class Roles:
@@ -53,15 +59,15 @@ class Occlusion(Technique):
     presets = {"quick": {"stride": 0.25}}
 
     def view(self, manifest, artifacts):
-        """The template's context beside the artifacts (torch-free: the site calls it)."""
-        return {"cells": Grid(artifacts)}
+        """What the template lays out beside the artifacts (torch-free: the site calls it)."""
+        return OcclusionView(Grid(artifacts))
 
-    def plan(self, params, card, images, upstream=()):
+    def plan(self, params, card, images, context=NO_CONTEXT):
         if not 0 < params.stride <= params.patch <= 1:
             raise ValueError("occlusion needs 0 < stride <= patch <= 1")
-        return [Request("drop", spec_of(params), image) for image in images]
+        return [Request("drop", params, image) for image in images]  # its Params are its request
 
-    def compute(self, params, model, requests, progress, read=None):
+    def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         import torch
 
         for done, request in enumerate(requests, 1):
