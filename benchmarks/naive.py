@@ -205,11 +205,9 @@ def _ascent(params, model, requests, score_for):
     from reportgen.optim.objectives import norm_regulariser
     from reportgen.optim.styles import visualise
 
-    lambdas = {"none": 0.0, "l1": params.l1_weight, "l2": params.l2_weight}
     for request in requests:
-        kind = request.spec["regulariser"]
-        traces, _final = visualise(model, request.spec["style"], 1, score_for(request),
-                                   norm_regulariser([kind], [lambdas[kind]]), params)
+        run = request.args.run  # its style's settings and its regulariser
+        traces, _final = visualise(model, 1, score_for(request), norm_regulariser([run.regulariser], [run.weight]), run)
         frames = traces[0].frames
         arrays = dict(traces[0].history)
         yield request, Result(arrays=arrays, images={"final": frames[-1]}, animations={"gif": frames})
@@ -246,10 +244,11 @@ def deep_dream(params, model, requests):
 
     for request in requests:
         height, width = request.image.pixels.shape[:2]
-        size = model.card.fit_size(*technique.working_size((height, width), params.working_side))
-        schedule = technique.schedule_for(params, request.spec["method"], size, model.card)
+        dream = request.args  # a SimpleDream or an OctaveDream: the settings its method reads
+        size = model.card.fit_size(*technique.working_size((height, width), dream.working_side))
+        schedule = technique.schedule_for(dream, size, model.card)
         base = model.to_tensor([request.image.pixels], size)
-        dreamed, trace = _dream(model, base, request.spec["layer"], request.spec.get("filter"), schedule)
+        dreamed, trace = _dream(model, base, dream.layer, dream.filter, schedule)
         picture = technique._picture(model, dreamed, (height, width))
         yield request, Result(arrays={"objective": trace}, images={"dream": picture})
 

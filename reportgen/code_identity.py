@@ -30,6 +30,8 @@ PICTURE_LIBRARIES = ("torch", "torchvision", "timm", "numpy", "pillow")
 # the markup of a technique's captions on the pages.
 # Every third-party import of a compute module is in one of these two lists (tests/test_code_identity.py).
 OTHER_LIBRARIES = ("tqdm", "ray", "huggingface_hub", "markupsafe")
+# The files of techniques and saliency methods registered from outside the package (``count_source_of``).
+_OUTSIDE: set[Path] = set()
 
 
 def code_identity() -> str:
@@ -37,19 +39,18 @@ def code_identity() -> str:
     and the source files of the techniques and saliency methods registered from outside the
     package (a plugin's, a test module's)."""
     base = _code_identity(_package_root())
-    outside = _outside_sources()
-    if not outside:
+    if not _OUTSIDE:
         return base
-    return _with_sources(base, tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in outside))
+    return _with_sources(base, tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(_OUTSIDE)))
 
 
-def _outside_sources() -> list[Path]:
-    """The files that define registered techniques and saliency methods, outside the package."""
-    from reportgen.attribution.methods import METHODS
-    from reportgen.techniques.base import registry
-
-    sources = {_source_file(type(registered)) for registered in [*registry().values(), *METHODS.values()]}
-    return sorted(path for path in sources if path is not None and not path.is_relative_to(_package_root()))
+def count_source_of(cls: type) -> None:
+    """Make the file that defines ``cls`` part of the identity when it lies outside the package: a
+    technique or saliency method registered by a plugin or a test module (their ``register`` calls
+    this), so that an edit of it recomputes."""
+    path = _source_file(cls)
+    if path is not None and not path.is_relative_to(_package_root()):
+        _OUTSIDE.add(path)
 
 
 @functools.lru_cache(maxsize=None)

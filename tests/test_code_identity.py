@@ -130,10 +130,13 @@ def test_a_technique_defined_outside_the_package_is_part_of_it(tmp_path, monkeyp
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "outside_technique", module)
     spec.loader.exec_module(module)
+    monkeypatch.setattr(code_identity, "_OUTSIDE", set())
     before = code_identity.code_identity()
-    monkeypatch.setitem(base._REGISTRY, "outside_filters", module.Outside())
-    monkeypatch.setitem(meta._DECLARED, "outside_filters", meta._DECLARED["filters"])
-    registered = code_identity.code_identity()
-    assert registered != before
-    source.write_text(text + "    version = 2\n")
-    assert code_identity.code_identity() not in (before, registered)
+    base.register(module.Outside)
+    try:
+        registered = code_identity.code_identity()
+        assert registered != before
+        source.write_text(text + "    version = 2\n")
+        assert code_identity.code_identity() not in (before, registered)
+    finally:
+        del base._REGISTRY["outside_filters"], meta._DECLARED["outside_filters"]
