@@ -43,8 +43,8 @@ def as_junit(outcome: Any, name: str = "reportgen check") -> str:
     each that moved, appeared or vanished."""
     cases: list[tuple[str, str, str | None]] = []  # (class name, test name, failure or None)
     for comparison in outcome.compared:
-        failure = "; ".join(d.describe() for d in comparison.failures)
-        cases.append((*_case(comparison.current), f"moved: {failure}" if comparison.moved else None))
+        moved_by = "; ".join(d.describe() for d in comparison.failures)
+        cases.append((*_case(comparison.current), f"moved: {moved_by}" if comparison.moved else None))
     cases += [(*_case(artifact), "appeared: not in the baseline") for artifact in outcome.appeared]
     cases += [(*_case(artifact), "vanished: in the baseline, not in this build") for artifact in outcome.vanished]
     cases += [(f"sets.{check.technique}", check.describe(),

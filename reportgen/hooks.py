@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -121,7 +121,7 @@ def leaf_output_elements(model: nn.Module, inputs: torch.Tensor) -> int:
 
 
 @contextmanager
-def _on_calls(model: nn.Module, types: tuple[type, ...], record) -> Iterator[None]:
+def _on_calls(model: nn.Module, types: tuple[type[nn.Module], ...], record) -> Iterator[None]:
     """Call ``record(name, module, inputs, output)`` after every call of a submodule of ``types``."""
     handles = []
     try:
@@ -249,15 +249,20 @@ def hooks_left(model: nn.Module) -> int:
     return count
 
 
-def _explicit_attention(module: nn.MultiheadAttention, keep) -> object:
+Attention = Callable[..., tuple[torch.Tensor, "torch.Tensor | None"]]  # nn.MultiheadAttention's forward
+
+
+def _explicit_attention(module: nn.MultiheadAttention, keep: Callable[[torch.Tensor], torch.Tensor]) -> Attention:
     """A forward for ``module`` that computes its softmax in the open and hands it to ``keep``
     (PyTorch's own returns a reshaped copy that the output does not depend on, so no gradient
     reaches it). Unmasked self-attention only: the kind vision transformers use."""
     if not module._qkv_same_embed_dim or module.bias_k is not None or module.add_zero_attn:
         raise ValueError("attention with separate key/value sizes or extra key/value biases is not supported")
 
-    def forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
-                average_attn_weights=True, is_causal=False):
+    def forward(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                key_padding_mask: torch.Tensor | None = None, need_weights: bool = True,
+                attn_mask: torch.Tensor | None = None, average_attn_weights: bool = True,
+                is_causal: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         if not (query is key is value) or key_padding_mask is not None or attn_mask is not None or is_causal:
             raise ValueError("only unmasked self-attention can be read")
         tokens = query if module.batch_first else query.transpose(0, 1)
@@ -304,13 +309,13 @@ def attention_weights(model: nn.Module) -> Iterator[list[torch.Tensor]]:
     try:
         for module in model.modules():
             if isinstance(module, nn.MultiheadAttention):
-                module.forward = _explicit_attention(module, keep)
+                setattr(module, "forward", _explicit_attention(module, keep))  # an instance forward, deleted after
                 overridden.append(module)
-            elif hasattr(module, "fused_attn") and isinstance(getattr(module, "attn_drop", None), nn.Module):
-                if module.fused_attn:
-                    module.fused_attn = False
+            elif hasattr(module, "fused_attn") and isinstance(drop := getattr(module, "attn_drop", None), nn.Module):
+                if module.fused_attn:  # timm's flag, a bool (set through setattr: torch types attributes as tensors)
+                    setattr(module, "fused_attn", False)
                     unfused.append(module)
-                handles.append(module.attn_drop.register_forward_hook(keep_copy))
+                handles.append(drop.register_forward_hook(keep_copy))
         if not handles and not overridden:
             raise ValueError("the model has no self-attention layer whose weights can be read")
         yield weights
@@ -320,4 +325,4 @@ def attention_weights(model: nn.Module) -> Iterator[list[torch.Tensor]]:
         for module in overridden:
             del module.forward
         for module in unfused:
-            module.fused_attn = True
+            setattr(module, "fused_attn", True)

@@ -14,7 +14,6 @@ typed meta. Torch-free and numpy-free: the site imports it.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -48,11 +47,15 @@ class Meta:
         return cls(**values)
 
 
-@functools.cache
-def _fields_of(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
+_FIELDS: dict[type[Meta], tuple[dict[str, Any], frozenset[str]]] = {}
+
+
+def _fields_of(cls: type[Meta]) -> tuple[dict[str, Any], frozenset[str]]:
     """A Meta class's resolved type hints and field names: read once per class, not per artifact
     (a site of thousands of inputs loads every artifact's meta)."""
-    return typing.get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls))
+    if cls not in _FIELDS:
+        _FIELDS[cls] = typing.get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls))
+    return _FIELDS[cls]
 
 
 def _jsonable(value: Any) -> Any:

@@ -4,7 +4,7 @@ input's page, a model's misclassified inputs. Labels and numbers are written her
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple, Sequence
 
 from markupsafe import Markup
 
@@ -180,7 +180,7 @@ class Card:
 class IndexPage:
     nav: list[NavLink]
     listing: Page
-    sheet: list[ImageInfo]
+    sheet: Sequence[ImageInfo]
     inputs: str  # "3 inputs"
     model_count: str
     accuracy: list[AccuracyRow]
@@ -229,7 +229,7 @@ def prediction(model: ModelInfo, image: ImageInfo, top: Artifact | None) -> Pred
     rank = summaries.label_rank(image.label, top)
     if rank == 1:
         return Prediction(model, top, rank, "right", True)
-    verdict = f"label at rank {rank}" if rank else f"label not in the top {len(top.meta.top)}"
+    verdict = f"label at rank {rank}" if rank else f"label not in the top {len(summaries.top_of(top))}"
     return Prediction(model, top, rank, verdict, False)
 
 
@@ -317,8 +317,8 @@ class SectionPage:
     nav: list[NavLink]
     technique: Section
     listing: Page
-    images: list[ImageInfo]
-    predicted: list[ImageInfo]  # the inputs whose predictions the page lists (none: too many)
+    images: Sequence[ImageInfo]
+    predicted: Sequence[ImageInfo]  # the inputs whose predictions the page lists (none: too many)
     artifacts: list[Artifact]
     skips: list[Any]
     view: Any

@@ -151,12 +151,12 @@ def pages(layout: views.Layout) -> Iterator[tuple[str, bytes]]:
     for sheet in layout.sheet.pages():
         yield sheet.path, render_page("index.html" if sheet.number == 1 else "inputs.html", layout.index(sheet))
     for section in layout.manifest.sections:
-        for page, view in layout.section(section.name):
-            yield page.path, render_page(registry()[section.name].template, view)
+        for page, section_view in layout.section(section.name):
+            yield page.path, render_page(registry()[section.name].template, section_view)
     for index, image in enumerate(layout.manifest.images):
-        yield image.page, render_page("image.html", layout.image(index))
-    for page, view in layout.misses_pages():
-        yield page.path, render_page("misses.html", view)
+        yield views.image_page(image.id), render_page("image.html", layout.image(index))
+    for page, misses_view in layout.misses_pages():
+        yield page.path, render_page("misses.html", misses_view)
 
 
 def _write_pages(layout: views.Layout, staging: Path) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from reportgen.artifacts import Artifact, ImageInfo, Manifest, ModelInfo
 from reportgen.errors import first_line
 from reportgen.images import LABELS_FILE, InputImage, Skipped
-from reportgen.meta import Prediction
+from reportgen.meta import Prediction, PredictionsMeta
 from reportgen.models import ModelCard, ModelError
 
 DISTRIBUTION_ROWS = 10  # classes listed per model; the rest are counted together
@@ -54,9 +54,16 @@ def is_label(label: str | int, prediction: Prediction) -> bool:
     return prediction.class_name.lower() == label.strip().lower()
 
 
+def top_of(predictions: Artifact) -> tuple[Prediction, ...]:
+    """A predictions artifact's top list, most probable first."""
+    if not isinstance(predictions.meta, PredictionsMeta):
+        raise TypeError(f"{predictions.describe()} is not a predictions artifact")
+    return predictions.meta.top
+
+
 def label_rank(label: str | int, predictions: Artifact) -> int | None:
     """Where the labelled class stands in a predictions artifact's top list (1 = top-1), or None."""
-    return next((rank for rank, p in enumerate(predictions.meta.top, 1) if is_label(label, p)), None)
+    return next((rank for rank, p in enumerate(top_of(predictions), 1) if is_label(label, p)), None)
 
 
 @dataclass(frozen=True)
@@ -88,18 +95,18 @@ class Accuracy:
         return self.topk / self.labelled
 
 
-def accuracy(manifest: Manifest, predictions: dict[tuple[str, str], Artifact]) -> list[Accuracy]:
+def accuracy(manifest: Manifest, predictions: Mapping[tuple[str, str | None], Artifact]) -> list[Accuracy]:
     """Per model with any labelled image predicted; empty without labels. ``predictions`` is each
     (model, image) pair's predictions artifact."""
     found = []
     for model in manifest.models:
-        labelled = [(image, top) for image in manifest.images if image.label is not None
+        labelled = [(image, label, top) for image in manifest.images if (label := image.label) is not None
                     and (top := predictions.get((model.name, image.name))) is not None]
         if not labelled:
             continue
-        ranks = [label_rank(image.label, top) for image, top in labelled]
-        k = min(len(top.meta.top) for _, top in labelled)
-        misses = [Miss(image, top, rank) for (image, top), rank in zip(labelled, ranks) if rank != 1]
+        ranks = [label_rank(label, top) for _, label, top in labelled]
+        k = min(len(top_of(top)) for _, _, top in labelled)
+        misses = [Miss(image, top, rank) for (image, _, top), rank in zip(labelled, ranks) if rank != 1]
         found.append(Accuracy(model, len(labelled), sum(rank == 1 for rank in ranks),
                               sum(rank is not None and rank <= k for rank in ranks), k, misses))
     return found
@@ -124,15 +131,15 @@ class Distribution:
     rest: int  # images whose top-1 class is not listed
 
 
-def distribution(manifest: Manifest, predictions: dict[tuple[str, str], Artifact]) -> list[Distribution]:
+def distribution(manifest: Manifest, predictions: Mapping[tuple[str, str | None], Artifact]) -> list[Distribution]:
     """Per model that predicted any image: its top-1 classes, most frequent first (ties by class index).
     Empty for fewer than ``DISTRIBUTION_MIN_INPUTS`` inputs."""
-    found = []
+    found: list[Distribution] = []
     if len(manifest.images) < DISTRIBUTION_MIN_INPUTS:
         return found
     for model in manifest.models:
-        tops = [top.meta.top[0] for image in manifest.images
-                if (top := predictions.get((model.name, image.name))) is not None and top.meta.top]
+        tops = [top_of(top)[0] for image in manifest.images
+                if (top := predictions.get((model.name, image.name))) is not None and top_of(top)]
         if not tops:
             continue
         counts = Counter((p.class_index, p.class_name) for p in tops)

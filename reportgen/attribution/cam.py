@@ -29,4 +29,5 @@ def upsample(cam: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def guided_grad_cam(guided_gradient: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
     """Guided backprop's fine detail, masked by the class-discriminative Grad-CAM map."""
-    return guided_gradient * upsample(cam, tuple(guided_gradient.shape[2:]))[:, None]
+    height, width = guided_gradient.shape[2:]
+    return guided_gradient * upsample(cam, (height, width))[:, None]

@@ -64,6 +64,6 @@ def shared_pass(
             grads = torch.autograd.grad(score, wanted, retain_graph=position < len(backward_rules) - 1)
             if rule in rules:
                 result.gradients[rule] = grads[0]
-            if len(grads) == 2:
+            if activation is not None and len(grads) == 2:
                 result.activation, result.activation_gradient = activation.detach(), grads[1]
     return result

@@ -56,19 +56,21 @@ def compute(
     noise_seeds: Sequence[int],
 ) -> Maps:
     """All ``methods`` (names) for a batch; ``pinned`` classes (None = top-1); ``baseline`` for IG."""
-    methods = chosen(methods)
-    wants_cam = any(method.uses_cam for method in methods)
+    selected = chosen(methods)
+    wants_cam = any(method.uses_cam for method in selected)
     if wants_cam and not settings.cam_layer:
         raise ValueError("Grad-CAM needs a layer")
-    rules = list(dict.fromkeys(rule for method in methods for rule in method.rules))
+    rules = list(dict.fromkeys(rule for method in selected for rule in method.rules))
     shared = shared_pass(module, inputs, pinned, rules, settings.cam_layer if wants_cam else None)
     maps = Maps(shared.logits, shared.targets, unguided_modules=shared.unguided_modules,
                 functional_calls=shared.functional_calls)
     if wants_cam:
+        activation, gradient = shared.activation, shared.activation_gradient
+        assert activation is not None and gradient is not None, "shared_pass keeps the CAM layer's when given one"
         view = settings.cam_view or (lambda tensor: tensor)
-        maps.cam = cam.grad_cam(view(shared.activation), view(shared.activation_gradient))
+        maps.cam = cam.grad_cam(view(activation), view(gradient))
     batch = Batch(module, inputs, shared, maps.cam, settings, baseline, noise_seeds)
-    for method in methods:
+    for method in selected:
         attribution = method.attribute(batch)
         maps.attributions[method.name] = attribution
         maps.facts[method.name] = method.facts(batch, attribution)

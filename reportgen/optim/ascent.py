@@ -14,7 +14,7 @@ member needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -38,7 +38,7 @@ class Plateau:
     margin: float
     tracked: tuple[str, ...] = ("objective",)
 
-    def reached(self, series: dict[str, Sequence[float]]) -> bool:
+    def reached(self, series: Mapping[str, Sequence[float]]) -> bool:
         """Whether the values one image got at each forward so far (name -> values) have plateaued."""
         if self.window < 1:
             return False
@@ -79,11 +79,13 @@ def ascent(image: Parameterisation, score: Score, optimiser: torch.optim.Optimiz
     batch: its objective is left out of that forward's backward, then the parameterisation's rows
     and the optimiser's state are narrowed to the others, and ``narrow`` gives their score and
     regulariser."""
+    if transform is not None and generator is None:
+        raise ValueError("a transform draws from a generator: pass one")
     rows = list(range(image().shape[0]))
     series: dict[int, dict[str, list[float]]] = {row: {} for row in rows}
     for number in range(steps + 1 if measure_result else steps):
         clean = image()
-        values = score(transform(clean, generator) if transform else clean)
+        values = score(transform(clean, generator) if transform is not None and generator is not None else clean)
         objective = values["score"] - regulariser(clean) if regulariser else values["score"]
         values = {"objective": objective.detach(), **{name: value.detach() for name, value in values.items()}}
         capped = number == steps
@@ -97,6 +99,8 @@ def ascent(image: Parameterisation, score: Score, optimiser: torch.optim.Optimiz
         optimiser.step()
         image.constrain()
         if len(keep) < len(rows):
+            if narrow is None:
+                raise ValueError("members leave the batch when they plateau (stop): pass narrow to score the rest")
             rows = [rows[position] for position in keep]
             old = image.parameters()
             image.narrow(keep)

@@ -53,15 +53,16 @@ def layer_activation(module: nn.Module, layers: Sequence[str], channels: Sequenc
         raise ValueError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
 
     def score(images: torch.Tensor) -> dict[str, torch.Tensor]:
-        values: list[torch.Tensor | None] = [None] * len(layers)
+        values: dict[int, torch.Tensor] = {}  # row -> its score
         for layer in dict.fromkeys(layers):
             rows = [row for row, name in enumerate(layers) if name == layer]
             seen = images if len(rows) == len(images) else images[rows]
-            output = as_maps(layer, forward_until(module, seen, [layer])[layer], tuple(images.shape[-2:]))
+            height, width = images.shape[-2:]
+            output = as_maps(layer, forward_until(module, seen, [layer])[layer], (height, width))
             for position, row in enumerate(rows):
                 chosen = output[position] if channels[row] is None else output[position, channels[row]]
                 values[row] = chosen.mean() if reduction == "mean" else chosen.norm()
-        return {"score": torch.stack(values)}
+        return {"score": torch.stack([values[row] for row in range(len(layers))])}
 
     return score
 

@@ -92,6 +92,7 @@ def visualise(model: Any, count: int, score: Score, regulariser: Regulariser, se
     transforms = torch.Generator().manual_seed(settings.seed + 1)
     wanted = Counter(frame_steps(steps, settings.frames))
     traces = [Trace([], {}, [], steps) for _ in range(count)]
+    histories: list[dict[str, list[float]]] = [{} for _ in range(count)]  # per image: name -> value per frame
     for step in ascent(image, score, optimiser, steps, transform, transforms, regulariser, stop=stop, narrow=narrow):
         copies = [wanted[step.number] or int(final) for final in step.final]
         if any(copies):
@@ -101,14 +102,14 @@ def visualise(model: Any, count: int, score: Score, regulariser: Regulariser, se
                 trace.frames += [pictures[position]] * copies[position]
                 trace.frame_steps += [step.number] * copies[position]
                 for name, value in step.values.items():
-                    trace.history.setdefault(name, []).extend([float(value[position])] * copies[position])
+                    histories[row].setdefault(name, []).extend([float(value[position])] * copies[position])
         for position, row in enumerate(step.rows):
             if step.final[position]:
                 traces[row].steps = step.number
         if step.number:
             tick(step.number)
-    for trace in traces:
-        trace.history = {name: np.asarray(values, dtype=np.float32) for name, values in trace.history.items()}
+    for trace, history in zip(traces, histories):
+        trace.history = {name: np.asarray(values, dtype=np.float32) for name, values in history.items()}
     view = model.card.input_size if isinstance(settings, RobustRun) else None
     return traces, measure(model, [trace.frames[-1] for trace in traces], score, view)
 
@@ -152,7 +153,7 @@ def run_requests(model: Any, requests: Sequence[Any], batch_size: int, score_for
     their activations would not fit (``batch_size_for``); ``score_for(batch)`` builds the batch's
     score. A run ends when its ``tracked`` values plateau (``plateau_window``, ``plateau_margin``)
     or at its style's step cap. Yields each request's Run."""
-    batches = []
+    batches: list[list[Any]] = []
     for style in STYLES:
         mine = [r for r in requests if r.args.run.style == style]
         if mine:

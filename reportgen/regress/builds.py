@@ -106,7 +106,8 @@ def _check_entries(manifest: Manifest, path: Path, root: Path, cache_dir: Path |
         entry = f"{path}: artifacts[{number}] ({artifact.describe()!r})"
         if not isinstance(artifact.key, str) or not CACHE_KEY.fullmatch(artifact.key):
             raise RegressionError(f"{entry}: key {artifact.key!r} is not 64 lowercase hexadecimal digits")
-        named = [("files", role, file.path, root) for role, file in artifact.files.items()]
+        named: list[tuple[str, str, str, Path | None]] = [("files", role, file.path, root)
+                                                          for role, file in artifact.files.items()]
         named += [("cache_files", role, relative, cache_dir) for role, relative in artifact.cache_files.items()]
         for kind, role, relative, folder in named:
             problem = _outside(folder, relative)
@@ -140,11 +141,11 @@ def one_line(error: BaseException) -> str:
 
 
 def _pack(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """float arrays -> float16 of array / peak and the peak (float32); others unchanged."""
+    """float arrays -> float16 of array / peak and the peak (a float32 0-d array); others unchanged."""
     if not np.issubdtype(array.dtype, np.floating):
-        return array, np.float32(1)
+        return array, np.ones((), np.float32)
     finite = np.abs(array[np.isfinite(array)])
-    peak = np.float32(finite.max() if finite.size and finite.max() > 0 else 1)
+    peak = np.asarray(finite.max() if finite.size and finite.max() > 0 else 1, np.float32)
     return (array / peak).astype(np.float16), peak
 
 

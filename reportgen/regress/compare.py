@@ -51,11 +51,11 @@ def _compare_artifact(baseline: Baseline, build: Build, old: Artifact, new: Arti
             continue
         if role in unkept:
             continue
-        after = stored_precision(new_raw[role])
-        if old_raw[role].shape == after.shape and np.array_equal(old_raw[role], after, equal_nan=True):
+        kept = stored_precision(new_raw[role])
+        if old_raw[role].shape == kept.shape and np.array_equal(old_raw[role], kept, equal_nan=True):
             continue
         identical = False
-        differences.append(_compare_raw(role, old_raw[role], after, tolerance))
+        differences.append(_compare_raw(role, old_raw[role], kept, tolerance))
     comparison = Comparison(old, new, identical, differences, unkept)
     if comparison.moved and registry()[new.technique].optimises:
         comparison.outcome = compare_outcome(old, new, lambda a, role: _frames(baseline.picture(a, role))[-1],

@@ -83,20 +83,21 @@ def compare_sets(comparisons: Iterable[Comparison], raw: Callable[[Comparison], 
     for comparison in comparisons:
         if is_chaotic(comparison.current) and is_chaotic(comparison.baseline):
             current = comparison.current
-            sets[current.technique, current.model, current.meta.style].append(comparison)
+            style = getattr(current.meta, "style")  # a chaotic run's meta has one (Technique.chaotic)
+            sets[current.technique, current.model, style].append(comparison)
     checks = []
     for (technique, model, style), members in sorted(sets.items()):
         check = SetCheck(technique, model, style, len(members))
         reached = [_final_objectives(*raw(member)) for member in members]
         if all(pair is not None for pair in reached):
-            first, second = (np.asarray(values) for values in zip(*reached))
-            moved = abs(second.mean() - first.mean()) / (np.abs(first).mean() or 1.0)
+            old_objectives, new_objectives = (np.asarray(values) for values in zip(*reached))
+            moved = abs(new_objectives.mean() - old_objectives.mean()) / (np.abs(old_objectives).mean() or 1.0)
             check.differences.append(RoleDifference("mean objective", "reached", moved <= tolerance.chaotic,
-                                                    float(moved), float(second.mean())))
-        if all(isinstance(m.baseline.meta, ClassAscentMeta) and isinstance(m.current.meta, ClassAscentMeta)
-               for m in members):
-            pairs = [(m.baseline.meta.probability, m.current.meta.probability) for m in members]
-            first, second = (float(np.mean(values)) for values in zip(*pairs))
+                                                    float(moved), float(new_objectives.mean())))
+        probabilities = [(m.baseline.meta.probability, m.current.meta.probability) for m in members
+                         if isinstance(m.baseline.meta, ClassAscentMeta) and isinstance(m.current.meta, ClassAscentMeta)]
+        if len(probabilities) == len(members):
+            first, second = (float(np.mean(values)) for values in zip(*probabilities))
             check.differences.append(RoleDifference("mean probability", "reached",
                                                     abs(second - first) <= tolerance.chaotic, abs(second - first), second))
         seen = [[_seen_as_its_class(m.baseline), _seen_as_its_class(m.current)] for m in members]

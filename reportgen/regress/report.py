@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from reportgen import render
+from reportgen.artifacts import File
 from reportgen.page_views import Chrome, context
 from reportgen.techniques.shared_view import Grid
 from reportgen.regress.builds import Build
@@ -27,16 +28,16 @@ def write_report(outcome: Outcome, build: Build, baseline_dir: Path) -> Path:
         for difference in comparison.differences:
             if difference.within:
                 continue
-            files = {}
+            files: dict[str, File] = {}
             if difference.frames is not None:
                 before, after = difference.frames
-                files = {"baseline": before, "new": after}
+                drawn = {"baseline": before, "new": after}
                 if before.shape == after.shape:
-                    files["difference"] = heat_map(before, after)
-                for name, picture in list(files.items()):
-                    path = f"{REPORT_PICTURES}/{number:04d}-{render_name(difference.role)}-{name}.png"
-                    atomic_write_bytes(build.root / path, render.png_bytes(picture))
-                    files[name] = {"path": path, "width": picture.shape[1], "height": picture.shape[0]}
+                    drawn["difference"] = heat_map(before, after)
+                for name, picture in drawn.items():
+                    relative = f"{REPORT_PICTURES}/{number:04d}-{render_name(difference.role)}-{name}.png"
+                    atomic_write_bytes(build.root / relative, render.png_bytes(picture))
+                    files[name] = File(relative, picture.shape[1], picture.shape[0])
             shown.append({"role": difference.role, "text": difference.describe(), "files": files,
                           "peak": difference.largest if difference.frames is not None and not difference.note else None,
                           "loss": bool(difference.note)})
