@@ -213,10 +213,11 @@ def _result(names, collected, images, pointing_images, tolerance, size) -> Resul
         values = collected[name]
         insertion = np.mean(values["insertion_curves"], axis=0)
         deletion = np.mean(values["deletion_curves"], axis=0)
-        curves[name] = {"insertion": tuple(round(float(v), 4) for v in insertion),
-                        "deletion": tuple(round(float(v), 4) for v in deletion)}
-        row: dict[str, float | None] = {"insertion": _area(insertion), "deletion": _area(deletion),  # = the mean of each image's area
-               "road_morf": float(np.mean(values["road_morf"])), "road_lerf": float(np.mean(values["road_lerf"]))}
+        curves[name] = {"insertion": [round(float(v), 4) for v in insertion],
+                        "deletion": [round(float(v), 4) for v in deletion]}
+        row: dict[str, float | None] = {
+            "insertion": _area(insertion), "deletion": _area(deletion),  # = the mean of each image's area
+            "road_morf": float(np.mean(values["road_morf"])), "road_lerf": float(np.mean(values["road_lerf"]))}
         if "randomisation" in values:
             defined = [v for v in values["randomisation"] if v is not None]
             row["randomisation"] = float(np.mean(defined)) if defined else None
