@@ -17,7 +17,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ class FaithfulnessMeta(Meta):
     methods: tuple[str, ...]  # the saliency methods scored, then the baselines "random" and "centre"
     metrics: tuple[str, ...]  # insertion, deletion, road_morf, road_lerf[, randomisation][, pointing]
     scores: Mapping[str, Mapping[str, float | None]]  # method -> metric -> mean over the images
-    curves: Mapping[str, Mapping[str, tuple[float, ...]]]  # method -> insertion / deletion -> mean curve
+    curves: Mapping[str, Mapping[str, Sequence[float]]]  # method -> insertion / deletion -> mean curve (a list, as JSON loads it)
     images: int
     pointing_images: int  # images with boxes in boxes.json
     pointing_tolerance_px: float  # at the model's input size

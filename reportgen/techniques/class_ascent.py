@@ -13,6 +13,7 @@ thing and the robust style, whose variable is a spectrum, is regularised on the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 
@@ -64,7 +65,7 @@ class ClassAscent(Technique):
         "the final image."
     )
     version = 4  # 4: records the features of its final pictures (regression checks); 3: robust canvas, decay, transforms
-    Params = Params
+    Params: TypeAlias = Params  # an alias, so that the methods' annotations can name it
     Meta = ClassAscentMeta
     Roles = AscentRoles
     presets = {

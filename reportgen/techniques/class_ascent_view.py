@@ -7,8 +7,8 @@ from typing import Sequence
 
 from reportgen import formats
 from reportgen.artifacts import Artifact, Manifest, find, select
-from reportgen.meta import AscentRoles
-from reportgen.techniques.shared_view import ModelColumn, steps_taken
+from reportgen.meta import AscentRoles, ClassAscentMeta
+from reportgen.techniques.shared_view import ModelColumn, meta_of, steps_taken
 
 
 STYLES = {  # style -> (title, what it does), in the pages' order
@@ -44,7 +44,7 @@ class AscentCell:
 
     @classmethod
     def of(cls, artifact: Artifact) -> "AscentCell":
-        meta = artifact.meta
+        meta = meta_of(artifact, ClassAscentMeta)
         caption = f"p = {formats.probability(meta.probability)}"
         if not meta.seen_as_its_class:
             caption += f"; top-1: {meta.top1_name}"
@@ -69,7 +69,7 @@ class StyleTable:
 
 @dataclass(frozen=True)
 class ClassAscentView:
-    columns: list[ModelColumn]
+    columns: list[ModelColumn[StyleTable]]
     roles: type[AscentRoles]
 
 
@@ -80,7 +80,9 @@ def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> ClassAscentView:
         mine = select(artifacts, model=model.name)
         if not mine:
             continue
-        classes = list(dict.fromkeys(a.spec["class_index"] for a in mine))
+        firsts: dict[int, Artifact] = {}  # class index -> its first artifact
+        for artifact in mine:
+            firsts.setdefault(artifact.spec["class_index"], artifact)
         regularisers = list(dict.fromkeys(a.spec["regulariser"] for a in mine))
         tables = []
         for style, (title, about) in STYLES.items():
@@ -92,10 +94,10 @@ def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> ClassAscentView:
                 first = find(styled, regulariser=regulariser)
                 weight = first.spec[f"{regulariser}_weight"] if first and regulariser != "none" else None
                 heads.append(Column(regulariser, REGULARISERS[regulariser], weight))
-            rows = [ClassRow(index, find(mine, class_index=index).meta.class_name,
+            rows = [ClassRow(index, meta_of(first, ClassAscentMeta).class_name,
                              [AscentCell.of(a) if (a := find(styled, class_index=index, regulariser=r)) else None
                               for r in regularisers])
-                    for index in classes]
+                    for index, first in firsts.items()]
             tables.append(StyleTable(style, title, about, heads, rows))
         columns.append(ModelColumn(model, tables))
     return ClassAscentView(columns, AscentRoles)

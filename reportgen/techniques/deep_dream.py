@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeAlias
 
 import numpy as np
 
@@ -31,7 +31,11 @@ from reportgen.lazy import F, torch
 from reportgen.choices import ACTIVATIONS, ParamError, check_choices
 from reportgen.meta import DeepDreamMeta, DreamRoles
 from reportgen.techniques import deep_dream_view
-from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register, not_keyed, request_of
+from reportgen.techniques.base import NO_CONTEXT, Context, Request, Result, Technique, register, not_keyed, request_of
+
+if TYPE_CHECKING:  # imported for annotations only: planning must stay torch-free
+    from reportgen.models import LoadedModel
+    from reportgen.progress import Progress
 
 OBJECTIVES = ("one_channel", "all_channels")
 METHODS = ("simple", "octaves")
@@ -145,7 +149,7 @@ class DeepDream(Technique):
         "coarse to fine, which gives larger, cleaner patterns."
     )
     version = 3  # 3: octaves with jitter, smoothed and normalised gradient steps; default layers by model
-    Params = Params
+    Params: TypeAlias = Params  # an alias, so that the methods' annotations can name it
     Meta = DeepDreamMeta
     Roles = DreamRoles
     presets = {
@@ -196,9 +200,11 @@ class DeepDream(Technique):
                     requests.append(Request(f"{method}/{objective}", dream, image))
         return requests
 
-    def compute(self, params, model, requests, progress, context=NO_CONTEXT):
+    def compute(self, params: Params, model: LoadedModel, requests: list[Request], progress: Progress,
+                context: Context = NO_CONTEXT) -> Iterator[tuple[Request, Result]]:
         groups: dict[tuple[str, tuple[int, int]], list[Request]] = {}
         for request in requests:
+            assert request.image is not None, "deep dream plans a request per image"
             size = model.card.fit_size(*working_size(request.image.size[::-1], request.args.working_side))
             groups.setdefault((request.args.method, size), []).append(request)
         chunks = []

@@ -3,14 +3,14 @@ animation). Torch-free (``shared_view``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 from markupsafe import Markup
 
 from reportgen import formats
 from reportgen.artifacts import Artifact, Manifest, find, select
-from reportgen.meta import DreamRoles
-from reportgen.techniques.shared_view import Grid
+from reportgen.meta import DeepDreamMeta, DreamRoles
+from reportgen.techniques.shared_view import Grid, meta_of
 
 
 DREAM_METHODS = {  # method -> (title, what it does), in the page's order
@@ -56,7 +56,7 @@ class DreamTable:
 
 
 def dream_settings(artifact: Artifact) -> Markup:
-    meta = artifact.meta
+    meta = meta_of(artifact, DeepDreamMeta)
     text = Markup("{}: layer <code>{}</code>").format(artifact.model, meta.layer)
     if meta.filter is not None:
         text += Markup(", filter {}").format(meta.filter)
@@ -65,7 +65,7 @@ def dream_settings(artifact: Artifact) -> Markup:
     return text + Markup(", {} steps").format(meta.steps)
 
 
-def objective_change(meta: Any) -> Markup:
+def objective_change(meta: DeepDreamMeta) -> Markup:
     """The objective before and after the dream, at the working size."""
     return Markup("{} &rarr; {}").format(formats.measure(meta.objective_before, 4), formats.measure(meta.objective_after, 4))
 
@@ -76,7 +76,7 @@ class DeepDreamView:
     roles: type[DreamRoles]
 
     def caption(self, artifact: Artifact) -> Markup:
-        return objective_change(artifact.meta)
+        return objective_change(meta_of(artifact, DeepDreamMeta))
 
 
 def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> DeepDreamView:

@@ -215,14 +215,15 @@ def _result(names, collected, images, pointing_images, tolerance, size) -> Resul
         deletion = np.mean(values["deletion_curves"], axis=0)
         curves[name] = {"insertion": [round(float(v), 4) for v in insertion],
                         "deletion": [round(float(v), 4) for v in deletion]}
-        row = {"insertion": _area(insertion), "deletion": _area(deletion),  # = the mean of each image's area
-               "road_morf": float(np.mean(values["road_morf"])), "road_lerf": float(np.mean(values["road_lerf"]))}
+        row: dict[str, float | None] = {
+            "insertion": _area(insertion), "deletion": _area(deletion),  # = the mean of each image's area
+            "road_morf": float(np.mean(values["road_morf"])), "road_lerf": float(np.mean(values["road_lerf"]))}
         if "randomisation" in values:
             defined = [v for v in values["randomisation"] if v is not None]
             row["randomisation"] = float(np.mean(defined)) if defined else None
         if "pointing" in values:
             row["pointing"] = float(np.mean(values["pointing"]))
-        scores[name] = {metric: (None if row[metric] is None else round(row[metric], 6)) for metric in metrics}
+        scores[name] = {metric: (None if (value := row[metric]) is None else round(value, 6)) for metric in metrics}
     table = np.array([[np.nan if scores[n][m] is None else scores[n][m] for m in metrics] for n in names], dtype=np.float32)
     meta = FaithfulnessMeta(methods=tuple(names), metrics=tuple(metrics), scores=scores, curves=curves, images=images,
                             pointing_images=pointing_images, pointing_tolerance_px=round(tolerance, 3), input_size=size)

@@ -10,7 +10,8 @@ from markupsafe import Markup
 from reportgen import formats
 from reportgen.artifacts import Artifact, Manifest, ModelInfo
 from reportgen.attribution.methods import METHODS
-from reportgen.techniques.shared_view import mean
+from reportgen.meta import FaithfulnessMeta
+from reportgen.techniques.shared_view import mean, meta_of
 
 
 # metric -> (column title, higher is better, what it measures, where it comes from)
@@ -95,7 +96,7 @@ class FaithfulnessTable:
     @property
     def about(self) -> str:
         """Over how many images it was measured, and the pointing game's."""
-        meta = self.artifact.meta
+        meta = meta_of(self.artifact, FaithfulnessMeta)
         about = f"{meta.images} image(s)"
         if meta.pointing_images:
             about += (f"; pointing game on {meta.pointing_images} image(s) with boxes, tolerance "
@@ -111,14 +112,14 @@ def _polyline(values: Sequence[float], width: int = 120, height: int = 32) -> st
 def _ranks(values: Sequence[float | None], higher_better: bool) -> list[float | None]:
     """1 for the best value, ties sharing their mean rank; None stays None."""
     known = sorted((-v if higher_better else v) for v in values if v is not None)
-    position = {}
+    position: dict[float, list[int]] = {}
     for index, value in enumerate(known):
         position.setdefault(value, []).append(index + 1)
     return [None if v is None else mean(position[-v if higher_better else v]) for v in values]
 
 
 def faithfulness_table(model: ModelInfo, artifact: Artifact) -> FaithfulnessTable:
-    scored = artifact.meta
+    scored = meta_of(artifact, FaithfulnessMeta)
     names, metrics = list(scored.methods), list(scored.metrics)
     columns = {m: [scored.scores[n][m] for n in names] for m in metrics}
     # A correlation far from zero either way says the map still follows the trained one's ranking.
@@ -129,11 +130,11 @@ def faithfulness_table(model: ModelInfo, artifact: Artifact) -> FaithfulnessTabl
         scores = []
         for metric in metrics:
             value, higher = judged[metric][row], FAITHFULNESS_METRICS[metric][1]
-            baselines = [judged[metric][names.index(b)] for b in BASELINE_TITLES if judged[metric][names.index(b)] is not None]
+            baselines = [b for base in BASELINE_TITLES if (b := judged[metric][names.index(base)]) is not None]
             beats = (name not in BASELINE_TITLES and value is not None and bool(baselines)
                      and all((value > b) if higher else (value < b) for b in baselines))
             scores.append(Score(columns[metric][row], ranks[metric][row] == min(r for r in ranks[metric] if r is not None), beats))
-        mean_rank = mean([ranks[m][row] for m in metrics if ranks[m][row] is not None]) or 0.0
+        mean_rank = mean([rank for m in metrics if (rank := ranks[m][row]) is not None]) or 0.0
         title = BASELINE_TITLES.get(name) or (METHODS[name].title if name in METHODS else name)
         curves = scored.curves[name]
         rows.append(ScoredMethod(name, title, name in BASELINE_TITLES, mean_rank, scores,

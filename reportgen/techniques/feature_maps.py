@@ -9,6 +9,7 @@ is skipped with its reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 from markupsafe import Markup
@@ -56,7 +57,7 @@ class FeatureMaps(Technique):
     ``layout`` it was read from when not channels-first ("nhwc", "tokens").
     Roles: ``grid`` (picture), ``activations`` (raw array).
     """
-    Params = Params
+    Params: TypeAlias = Params  # an alias, so that the methods' annotations can name it
     Meta = FeatureMapsMeta
     Roles = Roles
     name = "feature_maps"

@@ -8,15 +8,15 @@ from typing import Sequence
 from markupsafe import Markup
 
 from reportgen.artifacts import Artifact, Manifest
-from reportgen.meta import FeatureMapRoles
-from reportgen.techniques.shared_view import Grid
+from reportgen.meta import FeatureMapRoles, FeatureMapsMeta
+from reportgen.techniques.shared_view import Grid, meta_of
 
 LAYOUTS = {"tokens": "tokens, as a grid", "nhwc": "channels-last"}  # how a map not channels-first was read
 
 
 def describe(artifact: Artifact) -> Markup:
     """Its layer, how many channels it shows and their size, and how the map was read."""
-    meta = artifact.meta
+    meta = meta_of(artifact, FeatureMapsMeta)
     text = Markup("<code>{}</code> &middot; first {} channels, {}&times;{}").format(
         artifact.variant, meta.channels, meta.size[0], meta.size[1])
     if meta.layout:

@@ -7,6 +7,7 @@ through its first input channel, in gray, in a grid. Keyed per model, not per im
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class Filters(Technique):
         "first input channel, which on its own says little about what the filter does."
     )
     per_image = False
-    Params = Params
+    Params: TypeAlias = Params  # an alias, so that the methods' annotations can name it
     Meta = FiltersMeta
     Roles = Roles
     presets = {"quick": {"max_filters": 16, "deep_filters": 9}}

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from reportgen.artifacts import Artifact, Manifest, ModelInfo, select
-from reportgen.meta import FilterRoles
-from reportgen.techniques.shared_view import Captioned
+from reportgen.meta import FilterRoles, FiltersMeta
+from reportgen.techniques.shared_view import Captioned, meta_of
 
 
 def describe(artifact: Artifact) -> str:
     """The weight's shape, and which input channel a deeper layer's filters are shown through."""
-    shape = "\u00d7".join(str(size) for size in artifact.meta.shape)
+    shape = "\u00d7".join(str(size) for size in meta_of(artifact, FiltersMeta).shape)
     return shape if artifact.spec["rgb"] else f"{shape}, input channel 0"
 
 

@@ -20,7 +20,7 @@ speak of; L1 / L2 are available as explicit terms.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, TypeAlias
 
 import numpy as np
 
@@ -97,7 +97,7 @@ class LayerAscent(Technique):
         "responds most."
     )
     version = 4  # 4: features of its final pictures (regression checks); 3: robust canvas, decay, transforms; examples
-    Params = Params
+    Params: TypeAlias = Params  # an alias, so that the methods' annotations can name it
     Meta = UnitMeta | ExamplesMeta
     Roles = LayerAscentRoles
     presets = {

@@ -8,7 +8,7 @@ from typing import Sequence
 from reportgen import formats
 from reportgen.artifacts import Artifact, File, Manifest, find, select
 from reportgen.meta import ExamplesMeta, LayerAscentRoles, UnitMeta
-from reportgen.techniques.shared_view import ModelColumn, Size, at_height, at_width, slug, steps_taken
+from reportgen.techniques.shared_view import ModelColumn, Size, at_height, at_width, meta_of, slug, steps_taken
 
 
 UNIT_STYLES = {"naive": "Naive pixel ascent", "robust": "Robust (Fourier, transforms)"}
@@ -42,7 +42,7 @@ def atlas_unit(layer: str, filter_index: int, anchor: str, artifact: Artifact, e
     title = f"{layer}:{filter_index}"
     strip = strip_size = None
     if examples:
-        title += ": " + ", ".join(example.image for example in examples.meta.examples[:2])
+        title += ": " + ", ".join(example.image for example in meta_of(examples, ExamplesMeta).examples[:2])
         strip = examples.files[LayerAscentRoles.EXAMPLES]
         strip_size = at_height(strip, ATLAS_STRIP_PX)
     return AtlasUnit(filter_index, anchor, artifact, examples, title, picture, at_width(picture, ATLAS_THUMBNAIL_PX),
@@ -69,11 +69,12 @@ class UnitCell:
 
 
 def unit_cell(artifact: Artifact, examples: Artifact | None) -> UnitCell:
-    meta = artifact.meta
+    meta = meta_of(artifact, UnitMeta)
+    mined = meta_of(examples, ExamplesMeta) if examples else None
     caption = formats.measure(meta.final_activation)
-    if examples and examples.meta.input_peak > 0:
-        against = "the examples'" if examples.meta.images is not None else "the inputs'"
-        caption += f"; peak {formats.ratio(meta.final_peak / examples.meta.input_peak)} {against}"
+    if mined and mined.input_peak > 0:
+        against = "the examples'" if mined.images is not None else "the inputs'"
+        caption += f"; peak {formats.ratio(meta.final_peak / mined.input_peak)} {against}"
     return UnitCell(artifact, caption, steps_taken(meta))
 
 
@@ -97,7 +98,7 @@ class UnitRow:
         """Where the examples' peak was taken, its value, and the images of the patches."""
         if self.examples is None:
             return ""
-        meta = self.examples.meta
+        meta = meta_of(self.examples, ExamplesMeta)
         where = f"peak over {meta.images} images of the examples folder" if meta.images is not None else "peak over the inputs"
         return f"{where} {formats.measure(meta.input_peak)}: " + ", ".join(example.image for example in meta.examples)
 
@@ -122,7 +123,7 @@ class UnitTable:
 
 @dataclass(frozen=True)
 class LayerAscentView:
-    columns: list[ModelColumn]
+    columns: list[ModelColumn[UnitTable]]
     roles: type[LayerAscentRoles]
 
     @property
@@ -149,17 +150,17 @@ def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> LayerAscentView:
         if not visualisations:
             continue
         examples = {(a.meta.layer, a.meta.filter): a for a in mine if isinstance(a.meta, ExamplesMeta)}
-        present = {a.meta.style for a in visualisations}
+        present = {meta_of(a, UnitMeta).style for a in visualisations}
         styles = [(style, title) for style, title in UNIT_STYLES.items() if style in present]
         rows = []
-        for first in (a for a in visualisations if a.meta.style == styles[0][0]):
-            unit = first.meta
+        for unit in (meta for a in visualisations if (meta := meta_of(a, UnitMeta)).style == styles[0][0]):
             mined = examples.get((unit.layer, unit.filter))
             cells = [unit_cell(a, mined) if (a := find(visualisations, layer=unit.layer, filter=unit.filter, style=style))
                      else None for style, _ in styles]
             rows.append(UnitRow(unit_anchor(model.name, unit.layer, unit.filter), unit.layer, unit.filter,
                                 unit.regulariser, cells, mined))
-        folder_images = next((a.meta.images for a in examples.values() if a.meta.images is not None), None)
+        folder_images = next((found.images for a in examples.values()
+                              if (found := meta_of(a, ExamplesMeta)).images is not None), None)
         columns.append(ModelColumn(model, [UnitTable(styles, rows, _atlases(model.name, visualisations, examples),
                                                      bool(examples), folder_images)]))
     return LayerAscentView(columns, LayerAscentRoles)
@@ -167,11 +168,12 @@ def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> LayerAscentView:
 
 def _atlases(model: str, visualisations: Sequence[Artifact], examples: dict[tuple[str, int], Artifact]) -> list[Atlas]:
     atlases = []
-    for layer in dict.fromkeys(a.meta.layer for a in visualisations):
+    for layer in dict.fromkeys(meta_of(a, UnitMeta).layer for a in visualisations):
         best: dict[int, Artifact] = {}
-        for artifact in (a for a in visualisations if a.meta.layer == layer):
-            if artifact.meta.filter not in best or artifact.meta.style == "robust":
-                best[artifact.meta.filter] = artifact
+        for artifact in visualisations:
+            unit = meta_of(artifact, UnitMeta)
+            if unit.layer == layer and (unit.filter not in best or unit.style == "robust"):
+                best[unit.filter] = artifact
         if len(best) >= ATLAS_MIN_UNITS:
             atlases.append(Atlas(model, layer, [atlas_unit(layer, f, unit_anchor(model, layer, f), a, examples.get((layer, f)))
                                                 for f, a in sorted(best.items())]))

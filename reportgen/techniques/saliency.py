@@ -258,18 +258,23 @@ def sized(params: Params, card, methods) -> Params:
     fraction = share(params.budget_s, forwards * card.gflops)
     if fraction == 1.0:
         return params
-    return replace(params, **{name: scaled(getattr(params, name), fraction, least) for name, least in SIZED.items()})
+    return replace(params,
+                   smoothgrad_samples=scaled(params.smoothgrad_samples, fraction, SIZED["smoothgrad_samples"]),
+                   ig_steps=scaled(params.ig_steps, fraction, SIZED["ig_steps"]),
+                   deletion_steps=scaled(params.deletion_steps, fraction, SIZED["deletion_steps"]))
 
 
 def planned(params: Params, requests: "list[SaliencyRequest]") -> Params:
     """``params`` with the values its plan sized (``sized``), as its requests carry them, so that
     computing some of a plan's maps gives them the sizes the whole plan had."""
-    sizes = {}
     for request in requests:
-        carried = {"smoothgrad_samples": request.smoothgrad_samples, "ig_steps": request.ig_steps,
-                   "deletion_steps": request.checks.deletion_steps if request.checks else None}
-        sizes.update({name: value for name, value in carried.items() if value is not None})
-    return replace(params, **sizes)
+        if request.smoothgrad_samples is not None:
+            params = replace(params, smoothgrad_samples=request.smoothgrad_samples)
+        if request.ig_steps is not None:
+            params = replace(params, ig_steps=request.ig_steps)
+        if request.checks is not None:
+            params = replace(params, deletion_steps=request.checks.deletion_steps)
+    return params
 
 
 POOLING = ("Pool",)  # a layer type containing this pools; to 1 x 1, it is one global average
@@ -320,6 +325,7 @@ def _baseline(model, name: str):
 def _result(request: Request, index: int, maps, probabilities, checks, card) -> Result:
     method = METHODS[request.variant]
     image = request.image
+    assert image is not None, "saliency plans a request per image"
     target = int(maps.targets[index])
     top1 = int(maps.logits[index].argmax())
     facts = {}

@@ -11,7 +11,7 @@ from reportgen import formats
 from reportgen.artifacts import Artifact, ImageInfo, Manifest
 from reportgen.attribution.methods import METHODS, SaliencyMethod
 from reportgen.meta import SaliencyMeta, SaliencyRoles
-from reportgen.techniques.shared_view import Grid
+from reportgen.techniques.shared_view import Grid, mean, meta_of
 
 
 @dataclass(frozen=True)
@@ -91,17 +91,15 @@ class SaliencyRow:
     cells: Grid
 
 
-def mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
 def saliency_metrics(model: str, mine: Sequence[Artifact]) -> SaliencyMetrics:
-    facts = mine[0].meta
+    metas = [meta_of(a, SaliencyMeta) for a in mine]
+    facts = metas[0]
+    cascade = facts.randomisation or ()
     stages = []
-    for index, stage in enumerate(facts.randomisation or ()):
-        rhos = [a.meta.randomisation[index].spearman for a in mine]
-        stages.append(Stage(stage.layers, mean([r for r in rhos if r is not None]), index == len(facts.randomisation) - 1))
-    deletion = mean([a.meta.deletion_auc for a in mine if a.meta.deletion_auc is not None])
+    for index, stage in enumerate(cascade):
+        rhos = [m.randomisation[index].spearman for m in metas if m.randomisation]
+        stages.append(Stage(stage.layers, mean([r for r in rhos if r is not None]), index == len(cascade) - 1))
+    deletion = mean([m.deletion_auc for m in metas if m.deletion_auc is not None])
     return SaliencyMetrics(model, stages, deletion, facts)
 
 
@@ -140,7 +138,7 @@ class SaliencyView:
         shown = self.explained.get(model, image)
         if shown is None:
             return None
-        meta = shown.meta
+        meta = meta_of(shown, SaliencyMeta)
         return ExplainedClass(f"{meta.class_index} \u00b7 {meta.class_name}",
                               f"p = {formats.probability(meta.probability)}, {meta.class_source}")
 

@@ -6,9 +6,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Generic, Iterable, Protocol, Sequence, TypeVar
 
 from reportgen.artifacts import Artifact, File, ModelInfo
+from reportgen.meta import Meta
+
+M = TypeVar("M", bound=Meta)
+Table = TypeVar("Table")
+
+
+def meta_of(artifact: Artifact, kind: type[M]) -> M:
+    """An artifact's meta as the type its technique reports (``Artifact.meta`` is typed as any
+    technique's ``Meta``): a view reads its fields checked."""
+    meta = artifact.meta
+    if not isinstance(meta, kind):
+        raise TypeError(f"{artifact.describe()}: its meta is a {type(meta).__name__}, not a {kind.__name__}")
+    return meta
 
 
 class Grid:
@@ -38,11 +51,11 @@ class Grid:
 
 
 @dataclass(frozen=True)
-class ModelColumn:
+class ModelColumn(Generic[Table]):
     """A model's part of a page: its tables (class ascent) or its units and atlases (layer ascent)."""
 
     model: ModelInfo
-    tables: list[Any]
+    tables: list[Table]
 
 
 @dataclass(frozen=True)
@@ -84,10 +97,19 @@ def at_height(file: File, height: int) -> Size:
     return Size(round(height * file.width / file.height), height)
 
 
-def steps_taken(meta: Any) -> str:
+class Stepped(Protocol):
+    """The meta of an optimisation that records its steps (class and layer ascent)."""
+
+    @property
+    def steps(self) -> int | None: ...
+    @property
+    def step_cap(self) -> int | None: ...
+
+
+def steps_taken(meta: Stepped) -> str:
     """The steps an optimisation took: the cap, or fewer where its values plateaued
     (``optim.ascent.Plateau``); empty when it did not record them."""
-    if meta.steps is None:
+    if meta.steps is None or meta.step_cap is None:
         return ""
     if meta.steps < meta.step_cap:
         return f"plateau at step {meta.steps} of {meta.step_cap}"
