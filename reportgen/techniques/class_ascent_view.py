@@ -82,8 +82,8 @@ def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> ClassAscentView:
             continue
         firsts: dict[int, Artifact] = {}  # class index -> its first artifact
         for artifact in mine:
-            firsts.setdefault(artifact.spec["class_index"], artifact)
-        regularisers = list(dict.fromkeys(a.spec["regulariser"] for a in mine))
+            firsts.setdefault(artifact.value("class_index"), artifact)
+        regularisers = list(dict.fromkeys(a.value("regulariser") for a in mine))
         tables = []
         for style, (title, about) in STYLES.items():
             styled = select(mine, style=style)

@@ -13,7 +13,7 @@ from reportgen.techniques.shared_view import Captioned, meta_of
 def describe(artifact: Artifact) -> str:
     """The weight's shape, and which input channel a deeper layer's filters are shown through."""
     shape = "\u00d7".join(str(size) for size in meta_of(artifact, FiltersMeta).shape)
-    return shape if artifact.spec["rgb"] else f"{shape}, input channel 0"
+    return shape if artifact.value("rgb") else f"{shape}, input channel 0"
 
 
 @dataclass(frozen=True)
