@@ -48,7 +48,8 @@ def _outside_sources() -> list[Path]:
     from reportgen.attribution.methods import METHODS
     from reportgen.techniques.base import registry
 
-    sources = {_source_file(type(registered)) for registered in [*registry().values(), *METHODS.values()]}
+    classes: set[type] = {type(registered) for registered in [*registry().values(), *METHODS.values()]}
+    sources = {_source_file(cls) for cls in classes}
     return sorted(path for path in sources if path is not None and not path.is_relative_to(_package_root()))
 
 
