@@ -45,7 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode, conv_backward_flop  # noqa
 from benchmarks import naive  # noqa: E402
 from reportgen.artifacts import Request  # noqa: E402
 from reportgen.cache import Cache  # noqa: E402
-from reportgen.images import load_folder  # noqa: E402
+from reportgen.input_folder import load_folder  # noqa: E402
 from reportgen.models import DEFAULT_MODEL, card_for, load, prepare_device  # noqa: E402
 from reportgen.progress import Silent  # noqa: E402
 from reportgen.techniques.base import registry  # noqa: E402

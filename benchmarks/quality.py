@@ -101,7 +101,7 @@ def measure(site: Path, inputs: Path) -> dict:
 
     dreams = [a for a in artifacts if a["technique"] == "deep_dream" and a["spec"].get("method") == "octaves"]
     if dreams:
-        from reportgen.images import load_folder
+        from reportgen.input_folder import load_folder
 
         originals = {image.name: image.pixels for image in load_folder(inputs)[0]}
         for maker in sorted({a["model"] for a in dreams}):

@@ -116,7 +116,7 @@ def loading_memory(folder: Path, count: int) -> dict:
     pixels are not among it, so it does not grow with the images' sizes."""
     import tracemalloc
 
-    from reportgen.images import load_folder
+    from reportgen.input_folder import load_folder
 
     tracemalloc.start()
     images, _ = load_folder(folder)
@@ -155,7 +155,7 @@ def bare_loop(folder: Path) -> dict:
     import torch
 
     from reportgen.cache import Cache
-    from reportgen.images import load_folder
+    from reportgen.input_folder import load_folder
     from reportgen.models import card_for, load
 
     with tempfile.TemporaryDirectory() as scratch:

@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from reportgen.images import load_folder
+    from reportgen.input_folder import load_folder
 
     torch.set_num_threads(2)
     judges = load_models(EMBEDDED)

@@ -19,7 +19,7 @@ def batched_by_image(requests: Sequence[Any], size: int) -> Iterator[tuple[list[
     use), each with the requests that read them (in their order): one pass, so a technique's
     bookkeeping stays linear in a large folder."""
     by_image: dict[str, list[int]] = {}
-    images = {}
+    images: dict[str, Any] = {}
     for index, request in enumerate(requests):
         by_image.setdefault(request.image.pixel_hash, []).append(index)
         images.setdefault(request.image.pixel_hash, request.image)

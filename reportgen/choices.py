@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, TypeVar
 
 
 class ParamError(ValueError):
     """A parameter a person got wrong (unknown name, wrong type, out of range); the message is for them."""
+
+
+class ConfigError(ParamError):
+    """A configuration a person got wrong (a flag, an argument, a config file's key); the message
+    names it and lists the valid choices."""
 
 
 # A list longer than this is not printed in an error: the closest names are, and the command that lists all.
@@ -39,7 +44,10 @@ def valid_text(chosen: Sequence[object], valid: Sequence[object], listing: str |
     return f"{hint}`{listing}` lists all {len(names)}" if listing else f"{hint}{len(names)} valid names"
 
 
-def check_choice(what: str, value: object, valid: Iterable[object]) -> object:
+Chosen = TypeVar("Chosen")
+
+
+def check_choice(what: str, value: Chosen, valid: Iterable[object]) -> Chosen:
     """``value`` if it is one of ``valid``, else a ChoiceError naming them."""
     valid = tuple(valid)
     if value not in valid:
@@ -47,7 +55,7 @@ def check_choice(what: str, value: object, valid: Iterable[object]) -> object:
     return value
 
 
-def check_choices(what: str, values: Iterable[object], valid: Iterable[object]) -> tuple:
+def check_choices(what: str, values: Iterable[Chosen], valid: Iterable[object]) -> tuple[Chosen, ...]:
     """``values`` if each is one of ``valid``, else a ChoiceError naming the unknown ones and the valid."""
     values, valid = tuple(values), tuple(valid)
     unknown = [v for v in values if v not in valid]

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -23,7 +24,7 @@ EXIT_FAILED, EXIT_UNUSABLE, EXIT_SKIPPED = 1, 2, 3
 TOLERANCES = ", ".join(f"{item.name}={item.default}" for item in dataclasses.fields(Tolerance))
 
 
-def _fail(message: str, code: int = EXIT_UNUSABLE) -> None:
+def _fail(message: str, code: int = EXIT_UNUSABLE) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -152,8 +153,8 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
         click.echo(str(item), err=True)
     for item in gallery.unsupported:
         click.echo(str(item), err=True)
-    for error in gallery.errors:
-        click.echo(error, err=True)
+    for failure in gallery.errors:
+        click.echo(failure, err=True)
     click.echo(gallery.summary())
     if gallery.errors:
         sys.exit(EXIT_FAILED)

@@ -8,6 +8,7 @@ executors leave the same entries. Ray is imported only by ``RayExecutor``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import sys
@@ -56,15 +57,16 @@ class Job:
         """The job split into jobs of at most ``size`` images each (all of an image's requests in
         one, images in the order the technique batches them), so several workers share a model's
         images; image-independent jobs stay whole."""
-        if any(r.image is None for r in self.requests):
+        hashes = [r.image.pixel_hash for r in self.requests if r.image is not None]
+        if len(hashes) < len(self.requests):
             return [self]
-        order = list(dict.fromkeys(r.image.pixel_hash for r in self.requests))
+        order = list(dict.fromkeys(hashes))
         if len(order) <= size:
             return [self]
         chunk_of = {image: index // size for index, image in enumerate(order)}
         parts: list[list[int]] = [[] for _ in range(-(-len(order) // size))]
-        for position, request in enumerate(self.requests):
-            parts[chunk_of[request.image.pixel_hash]].append(position)
+        for position, image in enumerate(hashes):
+            parts[chunk_of[image]].append(position)
         return [Job(self.model, self.technique, tuple(self.requests[i] for i in part), tuple(self.keys[i] for i in part))
                 for part in parts]
 
@@ -146,7 +148,8 @@ class ModelWorker:
             from reportgen.models.declared import declare
 
             declare(card.name, own)
-            if embedded.LOCAL[card.name].identity() != card.weights_id:
+            identity = embedded.LOCAL[card.name].identity
+            if identity is not None and identity() != card.weights_id:
                 raise ExecutorError(f"{card.name} changed on disk during the build (its factory or weights); "
                                     "build again")
         self.model = load(card, self.device)
@@ -182,7 +185,7 @@ class RayExecutor:
                           f"its messages: {log}")
             with _output_to(log):
                 ray.init(address=self.address, runtime_env=dict(self.runtime_env or {}), include_dashboard=False,
-                         logging_level="ERROR", log_to_driver=False)
+                         logging_level=logging.ERROR, log_to_driver=False)
         shared_check = cache.leave_shared_check()
         try:
             yield from self._run(ray, jobs, cards, params, device, cache.root, shared_check, progress)

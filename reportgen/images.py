@@ -9,9 +9,7 @@ skipped unless asked for.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import os
 import threading
 import warnings
@@ -113,7 +111,9 @@ RECENT_PIXELS = RecentPixels()
 
 def _decode_again(image: InputImage) -> np.ndarray:
     """The pixels of an image loaded from a file, checked against the hash it was planned with."""
-    decoded = decode(Path(image.source), image.name)
+    if isinstance(image.source, np.ndarray):  # held in memory: nothing to decode
+        return image.source
+    decoded = decode(image.source, image.name)
     if isinstance(decoded, Skipped):
         raise ImageChanged(f"input {image.name} can no longer be read ({decoded.reason}); build again")
     if hash_pixels(decoded) != image.pixel_hash:
@@ -152,7 +152,7 @@ def discover(folder: Path, follow_links: bool = False, hint: str = "") -> tuple[
         try:
             entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
         except OSError as error:
-            skipped.append(Skipped(_relative(directory, folder) + "/", f"cannot be listed ({first_line(error)})"))
+            skipped.append(Skipped(relative_name(directory, folder) + "/", f"cannot be listed ({first_line(error)})"))
             continue
         folders = []
         for entry in entries:
@@ -162,10 +162,10 @@ def discover(folder: Path, follow_links: bool = False, hint: str = "") -> tuple[
             if entry.is_symlink():
                 real = _link_target(path)
                 if real is None or not os.path.exists(real):
-                    skipped.append(Skipped(_relative(path, folder), "link to nothing (a missing or unresolvable target)"))
+                    skipped.append(Skipped(relative_name(path, folder), "link to nothing (a missing or unresolvable target)"))
                     continue
                 if not follow_links and not _inside(root, real):
-                    skipped.append(Skipped(_relative(path, folder), NOT_FOLLOWED + hint))
+                    skipped.append(Skipped(relative_name(path, folder), NOT_FOLLOWED + hint))
                     continue
                 is_folder, is_file = os.path.isdir(real), os.path.isfile(real)
             else:
@@ -176,7 +176,7 @@ def discover(folder: Path, follow_links: bool = False, hint: str = "") -> tuple[
             elif is_file:
                 found.append(path)
         pending += reversed(folders)  # walked in name order
-    return sorted(found, key=lambda p: _relative(p, folder)), skipped
+    return sorted(found, key=lambda p: relative_name(p, folder)), skipped
 
 
 def _is_side_file(name: str) -> bool:
@@ -184,7 +184,7 @@ def _is_side_file(name: str) -> bool:
     return name in (LABELS_FILE, BOXES_FILE) or name.upper().startswith("CREDITS")
 
 
-def _relative(path: Path, folder: Path) -> str:
+def relative_name(path: Path, folder: Path) -> str:
     return path.relative_to(folder).as_posix()
 
 
@@ -200,115 +200,12 @@ def _inside(root: str, real: str) -> bool:
     return os.path.commonpath([root, real]) == root
 
 
-def _outside_link(path: Path, folder: Path, follow_links: bool) -> bool:
+def outside_link(path: Path, folder: Path, follow_links: bool) -> bool:
     """Whether ``path`` is a link leading out of ``folder`` that is not to be followed."""
     if follow_links or not path.is_symlink():
         return False
     real = _link_target(path)
     return real is None or not _inside(os.path.realpath(folder), real)
-
-
-def load_folder(folder: Path, follow_links: bool = False) -> tuple[list[InputImage], list[Skipped]]:
-    """Load every image under ``folder``; duplicates by content are kept once.
-
-    An optional ``labels.json`` maps file names (relative paths) to the class to explain, an
-    optional ``boxes.json`` to the boxes around the object (for the pointing game). Links that
-    leave ``folder`` are skipped unless ``follow_links``.
-    """
-    labels, skipped = read_labels(folder, follow_links)
-    boxes, side_problems = read_boxes(folder, follow_links)
-    paths, links = discover(folder, follow_links, FOLLOW_HINT)
-    skipped += links
-    images: list[InputImage] = []
-    hashes: dict[str, str] = {}
-    for path in paths:
-        name = _relative(path, folder)
-        loaded = load_image(path, name)
-        if isinstance(loaded, Skipped):
-            skipped.append(loaded)
-        elif loaded.pixel_hash in hashes:
-            skipped.append(Skipped(name, f"same pixels as {hashes[loaded.pixel_hash]}"))
-        else:
-            hashes[loaded.pixel_hash] = name
-            fitted, problem = fit_boxes(boxes.get(name, ()), path, loaded)
-            if problem:
-                side_problems.append(Skipped(BOXES_FILE, f"{name}: {problem}"))
-            images.append(dataclasses.replace(loaded, label=labels.get(name), boxes=fitted))
-    known = {image.name for image in images} | {s.name for s in skipped}
-    for side_file, entries in ((LABELS_FILE, labels), (BOXES_FILE, boxes)):
-        side_problems += [Skipped(side_file, f"names {name}, which is no input image")
-                          for name in entries if name not in known]
-    return images, skipped + side_problems
-
-
-def _read_json(folder: Path, file_name: str, follow_links: bool) -> tuple[object, Skipped | None]:
-    """A side file's JSON (None when absent), or why it cannot be read."""
-    path = folder / file_name
-    if _outside_link(path, folder, follow_links):
-        return None, Skipped(file_name, NOT_FOLLOWED + FOLLOW_HINT)
-    if not path.is_file():
-        return None, None
-    try:
-        return json.loads(path.read_text(encoding="utf-8")), None
-    except RecursionError:
-        return None, Skipped(file_name, "nested too deeply to read")
-    except (OSError, ValueError) as error:
-        return None, Skipped(file_name, f"not valid JSON ({first_line(error)})")
-
-
-def read_boxes(folder: Path, follow_links: bool = False) -> tuple[dict[str, list[Box]], list[Skipped]]:
-    """``boxes.json``: ``{"file.jpg": [x0, y0, x1, y1]}`` or a list of such boxes per file, in
-    pixels of the original image (after its EXIF rotation)."""
-    data, problem = _read_json(folder, BOXES_FILE, follow_links)
-    if problem or data is None:
-        return {}, [problem] if problem else []
-    if not isinstance(data, dict):
-        return {}, [Skipped(BOXES_FILE, "expected an object mapping file names to [x0, y0, x1, y1] boxes")]
-    boxes, problems = {}, []
-    for name, value in data.items():
-        listed = value if isinstance(value, list) and value and all(isinstance(v, list) for v in value) else [value]
-        if not all(_is_box(box) for box in listed):
-            problems.append(Skipped(BOXES_FILE, f"{name}: expected [x0, y0, x1, y1] with x0 < x1 and y0 < y1, or a list of them"))
-            continue
-        boxes[str(name)] = [tuple(float(v) for v in box) for box in listed]
-    return boxes, problems
-
-
-def _is_box(box: object) -> bool:
-    return (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
-            and box[0] < box[2] and box[1] < box[3])
-
-
-def fit_boxes(boxes, path: Path, image: InputImage) -> tuple[tuple[Box, ...], str | None]:
-    """Boxes in the original picture's pixels -> the loaded picture's (which may be downscaled);
-    a box reaching outside the original picture is refused."""
-    if not boxes:
-        return (), None
-    with open_raster(path) as original:
-        width, height = (ImageOps.exif_transpose(original) or original).size
-    for x0, y0, x1, y1 in boxes:
-        if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
-            return (), f"box [{x0:g}, {y0:g}, {x1:g}, {y1:g}] reaches outside the {width}x{height} image"
-    scale_x, scale_y = image.size[0] / width, image.size[1] / height
-    return tuple((x0 * scale_x, y0 * scale_y, x1 * scale_x, y1 * scale_y) for x0, y0, x1, y1 in boxes), None
-
-
-def read_labels(folder: Path, follow_links: bool = False) -> tuple[dict[str, str | int], list[Skipped]]:
-    """``labels.json``: ``{"file.jpg": 281, "cup.jpg": "espresso"}``, a class index or category name
-    per file; an entry with anything else (``true`` is not class 1) is skipped in one line. Whether
-    a class exists is for each model to say (``summaries.checked_labels``)."""
-    data, problem = _read_json(folder, LABELS_FILE, follow_links)
-    if problem or data is None:
-        return {}, [problem] if problem else []
-    if not isinstance(data, dict):
-        return {}, [Skipped(LABELS_FILE, "expected an object mapping file names to class indices or names")]
-    labels, problems = {}, []
-    for name, value in data.items():
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            problems.append(Skipped(LABELS_FILE, f"{name}: expected a class index or name, not {json.dumps(value)[:40]}"))
-        else:
-            labels[str(name)] = value
-    return labels, problems
 
 
 def load_image(path: Path, name: str) -> InputImage | Skipped:

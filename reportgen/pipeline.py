@@ -20,7 +20,8 @@ from reportgen.cache import Cache, CacheError, Entry, cache_key
 from reportgen.choices import ParamError, check_choices
 from reportgen.config import BuildConfig
 from reportgen.dataset_examples import public_overrides
-from reportgen.images import InputImage, Skipped, load_folder
+from reportgen.images import InputImage, Skipped
+from reportgen.input_folder import load_folder
 from reportgen.models import ModelCard, ModelError, package_version, card_for
 from reportgen.models.declared import declare
 from reportgen.progress import Progress
@@ -45,7 +46,7 @@ class Planned:
 
 @dataclass
 class BuildReport:
-    manifest: Manifest | None
+    manifest: Manifest = field(init=False)  # written last, once every artifact is in the cache
     images: list[InputImage] = field(default_factory=list)
     computed: int = 0
     cached: int = 0
@@ -106,13 +107,13 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
 
     entries: dict[str, Entry] = {}
     misses: list[Planned] = []
-    for item in plan:
-        entry = cache.get(item.key)
+    for planned_item in plan:
+        entry = cache.get(planned_item.key)
         if entry is None:
-            misses.append(item)
+            misses.append(planned_item)
         else:
-            entries[item.key] = entry
-    report = BuildReport(manifest=None, images=images, cached=len(entries), skipped=skipped, unsupported=unsupported)
+            entries[planned_item.key] = entry
+    report = BuildReport(images=images, cached=len(entries), skipped=skipped, unsupported=unsupported)
     log.info("%d artifacts planned: %d in the cache, %d to compute", len(plan), len(entries), len(misses))
     if misses:
         _compute(misses, cards, params, config, cache, entries, report, progress)

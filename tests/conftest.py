@@ -16,7 +16,8 @@ from torch import nn
 from reportgen import models
 from reportgen.cache import Cache
 from helpers import fresh_urllib
-from reportgen.images import InputImage, hash_pixels, load_folder
+from reportgen.images import InputImage, hash_pixels
+from reportgen.input_folder import load_folder
 
 INPUTS = Path(__file__).resolve().parent.parent / "inputs"
 TINY_CLASSES = 10

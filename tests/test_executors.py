@@ -9,7 +9,7 @@ import pytest
 
 from helpers import config, count_computed, write_inputs
 from reportgen.cache import Cache
-from reportgen.config import parse_overrides
+from reportgen.overrides import parse_overrides
 from reportgen.executors import Job, chunk_images, run_job
 from reportgen.pipeline import BuildError, build
 from reportgen.progress import Silent

@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from reportgen import images as images_module
-from reportgen.images import InputImage, load_folder, load_image
+from reportgen.images import InputImage, load_image
+from reportgen.input_folder import load_folder
 
 
 def save(path, image, **kwargs):

@@ -14,8 +14,8 @@ ALLOWED_CYCLES: list[set[str]] = []
 # Modules below the techniques: what they import must not reach back up to a technique.
 LOW_LEVEL = ("reportgen.optim", "reportgen.attribution", "reportgen.models", "reportgen.artifacts",
              "reportgen.batching", "reportgen.cache", "reportgen.choices", "reportgen.colour_tables",
-             "reportgen.errors", "reportgen.folding", "reportgen.hooks", "reportgen.images", "reportgen.lazy",
-             "reportgen.render", "reportgen.staging")
+             "reportgen.errors", "reportgen.folding", "reportgen.hooks", "reportgen.images", "reportgen.input_folder",
+             "reportgen.lazy", "reportgen.render", "reportgen.staging")
 
 
 def modules() -> dict[str, Path]:

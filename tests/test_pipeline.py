@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from reportgen.config import ConfigError, parse_overrides
+from reportgen.config import ConfigError
+from reportgen.overrides import parse_overrides
 from reportgen.artifacts import Manifest
 from reportgen.pipeline import BuildError, build
 from reportgen.progress import Silent

@@ -119,7 +119,7 @@ class ModelCard:
     def pick(self, count: int, kinds: Sequence[str] = ("Conv2d",), min_side: int = 1) -> list[str]:
         """``count`` layers of these types spread from early to late (first and last included), of
         maps at least ``min_side`` a side (squeeze-excitation gates and pooled vectors are 1 x 1)."""
-        roomy = [info for info in self.feature_layers() if min(info.spatial) >= min_side]
+        roomy = [info for info in self.feature_layers() if info.spatial and min(info.spatial) >= min_side]
         names = [info.name for info in roomy if info.type in kinds]
         if not names:
             names = [info.name for info in roomy]

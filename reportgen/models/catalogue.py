@@ -31,6 +31,8 @@ def torchvision_catalogue() -> dict[str, str | None]:
     Empty when the source cannot be read; tests check it against torchvision itself."""
     try:
         spec = importlib.util.find_spec("torchvision")
+        if spec is None or spec.origin is None:
+            return {}
         folder = Path(spec.origin).parent / "models"
         catalogue: dict[str, str | None] = {}
         for path in sorted(folder.glob("*.py")):

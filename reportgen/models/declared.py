@@ -9,6 +9,7 @@ a pickled whole model is refused, never unpickled. Every error is one line namin
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -18,7 +19,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from reportgen.digests import file_sha256
 from reportgen.errors import first_line
@@ -48,9 +49,10 @@ class Declaration:
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
 
     def local_model(self) -> LocalModel:
+        weights = self.weights
         return LocalModel(
-            build=self._build, load_weights=self._load_weights if self.weights else None,
-            weights_file=(lambda: str(self.weights)) if self.weights else None, input_size=self.input_size,
+            build=self._build, load_weights=functools.partial(self._load_weights, weights=weights) if weights else None,
+            weights_file=(lambda: str(weights)) if weights else None, input_size=self.input_size,
             categories=lambda: self.classes, mean=_three(self.mean), std=_three(self.std),
             identity=self.identity, untrained=self.weights is None)
 
@@ -94,8 +96,8 @@ class Declaration:
                              "not a torch.nn.Module")
         return adapt(net, self.channels, self.input_size, len(self.classes), self.where)
 
-    def _load_weights(self, net: Any) -> str:
-        load_state(net, read_state(self.weights, f"{self.where}.weights"), f"{self.where}.weights ({self.weights})",
+    def _load_weights(self, net: Any, weights: Path) -> str:
+        load_state(net, read_state(weights, f"{self.where}.weights"), f"{self.where}.weights ({weights})",
                    self.channels)
         return self.identity()
 
@@ -290,7 +292,7 @@ def _user_sources(entry: Path, module_name: str, folder: Path) -> dict[Path, str
     ``folder`` or, for a module of an importable package, from that package: file -> module name."""
     from reportgen.code_identity import imported_modules
 
-    roots = [(folder, None)]
+    roots: list[tuple[Path, str | None]] = [(folder, None)]
     package_root = entry.parent
     while (package_root / "__init__.py").is_file():
         package_root = package_root.parent
@@ -316,7 +318,7 @@ def _module_file(root: Path, name: str) -> Path | None:
     return next((path for path in (base.with_suffix(".py"), base / "__init__.py") if path.is_file()), None)
 
 
-def _sources_hash(paths: Sequence[Path]) -> str:
+def _sources_hash(paths: Iterable[Path]) -> str:
     return hashlib.sha256("".join(f"{p.name} {file_sha256(p)}\n" for p in paths).encode()).hexdigest()
 
 
@@ -333,6 +335,8 @@ def _module_from_file(path: Path, folder: Path) -> Any:
         sys.modules.pop(helper, None)  # imported earlier, maybe from another folder or before an edit
     where = folder.resolve()
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ModelError(f"{path}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     sys.path.insert(0, str(where))

@@ -46,7 +46,7 @@ def token_grid(count: int, grid: tuple[int, int] | None = None,
     """(rows, columns) of ``count`` patch tokens: ``grid`` when it holds them, else at the
     input's aspect ratio, else square."""
     if grid is not None and grid[0] * grid[1] == count:
-        return tuple(grid)
+        return grid[0], grid[1]
     if input_size is not None:
         rows = max(1, round(math.sqrt(count * input_size[0] / input_size[1])))
         if count % rows == 0:

@@ -107,7 +107,7 @@ def probe_layers(net: Any, input_size: int, size_multiple: int = 1, fixed: bool 
         layout, prefix, channels, spatial = read or (None, 0, None, None)
         gradient = False
         if read is not None and gradients.get(name) is not None:
-            gradient = bool(convert(gradients[name], layout, prefix, spatial).abs().amax() > 0)
+            gradient = bool(convert(gradients[name], read[0], read[1], read[3]).abs().amax() > 0)
         relays = output is not None and any(
             isinstance(first.get(c), torch.Tensor) and first[c].shape == output.shape and torch.equal(first[c], output)
             for c in children[name])
@@ -146,10 +146,10 @@ def _layout(output: Any, wider: tuple[int, ...] | None, changed: Any) -> tuple[s
     shape = tuple(output.shape)
     if output.dim() == 3:
         count, channels = shape[1], shape[2]
-        prefix = next((p for p in range(min(MAX_PREFIX, count) + 1) if _square(count - p)), None)
-        if prefix is None:
+        grid = _prefixed_square(count)
+        if grid is None:
             return None
-        side = _square(count - prefix)
+        prefix, side = grid
         if wider is not None and (wider[2] != channels or wider[1] == count or (wider[1] - prefix) % side):
             return None
         return "tokens", prefix, channels, (side, side)
@@ -171,6 +171,16 @@ def _layout(output: Any, wider: tuple[int, ...] | None, changed: Any) -> tuple[s
     if layout == "nhwc":
         return "nhwc", 0, shape[3], (shape[1], shape[2])
     return "nchw", 0, shape[1], (shape[2], shape[3])
+
+
+def _prefixed_square(count: int) -> tuple[int, int] | None:
+    """(prefix, side): the fewest leading tokens to drop from ``count`` tokens
+    so that the rest fill a square grid, and that grid's side; None when no such prefix exists."""
+    for prefix in range(min(MAX_PREFIX, count) + 1):
+        side = _square(count - prefix)
+        if side is not None:
+            return prefix, side
+    return None
 
 
 def _square(count: int) -> int | None:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from reportgen import models
 from reportgen.artifacts import Request
-from reportgen.config import parse_overrides
+from reportgen.overrides import parse_overrides
 from reportgen.images import InputImage, hash_pixels
 from reportgen.pipeline import build
 from reportgen.progress import Silent
