@@ -62,12 +62,14 @@ def cache_key(
     model_identity: Mapping[str, Any] | None,
     image_hash: str | None,
     reads: Mapping[str, Any] | None = None,
+    code: str | None = None,
 ) -> str:
     """sha256 over sorted JSON of everything an artifact depends on: the technique's request, the
     model's full identity (``ModelCard.identity``), the input's pixels, the keys of the artifacts it
-    is computed from (``Request.reads``) and the code that computes it (``code_identity``). ``version`` documents a technique's changes; correctness does not rest on it."""
+    is computed from (``Request.reads``) and the code that computes it (``code``: ``code_identity``, of
+    reportgen's own modules unless the build passes the one that counts its plugins too). ``version`` documents a technique's changes; correctness does not rest on it."""
     payload = {
-        "code": code_identity(),
+        "code": code or code_identity(),
         "technique": technique,
         "version": version,
         "spec": spec,

@@ -18,6 +18,7 @@ import hashlib
 import inspect
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Iterable
 
 PACKAGE = "reportgen"
 # What turns a request into a picture: the techniques, and the executors that load a model and run
@@ -30,27 +31,18 @@ PICTURE_LIBRARIES = ("torch", "torchvision", "timm", "numpy", "pillow")
 # the markup of a technique's captions on the pages.
 # Every third-party import of a compute module is in one of these two lists (tests/test_code_identity.py).
 OTHER_LIBRARIES = ("tqdm", "ray", "huggingface_hub", "markupsafe")
-# The files of techniques and saliency methods registered from outside the package (``count_source_of``).
-_OUTSIDE: set[Path] = set()
 
 
-def code_identity() -> str:
-    """sha256 over the compute modules' sources and the picture libraries' major.minor versions,
-    and the source files of the techniques and saliency methods registered from outside the
-    package (a plugin's, a test module's)."""
+def code_identity(registered: Iterable[type] = ()) -> str:
+    """sha256 over the compute modules' sources and the picture libraries' major.minor versions;
+    and over the source files of those ``registered`` classes (techniques, saliency methods) that
+    are defined outside the package: a plugin's, a test module's."""
     base = _code_identity(_package_root())
-    if not _OUTSIDE:
+    sources = {_source_file(cls) for cls in set(registered)}
+    outside = sorted(path for path in sources if path is not None and not path.is_relative_to(_package_root()))
+    if not outside:
         return base
-    return _with_sources(base, tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(_OUTSIDE)))
-
-
-def count_source_of(cls: type) -> None:
-    """Make the file that defines ``cls`` part of the identity when it lies outside the package: a
-    technique or saliency method registered by a plugin or a test module (their ``register`` calls
-    this), so that an edit of it recomputes."""
-    path = _source_file(cls)
-    if path is not None and not path.is_relative_to(_package_root()):
-        _OUTSIDE.add(path)
+    return _with_sources(base, tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in outside))
 
 
 @functools.lru_cache(maxsize=None)

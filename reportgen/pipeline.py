@@ -16,7 +16,9 @@ from typing import Any
 
 from reportgen import __version__
 from reportgen.artifacts import Artifact, ImageInfo, Manifest, ModelInfo, Section, Skip
+from reportgen.attribution.methods import METHODS
 from reportgen.cache import Cache, CacheError, Entry, cache_key
+from reportgen.code_identity import code_identity
 from reportgen.choices import ParamError, check_choices
 from reportgen.config import BuildConfig
 from reportgen.dataset_examples import public_overrides
@@ -141,6 +143,7 @@ def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, 
           cache: Cache) -> tuple[list[Planned], list[Skip]]:
     planned: list[Planned] = []
     skips: list[Skip] = []
+    code = code_identity([type(t) for t in registry().values()] + [type(m) for m in METHODS.values()])
     for technique in techniques:
         upstream = tuple((p.request, p.key) for p in planned if technique.reads and p.technique.name == technique.reads)
         try:
@@ -155,7 +158,8 @@ def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, 
         skips += [r for r in requests if isinstance(r, Skip)]
         for request in (r for r in requests if not isinstance(r, Skip)):
             image_hash = request.image.pixel_hash if request.image is not None else None
-            key = cache_key(technique.name, technique.version, request.spec, card.identity, image_hash, request.reads)
+            key = cache_key(technique.name, technique.version, request.spec, card.identity, image_hash, request.reads,
+                            code)
             planned.append(Planned(technique, card.name, request, key))
     return planned, skips
 

@@ -109,8 +109,8 @@ def test_a_build_after_a_code_change_recomputes_everything(tmp_path, monkeypatch
     first = build()
     assert first.computed > 0 and first.cached == 0
     assert build().computed == 0
-    monkeypatch.setattr("reportgen.cache.code_identity", lambda: "other code")
-    monkeypatch.setattr("reportgen.models.describe.code_identity", lambda: "other code")
+    monkeypatch.setattr("reportgen.pipeline.code_identity", lambda registered=(): "other code")
+    monkeypatch.setattr("reportgen.models.describe.code_identity", lambda registered=(): "other code")
     again = build()
     assert again.cached == 0 and again.computed == first.computed
 
@@ -119,7 +119,6 @@ def test_a_technique_defined_outside_the_package_is_part_of_it(tmp_path, monkeyp
     """A plugin's (or a test module's) technique: an edit of the file that defines it recomputes."""
     import importlib.util
 
-    from reportgen import meta
     from reportgen.techniques import base
 
     source = tmp_path / "outside_technique.py"
@@ -130,13 +129,8 @@ def test_a_technique_defined_outside_the_package_is_part_of_it(tmp_path, monkeyp
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "outside_technique", module)
     spec.loader.exec_module(module)
-    monkeypatch.setattr(code_identity, "_OUTSIDE", set())
-    before = code_identity.code_identity()
-    base.register(module.Outside)
-    try:
-        registered = code_identity.code_identity()
-        assert registered != before
-        source.write_text(text + "    version = 2\n")
-        assert code_identity.code_identity() not in (before, registered)
-    finally:
-        del base._REGISTRY["outside_filters"], meta._DECLARED["outside_filters"]
+    before = code_identity.code_identity([type(t) for t in base.registry().values()])
+    registered = code_identity.code_identity([type(t) for t in base.registry().values()] + [module.Outside])
+    assert registered != before
+    source.write_text(text + "    version = 2\n")
+    assert code_identity.code_identity([module.Outside]) not in (before, registered)

@@ -21,7 +21,6 @@ import numpy as np
 
 from reportgen import render
 from reportgen.choices import check_choices
-from reportgen.code_identity import count_source_of
 from reportgen.meta import SaliencyRoles as Roles
 
 COLOUR_AND_GRAY = ((Roles.COLOUR, "colour"), (Roles.GRAY, "gray"))
@@ -93,7 +92,6 @@ def register(cls: type[SaliencyMethod]) -> type[SaliencyMethod]:
     """Class decorator: a method's row on the page follows the order of registration."""
     if cls.name in METHODS:
         raise ValueError(f"saliency method {cls.name!r} registered twice")
-    count_source_of(cls)
     METHODS[cls.name] = cls()
     return cls
 

@@ -28,7 +28,6 @@ from markupsafe import Markup
 from reportgen.artifacts import Request, Result, Skip, not_keyed, request_of  # noqa: F401  (techniques declare fields with it)
 from reportgen.batching import batched  # noqa: F401  (techniques batch their requests)
 from reportgen.choices import PRESETS, ParamError, check_choice  # noqa: F401
-from reportgen.code_identity import count_source_of
 from reportgen.meta import declare
 from reportgen.techniques.shared_view import ImageRow
 
@@ -214,7 +213,6 @@ def register(cls: type[Technique]) -> type[Technique]:
     if cls.name in _REGISTRY:
         raise ValueError(f"technique {cls.name!r} registered twice")
     declare(cls.name, cls.Meta)
-    count_source_of(cls)
     _REGISTRY[cls.name] = cls()
     return cls
 
