@@ -81,8 +81,6 @@ def fetch(checkpoint: Checkpoint, progress: bool = False, timeout_s: float = CON
     if target.is_file():
         check_hash(checkpoint)
         return target
-    import torch.hub
-
     target.parent.mkdir(parents=True, exist_ok=True)
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout_s)

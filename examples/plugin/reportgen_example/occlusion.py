@@ -16,6 +16,7 @@ import numpy as np
 from reportgen import render
 from reportgen.meta import Meta
 from reportgen.formats import percent
+from reportgen.lazy import torch
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, batched, not_keyed
 from reportgen.techniques.shared_view import Grid
 
@@ -68,8 +69,6 @@ class Occlusion(Technique):
         return [Request("drop", params, image) for image in images]  # its Params are its request
 
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
-        import torch
-
         for done, request in enumerate(requests, 1):
             inputs = model.inputs([request.image.pixels])
             height, width = inputs.shape[2:]
