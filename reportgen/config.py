@@ -311,6 +311,8 @@ def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping
         layer_ascent = resolved.setdefault("layer_ascent", {})
         if given.get("examples") is not None or "examples_dir" not in layer_ascent:  # a --set wins over the file
             layer_ascent["examples_dir"] = str(Path(examples).resolve())
+        if pick("follow_links"):  # --follow-links reaches the examples folder too
+            layer_ascent.setdefault("examples_follow_links", True)
     return BuildConfig(
         input_dir=Path(input_dir),
         models=split_names(pick("models")) or default("models"),

@@ -83,14 +83,15 @@ class ExampleFolder:
 _SCANNED: dict[tuple, ExampleFolder] = {}  # (folder, every file's name, size and time) -> its scan
 
 
-def example_folder(path: str | Path) -> ExampleFolder:
+def example_folder(path: str | Path, follow_links: bool = False) -> ExampleFolder:
     """Scan a folder of examples: its files and their digest (each file read once, for its hash),
-    after checking that one of them is a usable image. A folder unchanged since its last scan in
-    this process (same names, sizes and times) is not read again: planning asks once per model."""
+    after checking that one of them is a usable image; links that leave it are followed only with
+    ``follow_links``. A folder unchanged since its last scan in this process (same names, sizes and
+    times) is not read again: planning asks once per model."""
     root = Path(path)
     if not root.is_dir():
         raise ExamplesError(f"examples folder {root} does not exist or is not a folder")
-    paths, links = discover(root)
+    paths, links = discover(root, follow_links)
     names = [p.relative_to(root).as_posix() for p in paths]
     stats = [p.stat() for p in paths]
     signature = (str(root.resolve()), tuple((n, s.st_size, s.st_mtime_ns) for n, s in zip(names, stats)))

@@ -244,3 +244,23 @@ def test_pages_and_manifest_name_the_examples_folder_not_its_path(tmp_path):
     written = [p for p in (tmp_path / "site").rglob("*") if p.suffix in (".html", ".json")]
     assert written and not [p for p in written if str(tmp_path) in p.read_text()]
     assert gallery.report.computed > 0
+
+
+def test_follow_links_reaches_the_examples_folder(tmp_path):
+    from reportgen.config import FileSettings, build_config
+    from reportgen.techniques.base import registry
+
+    folder = write_folder(tmp_path / "examples", count=3)
+    private = write_folder(tmp_path / "private", count=2, seed=1)
+    (folder / "home").symlink_to(private)
+    followed = example_folder(folder, follow_links=True)
+    assert sum(name.startswith("home/") for name, _ in followed.files) == 2
+    skipped = []
+    assert len(list(followed.images(skipped.append))) == 5 and not skipped
+    assert followed.digest != example_folder(folder).digest  # what was read is keyed
+    (tmp_path / "in").mkdir()
+    given = {"input": str(tmp_path / "in"), "examples": str(folder)}
+    plain = build_config(given, FileSettings(), registry())
+    linked = build_config({**given, "follow_links": True}, FileSettings(), registry())
+    assert "examples_follow_links" not in plain.overrides["layer_ascent"]
+    assert linked.overrides["layer_ascent"]["examples_follow_links"] is True

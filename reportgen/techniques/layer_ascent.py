@@ -49,6 +49,8 @@ class Params(AscentParams):
     budget_s: float = not_keyed(20.0, "the step counts it shrinks are keyed")
     # a folder the patches come from (--examples DIR); empty: the input images
     examples_dir: str = not_keyed("", "the digest of its content is keyed")
+    # follow links that leave the examples folder (--follow-links)
+    examples_follow_links: bool = not_keyed(False, "the digest of the content read is keyed")
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ class LayerAscent(Technique):
         units = self.units_for(params, card)
         params = sized(fitted(params, card), card, list(params.styles) * len(units))
         requests = []
-        folder = example_folder(params.examples_dir) if params.examples > 0 and params.examples_dir else None
+        folder = example_folder(params.examples_dir, params.examples_follow_links) if params.examples > 0 and params.examples_dir else None
         for layer, filter_index in units:
             channels = card.layer(layer).channels
             if not channels or not 0 <= filter_index < channels:
@@ -206,7 +208,7 @@ def dataset_examples(model, requests: list[Request], params: Params, progress) -
         inputs = {image.name: image for image in requests[0].inputs}
         mined = mine(model, units, requests[0].inputs, first.examples, first.patch_strides, inputs.__getitem__)
     else:
-        folder = example_folder(params.examples_dir)
+        folder = example_folder(params.examples_dir, params.examples_follow_links)
         if folder.digest != first.folder:
             raise ExamplesError(f"examples folder {folder.root} changed during the build; build again")
         files, skipped = len(folder.files), []
