@@ -67,7 +67,8 @@ def cache_key(
     """sha256 over sorted JSON of everything an artifact depends on: the technique's request, the
     model's full identity (``ModelCard.identity``), the input's pixels, the keys of the artifacts it
     is computed from (``Request.reads``) and the code that computes it (``code``: ``code_identity``, of
-    reportgen's own modules unless the build passes the one that counts its plugins too). ``version`` documents a technique's changes; correctness does not rest on it."""
+    reportgen's own modules unless the build passes the one that counts its plugins too).
+    ``version`` documents a technique's changes; correctness does not rest on it."""
     payload = {
         "code": code or code_identity(),
         "technique": technique,

@@ -18,7 +18,9 @@ import hashlib
 import inspect
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
+
+from reportgen.digests import file_sha256
 
 PACKAGE = "reportgen"
 # What turns a request into a picture: the techniques, and the executors that load a model and run
@@ -67,7 +69,7 @@ def _with_sources(base: str, files: tuple[tuple[str, int, int], ...]) -> str:
 def _code_identity(root: Path) -> str:
     digest = hashlib.sha256()
     for name, path in sorted(compute_modules(root).items()):
-        digest.update(f"{name}\n{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+        digest.update(f"{name}\n{file_sha256(path)}\n".encode())
     for library in PICTURE_LIBRARIES:
         digest.update(f"{library}=={major_minor(library)}\n".encode())
     return digest.hexdigest()
@@ -76,18 +78,29 @@ def _code_identity(root: Path) -> str:
 def compute_modules(root: Path | None = None) -> dict[str, Path]:
     """Module name -> source file of every compute module: ``COMPUTE_ROOTS`` and all they import
     from the package (a package root brings every module in it)."""
-    root = root or _package_root()
-    pending = [name for root_name in COMPUTE_ROOTS for name in _package_members(root, root_name)]
+    package = root or _package_root()
+
+    def compute_source(name: str) -> Path | None:
+        return None if _shows_only(name) else _source(package, name)
+
+    roots = [name for root_name in COMPUTE_ROOTS for name in _package_members(package, root_name)]
+    return import_closure([(name, path) for name in roots if (path := compute_source(name)) is not None],
+                          compute_source)
+
+
+def import_closure(start: Iterable[tuple[str, Path]], resolve: Callable[[str], Path | None]) -> dict[str, Path]:
+    """Module name -> source file of the modules in ``start`` and of every module they import,
+    directly or through each other, that ``resolve`` gives a file for (None: not followed)."""
     found: dict[str, Path] = {}
+    pending = list(start)
     while pending:  # iterative: import cycles are common and harmless here
-        name = pending.pop()
-        if name in found or _shows_only(name):
-            continue
-        path = _source(root, name)
-        if path is None:
+        name, path = pending.pop()
+        if name in found:
             continue
         found[name] = path
-        pending += [imported for imported in _imports(path, name, root) if imported not in found]
+        for imported in imported_modules(path, name):
+            if imported not in found and (source := resolve(imported)) is not None:
+                pending.append((imported, source))
     return found
 
 
@@ -121,11 +134,14 @@ def _source(root: Path, name: str) -> Path | None:
     parts = name.split(".")
     if parts[0] != PACKAGE or len(parts) == 1:  # the top-level __init__ only names the public API
         return None
-    base = root.joinpath(*parts[1:])
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
+    return module_file(root, ".".join(parts[1:]))
+
+
+def module_file(root: Path, name: str) -> Path | None:
+    """The file of module ``name`` (dotted) under the folder ``root``: a .py file or a package's
+    __init__.py; None when there is neither."""
+    base = root.joinpath(*name.split("."))
+    return next((path for path in (base.with_suffix(".py"), base / "__init__.py") if path.is_file()), None)
 
 
 def _package_members(root: Path, name: str) -> list[str]:
@@ -146,11 +162,6 @@ def imported_modules(path: Path, name: str) -> list[str]:
             parts = imported.split(".")
             modules += [".".join(parts[:end]) for end in range(1, len(parts) + 1)]
     return list(dict.fromkeys(modules))
-
-
-def _imports(path: Path, name: str, root: Path) -> list[str]:
-    """The package's modules that module ``name`` imports."""
-    return [module for module in imported_modules(path, name) if _source(root, module) is not None]
 
 
 def _import_nodes(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:

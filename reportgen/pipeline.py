@@ -100,8 +100,10 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
     skipped += unknown_labels
     plan: list[Planned] = []
     unsupported: list[Skip] = []
+    # The code that computes: reportgen's, and the files of techniques and methods registered from elsewhere
+    code = code_identity([type(t) for t in registry().values()] + [type(m) for m in METHODS.values()])
     for name in config.models:
-        planned, skips = _plan(techniques, params, cards[name], images, cache)
+        planned, skips = _plan(techniques, params, cards[name], images, cache, code)
         plan += planned
         unsupported += skips
     for skip in unsupported:
@@ -140,10 +142,9 @@ def _card(name: str, weights: str, cache: Cache) -> ModelCard:
 
 
 def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, images: list[InputImage],
-          cache: Cache) -> tuple[list[Planned], list[Skip]]:
+          cache: Cache, code: str) -> tuple[list[Planned], list[Skip]]:
     planned: list[Planned] = []
     skips: list[Skip] = []
-    code = code_identity([type(t) for t in registry().values()] + [type(m) for m in METHODS.values()])
     for technique in techniques:
         upstream = tuple((p.request, p.key) for p in planned if technique.reads and p.technique.name == technique.reads)
         try:

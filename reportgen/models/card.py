@@ -4,6 +4,7 @@ Plain data, cached as JSON, so a warm rebuild plans without importing torch."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -67,11 +68,12 @@ class ModelCard:
     def untrained(self) -> bool:
         return self.weights == "random"
 
-    @property
+    @functools.cached_property
     def identity(self) -> dict[str, Any]:
         """What the cache key needs to know of the model: its weights and everything on its card
         (preprocessing, input size, class names, layers, parameter shapes), so an edited declaration
-        recomputes. Where the weights lie on this machine is not part of it."""
+        recomputes. Where the weights lie on this machine is not part of it. Computed once: every
+        artifact's key reads it."""
         content = {k: v for k, v in self.to_json().items() if k not in ("weights_file", "weights_url")}
         text = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return {"name": self.name, "weights": self.weights_id, "card": hashlib.sha256(text.encode()).hexdigest()}

@@ -290,32 +290,21 @@ def _compiled_methods(cls: type) -> bytes:
 def _user_sources(entry: Path, module_name: str, folder: Path) -> dict[Path, str]:
     """``entry`` and every module it imports, directly or through each other, from the user's
     ``folder`` or, for a module of an importable package, from that package: file -> module name."""
-    from reportgen.code_identity import imported_modules
+    from reportgen.code_identity import import_closure, module_file
 
     roots: list[tuple[Path, str | None]] = [(folder, None)]
     package_root = entry.parent
     while (package_root / "__init__.py").is_file():
         package_root = package_root.parent
-    if package_root != entry.parent or "." in module_name:
-        roots.append((package_root, module_name.split(".")[0]))
-    found: dict[Path, str] = {}
-    pending = [(entry, module_name)]
-    while pending:  # iterative: modules may import each other
-        path, name = pending.pop()
-        if path in found:
-            continue
-        found[path] = name
-        for imported in imported_modules(path, name):
-            for root, package in roots:
-                candidate = _module_file(root, imported) if package in (None, imported.split(".")[0]) else None
-                if candidate is not None and candidate not in found:
-                    pending.append((candidate, imported))
-    return dict(sorted(found.items()))
+    if package_root != entry.parent or "." in module_name:  # where Python finds its package's modules
+        roots.insert(0, (package_root, module_name.split(".")[0]))
 
+    def user_source(name: str) -> Path | None:
+        found = (module_file(root, name) for root, package in roots if package in (None, name.split(".")[0]))
+        return next((path for path in found if path is not None), None)
 
-def _module_file(root: Path, name: str) -> Path | None:
-    base = root.joinpath(*name.split("."))
-    return next((path for path in (base.with_suffix(".py"), base / "__init__.py") if path.is_file()), None)
+    closure = import_closure([(module_name, entry)], user_source)
+    return dict(sorted({path: name for name, path in closure.items()}.items()))
 
 
 def _sources_hash(paths: Iterable[Path]) -> str:
