@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from reportgen.digests import file_sha256
-from reportgen.errors import first_line
-from reportgen.lazy import torch
+from reportgen.core.digests import file_sha256
+from reportgen.core.errors import first_line
+from reportgen.core.lazy import torch
 from reportgen.models.card import RANDOM_SEED, ModelError
 from reportgen.models.embedded import LocalModel, register_local
 
@@ -290,7 +290,7 @@ def _compiled_methods(cls: type) -> bytes:
 def _user_sources(entry: Path, module_name: str, folder: Path) -> dict[Path, str]:
     """``entry`` and every module it imports, directly or through each other, from the user's
     ``folder`` or, for a module of an importable package, from that package: file -> module name."""
-    from reportgen.code_identity import import_closure, module_file
+    from reportgen.core.code_identity import import_closure, module_file
 
     roots: list[tuple[Path, str | None]] = [(folder, None)]
     package_root = entry.parent

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from reportgen.lazy import F, torch
+from reportgen.core.lazy import F, torch
 from reportgen.models.card import RANDOM_SEED, ModelCard
 from reportgen.models import timm_models
 from reportgen.models.embedded import LOCAL
@@ -26,12 +26,12 @@ class LoadedModel:
 
     def for_gradients(self, keep: Sequence[str] = ()) -> Any:
         """The network for gradient loops: ``module`` with its batch norms folded into their
-        convolutions (reportgen/folding.py), except the convolutions named in ``keep``, whose
+        convolutions (reportgen/models/folding.py), except the convolutions named in ``keep``, whose
         outputs a technique observes; on a CPU, with its weights channels-last, which makes oneDNN
         run the whole network channels-last (faster: benchmarks/README.md). Made once per set of
         kept convolutions that would otherwise be folded: a network without batch norms (VGG) has
         one copy whatever ``keep`` is. ``release`` frees them."""
-        from reportgen.folding import conv_norm_pairs, fold_batch_norms
+        from reportgen.models.folding import conv_norm_pairs, fold_batch_norms
 
         if "pairs" not in self._folded:
             self._folded["pairs"] = {conv for conv, _ in conv_norm_pairs(self.module, self.sample_input())[0]}
@@ -68,7 +68,7 @@ class LoadedModel:
         linear layer it runs (its pooled penultimate features), or its output if it runs none.
         Regression checks compare optimised pictures by these (regress/outcome.py): runs that end at other
         optima under other CPU kernels still show the network the same kind of thing."""
-        from reportgen.hooks import last_call_input
+        from reportgen.models.hooks import last_call_input
 
         head_input, output = last_call_input(self.module, inputs, (torch.nn.Linear,))
         return (output if head_input is None else head_input).flatten(1).float().cpu().numpy()
