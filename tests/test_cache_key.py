@@ -144,3 +144,27 @@ def test_every_field_of_the_card_but_where_its_weights_lie_changes_the_model_ide
         else:
             assert changed.identity != tiny_card.identity, field.name
 
+
+
+def test_the_animation_format_changes_the_keys_of_the_artifacts_that_hold_an_animation_only(tmp_path, tiny_card,
+                                                                                          two_images):
+    """--animation gif|webp: class and layer ascent's runs and octave dreams drawn as animations
+    are written in it, so it enters their keys; every other artifact keeps its key and its cache entry."""
+    from reportgen.core.cache import Cache
+    from reportgen.core.pipeline import _plan
+
+    techniques = list(registry().values())
+    params = {t.name: t.params_for("quick") for t in techniques}
+    params["deep_dream"] = dataclasses.replace(params["deep_dream"], gif=True)
+
+    def planned(animation):
+        plan, _ = _plan(techniques, params, tiny_card, two_images, Cache(tmp_path / animation, animation), "code")
+        return {(p.technique.name, p.request.variant, p.request.image and p.request.image.name): p for p in plan}
+
+    gif, webp = planned("gif"), planned("webp")
+    assert gif.keys() == webp.keys()
+    moved = {what for what in gif if gif[what].key != webp[what].key}
+    assert moved == {what for what, p in gif.items() if p.request.animated}
+    assert {technique for technique, _, _ in moved} == {"class_ascent", "layer_ascent", "deep_dream"}
+    assert {(technique, variant.split("/")[0]) for technique, variant, _ in moved if technique == "deep_dream"} \
+        == {("deep_dream", "octaves")}

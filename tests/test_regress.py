@@ -182,7 +182,7 @@ def fake_site(root, pictures):
     for role, (suffix, frames) in pictures.items():
         path = f"a/{role}{suffix}"
         (root / "a").mkdir(parents=True, exist_ok=True)
-        data = render.gif_bytes(frames) if suffix == ".gif" else render.png_bytes(frames[0])
+        data = render.png_bytes(frames[0]) if suffix == ".png" else render.animation_bytes(frames, suffix[1:])
         (root / path).write_bytes(data)
         files[role] = {"path": path, "width": frames[0].shape[1], "height": frames[0].shape[0]}
     artifact = {"technique": "filters", "variant": "v", "model": "m", "image": None, "image_id": None, "spec": {},
@@ -205,6 +205,20 @@ def test_gif_frames_get_the_animation_tolerance_pictures_the_pixel_one(tmp_path)
     assert {d.role: d.within for d in moved} == {"still": False, "film": True}
     strict = compare(Baseline(before), Build(after, tmp_path), Tolerance(animation=8)).compared[0].differences
     assert not any(d.within for d in strict)
+
+
+def test_webp_frames_have_no_palette_so_they_get_the_pixel_tolerance(tmp_path):
+    """--animation webp: 20 levels brighter passes a GIF (its palettes move in steps), not a WebP."""
+    frames = [np.kron(np.random.default_rng(seed).integers(0, 200, (6, 6, 3), dtype=np.uint8), np.ones((4, 4, 1), np.uint8))
+              for seed in range(2)]
+    shifted = [frame + 20 for frame in frames]
+    before = fake_site(tmp_path / "before", {"gif": (".gif", frames), "webp": (".webp", frames)})
+    after = fake_site(tmp_path / "after", {"gif": (".gif", shifted), "webp": (".webp", shifted)})
+    moved = compare(Baseline(before), Build(after, tmp_path), Tolerance()).compared[0].differences
+    assert {d.role: d.within for d in moved} == {"gif": True, "webp": False}
+    assert next(d for d in moved if d.role == "webp").largest >= 8
+    same = compare(Baseline(before), Build(before, tmp_path), Tolerance()).compared[0]
+    assert same.identical
 
 
 @pytest.fixture

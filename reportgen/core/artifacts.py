@@ -89,7 +89,8 @@ class Request:
     in ``args``, the pipeline keys only ``image``. ``reads`` the cache keys of other artifacts it is
     computed from (faithfulness: saliency's maps): they enter its key, so it is made again when
     they are, but they are no parameter of its own and the manifest does not record them (they
-    change with every change of code).
+    change with every change of code). ``animated``: its result holds an animation, so the build's
+    animation format (``--animation``) enters its key too.
     """
 
     variant: str
@@ -97,6 +98,7 @@ class Request:
     image: "InputImage | None" = None
     inputs: "tuple[InputImage, ...]" = ()
     reads: Mapping[str, Any] = field(default_factory=dict)
+    animated: bool = False
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -109,7 +111,8 @@ class Result:
 
     arrays: raw float results, stored as .npy beside the pictures for regression checks.
     images: rendered pictures (uint8, HxW or HxWx3), stored as PNG.
-    animations: lists of frames (uint8 HxWx3), stored as looping GIFs.
+    animations: lists of frames (uint8 HxWx3), stored as looping GIFs or WebPs (``--animation``);
+    only a request planned ``animated`` has them.
     meta: what the technique reports (its typed ``Meta``: class explained, final probability...).
     Keys of arrays / images / animations are the technique's roles (``reportgen.core.meta``).
     """

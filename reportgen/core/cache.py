@@ -63,11 +63,14 @@ def cache_key(
     image_hash: str | None,
     reads: Mapping[str, Any] | None = None,
     code: str | None = None,
+    animation: str | None = None,
 ) -> str:
     """sha256 over sorted JSON of everything an artifact depends on: the technique's request, the
     model's full identity (``ModelCard.identity``), the input's pixels, the keys of the artifacts it
-    is computed from (``Request.reads``) and the code that computes it (``code``: ``code_identity``, of
-    reportgen's own modules unless the build passes the one that counts its plugins too).
+    is computed from (``Request.reads``), the code that computes it (``code``: ``code_identity``, of
+    reportgen's own modules unless the build passes the one that counts its plugins too) and, for
+    an artifact that holds an animation, the format it is written in (``animation``: None for the
+    others, whose keys then do not change with it).
     ``version`` documents a technique's changes; correctness does not rest on it."""
     payload = {
         "code": code or code_identity(),
@@ -77,6 +80,7 @@ def cache_key(
         "model": model_identity,
         "image": image_hash,
         "reads": reads or {},
+        **({"animation": animation} if animation is not None else {}),
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -97,8 +101,12 @@ class Entry:
 
 
 class Cache:
-    def __init__(self, root: Path):
+    """The store under ``root``; ``animation``: the format (``choices.ANIMATIONS``) ``put`` writes
+    animations in, which the keys of artifacts holding one carry (``cache_key``)."""
+
+    def __init__(self, root: Path, animation: str = "gif"):
         self.root = Path(root)
+        self.animation = animation
 
     def _folder(self, key: str) -> Path:
         return self.root / OBJECTS / key[:2] / key
@@ -152,7 +160,7 @@ class Cache:
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=temporary_prefix("tmp"), dir=final.parent))
         try:
-            files = _write_result(staging, result)
+            files = _write_result(staging, result, self.animation)
             record = {"key": key, "files": files, "meta": result.meta.to_json() if result.meta else {}}
             (staging / ENTRY_FILE).write_text(json.dumps(record, sort_keys=True, indent=1))
             _fsync_folder(staging)
@@ -236,7 +244,7 @@ def _remove_if_empty(folder: Path) -> None:
         pass
 
 
-def _write_result(folder: Path, result: Result) -> dict[str, str]:
+def _write_result(folder: Path, result: Result, animation: str) -> dict[str, str]:
     from reportgen.pictures import render  # keeps cache import light for the site renderer
 
     roles = [*result.arrays, *result.images, *result.animations]
@@ -250,7 +258,7 @@ def _write_result(folder: Path, result: Result) -> dict[str, str]:
     for role, picture in result.images.items():
         files[role] = _write(folder, f"{role}.png", render.png_bytes(picture))
     for role, frames in result.animations.items():
-        files[role] = _write(folder, f"{role}.gif", render.gif_bytes(frames))
+        files[role] = _write(folder, f"{role}.{animation}", render.animation_bytes(frames, animation))
     return files
 
 

@@ -66,6 +66,9 @@ def check_choices(what: str, values: Iterable[Chosen], valid: Iterable[object]) 
 
 PRESETS = ("quick", "standard", "full")
 WEIGHTS = ("pretrained", "random")
+# How animations are written (``render.animation_bytes``), each also the file suffix: GIF, 256 colours
+# per frame, shown everywhere; WebP, full colour, smaller.
+ANIMATIONS = ("gif", "webp")
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")  # cuda = cuda:0; auto = CUDA when there is a GPU, else the CPU
 
 

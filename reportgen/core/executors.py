@@ -98,6 +98,8 @@ def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress)
     try:
         for request, result in technique.compute(params, model, todo, progress, Context(read=cache.get)):
             key = key_of[id(request)]
+            if result.animations and not request.animated:  # its key would not say how they are written
+                raise ValueError(f"{job.technique} made an animation for {request.variant}, not planned as animated")
             done.stored[key] = cache.put(key, result)
     except Exception as error:
         done.error = traceback.format_exc()
@@ -128,18 +130,18 @@ class LocalExecutor:
 class ModelWorker:
     """A Ray actor that holds one loaded model and computes that model's jobs into the cache."""
 
-    def __init__(self, card: ModelCard, device: str, cache_root: str, shared_check: tuple[str, str], threads: int,
+    def __init__(self, card: ModelCard, device: str, cache: Cache, shared_check: tuple[str, str], threads: int,
                  own: Any = None):
         from reportgen.core.lazy import torch
 
         # Ray gives each worker one OpenMP thread; the driver's count keeps every reduction's order,
         # hence every picture, byte-identical to a local build's.
         torch.set_num_threads(threads)
-        self.cache = Cache(Path(cache_root))
+        self.cache = cache  # the driver's: its folder and how it writes animations
         if not self.cache.sees_shared_check(*shared_check):
             import socket
 
-            raise ExecutorError(f"the cache folder {cache_root} is not visible from worker node {socket.gethostname()}: "
+            raise ExecutorError(f"the cache folder {cache.root} is not visible from worker node {socket.gethostname()}: "
                                 "with Ray it must be on a file system every node shares")
         self.device = select_device(device)
         prepare_device(self.device)
@@ -188,14 +190,14 @@ class RayExecutor:
                          logging_level=logging.ERROR, log_to_driver=False)
         shared_check = cache.leave_shared_check()
         try:
-            yield from self._run(ray, jobs, cards, params, device, cache.root, shared_check, progress)
+            yield from self._run(ray, jobs, cards, params, device, cache, shared_check, progress)
         finally:
             cache.remove_shared_check(shared_check[0])
             if started:
                 with _output_to(log):
                     ray.shutdown()
 
-    def _run(self, ray, jobs, cards, params, device, root, shared_check, progress) -> Iterator[Done]:
+    def _run(self, ray, jobs, cards, params, device, cache, shared_check, progress) -> Iterator[Done]:
         from reportgen.core.lazy import torch
 
         threads = torch.get_num_threads()
@@ -210,7 +212,7 @@ class RayExecutor:
             model_jobs = [chunk for job in jobs if job.model == model_name
                           for chunk in job.chunks(chunk_images(params[job.technique], job.images, workers))]
             own = self.own.get(model_name)
-            pool = [actor.remote(cards[model_name], worker_device, str(root), shared_check, threads, own)
+            pool = [actor.remote(cards[model_name], worker_device, cache, shared_check, threads, own)
                     for _ in range(min(workers, len(model_jobs)))]
             for index, job in enumerate(model_jobs):
                 pending[pool[index % len(pool)].run.remote(job, params[job.technique])] = job

@@ -194,7 +194,7 @@ class FaithfulnessMeta(Meta):
 
 class AscentRoles:
     FINAL = "final"  # picture: the last frame
-    GIF = "gif"  # animation: the optimisation's frames
+    GIF = "gif"  # animation: the optimisation's frames (a GIF, or a WebP with --animation webp)
     FEATURES = "features"  # raw array: the model's features of the final picture
     # raw arrays, the values at each frame: what was maximised (score minus regulariser), the score,
     # and for a class the model's probability of it and its top-1 class

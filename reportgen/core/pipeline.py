@@ -80,7 +80,7 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
     if not images:
         raise BuildError(f"no usable images in {config.input_dir}")
 
-    cache = Cache(config.cache_dir)
+    cache = Cache(config.cache_dir, config.animation)
     try:
         cache.claim()
     except CacheError as error:
@@ -160,7 +160,7 @@ def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, 
         for request in (r for r in requests if not isinstance(r, Skip)):
             image_hash = request.image.pixel_hash if request.image is not None else None
             key = cache_key(technique.name, technique.version, request.spec, card.identity, image_hash, request.reads,
-                            code)
+                            code, cache.animation if request.animated else None)
             planned.append(Planned(technique, card.name, request, key))
     return planned, skips
 

@@ -119,14 +119,16 @@ def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | 
           overrides: Mapping[str, Mapping[str, Any]] | None = None, out: str | Path | None = None,
           cache_dir: str | Path | None = None, device: str | None = None, weights: str | None = None,
           strict: bool | None = None, examples: str | Path | None = None, executor: str | None = None,
-          config: str | Path | None = None, follow_links: bool | None = None, progress: bool = False) -> Gallery:
+          config: str | Path | None = None, follow_links: bool | None = None, animation: str | None = None,
+          progress: bool = False) -> Gallery:
     """Build the gallery of ``input_dir`` and return it.
 
     ``overrides`` sets technique parameters, typed as each technique's Params declares them
     (a list for a tuple), e.g. ``{"saliency": {"methods": ["guided"]}}``;
     ``examples`` names a folder whose images give layer ascent's dataset examples (default: the
     inputs). ``follow_links`` follows links that lead out of ``input_dir`` (skipped by default,
-    each named). ``config`` names a config file whose settings the other arguments override. ``models``: names
+    each named). ``animation``: ``"gif"`` or ``"webp"`` (full colour, smaller), how optimisations
+    are animated. ``config`` names a config file whose settings the other arguments override. ``models``: names
     (catalogue, or declared in the config file), or a dict of name -> ``reportgen.ModelSpec`` (a
     module of yours) or -> a catalogue name (built under that catalogue name). Raises
     ``reportgen.BuildError`` (or ``ParamError`` for a bad setting) when the build cannot start.
@@ -141,7 +143,7 @@ def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | 
         models = [value if isinstance(value, str) else name for name, value in specs.items()]
     given = dict(input=input_dir, models=models, techniques=techniques, preset=preset, out=out,
                  cache_dir=cache_dir, device=device, weights=weights, strict=strict, examples=examples,
-                 executor=executor, follow_links=follow_links)
+                 executor=executor, follow_links=follow_links, animation=animation)
     configured = build_config(given, _config_file(config), registry(), overrides=overrides)
     own = {name: spec for name, spec in specs.items() if not isinstance(spec, str)}
     try:  # before anything is written

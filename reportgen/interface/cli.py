@@ -15,7 +15,7 @@ from typing import NoReturn
 import click
 
 from reportgen import __version__
-from reportgen.core.choices import DEVICES, EXECUTORS, PRESETS, WEIGHTS
+from reportgen.core.choices import ANIMATIONS, DEVICES, EXECUTORS, PRESETS, WEIGHTS
 from reportgen.interface.config import CONFIG_FILE, SETTINGS_ORDER, default, default_text
 from reportgen.regress.types import Tolerance
 
@@ -98,6 +98,9 @@ could not start; 3 built, but some inputs were skipped.""")
 @click.option("--examples", type=click.Path(path_type=Path), envvar="REPORTGEN_EXAMPLES", metavar="DIR",
               help="Layer ascent's dataset examples: each unit's strongest patches over this folder's images "
                    "[default: the input images].")
+@click.option("--animation", type=click.Choice(ANIMATIONS), envvar="REPORTGEN_ANIMATION",
+              help="How optimisations are animated: gif (256 colours a frame, shown everywhere) or webp (full "
+                   f"colour, about half the bytes) [default: {default_text('animation')}].")
 @click.option("--executor", type=click.Choice(EXECUTORS), envvar="REPORTGEN_EXECUTOR",
               help=f"Where the misses are computed: here, or as Ray tasks [default: {default_text('executor')}].")
 @click.option("--ray-address", envvar="REPORTGEN_RAY_ADDRESS", metavar="ADDRESS",
@@ -107,7 +110,7 @@ could not start; 3 built, but some inputs were skipped.""")
 @click.option("-q", "--quiet", is_flag=True, help="No progress; only errors, skipped inputs and the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Also say how much was found in the cache.")
 def build(input_dir, config_file, models, techniques, out, cache_dir, preset, settings, device, weights, strict,
-          follow_links, examples, executor, ray_address, ray_workers, quiet, verbose) -> None:
+          follow_links, examples, animation, executor, ray_address, ray_workers, quiet, verbose) -> None:
     """Run every technique over INPUT_DIR's images and write the gallery."""
     from reportgen.interface.api import build_with
     from reportgen.core.choices import ParamError
@@ -119,7 +122,7 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
 
     given = dict(input=input_dir, models=models, techniques=techniques, out=out, cache_dir=cache_dir,
                  preset=preset, device=device, weights=weights, strict=strict, examples=examples, executor=executor,
-                 ray_address=ray_address, ray_workers=ray_workers, follow_links=follow_links)
+                 ray_address=ray_address, ray_workers=ray_workers, follow_links=follow_links, animation=animation)
     try:
         config = build_config(given, load_config(find_config(config_file)), registry(), settings)
     except ParamError as error:

@@ -16,7 +16,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from reportgen.core.choices import (EXECUTORS, PRESETS, WEIGHTS, ConfigError, ParamError, check_choice, check_choices,
+from reportgen.core.choices import (ANIMATIONS, EXECUTORS, PRESETS, WEIGHTS, ConfigError, ParamError, check_choice, check_choices,
                                check_device)
 from reportgen.models.embedded import DEFAULT_MODEL
 from reportgen.interface.overrides import Override, resolve_overrides, set_override, typed_overrides
@@ -30,7 +30,7 @@ FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "input": str, "models": (list, str), "techniques": (list, str), "preset": str, "out": str,
     "cache_dir": str, "device": str, "weights": str, "strict": bool, "overrides": dict,
     "executor": str, "ray_address": str, "ray_workers": int, "model": dict, "examples": str,
-    "follow_links": bool,
+    "follow_links": bool, "animation": str,
 }
 # A user's model, declared as [model.NAME] (models/declared.py), and each key's TOML type.
 MODEL_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -200,6 +200,7 @@ class BuildConfig:
     ray_workers: int | None = None  # actors per model; default: one per CPU (GPU) of the cluster
     user_models: Mapping[str, Any] = field(default_factory=dict)  # name -> Declaration or ModelSpec
     follow_links: bool = False  # follow links that leave the input folder
+    animation: str = "gif"  # how animations are written (choices.ANIMATIONS): GIF, or full-colour WebP
 
 
 # A setting's BuildConfig field where the two names differ (``examples`` has none: it becomes
@@ -329,6 +330,7 @@ def build_config(given: Mapping[str, Any], file: FileSettings, registry: Mapping
         ray_workers=pick("ray_workers"),
         user_models=dict(file.declared),
         follow_links=bool(pick("follow_links")),
+        animation=choice("animation", ANIMATIONS),
     )
 
 

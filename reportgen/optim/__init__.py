@@ -27,7 +27,7 @@ class AscentParams:
 
     l1_weight: float = 30.0  # lambda of lambda * mean|I|
     l2_weight: float = 30.0  # lambda of lambda * mean(I^2)
-    frames: int = 20  # GIF frames whatever the steps (with frames > steps, repeats merge in the GIF)
+    frames: int = 20  # animation frames whatever the steps (with frames > steps, repeats merge in the animation)
     seed: int = 0
     # runs per forward, fewer where their activations would not fit (budget.batch_for)
     batch_size: int = not_keyed(18, "how many go through the model at once")

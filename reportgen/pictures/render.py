@@ -1,6 +1,6 @@
 """Pure numpy -> picture helpers shared by every technique: scaling, grids, colour maps,
-overlays, resizing, byte-exact PNG / GIF encoding, and the structural similarity the regression
-check compares optimisations by. No torch here."""
+overlays, resizing, byte-exact PNG and animation (GIF, WebP) encoding, and the structural
+similarity the regression check compares optimisations by. No torch here."""
 from __future__ import annotations
 
 import io
@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from reportgen.core.choices import ANIMATIONS, check_choice
 from reportgen.pictures import colour_tables
 
 
@@ -103,19 +104,49 @@ def png_bytes(picture: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+WEBP_QUALITY = 90  # libwebp's quality of each frame: below it, fine ascent patterns blur visibly
+
+
+def animation_bytes(frames: Sequence[np.ndarray], animation: str = "gif", duration_ms: int = 100,
+                    final_hold_ms: int = 1000) -> bytes:
+    """A looping animation in the ``animation`` format (``choices.ANIMATIONS``, also its file
+    suffix), written by imageio; the last frame is held longer so the result can be seen.
+    Identical frames in a row merge into one."""
+    encoders = {"gif": gif_bytes, "webp": webp_bytes}
+    return encoders[check_choice("animation format", animation, ANIMATIONS)](frames, duration_ms, final_hold_ms)
+
+
 def gif_bytes(frames: Sequence[np.ndarray], duration_ms: int = 100, final_hold_ms: int = 1000) -> bytes:
-    """A looping animated GIF; the last frame is held longer so the result can be seen. Each
-    frame gets its own 256 colours by Pillow's fast octree: Pillow's default, median cut, is
-    slower by far (a large share of an ascent's time) for slightly less error
-    (benchmarks/README.md, "Whole commands"); identical frames in a row merge into one."""
-    frames = [np.asarray(f, dtype=np.uint8) for f in frames]
+    """A looping animated GIF. Each frame gets its own 256 colours by Pillow's fast octree first:
+    the writer's own quantiser (median cut) is slower by far on full-colour frames (a large share
+    of an ascent's time, benchmarks/README.md, "Whole commands") for slightly less error; on
+    frames of at most 256 colours it keeps exactly those colours."""
+    frames = _checked_frames(frames)
+    reduced = [np.asarray(Image.fromarray(frame).quantize(256, method=Image.Quantize.FASTOCTREE).convert("RGB"))
+               for frame in frames]
+    return _imageio_bytes(reduced, ".gif", duration_ms, final_hold_ms)
+
+
+def webp_bytes(frames: Sequence[np.ndarray], duration_ms: int = 100, final_hold_ms: int = 1000) -> bytes:
+    """A looping animated WebP: every frame in full colour (lossy, ``WEBP_QUALITY``), no palette."""
+    return _imageio_bytes(_checked_frames(frames), ".webp", duration_ms, final_hold_ms,
+                          quality=WEBP_QUALITY, method=4)
+
+
+def _checked_frames(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+    frames = [np.asarray(frame, dtype=np.uint8) for frame in frames]
     if not frames:
-        raise ValueError("a GIF needs at least one frame")
-    pictures = [Image.fromarray(frame).quantize(256, method=Image.Quantize.FASTOCTREE) for frame in frames]
-    buffer = io.BytesIO()
-    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:], loop=0,
-                     duration=[duration_ms] * (len(frames) - 1) + [final_hold_ms])
-    return buffer.getvalue()
+        raise ValueError("an animation needs at least one frame")
+    return frames
+
+
+def _imageio_bytes(frames: list[np.ndarray], extension: str, duration_ms: int, final_hold_ms: int,
+                   **options: object) -> bytes:
+    import imageio.v3 as iio  # imported when an animation is written: the site renderer never does
+
+    durations = [duration_ms] * (len(frames) - 1) + [final_hold_ms]
+    return iio.imwrite("<bytes>", np.stack(frames), extension=extension, plugin="pillow", is_batch=True,
+                       loop=0, duration=durations, **options)
 
 
 def structural_similarity(before: np.ndarray, after: np.ndarray, side: int = 64) -> float:

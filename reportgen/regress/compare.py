@@ -13,7 +13,7 @@ from reportgen.regress.outcome import compare_outcome, compare_sets
 from reportgen.regress.types import Comparison, Outcome, RegressionError, RoleDifference, Tolerance
 from reportgen.techniques.base import registry
 
-PICTURE_FORMATS = ("PNG", "GIF")
+PICTURE_FORMATS = ("PNG", "GIF", "WEBP")
 
 
 def compare(baseline: Baseline, build: Build, tolerance: Tolerance) -> Outcome:
@@ -40,7 +40,8 @@ def _compare_artifact(baseline: Baseline, build: Build, old: Artifact, new: Arti
         if _same_bytes(before, after):
             continue
         identical = False
-        levels = tolerance.animation if after.suffix == ".gif" else tolerance.pixel
+        # A GIF's per-frame palettes move in steps; a WebP has none, its frames move as pictures do.
+        levels = tolerance.animation if ".gif" in (before.suffix, after.suffix) else tolerance.pixel
         differences.append(_compare_pictures(role, _frames(before), _frames(after), levels, tolerance.pixels))
     old_raw, new_raw = baseline.raw(old), build.raw(new)
     unkept = [role for role in old.raw_roles() if role not in old_raw]
@@ -80,7 +81,7 @@ def _same_bytes(first: Path, second: Path) -> bool:
 
 
 def _frames(path: Path) -> list[np.ndarray]:
-    """Every frame of a published picture (the site writes PNG and GIF only, and nothing else is decoded)."""
+    """Every frame of a published picture (the site writes PNG, GIF and WebP only, and nothing else is decoded)."""
     try:
         with Image.open(path, formats=PICTURE_FORMATS) as picture:
             return [np.asarray(frame.convert("RGBA")) for frame in ImageSequence.Iterator(picture)]

@@ -3,7 +3,7 @@
 argmax_I S_c(I) - R(I), with no regulariser R, an L1 or an L2 one, in two styles: naive pixel
 ascent and the robust one (Fourier parameterisation + random transforms, see optim/styles.py).
 The class x regulariser runs of one style go through the model as one batch; each becomes a looping
-GIF of its optimisation, its final frame, the objective / probability at each frame, and the final
+animation of its optimisation, its final frame, the objective / probability at each frame, and the final
 probability measured on the final frame as shown. Keyed per model, not per image.
 
 Regularisers are explicit penalty terms on the normalised input, lambda * mean|I| and
@@ -97,7 +97,7 @@ class ClassAscent(Technique):
             for regulariser in params.regularisers:
                 for style in params.styles:
                     run = run_of(params, regulariser, style)
-                    requests.append(Request(f"{index}/{regulariser}/{style}", ClassRun(index, run)))
+                    requests.append(Request(f"{index}/{regulariser}/{style}", ClassRun(index, run), animated=True))
         return requests
 
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):

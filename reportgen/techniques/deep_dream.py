@@ -197,7 +197,8 @@ class DeepDream(Technique):
                 for objective in params.objectives:
                     dream = request_of(DREAMS[method], params, objective=objective, layer=layer, working_side=side,
                                        filter=chosen_filter if objective == "one_channel" else None)
-                    requests.append(Request(f"{method}/{objective}", dream, image))
+                    requests.append(Request(f"{method}/{objective}", dream, image,
+                                            animated=isinstance(dream, OctaveDream) and dream.gif))
         return requests
 
     def compute(self, params: Params, model: LoadedModel, requests: list[Request], progress: Progress,

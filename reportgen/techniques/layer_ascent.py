@@ -3,7 +3,7 @@ channel), beside the patches of the input images that excite that unit most.
 
 argmax_I M_ij(I) - R(I), where M_ij is the mean over positions of channel j of layer i. The
 same loop, styles and regularisers R as class_ascent; only the network up to the deepest chosen layer
-runs. Each (layer, filter) x style run becomes a looping GIF and its final frame, keyed per model.
+runs. Each (layer, filter) x style run becomes a looping animation and its final frame, keyed per model.
 
 A visualisation alone can mislead (it may show what the unit *could* respond to, not what it does
 respond to in photos), so, as OpenAI Microscope does, each unit also gets its *dataset examples*:
@@ -146,7 +146,8 @@ class LayerAscent(Technique):
                 raise ParamError(f"{card.name} layer {layer} has {channels or 0} filters; {filter_index} is out of range")
             for style in params.styles:
                 run = run_of(params, params.regulariser, style)
-                requests.append(Request(f"{layer}:{filter_index}/{style}", UnitRun(layer, filter_index, run)))
+                requests.append(Request(f"{layer}:{filter_index}/{style}", UnitRun(layer, filter_index, run),
+                                        animated=True))
             if params.examples > 0 and (folder or images):
                 variant = f"{layer}:{filter_index}/examples"
                 if folder:  # keyed by the folder's content, the same for every input

@@ -70,6 +70,7 @@ def test_pyproject_table_is_read_when_there_is_no_reportgen_toml(tmp_path):
     ('preset = 3\n', "reportgen.toml: preset has the wrong type (int)"),
     ('preset = "huge"\n', "reportgen.toml: preset: unknown preset 'huge'; valid: quick, standard, full"),
     ('weights = "magic"\n', "reportgen.toml: weights: unknown weights 'magic'"),
+    ('animation = "mp4"\n', "reportgen.toml: animation: unknown animation 'mp4'; valid: gif, webp"),
     ('techniques = ["astrology"]\n', "reportgen.toml: techniques: unknown technique 'astrology'"),
     ('[overrides.feature_maps]\nnope = 1\n', "reportgen.toml: overrides.feature_maps.nope: unknown parameter 'nope'"),
     ('[overrides.tarot]\ncards = 1\n', "reportgen.toml: overrides.tarot.cards: unknown technique 'tarot'"),
@@ -82,6 +83,20 @@ def test_errors_name_the_file_and_the_key(tmp_path, text, expected):
     assert result.exit_code == 2 and "Traceback" not in result.output
     (line,) = result.stderr.strip().splitlines()
     assert expected in line, line
+
+
+def test_the_animation_format_comes_from_the_flag_the_environment_or_the_file(tmp_path):
+    """GIF by default (BuildConfig's), WebP where asked for; the flag's choices are listed."""
+    given = {"input": str(tmp_path)}
+    assert build_config(given, FileSettings(), registry()).animation == "gif"
+    assert build_config(given, FileSettings(values={"animation": "webp"}), registry()).animation == "webp"
+    assert build_config({**given, "animation": "gif"}, FileSettings(values={"animation": "webp"}),
+                        registry()).animation == "gif"
+    write_inputs(tmp_path / "inputs")
+    flag = run("build", "inputs", "--animation", "apng")
+    assert flag.exit_code == 2 and "'gif', 'webp'" in flag.output
+    env = run("build", "inputs", REPORTGEN_ANIMATION="apng")
+    assert env.exit_code == 2 and "'gif', 'webp'" in env.output
 
 
 def test_without_input_and_config_the_error_says_what_is_missing(tmp_path):

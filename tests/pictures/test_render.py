@@ -56,5 +56,64 @@ def test_gif_loops_with_every_frame():
     assert data == render.gif_bytes(frames)
 
 
+def full_colour_frames(count=4, seed=0):
+    """Smooth gradients plus noise: each frame has far more than a GIF's 256 colours."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 255, 40)
+    base = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None], ramp[::-1][None, :]), axis=-1)
+    return [np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8) for _ in range(count)]
+
+
+def decoded(data):
+    """Every frame as RGB, with its duration (ms)."""
+    frames = []
+    with Image.open(io.BytesIO(data)) as picture:
+        for index in range(picture.n_frames):
+            picture.seek(index)
+            picture.load()
+            frames.append((np.asarray(picture.convert("RGB")), picture.info.get("duration")))
+        return frames, picture.info.get("loop")
+
+
+def pillow_gif(frames, duration_ms=100, final_hold_ms=1000):
+    """The GIF encoding reportgen wrote before imageio: Pillow directly, each frame reduced to 256
+    colours by fast octree. The reference imageio's GIFs must show pixel for pixel."""
+    pictures = [Image.fromarray(frame).quantize(256, method=Image.Quantize.FASTOCTREE) for frame in frames]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:], loop=0,
+                     duration=[duration_ms] * (len(frames) - 1) + [final_hold_ms])
+    return buffer.getvalue()
+
+
+def test_gifs_written_by_imageio_show_what_pillows_fast_octree_gifs_showed():
+    frames = full_colour_frames()
+    frames.insert(2, frames[1])  # equal neighbours merge, as before
+    (ours, loop), (reference, reference_loop) = decoded(render.gif_bytes(frames)), decoded(pillow_gif(frames))
+    assert loop == reference_loop == 0
+    assert [duration for _, duration in ours] == [duration for _, duration in reference] == [100, 200, 100, 1000]
+    for (mine, _), (theirs, _) in zip(ours, reference):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_webp_round_trip_keeps_every_frame_in_full_colour():
+    frames = full_colour_frames()
+    data = render.animation_bytes(frames, "webp")
+    assert data == render.animation_bytes(frames, "webp")  # deterministic, like every picture
+    with Image.open(io.BytesIO(data)) as webp:
+        assert webp.format == "WEBP" and webp.mode != "P" and webp.n_frames == len(frames)
+    shown, loop = decoded(data)
+    assert loop == 0 and [duration for _, duration in shown] == [100, 100, 100, 1000]
+    gif_shown, _ = decoded(render.animation_bytes(frames, "gif"))
+    for (picture, _), (gif_picture, _), frame in zip(shown, gif_shown, frames):
+        assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 256  # no palette
+        webp_error, gif_error = (np.abs(shown.astype(int) - frame).mean() for shown in (picture, gif_picture))
+        assert webp_error < 6 and webp_error < gif_error  # closer to the frame than 256 colours get
+
+
+def test_an_unknown_animation_format_names_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown animation format 'mp4'; valid: gif, webp"):
+        render.animation_bytes(full_colour_frames(1), "mp4")
+
+
 def test_fit_within_keeps_aspect_ratio():
     assert render.fit_within(np.zeros((100, 300, 3), np.uint8), 150).shape == (50, 150, 3)

@@ -83,12 +83,14 @@ def test_octave_method_differs_from_simple(tiny, images):
 
 def test_octave_gif_has_a_frame_per_octave_at_output_size(tiny, images):
     results = dream(tiny, images[:1], methods=("octaves", "simple"), objectives=("all_channels",), gif=True)
-    octaves = results[("octaves", "all_channels", images[0].name)][1]
+    request, octaves = results[("octaves", "all_channels", images[0].name)]
+    assert request.animated  # so --animation enters its key
     frames = octaves.animations["octaves"]
     assert len(frames) == octaves.meta.octaves > 1
     assert all(frame.shape == images[0].pixels.shape for frame in frames)
     assert np.array_equal(frames[-1], octaves.images["dream"])
-    assert not results[("simple", "all_channels", images[0].name)][1].animations
+    simple_request, simple = results[("simple", "all_channels", images[0].name)]
+    assert not simple.animations and not simple_request.animated
 
 
 def test_plan_keys_only_what_each_method_reads(tiny_card, images):

@@ -52,7 +52,8 @@ def test_runs_on_the_tiny_model_and_leaves_no_hook(technique, tiny, tiny_card, i
     declared = {value for name, value in vars(technique.Roles).items() if name.isupper()}
     for base in technique.Roles.__mro__[1:]:
         declared |= {value for name, value in vars(base).items() if name.isupper()}
-    for _, result in results:
+    for request, result in results:
+        assert bool(result.animations) == request.animated, (technique.name, request.variant)  # --animation keys it
         assert isinstance(result.meta, technique.Meta), (technique.name, type(result.meta))
         assert load(technique.name, json.loads(json.dumps(result.meta.to_json()))) == result.meta  # as the manifest
         roles = {*result.arrays, *result.images, *result.animations}
