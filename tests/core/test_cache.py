@@ -47,11 +47,17 @@ def test_put_then_get_round_trips(cache):
     assert loaded.path("gif").read_bytes().startswith(b"GIF8")
 
 
+def test_animations_are_written_in_the_caches_format(tmp_path):
+    webp = Cache(tmp_path / "webp", animation="webp").put(cache_key("t", 1, {}, MODEL, None, animation="webp"), result())
+    assert webp.files["gif"] == "gif.webp" and webp.path("gif").read_bytes()[8:12] == b"WEBP"
+    assert webp.path("picture").suffix == ".png"  # pictures stay PNG
+
+
 def test_failed_write_leaves_no_entry_and_no_temporary(cache, monkeypatch):
     from reportgen.pictures import render
 
     key = cache_key("t", 1, {}, MODEL, None)
-    monkeypatch.setattr(render, "gif_bytes", lambda frames: (_ for _ in ()).throw(RuntimeError("disk full")))
+    monkeypatch.setattr(render, "animation_bytes", lambda *args: (_ for _ in ()).throw(RuntimeError("disk full")))
     with pytest.raises(RuntimeError):
         cache.put(key, result())
     assert cache.get(key) is None
