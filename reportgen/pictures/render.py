@@ -4,7 +4,7 @@ similarity the regression check compares optimisations by. No torch here."""
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
@@ -141,7 +141,7 @@ def _checked_frames(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def _imageio_bytes(frames: list[np.ndarray], extension: str, duration_ms: int, final_hold_ms: int,
-                   **options: object) -> bytes:
+                   **options: Any) -> bytes:
     import imageio.v3 as iio  # imported when an animation is written: the site renderer never does
 
     durations = [duration_ms] * (len(frames) - 1) + [final_hold_ms]
