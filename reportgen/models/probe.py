@@ -51,7 +51,8 @@ def forward_cost(net: Any, input_size: int) -> tuple[float, float]:
     from reportgen.models.hooks import leaf_output_elements
 
     inputs = torch.zeros(1, 3, input_size, input_size)
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+    # no_grad, not inference_mode: under inference_mode torch 2.2's counter sees no operation.
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
         net(inputs)
     return counter.get_total_flops() / 1e9, leaf_output_elements(net, inputs) * 4 / 2**20
 
