@@ -1,7 +1,7 @@
 """Every saliency method of one model on one batch of images, sharing work where methods can: one
 forward pass gives every gradient rule's input gradient and the Grad-CAM map; then each method
 (``attribution.methods``) makes its map from them (SmoothGrad and Integrated Gradients run their
-own batched passes). Also the sanity metrics, which re-run the same methods."""
+own batched passes, and so do attribution.perturbation's). Also the sanity metrics, which re-run the same methods."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,6 +25,21 @@ class Settings:
     # The CAM layer's output (and its gradient) as N x K x h x w, when the layer is channels-last or
     # a token sequence (models.layout); None: already channels-first.
     cam_view: Callable[[torch.Tensor], torch.Tensor] | None = None
+    gradshap_samples: int = 16
+    gradshap_noise: float = 0.0  # as smoothgrad_noise
+    rise_masks: int = 1000
+    rise_cells: int = 7  # a mask's grid of cells per side
+    rise_keep: float = 0.5  # the probability of a cell being kept
+    occlusion_window: int = 32  # the square's side, pixels of the model's input
+    occlusion_stride: int = 16
+    # The inputs' values of a black and of a white pixel (1 x C x 1 x 1, the model's normalisation
+    # of 0 and 1); None: the inputs are pixels in [0, 1].
+    pixels: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def pixel_bounds(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(black, white) on the inputs' device and dtype."""
+        black, white = self.pixels or (torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1))
+        return black.to(inputs.device, inputs.dtype), white.to(inputs.device, inputs.dtype)
 
 
 @dataclass

@@ -174,8 +174,8 @@ class SmoothGrad(SaliencyMethod):
         from reportgen.attribution import paths
 
         inputs, settings = batch.inputs, batch.settings
-        spread = (inputs.flatten(1).amax(dim=1) - inputs.flatten(1).amin(dim=1)) * settings.smoothgrad_noise
-        noise = paths.smoothgrad_noise(inputs, spread.tolist(), settings.smoothgrad_samples, batch.noise_seeds)
+        spread = paths.noise_spread(inputs, settings.smoothgrad_noise)
+        noise = paths.smoothgrad_noise(inputs, spread, settings.smoothgrad_samples, batch.noise_seeds)
         return paths.smoothgrad(batch.module, inputs, batch.shared.targets, noise, settings.batch_size)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -18,7 +19,8 @@ import numpy as np
 from reportgen import render
 from reportgen.batching import batched_by_image
 from reportgen.attribution.methods import METHODS, chosen, every_name
-from reportgen.choices import check_choice
+from reportgen.attribution.perturbation import window_starts
+from reportgen.choices import ParamError, check_choice
 from reportgen.lazy import torch
 from reportgen.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
 from reportgen.models import ModelError
@@ -41,6 +43,21 @@ class Params:
     smoothgrad_noise: float = 0.15  # noise spread as a fraction of the input's value range
     ig_steps: int = 8  # Gauss-Legendre points along the path
     ig_baseline: str = "black"  # black, white or mean (the dataset's mean colour)
+    gradshap_samples: int = 16  # Gradient SHAP's baselines (one per sample) and gradients
+    # Its noise on the input, as smoothgrad_noise; 0 (as Erion et al.'s expected gradients): none
+    gradshap_noise: float = 0.0
+    # RISE's masks; Petsiuk et al. used 4000 (full): fewer leave a grainier map
+    rise_masks: int = 1000
+    # A mask's grid of cells per side and the chance that a cell is kept: the paper's 7 x 7 (one
+    # cell per position of a 224 px CNN's last 7 x 7 map) and one half
+    rise_cells: int = 7
+    rise_keep: float = 0.5
+    # Occlusion's square and its step, pixels of the model's input (cut to its side): 32 px is one
+    # cell of the last 7 x 7 map of a 224 px CNN, about an object's part (Zeiler & Fergus hid an
+    # eye, a wheel); a step of half the square covers each pixel by four squares, whose mean
+    # smooths the grid's edges. Forwards per image: (224 / stride) squared, about.
+    occlusion_window: int = 32
+    occlusion_stride: int = 16
     sanity: bool = True  # randomisation test + deletion score
     randomisation_stages: int = 2  # cascade steps from the top layer down; the last randomises all; 0: none
     deletion_steps: int = 10  # 0: no deletion score
@@ -77,6 +94,13 @@ class SaliencyRequest:
     smoothgrad_noise: float | None = None
     ig_steps: int | None = None
     ig_baseline: str | None = None
+    gradshap_samples: int | None = None
+    gradshap_noise: float | None = None
+    rise_masks: int | None = None
+    rise_cells: int | None = None
+    rise_keep: float | None = None
+    occlusion_window: int | None = None
+    occlusion_stride: int | None = None
     seed: int | None = None
 
 
@@ -149,9 +173,10 @@ class Saliency(Technique):
     Meta = SaliencyMeta
     Roles = SaliencyRoles
     presets = {
-        "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "sanity": False, "budget_s": 0.0},
-        "full": {"smoothgrad_samples": 50, "ig_steps": 50, "randomisation_stages": 5, "deletion_steps": 32,
-                 "budget_s": 0.0},
+        "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "gradshap_samples": 4, "rise_masks": 256,
+                  "occlusion_stride": 32, "sanity": False, "budget_s": 0.0},
+        "full": {"smoothgrad_samples": 50, "ig_steps": 50, "gradshap_samples": 50, "rise_masks": 4000,
+                 "occlusion_stride": 8, "randomisation_stages": 5, "deletion_steps": 32, "budget_s": 0.0},
     }
 
     def default_layers(self, params, card):
@@ -202,8 +227,12 @@ class Saliency(Technique):
             cam_view = functools.partial(model.layer_maps, cam_layer)
         batch_size = batch_for(params.batch_size, BACKWARD * model.card.activation_mb)  # a VGG16's fit fewer
         frames = frames_per_forward(4 * params.batch_size, model.card)  # the deletion check's, without gradients
-        settings = attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples,
-                                        params.ig_steps, batch_size, cam_view)
+        pixels = tuple(model.normalise(torch.full((1, 3, 1, 1), value, device=model.device)) for value in (0.0, 1.0))
+        settings = attribution.Settings(
+            cam_layer, params.smoothgrad_noise, params.smoothgrad_samples, params.ig_steps, batch_size, cam_view,
+            gradshap_samples=params.gradshap_samples, gradshap_noise=params.gradshap_noise,
+            rise_masks=params.rise_masks, rise_cells=params.rise_cells, rise_keep=params.rise_keep,
+            occlusion_window=params.occlusion_window, occlusion_stride=params.occlusion_stride, pixels=pixels)
         done = 0
         for chunk, mine in batched_by_image(requests, batch_size):
             position = {image.pixel_hash: index for index, image in enumerate(chunk)}
@@ -237,41 +266,67 @@ class Saliency(Technique):
                 progress.tick(done, len(requests))
 
 
-SIZED = {"smoothgrad_samples": 4, "ig_steps": 4, "deletion_steps": 5}  # what the budget shrinks, to at least this
+# What the budget shrinks, to at least this
+SIZED = {"smoothgrad_samples": 4, "ig_steps": 4, "gradshap_samples": 4, "deletion_steps": 5, "rise_masks": 64}
+PERTURBING = ("rise", "occlusion")  # forwards only: sized apart from the gradient methods
 
 
 def sized(params: Params, card, methods) -> Params:
-    """``params`` with SmoothGrad's samples, Integrated Gradients' steps and the deletion steps
-    shrunk (by one share, each to its ``SIZED`` least) until one image's counted passes fit
-    ``budget_s``: the gradient rules' shared pass, SmoothGrad's and IG's passes (again on each
-    randomised model when the sanity metrics are on) and the deletion curves' forwards."""
+    """``params`` fitted to ``card`` and its budget. Occlusion's square is cut to the input's side
+    and its step to the square (so that squares cover every pixel). The gradient methods' work
+    (the gradient rules' shared pass, SmoothGrad's, Integrated Gradients' and Gradient SHAP's
+    passes, again on each randomised model when the sanity metrics are on, and the deletion
+    curves' forwards) shrinks by one share until one image's counted passes fit ``budget_s``:
+    their samples and steps, each to its ``SIZED`` least. The perturbation methods' forwards
+    (RISE's masks, occlusion's squares, again per randomised model) are fitted to ``budget_s`` on
+    their own, so that choosing them leaves the gradient methods' maps (and cache entries) as they
+    were: fewer masks, a longer step (at most the square)."""
     from reportgen.budget import BACKWARD, scaled, share
 
     names = {method.name for method in methods}
+    _check(params, names)
+    window = min(params.occlusion_window, card.input_size)
+    params = replace(params, occlusion_window=window, occlusion_stride=min(params.occlusion_stride, window))
     rules = {rule for method in methods for rule in method.rules}
     gradients = max(1, len(rules)) + params.smoothgrad_samples * ("smoothgrad" in names) \
-        + params.ig_steps * ("integrated_gradients" in names)
+        + params.ig_steps * ("integrated_gradients" in names) + params.gradshap_samples * ("gradient_shap" in names)
     forwards = BACKWARD * gradients
+    models = 1 + params.randomisation_stages if params.sanity else 1
     if params.sanity:
-        forwards = forwards * (1 + params.randomisation_stages) + len(methods) * (params.deletion_steps + 1) * (
-            params.deletion_steps > 0)
+        forwards = forwards * models + len(methods) * (params.deletion_steps + 1) * (params.deletion_steps > 0)
     fraction = share(params.budget_s, forwards * card.gflops)
+    if fraction < 1.0:
+        params = replace(params, **{name: scaled(getattr(params, name), fraction, SIZED[name])
+                                    for name in ("smoothgrad_samples", "ig_steps", "gradshap_samples", "deletion_steps")})
+    perturbing = params.rise_masks * ("rise" in names) + _squares(params, card.input_size) * ("occlusion" in names)
+    fraction = share(params.budget_s, perturbing * models * card.gflops)
     if fraction == 1.0:
         return params
-    return replace(params,
-                   smoothgrad_samples=scaled(params.smoothgrad_samples, fraction, SIZED["smoothgrad_samples"]),
-                   ig_steps=scaled(params.ig_steps, fraction, SIZED["ig_steps"]),
-                   deletion_steps=scaled(params.deletion_steps, fraction, SIZED["deletion_steps"]))
+    stride = min(window, math.ceil(params.occlusion_stride / math.sqrt(fraction)))  # squares fall with its square
+    return replace(params, rise_masks=scaled(params.rise_masks, fraction, SIZED["rise_masks"]), occlusion_stride=stride)
+
+
+def _check(params: Params, names) -> None:
+    """One line naming the setting a chosen perturbation method cannot run with."""
+    if "rise" in names and not (params.rise_masks >= 1 and params.rise_cells >= 1 and 0 < params.rise_keep <= 1):
+        raise ParamError("saliency.rise_masks and rise_cells must be at least 1 and rise_keep in (0, 1]")
+    if "occlusion" in names and not 1 <= params.occlusion_stride <= params.occlusion_window:
+        raise ParamError("saliency.occlusion_stride must be at least 1 and at most occlusion_window")
+
+
+def _squares(params: Params, side: int) -> int:
+    """Occlusion's squares over a ``side`` x ``side`` input."""
+    return len(window_starts(side, params.occlusion_window, params.occlusion_stride)) ** 2
 
 
 def planned(params: Params, requests: "list[SaliencyRequest]") -> Params:
     """``params`` with the values its plan sized (``sized``), as its requests carry them, so that
     computing some of a plan's maps gives them the sizes the whole plan had."""
     for request in requests:
-        if request.smoothgrad_samples is not None:
-            params = replace(params, smoothgrad_samples=request.smoothgrad_samples)
-        if request.ig_steps is not None:
-            params = replace(params, ig_steps=request.ig_steps)
+        carried = {name: getattr(request, name) for name in ("smoothgrad_samples", "ig_steps", "gradshap_samples",
+                                                             "rise_masks", "occlusion_window", "occlusion_stride")
+                   if getattr(request, name) is not None}
+        params = replace(params, **carried)
         if request.checks is not None:
             params = replace(params, deletion_steps=request.checks.deletion_steps)
     return params
