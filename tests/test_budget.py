@@ -1,7 +1,10 @@
 """Work sized to the model: the counted cost in the card, and the plans that fit it to a budget."""
 import dataclasses
 
+import pytest
+
 from reportgen import budget
+from reportgen.choices import ParamError
 from reportgen.techniques.base import registry
 from reportgen.techniques.deep_dream import sized_side
 
@@ -85,3 +88,30 @@ def test_saliency_takes_fewer_samples_on_a_costly_model_and_computes_what_it_pla
     for method in planned:
         assert (planned[method].arrays["attribution"] == direct[method].arrays["attribution"]).all()
         assert planned[method].meta.deletion_auc == direct[method].meta.deletion_auc
+
+
+def test_saliency_fits_rise_and_occlusion_to_the_budget_apart_from_the_gradient_methods(tiny_card, images):
+    from reportgen.attribution.methods import chosen
+    from reportgen.techniques.saliency import planned, sized
+
+    technique = registry()["saliency"]
+    params = dataclasses.replace(technique.params_for("standard"), methods=("smoothgrad", "rise", "occlusion"))
+    methods = chosen(params.methods)
+    cheap = sized(params, tiny_card, methods)  # 32 px: the square is cut to the input's side
+    assert (cheap.occlusion_window, cheap.occlusion_stride, cheap.rise_masks) == (32, 16, params.rise_masks)
+    middling = dataclasses.replace(tiny_card, gflops=0.4, input_size=224)  # an EfficientNet-Lite0's
+    costly = dataclasses.replace(tiny_card, gflops=30.0, input_size=224)
+    for card in (middling, costly):
+        fitted = sized(params, card, methods)
+        alone = sized(dataclasses.replace(params, methods=("smoothgrad",)), card, chosen(("smoothgrad",)))
+        assert fitted.smoothgrad_samples == alone.smoothgrad_samples  # the gradient methods keep their share
+        assert fitted.rise_masks < params.rise_masks and fitted.occlusion_stride > params.occlusion_stride
+        assert fitted.occlusion_stride <= fitted.occlusion_window == 32
+        again = planned(params, [r.args for r in technique.plan(params, card, images)])  # what compute runs
+        fields = ("smoothgrad_samples", "rise_masks", "occlusion_window", "occlusion_stride", "deletion_steps")
+        assert [getattr(again, name) for name in fields] == [getattr(fitted, name) for name in fields]
+    assert sized(params, costly, methods).rise_masks == 250  # the smallest share
+    with pytest.raises(ParamError, match="occlusion_stride"):
+        sized(dataclasses.replace(params, occlusion_stride=40), costly, methods)
+    with pytest.raises(ParamError, match="rise_keep"):
+        sized(dataclasses.replace(params, rise_keep=0.0), costly, methods)

@@ -275,31 +275,32 @@ def sized(params: Params, card, methods) -> Params:
     """``params`` fitted to ``card`` and its budget. Occlusion's square is cut to the input's side
     and its step to the square (so that squares cover every pixel). The gradient methods' work
     (the gradient rules' shared pass, SmoothGrad's, Integrated Gradients' and Gradient SHAP's
-    passes, again on each randomised model when the sanity metrics are on, and the deletion
+    passes, again on each randomised model when the sanity metrics are on, and their deletion
     curves' forwards) shrinks by one share until one image's counted passes fit ``budget_s``:
     their samples and steps, each to its ``SIZED`` least. The perturbation methods' forwards
-    (RISE's masks, occlusion's squares, again per randomised model) are fitted to ``budget_s`` on
-    their own, so that choosing them leaves the gradient methods' maps (and cache entries) as they
-    were: fewer masks, a longer step (at most the square)."""
+    (RISE's masks, occlusion's squares, again per randomised model, and their deletion curves)
+    are fitted to ``budget_s`` on their own, so that choosing them leaves the gradient methods'
+    maps (and cache entries) as they were: fewer masks, a longer step (at most the square)."""
     from reportgen.budget import BACKWARD, scaled, share
 
     names = {method.name for method in methods}
     _check(params, names)
     window = min(params.occlusion_window, card.input_size)
     params = replace(params, occlusion_window=window, occlusion_stride=min(params.occlusion_stride, window))
+    models = 1 + params.randomisation_stages if params.sanity else 1
+    deletion = (params.deletion_steps + 1) * (params.deletion_steps > 0) if params.sanity else 0
+    perturbing = [name for name in PERTURBING if name in names]
     rules = {rule for method in methods for rule in method.rules}
     gradients = max(1, len(rules)) + params.smoothgrad_samples * ("smoothgrad" in names) \
         + params.ig_steps * ("integrated_gradients" in names) + params.gradshap_samples * ("gradient_shap" in names)
-    forwards = BACKWARD * gradients
-    models = 1 + params.randomisation_stages if params.sanity else 1
-    if params.sanity:
-        forwards = forwards * models + len(methods) * (params.deletion_steps + 1) * (params.deletion_steps > 0)
+    forwards = BACKWARD * gradients * models + (len(methods) - len(perturbing)) * deletion
     fraction = share(params.budget_s, forwards * card.gflops)
     if fraction < 1.0:
         params = replace(params, **{name: scaled(getattr(params, name), fraction, SIZED[name])
                                     for name in ("smoothgrad_samples", "ig_steps", "gradshap_samples", "deletion_steps")})
-    perturbing = params.rise_masks * ("rise" in names) + _squares(params, card.input_size) * ("occlusion" in names)
-    fraction = share(params.budget_s, perturbing * models * card.gflops)
+    forwards = (params.rise_masks * ("rise" in names) + _squares(params, card.input_size) * ("occlusion" in names)) \
+        * models + len(perturbing) * deletion
+    fraction = share(params.budget_s, forwards * card.gflops)
     if fraction == 1.0:
         return params
     stride = min(window, math.ceil(params.occlusion_stride / math.sqrt(fraction)))  # squares fall with its square
