@@ -1,9 +1,9 @@
-"""Saliency maps: which pixels the class score is sensitive to, by seven methods of one family.
+"""Saliency maps: which pixels the class score is sensitive to, by every registered method.
 
 The three gradient rules (vanilla gradient, DeconvNet, guided backprop) differ only in how ReLUs pass
 gradients back, so they share one forward pass; Grad-CAM and guided Grad-CAM ride on the same pass;
-SmoothGrad and Integrated Gradients average vanilla gradients over noisy copies / a path from a
-baseline. Each map explains one class: the image's pinned label (labels.json) or the top-1
+SmoothGrad, Integrated Gradients and Gradient SHAP average vanilla gradients over noisy copies / a
+path from a baseline / sampled baselines; RISE and occlusion only run forwards on masked copies. Each map explains one class: the image's pinned label (labels.json) or the top-1
 prediction. Optional sanity metrics: the model-randomisation test (Adebayo et al. 2018) and the
 deletion score (Petsiuk et al. 2018).
 """
@@ -152,21 +152,26 @@ class Saliency(Technique):
 
     Params: ``methods`` (names), ``cam_layer`` (empty: chosen by ``cam_layer_for``), SmoothGrad's
     ``smoothgrad_samples`` / ``smoothgrad_noise``, Integrated Gradients' ``ig_steps`` /
-    ``ig_baseline``, ``sanity`` with ``randomisation_stages`` / ``deletion_steps``, ``seed``,
-    ``batch_size``, ``budget_s`` (per image; ``sized`` shrinks the samples and steps to fit it). An artifact's key holds only the fields its method reads (``key_fields``).
+    ``ig_baseline``, Gradient SHAP's ``gradshap_samples`` / ``gradshap_noise``, RISE's
+    ``rise_masks`` / ``rise_cells`` / ``rise_keep``, occlusion's ``occlusion_window`` /
+    ``occlusion_stride``, ``sanity`` with ``randomisation_stages`` / ``deletion_steps``, ``seed``,
+    ``batch_size``, ``budget_s`` (per image; ``sized`` shrinks the samples, steps and masks to fit
+    it). An artifact's key holds only the fields its method reads (``key_fields``).
     Meta: ``SaliencyMeta``: the class explained (``class_index``, ``class_name``, ``class_source``,
     ``probability``), the model's top-1 (``top1_index``, ``top1_name``), and where they apply the
     CAM layer, the activations the ReLU rule missed, the IG completeness gap and the sanity metrics.
     Roles: ``color`` and ``gray`` pictures with an ``attribution`` array; Grad-CAM an ``overlay``
-    picture with a ``cam`` array (each method's ``renderings``).
+    picture with a ``cam`` array; the other heat maps (positional CAMs, rollouts, RISE, occlusion)
+    an ``overlay`` with an ``attribution`` array (each method's ``renderings``).
     """
     name = "saliency"
     title = "Saliency maps"
     description = (
         "Which pixels the explained class's score is most sensitive to. Vanilla gradients, DeconvNet "
         "and guided backpropagation differ only in how ReLUs pass gradients back; Grad-CAM weights a "
-        "late feature map by its gradient; SmoothGrad averages gradients over noisy copies and "
-        "Integrated Gradients along a path from a baseline image."
+        "late feature map by its gradient; SmoothGrad averages gradients over noisy copies, "
+        "Integrated Gradients along a path from a baseline image and Gradient SHAP from random baselines; RISE "
+        "and occlusion need no gradient: they watch the class's probability as parts of the input are hidden."
     )
     version = 3  # 3: matplotlib's exact jet for the CAM overlays
     Params = Params
