@@ -287,9 +287,12 @@ class GradientRollout(_Rollout):
     name, title, weighted = "gradient_rollout", "Gradient-weighted rollout", True
 
 
-def heat_files(attribution: np.ndarray, photo: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """A one-channel map at the input's size: kept raw, published as a heat map over the photo."""
-    heat = attribution[0]
+def heat_files(attribution: np.ndarray, photo: np.ndarray,
+               from_minimum: bool = False) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A one-channel map at the input's size: kept raw, published as a heat map over the photo,
+    scaled from 0 (negative values clipped), or ``from_minimum`` (a map whose every value shares
+    one large offset) to its peak."""
+    heat = attribution[0] - attribution[0].min() if from_minimum else attribution[0]
     peak = heat.max()
     return ({Roles.ATTRIBUTION: attribution.astype(np.float32)},
             {Roles.OVERLAY: render.overlay(photo, heat / peak if peak > 0 else np.zeros_like(heat))})

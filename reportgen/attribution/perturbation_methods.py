@@ -58,7 +58,9 @@ class Rise(SaliencyMethod):
         return perturbation.rise(batch.module, batch.inputs, batch.shared.targets, masks, settings.batch_size)
 
     def files(self, attribution, cam, photo, display):
-        return heat_files(attribution, photo)
+        # Every pixel's value holds the class's mean probability over the masks: shown from the
+        # map's minimum, else one colour.
+        return heat_files(attribution, photo, from_minimum=True)
 
 
 @register

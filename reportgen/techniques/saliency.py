@@ -179,7 +179,7 @@ class Saliency(Technique):
     Roles = SaliencyRoles
     presets = {
         "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "gradshap_samples": 4, "rise_masks": 256,
-                  "occlusion_stride": 32, "sanity": False, "budget_s": 0.0},
+                  "sanity": False, "budget_s": 0.0},
         "full": {"smoothgrad_samples": 50, "ig_steps": 50, "gradshap_samples": 50, "rise_masks": 4000,
                  "occlusion_stride": 8, "randomisation_stages": 5, "deletion_steps": 32, "budget_s": 0.0},
     }
