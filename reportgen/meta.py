@@ -187,6 +187,10 @@ class FaithfulnessMeta(Meta):
     pointing_images: int  # images with boxes in boxes.json
     pointing_tolerance_px: float  # at the model's input size
     input_size: int
+    # method -> metric -> each image's score, in the request's ``inputs`` order (None: not defined on
+    # that image, e.g. pointing without boxes); empty in builds made before it was recorded
+    per_image: Mapping[str, Mapping[str, Sequence[float | None]]] = dataclasses.field(default_factory=dict)
+    proportional: tuple[tuple[str, ...], ...] = ()  # groups of methods whose maps are proportional on every image
 
 
 # --- class and layer ascent ------------------------------------------------------------------
