@@ -191,6 +191,7 @@ class FaithfulnessMeta(Meta):
     # that image, e.g. pointing without boxes); empty in builds made before it was recorded
     per_image: Mapping[str, Mapping[str, Sequence[float | None]]] = dataclasses.field(default_factory=dict)
     proportional: tuple[tuple[str, ...], ...] = ()  # groups of methods whose maps are proportional on every image
+    cam_feeds_pooling: bool | None = None  # saliency's CAM layer feeds global average pooling directly; None: no CAM
 
 
 # --- class and layer ascent ------------------------------------------------------------------

@@ -139,6 +139,11 @@ class Technique:
         """The line under an artifact on an input's page (empty: none); HTML only as ``Markup``."""
         return ""
 
+    def input_note(self, artifact: "Artifact", own: "Sequence[Artifact]") -> str | Markup:
+        """A line this technique adds under an artifact of the technique it ``reads``, on that
+        artifact's input page, drawn from its own artifacts ``own`` (empty: none)."""
+        return ""
+
     def params_for(self, preset: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The Params of a preset with ``--set`` overrides applied (overrides already typed)."""
         values = dict(self.presets.get(preset, {}))

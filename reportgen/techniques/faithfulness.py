@@ -100,6 +100,9 @@ class Faithfulness(Technique):
     def view(self, manifest, artifacts):
         return faithfulness_view.view(manifest, artifacts)
 
+    def input_note(self, artifact, own):
+        return faithfulness_view.input_note(artifact, own)
+
     def plan(self, params, card, images, context=NO_CONTEXT):
         check_choices("saliency methods", params.methods, METHODS)
         if params.steps < 1 or not params.road_fractions or not all(0 < f < 1 for f in params.road_fractions):
@@ -155,6 +158,7 @@ def _score(params, model, request, progress, read) -> Result:
             inputs = model.inputs([image.pixels for _, (image, _) in chunk])
             saliency = {m: [_entry(read, request.reads[m][index], m) for index, _ in chunk] for m in methods}
             importance = _importance_maps(saliency, inputs, scoring.seed, [image for _, (image, _) in chunk])
+            cam_feeds_pooling = _cam_feeds_pooling(saliency)
             groups = metrics.proportional_groups(importance)
             for group in groups:
                 for name in group:
@@ -173,7 +177,14 @@ def _score(params, model, request, progress, read) -> Result:
     proportional = tuple(dict.fromkeys(tuple(n for n in names if n in together[name]) for name in names
                                        if len(together[name]) > 1))
     pointing_images = sum(1 for _, (_, boxes) in entries if boxes)
-    return _result(names, per_image, proportional, len(entries), pointing_images, tolerance, size)
+    return _result(names, per_image, proportional, len(entries), pointing_images, tolerance, size, cam_feeds_pooling)
+
+
+def _cam_feeds_pooling(saliency) -> bool | None:
+    """Whether the CAM layer feeds global average pooling directly (saliency found no reason to warn
+    about the head, ``cam_head_note``); None when no method read a CAM layer."""
+    cams = [e.meta for entries in saliency.values() for e in entries[:1] if e.meta.cam_layer is not None]
+    return all(meta.cam_note is None for meta in cams) if cams else None
 
 
 def _importance_maps(saliency, inputs, seed, images) -> dict:
@@ -269,7 +280,7 @@ def _importance(cam, sanity, maps, size):
     return sanity.importance(torch.stack([torch.from_numpy(m.entry.array(SaliencyRoles.ATTRIBUTION)) for m in maps]).float())
 
 
-def _result(names, per_image, proportional, images, pointing_images, tolerance, size) -> Result:
+def _result(names, per_image, proportional, images, pointing_images, tolerance, size, cam_feeds_pooling) -> Result:
     from reportgen.attribution.faithfulness import area_under
 
     pointing = any(v is not None for v in per_image[names[0]].get("pointing", []))
@@ -289,7 +300,7 @@ def _result(names, per_image, proportional, images, pointing_images, tolerance, 
     table = np.array([[np.nan if scores[n][m] is None else scores[n][m] for m in metrics] for n in names], dtype=np.float32)
     meta = FaithfulnessMeta(methods=tuple(names), metrics=tuple(metrics), scores=scores, curves=curves, images=images,
                             pointing_images=pointing_images, pointing_tolerance_px=round(tolerance, 3), input_size=size,
-                            per_image=each, proportional=proportional)
+                            per_image=each, proportional=proportional, cam_feeds_pooling=cam_feeds_pooling)
     return Result(arrays={FaithfulnessRoles.SCORES: table}, meta=meta)
 
 

@@ -52,8 +52,8 @@ class Column:
 
     def beats(self, better: int, worse: int) -> bool:
         """Whether method ``better`` is ahead of ``worse``: the 95 % interval of their mean difference,
-        paired over images, lies wholly on ``better``'s side of zero."""
-        if not self.images:
+        paired over images, lies wholly on ``better``'s side of zero; never on one image."""
+        if self.images < 2:
             return False
         difference = self.scores[better] - self.scores[worse]
         if not self.higher_better:
