@@ -38,7 +38,7 @@ BASELINES_NOTE = Markup(
     "that does not beat them on a metric is not shown to be faithful by it. A number marked &#10003; is ahead of "
     "both baselines; a bold one has rank 1 on its metric (the best, or within noise of it).")
 RANKS_NOTE = Markup(
-    f"Each mean is followed by its {stats.CONFIDENCE:.0%} bootstrap interval over the images ({stats.RESAMPLES:,} "
+    f"Each mean is followed by its {stats.CONFIDENCE * 100:.0f} % bootstrap interval over the images ({stats.RESAMPLES:,} "
     "resamples of the images, seeded). One method is <em>ahead</em> of another on a metric only where a paired "
     "bootstrap over the same images puts the interval of their mean difference wholly on one side of zero. A "
     "method's rank on a metric is one more than the longest chain of methods, each ahead of the next, that ends "
