@@ -98,7 +98,7 @@ def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress)
     try:
         for request, result in technique.compute(params, model, todo, progress, Context(read=cache.get)):
             key = key_of[id(request)]
-            done.stored[key] = cache.put(key, result)
+            done.stored[key] = cache.put(key, result, {"model": job.model, "technique": job.technique})
     except Exception as error:
         done.error = traceback.format_exc()
         done.summary = f"{type(error).__name__}: {first_line(error)}"

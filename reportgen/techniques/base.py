@@ -150,6 +150,12 @@ class Technique:
         """A request per artifact (its ``args`` one of the technique's request types), or a ``skip``."""
         raise NotImplementedError
 
+    def gflop(self, params: Any, card: "ModelCard", requests: "Sequence[Request]") -> float:
+        """The counted GFLOP of computing ``requests`` (what ``plan`` sized; ``build --dry-run`` shows
+        it, reportgen/core/budget.py turns it into seconds): by default one forward per input image
+        they read, none for an artifact that reads no image (filters)."""
+        return card.gflops * len(images_read(requests))
+
     def skip(self, card: "ModelCard", variant: str, reason: str) -> Skip:
         """A variant this model cannot do (``variant`` empty: the whole technique), for ``plan`` to return."""
         return Skip(self.name, card.name, variant, reason)
@@ -165,6 +171,12 @@ class Technique:
         """Yield a Result for every request. Batch freely; yield as soon as a result is ready.
         ``context.read``: the cache entry of a key from ``context.upstream``."""
         raise NotImplementedError
+
+
+def images_read(requests: "Sequence[Request]") -> set[str]:
+    """The pixel hashes of the input images ``requests`` read (their ``image`` and ``inputs``)."""
+    return {image.pixel_hash for request in requests
+            for image in (*([request.image] if request.image is not None else []), *request.inputs)}
 
 
 # --- parsing ``--set technique.param=value`` -------------------------------------------------

@@ -109,9 +109,18 @@ class Faithfulness(Technique):
         reads = {m: [maps[(i.pixel_hash, m)] for i in ordered] for m in methods}
         return [Request("scores", scoring, inputs=tuple(ordered), reads=reads)]
 
+    def gflop(self, params, card, requests):
+        return sum(len(r.inputs) * forwards(r.args.steps, r.args.road_fractions, len(r.args.methods)) * card.gflops
+                   for r in requests)
+
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         for request in requests:
             yield request, _score(params, model, request, progress, context.read)
+
+
+def forwards(steps: int, road_fractions, methods: int) -> int:
+    """One image's forwards: every map, the two baselines' included, through both curves and ROAD."""
+    return (methods + len(BASELINE_MAPS)) * (2 * (steps + 1) + 2 * len(road_fractions))
 
 
 def sized(params: Params, card, methods: int) -> Params:
@@ -120,8 +129,7 @@ def sized(params: Params, card, methods: int) -> Params:
     two baselines' included, through both curves and ROAD) would pass ``budget_s``."""
     from reportgen.core.budget import scaled, share
 
-    forwards = (methods + len(BASELINE_MAPS)) * (2 * (params.steps + 1) + 2 * len(params.road_fractions))
-    fraction = share(params.budget_s, forwards * card.gflops)
+    fraction = share(params.budget_s, forwards(params.steps, params.road_fractions, methods) * card.gflops)
     if fraction == 1.0:
         return params
     fractions, count = params.road_fractions, scaled(len(params.road_fractions), fraction, 3)

@@ -190,6 +190,13 @@ class Saliency(Technique):
                 requests.append(Request(method.name, args, image))
         return requests
 
+    def gflop(self, params, card, requests):
+        per_image: dict[str, list[Request]] = {}
+        for request in requests:
+            per_image.setdefault(request.image.pixel_hash, []).append(request)
+        return sum(forwards(planned(params, [r.args for r in mine]), [METHODS[r.args.method] for r in mine]) * card.gflops
+                   for mine in per_image.values())
+
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.attribution import maps as attribution
         from reportgen.core.budget import BACKWARD, batch_for, frames_per_forward
@@ -245,23 +252,31 @@ def sized(params: Params, card, methods) -> Params:
     shrunk (by one share, each to its ``SIZED`` least) until one image's counted passes fit
     ``budget_s``: the gradient rules' shared pass, SmoothGrad's and IG's passes (again on each
     randomised model when the sanity metrics are on) and the deletion curves' forwards."""
-    from reportgen.core.budget import BACKWARD, scaled, share
+    from reportgen.core.budget import scaled, share
 
-    names = {method.name for method in methods}
-    rules = {rule for method in methods for rule in method.rules}
-    gradients = max(1, len(rules)) + params.smoothgrad_samples * ("smoothgrad" in names) \
-        + params.ig_steps * ("integrated_gradients" in names)
-    forwards = BACKWARD * gradients
-    if params.sanity:
-        forwards = forwards * (1 + params.randomisation_stages) + len(methods) * (params.deletion_steps + 1) * (
-            params.deletion_steps > 0)
-    fraction = share(params.budget_s, forwards * card.gflops)
+    fraction = share(params.budget_s, forwards(params, methods) * card.gflops)
     if fraction == 1.0:
         return params
     return replace(params,
                    smoothgrad_samples=scaled(params.smoothgrad_samples, fraction, SIZED["smoothgrad_samples"]),
                    ig_steps=scaled(params.ig_steps, fraction, SIZED["ig_steps"]),
                    deletion_steps=scaled(params.deletion_steps, fraction, SIZED["deletion_steps"]))
+
+
+def forwards(params: Params, methods) -> float:
+    """One image's passes through the model, in forwards (a backward counts as one more): the
+    gradient rules' shared pass, SmoothGrad's and IG's, the sanity metrics' (``sized``)."""
+    from reportgen.core.budget import BACKWARD
+
+    names = {method.name for method in methods}
+    rules = {rule for method in methods for rule in method.rules}
+    gradients = max(1, len(rules)) + params.smoothgrad_samples * ("smoothgrad" in names) \
+        + params.ig_steps * ("integrated_gradients" in names)
+    passes = BACKWARD * gradients
+    if params.sanity:
+        passes = passes * (1 + params.randomisation_stages) + len(methods) * (params.deletion_steps + 1) * (
+            params.deletion_steps > 0)
+    return passes
 
 
 def planned(params: Params, requests: "list[SaliencyRequest]") -> Params:

@@ -111,11 +111,11 @@ def test_a_build_interrupted_midway_through_a_technique_resumes_with_only_the_re
 
     put, stores = Cache.put, []
 
-    def interrupted_at_the_fifteenth(self, key, result):
+    def interrupted_at_the_fifteenth(self, key, result, about=None):
         if len(stores) == 14:  # predictions' 10, then 4 of feature maps' 30
             raise KeyboardInterrupt
         stores.append(key)
-        return put(self, key, result)
+        return put(self, key, result, about)
 
     monkeypatch.setattr(Cache, "put", interrupted_at_the_fifteenth)
     with pytest.raises(KeyboardInterrupt):
