@@ -396,11 +396,12 @@ Durations: 90s, 45m, 12h, 30d, 2w. Sizes: 500MB, 2GB, 1.5GiB (or bytes).""")
 @cache_dir_option
 @click.option("--older-than", metavar="AGE", help="Remove entries (and model cards, logs) not used for AGE.")
 @click.option("--max-size", metavar="SIZE", help="Remove the least recently used entries until the rest fit SIZE.")
-@click.option("--unused-by", type=click.Path(path_type=Path), metavar="SITE",
-              help="Remove the entries the gallery in SITE does not name (its manifest.json).")
+@click.option("--unused-by", type=click.Path(path_type=Path), metavar="SITE", multiple=True,
+              help="Remove the entries the gallery in SITE does not name (its manifest.json); repeatable: "
+                   "keep what any of them names.")
 @verbosity
 def clean(config_file: Path | None, cache_dir: Path | None, older_than: str | None, max_size: str | None,
-          unused_by: Path | None, quiet: bool, verbose: bool) -> None:
+          unused_by: tuple[Path, ...], quiet: bool, verbose: bool) -> None:
     """Delete the artifact cache (only a folder reportgen created, and only what it wrote there), or
     with --older-than, --max-size or --unused-by remove only those entries (they combine)."""
     from reportgen.core.cache import Cache, CacheError
@@ -409,7 +410,7 @@ def clean(config_file: Path | None, cache_dir: Path | None, older_than: str | No
 
     cache_dir = Path(_settings(config_file, cache_dir=cache_dir)["cache_dir"])
     cache = Cache(cache_dir)
-    if older_than is None and max_size is None and unused_by is None:
+    if older_than is None and max_size is None and not unused_by:
         try:
             removed = cache.clear()
         except CacheError as error:
@@ -424,7 +425,7 @@ def clean(config_file: Path | None, cache_dir: Path | None, older_than: str | No
     try:
         age = parse_age("--older-than", older_than) if older_than is not None else None
         size = parse_size("--max-size", max_size) if max_size is not None else None
-        keep = site_keys(unused_by) if unused_by is not None else None
+        keep = set().union(*(site_keys(site) for site in unused_by)) if unused_by else None
         pruned = cache.prune(older_than_s=age, max_bytes=size, keep=keep)
     except (ParamError, CacheError) as error:
         _fail(str(error))
@@ -498,3 +499,7 @@ def check(baseline_dir: Path, config_file: Path | None, out: Path | None, cache_
             click.echo()
     if not outcome.passed:
         sys.exit(EXIT_FAILED)
+
+
+if __name__ == "__main__":
+    main(prog_name="reportgen")

@@ -85,3 +85,37 @@ def test_saliency_takes_fewer_samples_on_a_costly_model_and_computes_what_it_pla
     for method in planned:
         assert (planned[method].arrays["attribution"] == direct[method].arrays["attribution"]).all()
         assert planned[method].meta.deletion_auc == direct[method].meta.deletion_auc
+
+
+def _planned_cost(technique, params, card, images):
+    """The counted GFLOP of everything ``technique`` plans (faithfulness reads saliency's plan)."""
+    from reportgen.techniques.base import Context, Request
+
+    upstream = ()
+    if technique.reads:
+        reader = registry()[technique.reads]
+        planned = reader.plan(reader.params_for("standard"), card, images)
+        upstream = tuple((r, f"{i:064x}") for i, r in enumerate(planned) if isinstance(r, Request))
+    requests = [r for r in technique.plan(params, card, images if technique.per_image else [], Context(upstream))
+                if isinstance(r, Request)]
+    return technique.gflop(params, card, requests)
+
+
+def test_the_counted_cost_follows_the_plans_sizing(tiny_card, images):
+    """What a dry run shows: a costly model's plan is shrunk to its budget, so its counted cost is
+    below the unlimited plan's; the cost grows with the model's and with the inputs."""
+    costly = dataclasses.replace(tiny_card, gflops=200.0)
+    for technique in registry().values():
+        params = technique.params_for("standard")
+        unlimited = dataclasses.replace(params, budget_s=0.0) if hasattr(params, "budget_s") else params
+        cost = _planned_cost(technique, params, costly, images)
+        assert 0 <= cost <= _planned_cost(technique, unlimited, costly, images), technique.name
+        # (a dream's working side never falls below the input's size: these inputs are 48 px already)
+        if hasattr(params, "budget_s") and params.budget_s > 0 and technique.name != "deep_dream":
+            assert cost < _planned_cost(technique, unlimited, costly, images), technique.name
+        if technique.name != "filters":
+            assert _planned_cost(technique, unlimited, tiny_card, images) < \
+                _planned_cost(technique, unlimited, costly, images), technique.name
+        if technique.per_image and technique.name != "faithfulness":
+            one = _planned_cost(technique, unlimited, costly, images[:1])
+            assert _planned_cost(technique, unlimited, costly, images) > one > 0, technique.name
