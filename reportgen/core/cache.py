@@ -228,9 +228,13 @@ class Cache:
             raise CacheError(f"{self.root} is not a reportgen cache (no {MARKER} inside); choose another "
                              "--cache-dir, or an empty or missing folder")
 
+    def is_claimed(self) -> bool:
+        """Whether reportgen made this folder (its marker is there)."""
+        return (self.root / MARKER).is_file()
+
     def stored(self) -> list["Stored"]:
         """Every whole entry, with its size and last use, oldest use first (none without the marker)."""
-        if not (self.root / MARKER).is_file():
+        if not self.is_claimed():
             return []
         found = []
         for folder in self._entry_folders():

@@ -230,7 +230,7 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
 def _dry_run(config, output: str) -> None:
     """Print what the build would do; exit 0 without weights or computing."""
     from reportgen.core.pipeline import BuildError, dry_run
-    from reportgen.interface.results import plan_json, plan_lines
+    from reportgen.interface.results import plan_json, plan_messages, plan_table
 
     try:
         plan = dry_run(config)
@@ -239,12 +239,10 @@ def _dry_run(config, output: str) -> None:
     if output == "json":
         click.echo(plan_json(plan))
         return
-    lines = plan_lines(plan)
-    table, notes = lines[: len(plan.work) + 1], lines[len(plan.work) + 1: -1]
-    click.echo("\n".join(table))
-    for line in notes:
+    click.echo("\n".join(plan_table(plan)))
+    for line in plan_messages(plan):
         _note(line)
-    click.echo(lines[-1])
+    click.echo(plan.summary())
 
 
 @main.command(name="list", short_help="List models, techniques, a model's layers or the --set fields.", epilog="""\b

@@ -56,7 +56,7 @@ def site_keys(site: Path) -> set[str]:
 @dataclass(frozen=True)
 class CacheSummary:
     folder: Path
-    exists: bool
+    exists: bool  # a reportgen cache is there (its marker)
     entries: int
     size: int  # bytes of the entries
     models: dict[str, int]  # model -> its entries ("?" for entries that do not record it)
@@ -70,14 +70,14 @@ def summarise(cache: Cache) -> CacheSummary:
     models: dict[str, int] = {}
     for item in stored:
         models[item.model or "?"] = models.get(item.model or "?", 0) + 1
-    return CacheSummary(cache.root, cache.root.is_dir(), len(stored), sum(item.size for item in stored),
+    return CacheSummary(cache.root, cache.is_claimed(), len(stored), sum(item.size for item in stored),
                         dict(sorted(models.items())), len(cache.cards()),
                         stored[0].last_use if stored else None, stored[-1].last_use if stored else None)
 
 
 def info_lines(summary: CacheSummary) -> list[str]:
     if not summary.exists:
-        return [f"no cache at {summary.folder}"]
+        return [f"no reportgen cache at {summary.folder}"]
     lines = [f"cache {summary.folder}: {summary.entries} entries, {human_size(summary.size)}, {summary.cards} model cards"]
     if summary.models:
         lines.append("models: " + ", ".join(f"{model} ({count})" for model, count in summary.models.items()))

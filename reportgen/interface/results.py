@@ -9,13 +9,16 @@ from typing import Any
 from reportgen.core.pipeline import DryRun
 
 
-def plan_lines(plan: DryRun) -> list[str]:
-    """The dry run as a table, a row per model and technique, then what is skipped and why."""
+def plan_table(plan: DryRun) -> list[str]:
+    """The dry run as a table, a row per model and technique."""
     header = f"{'model':20} {'technique':16} {'jobs':>6} {'cached':>7} {'GFLOP':>10} {'time':>8}"
-    rows = [f"{w.model:20} {w.technique:16} {w.jobs:6d} {w.cached:7d} {w.gflop:10,.1f} {w.seconds:7.1f}s"
-            for w in plan.work]
-    skips = [str(item) for item in [*plan.skipped, *plan.unsupported]]
-    return [header, *rows, *skips, *plan.notes, plan.summary()]
+    return [header, *(f"{w.model:20} {w.technique:16} {w.jobs:6d} {w.cached:7d} {w.gflop:10,.1f} {w.seconds:7.1f}s"
+                      for w in plan.work)]
+
+
+def plan_messages(plan: DryRun) -> list[str]:
+    """What the build would skip and why, and what is not ready (for stderr)."""
+    return [*(str(item) for item in [*plan.skipped, *plan.unsupported]), *plan.notes]
 
 
 def plan_json(plan: DryRun) -> str:

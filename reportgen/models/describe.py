@@ -56,9 +56,9 @@ def sketch_card(name: str, weights: str) -> ModelCard:
     weights, _ = _cached_as(name, weights)
     catalogue.check_name(name)
     try:
-        return _build_card(name, weights, "meta")
+        return _build_card(name, weights, "meta", load=False)
     except Exception:  # noqa: BLE001 - any model code may fail on values-free tensors; the CPU build is exact
-        return _build_card(name, weights, "cpu")
+        return _build_card(name, weights, "cpu", load=False)
 
 
 def _cached_as(name: str, weights: str) -> tuple[str, str]:
@@ -95,11 +95,11 @@ def _card_cache_name(name: str, weights: str, declaration: list[Any]) -> str:
     return f"card-{name}-{weights}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
 
 
-def _build_card(name: str, weights: str, device: str = "cpu") -> ModelCard:
+def _build_card(name: str, weights: str, device: str = "cpu", load: bool = True) -> ModelCard:
     from reportgen.models.probe import forward_cost, input_constraints, probe_layers
 
     with torch.device(device):
-        net, meta = _architecture(name, weights, load=device != "meta")
+        net, meta = _architecture(name, weights, load)
     net.eval()
     net.requires_grad_(False)
     min_size, multiple, fixed = input_constraints(net, meta["input_size"])

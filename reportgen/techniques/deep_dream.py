@@ -244,9 +244,10 @@ def sized_side(params: Params, card, shape: tuple[int, int]) -> int | None:
     return min(params.working_side, max(card.input_size, round(params.working_side * math.sqrt(fraction))))
 
 
-def dream_gflop(settings: Params | Dream, card, method: str, size: tuple[int, int]) -> float:
+def dream_gflop(settings: Any, card, method: str, size: tuple[int, int]) -> float:
     """The counted GFLOP of one dream by ``method`` at working ``size`` (height, width): a forward
-    and the input's backward per step, scaled by the pixels of each step's picture."""
+    and the input's backward per step, scaled by the pixels of each step's picture. ``settings``: the
+    Params, or the request of one dream (either holds the method's step counts and octaves)."""
     from reportgen.core.budget import BACKWARD
 
     if method == "simple":

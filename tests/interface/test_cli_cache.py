@@ -31,7 +31,7 @@ def age_everything(cache, seconds_ago):
 
 def test_cache_info_counts_entries_size_models_and_uses(tmp_path):
     write_inputs(tmp_path / "inputs")
-    assert "no cache at" in run("cache", "info", "--cache-dir", tmp_path / "cache").stdout
+    assert "no reportgen cache at" in run("cache", "info", "--cache-dir", tmp_path / "cache").stdout
     cache = build(tmp_path, "feature_maps,filters")
     stored = cache.stored()
     info = json.loads(run("cache", "info", "--cache-dir", tmp_path / "cache", "--format", "json").stdout)
