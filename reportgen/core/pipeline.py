@@ -4,8 +4,8 @@ Two phases, as in a static-site generator: first everything is planned and valid
 models and techniques before the input folder is read; bad layers, classes and parameters before
 any work; the cache folder is made only once there is something to keep), then the misses are
 computed model by model. ``dry_run`` stops after the first phase and says what the second would
-do, without weights or arithmetic. A model is loaded only if one of its artifacts is missing, so a warm rebuild never imports
-torch. A technique that fails is reported in one line and the rest of the build goes on. What a
+do, without weights or arithmetic. A model is loaded only if one of its artifacts is missing, so a
+warm rebuild never imports torch. A technique that fails is reported in one line and the rest of the build goes on. What a
 model cannot do is declared by its technique at plan time (``Unsupported``, ``Technique.skip``):
 reported in one line each and in the manifest, never an error.
 """

@@ -78,7 +78,8 @@ def _level(ctx: click.Context) -> int:
 
 
 def config_option(command):
-    return click.option("--config", "config_file", type=click.Path(path_type=Path), envvar="REPORTGEN_CONFIG", show_envvar=True,
+    return click.option("--config", "config_file", type=click.Path(path_type=Path), envvar="REPORTGEN_CONFIG",
+                        show_envvar=True,
                         help=f"Config file [default: ./{CONFIG_FILE}, or [tool.reportgen] in ./pyproject.toml].")(command)
 
 
@@ -131,7 +132,8 @@ Exit codes: 0 built (or planned, with --dry-run); 1 a technique failed (the rest
 published); 2 the build could not start; 3 built, but some inputs were skipped.""")
 @click.argument("input_dir", required=False, type=click.Path(path_type=Path))
 @config_option
-@click.option("--models", envvar="REPORTGEN_MODELS", show_envvar=True, shell_complete=completion.models, help=f"Comma-separated model names [default: {default_text('models')}].")
+@click.option("--models", envvar="REPORTGEN_MODELS", show_envvar=True, shell_complete=completion.models,
+              help=f"Comma-separated model names [default: {default_text('models')}].")
 @click.option("--techniques", envvar="REPORTGEN_TECHNIQUES", show_envvar=True, shell_complete=completion.techniques,
               help="Comma-separated technique ids [default: all].")
 @out_option
@@ -146,7 +148,8 @@ published); 2 the build could not start; 3 built, but some inputs were skipped."
 @click.option("--strict/--no-strict", default=None, help="Stop before any work if an input cannot be read.")
 @click.option("--follow-links/--no-follow-links", default=None,
               help="Follow links that lead out of INPUT_DIR [default: skip them, each named].")
-@click.option("--examples", type=click.Path(path_type=Path), envvar="REPORTGEN_EXAMPLES", show_envvar=True, metavar="DIR",
+@click.option("--examples", type=click.Path(path_type=Path), envvar="REPORTGEN_EXAMPLES", show_envvar=True,
+              metavar="DIR",
               help="Layer ascent's dataset examples: each unit's strongest patches over this folder's images "
                    "[default: the input images].")
 @click.option("--executor", type=click.Choice(EXECUTORS), envvar="REPORTGEN_EXECUTOR", show_envvar=True,
