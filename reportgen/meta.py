@@ -286,6 +286,59 @@ class DeepDreamMeta(Meta):
     objective_after: float
 
 
+# --- feature inversion -----------------------------------------------------------------------
+
+
+class InversionRoles:
+    RECONSTRUCTION = "reconstruction"  # picture: the image found, at the model's input size
+    FEATURES = "features"  # raw array: the model's features of the reconstruction (regression checks)
+    # raw arrays, the values at each frame: what was maximised (minus the relative distance minus
+    # the prior) and the relative feature distance
+    OBJECTIVE, DISTANCE = "objective", "distance"
+
+
+@dataclass(frozen=True)
+class InversionMeta(Meta):
+    layer: str
+    style: str  # the parameterisation ("robust": a Fourier image, jittered; optim/styles.py)
+    distance: float  # ||f(x) - f(x0)|| / ||f(x0)|| at the layer, on the reconstruction as shown (8-bit)
+    blurred_distance: float  # ... of the input blurred (a yardstick: what a blurry copy keeps)
+    frame_steps: tuple[int, ...]  # the step of each value recorded
+    steps: int | None = None  # updates made: the cap, or fewer where the objective plateaued
+    step_cap: int | None = None
+
+
+# --- fooling images --------------------------------------------------------------------------
+
+
+class AdversarialRoles:
+    PERTURBED = "perturbed"  # picture: the photo at the model's input size plus the perturbation, 8-bit
+    PERTURBATION = "perturbation"  # picture: the perturbation amplified to the full range, grey = none
+    FEATURES = "features"  # raw array: the model's features of the perturbed photo (regression checks)
+
+
+@dataclass(frozen=True)
+class AdversarialMeta(Meta):
+    goal: str  # "untargeted" (any other class) or "targeted" (target_index)
+    attack: str  # "pgd" or "fgsm"
+    original_index: int  # the model's top-1 class of the photo at its input size (8-bit)
+    original_name: str
+    original_probability: float
+    top1_index: int  # the model's top-1 class of the perturbed photo as saved
+    top1_name: str
+    top1_probability: float
+    epsilon: int  # grey levels (of 255): the smallest budget that fooled it, else the largest tried
+    fooled: bool  # whether the top-1 changed (untargeted) or became the target (targeted)
+    steps: int  # gradient steps per budget tried
+    target_index: int | None = None
+    target_name: str | None = None
+
+    @property
+    def style(self) -> str:
+        """The attack: regression checks group chaotic runs by style (``Technique.chaotic_styles``)."""
+        return self.attack
+
+
 # --- from JSON -------------------------------------------------------------------------------
 
 # Technique name -> the Meta types it reports, as each technique's class declares them (filled by

@@ -72,6 +72,8 @@ class Technique:
     name: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str] = ""
+    # The classic it reproduces, with the paper ("Zeiler & Fergus 2014, ..."): the overview names it.
+    classic: ClassVar[str] = ""
     version: ClassVar[int] = 1
     Params: ClassVar[type]
     # What ``compute`` reports: its ``Result.meta`` type (a ``reportgen.meta.Meta``, or a union of
