@@ -290,7 +290,9 @@ class DeepDreamMeta(Meta):
 
 
 class InversionRoles:
-    RECONSTRUCTION = "reconstruction"  # picture: the image found, at the model's input size
+    # picture: the image found, at the model's input size; named as the ascents' final picture,
+    # whose contrast and colourfulness the regression check compares as a set (regress/outcome.py)
+    FINAL = "final"
     FEATURES = "features"  # raw array: the model's features of the reconstruction (regression checks)
     # raw arrays, the values at each frame: what was maximised (minus the relative distance minus
     # the prior) and the relative feature distance

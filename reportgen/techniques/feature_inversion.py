@@ -66,7 +66,7 @@ class FeatureInversion(Technique):
     ``degrees``, ``colour_shift``, ``frames``, ``seed``, plateau), ``batch_size``, ``budget_s``.
     Meta: ``InversionMeta``: ``layer``, ``style``, the relative feature ``distance`` reached and the
     blurred input's (``blurred_distance``), ``frame_steps``, ``steps``, ``step_cap``.
-    Roles: ``reconstruction`` (picture), ``features``, ``objective`` and ``distance`` (raw arrays).
+    Roles: ``final`` (picture: the reconstruction), ``features``, ``objective`` and ``distance`` (raw arrays).
     """
     name = "feature_inversion"
     title = "Feature inversion"
@@ -149,7 +149,7 @@ class FeatureInversion(Technique):
                                      frame_steps=tuple(trace.frame_steps), steps=trace.steps, step_cap=settings.step_cap)
                 curves = {role: trace.history[role] for role in (InversionRoles.OBJECTIVE, InversionRoles.DISTANCE)}
                 yield request, Result(arrays={**curves, InversionRoles.FEATURES: run.features},
-                                      images={InversionRoles.RECONSTRUCTION: trace.frames[-1]}, meta=meta)
+                                      images={InversionRoles.FINAL: trace.frames[-1]}, meta=meta)
                 done += 1
                 progress.tick(done, len(requests))
 

@@ -68,6 +68,8 @@ class FeatureMaps(Technique):
     Roles = Roles
     name = "feature_maps"
     title = "Feature maps"
+    classic = ("Zeiler & Fergus 2014, \u201cVisualizing and understanding convolutional networks\u201d; "
+               "Yosinski et al. 2015, \u201cUnderstanding neural networks through deep visualization\u201d (activations)")
     description = (
         "One forward pass, and the outputs of intermediate layers shown directly: early layers "
         "respond to edges and colours, later ones to parts of objects. Each channel is scaled to "

@@ -138,6 +138,9 @@ class Saliency(Technique):
     """
     name = "saliency"
     title = "Saliency maps"
+    classic = ("Simonyan, Vedaldi & Zisserman 2014 (data gradients); Zeiler & Fergus 2014 (deconvnet); "
+               "Springenberg et al. 2015 (guided backprop); Selvaraju et al. 2017 (Grad-CAM); "
+               "Smilkov et al. 2017 (SmoothGrad); Sundararajan et al. 2017 (Integrated Gradients)")
     description = (
         "Which pixels the explained class's score is most sensitive to. Vanilla gradients, DeconvNet "
         "and guided backpropagation differ only in how ReLUs pass gradients back; Grad-CAM weights a "

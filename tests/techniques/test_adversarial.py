@@ -84,3 +84,30 @@ def test_classify_is_one_forward_per_picture(tiny):
     pictures = np.stack([make_image(seed=seed).pixels[:32, :32] for seed in range(3)])
     one_by_one = np.concatenate([classify(tiny, pictures[i:i + 1]) for i in range(3)])
     assert np.array_equal(classify(tiny, pictures), one_by_one)
+
+
+def test_a_build_shows_both_on_their_pages_the_input_pages_and_the_overview(tmp_path):
+    """A tiny build: the sections, per-input rows, the classics on the overview; a target the model
+    lacks is one line under Not shown (the build goes on); a layer without a map stops it (exit 2)."""
+    from click.testing import CliRunner
+
+    from helpers import write_inputs
+    from reportgen.cli import main
+
+    write_inputs(tmp_path / "inputs")
+    args = ["build", str(tmp_path / "inputs"), "--models", "tiny", "--techniques", "feature_inversion,adversarial",
+            "--preset", "quick", "--out", str(tmp_path / "site"), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"]
+    built = CliRunner().invoke(main, [*args, "--set", "adversarial.target=500"])
+    assert built.exit_code == 0, built.output
+    site = tmp_path / "site"
+    index = (site / "index.html").read_text()
+    assert "Mahendran &amp; Vedaldi 2015" in index and "Madry et al. 2018 (PGD)" in index
+    fooling = (site / "adversarial.html").read_text()
+    assert "Not shown" in fooling and "adversarial.target: class 500 is out of range for tiny (0..9)" in fooling
+    assert "perturbation, amplified" in fooling and "/255" in fooling
+    assert "distance" in (site / "feature_inversion.html").read_text()
+    page = next((site / "images").glob("*.html")).read_text()
+    assert "Feature inversion" in page and "Fooling images" in page and "any other class (FGSM)" in page
+    stopped = CliRunner().invoke(main, [*args, "--set", "feature_inversion.layers=classifier"])
+    assert stopped.exit_code == 2 and "gives no feature map to invert" in stopped.stderr
+    assert "Traceback" not in stopped.output and len(stopped.stderr.strip().splitlines()) == 1

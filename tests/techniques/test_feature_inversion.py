@@ -41,7 +41,7 @@ def test_the_reconstruction_matches_the_features_better_than_a_blurred_copy(tiny
     assert [r.variant for r in requests] == list(map_layers(tiny.card))  # the feature maps' layers, early to late
     results = dict((r.variant, result) for r, result in TECHNIQUE.compute(params, tiny, requests, Silent()))
     for layer, result in results.items():
-        picture = result.images["reconstruction"]
+        picture = result.images["final"]
         assert picture.shape == (tiny.card.input_size, tiny.card.input_size, 3) and picture.std() > 1
         (reached,) = relative_distance(tiny, layer, [picture], image.pixels)
         (blurred,) = relative_distance(tiny, layer, [image.pixels], image.pixels, blur=params.reference_blur)

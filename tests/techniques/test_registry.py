@@ -110,3 +110,9 @@ def test_spec_changes_when_a_parameter_changes(technique, tiny_card, images, cac
 def test_planning_never_imports_torch():
     script = "import sys; from reportgen.techniques.base import registry; registry(); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+@pytest.mark.parametrize("technique", TECHNIQUES, ids=lambda t: t.name)
+def test_states_the_classic_it_reproduces_with_the_paper(technique):
+    """The overview names it by each section (``Technique.classic``): authors and a year at least."""
+    assert technique.classic.strip() and any(str(year) in technique.classic for year in range(1980, 2040))
