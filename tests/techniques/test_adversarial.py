@@ -43,6 +43,8 @@ def check_as_shown(model, request, result):
     if meta.fooled and meta.goal == "targeted":
         assert meta.top1_index == meta.target_index
     unchanged = picture.astype(np.int16) == photo
+    # judged as a chaotic optimisation by the regression check, grouped by its attack
+    assert TECHNIQUE.chaotic(meta) and meta.style == meta.attack
     assert (result.images["perturbation"][unchanged] == 128).all()
 
 
