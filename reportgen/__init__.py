@@ -24,7 +24,11 @@ _PUBLIC = {
     "BuildError": "reportgen.pipeline", "ParamError": "reportgen.choices", "Outcome": "reportgen.regress",
     "RegressionError": "reportgen.regress",
 }
-__all__ = sorted(_PUBLIC)
+__all__ = sorted([*_PUBLIC, "explain", "Explanation", "ExplainedClass"])
+
+# Imported now, not on first use: the module has the function's name, and importing it later would
+# bind ``reportgen.explain`` to the module. It imports neither torch nor numpy.
+from reportgen.explain import ExplainedClass, Explanation, explain  # noqa: E402
 
 
 def __getattr__(name: str) -> object:

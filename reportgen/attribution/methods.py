@@ -252,8 +252,22 @@ class _Rollout(SaliencyMethod):
     weighted: ClassVar[bool] = False
 
     def unsupported(self, card):
-        if not any(info.type in ATTENTION_TYPES for info in card.layers):
+        attentions = [info for info in card.layers if info.type in ATTENTION_TYPES]
+        if not attentions:
             return "no global self-attention layer (windowed attention or none): rollout does not apply"
+        sequences = {info.name: _token_sequence(card, info) for info in attentions}
+        unread = next((name for name, sequence in sequences.items() if sequence is None), None)
+        if unread is not None:
+            return (f"attention layer {unread} does not attend over one token grid of the image: rollout composes "
+                    "one token sequence through every attention layer")
+        counts = {name: prefix + rows * columns for name, (prefix, (rows, columns)) in sequences.items()}
+        if len(set(counts.values())) > 1:
+            first_at: dict[int, str] = {}
+            for name, count in counts.items():
+                first_at.setdefault(count, name)
+            shown = ", ".join(f"{count} at {name}" for count, name in first_at.items())
+            return (f"its attention layers attend over different token counts ({shown}): rollout composes one "
+                    "token sequence through every attention layer")
         return None
 
     def attribute(self, batch):
@@ -285,6 +299,17 @@ class AttentionRollout(_Rollout):
 @register
 class GradientRollout(_Rollout):
     name, title, weighted = "gradient_rollout", "Gradient-weighted rollout", True
+
+
+def _token_sequence(card: Any, attention: Any) -> tuple[int, tuple[int, int]] | None:
+    """(prefix tokens, patch grid) an attention layer attends over, as the card reads its output or,
+    where that is not a token map (torchvision's returns the weights too), its block's; None: no
+    token grid of the image."""
+    parent = attention.name.rpartition(".")[0]
+    for info in (attention, *(i for i in card.layers if i.name == parent)):
+        if info.layout == "tokens" and info.spatial:
+            return info.prefix, info.spatial
+    return None
 
 
 def heat_files(attribution: np.ndarray, photo: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

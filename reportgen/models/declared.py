@@ -1,5 +1,6 @@
 """A user's own model: declared in the config file (``[model.NAME]``: a factory, a state dict, class
-names, input size, channels, normalisation) or passed from Python as a module (``ModelSpec``).
+names, input size, channels, normalisation) or passed from Python as a module (``ModelSpec``, or a
+bare module: ``module_spec``).
 
 Either becomes a ``LocalModel`` registered under its name, so it is used like any catalogue model.
 Its identity is what it computes with, never a file name: the sha256 of its weights' content, the
@@ -132,6 +133,44 @@ class ModelSpec:
                           identity=lambda: identity)
 
 
+def module_spec(module: Any, where: str, remedy: str, input_size: int | None = None,
+                mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                classes: Sequence[str] | None = None) -> ModelSpec:
+    """A bare torch module as a ``ModelSpec``: the input size, mean and std given, else read from
+    timm's ``pretrained_cfg`` where the module has one (a timm model); a value neither gives is a
+    ModelError naming it and ``remedy`` (its ``{keywords}`` filled with them). A timm model with ImageNet's 1000 outputs gets its class
+    names."""
+    from reportgen.models.embedded import imagenet_categories
+    from reportgen.models.timm_models import IMAGENET_CLASSES
+
+    config: dict[str, Any] = {}
+    if isinstance(getattr(module, "pretrained_cfg", None), dict):
+        from timm.data import resolve_model_data_config
+
+        config = resolve_model_data_config(module)
+    given = {"input_size": input_size if input_size is not None else config.get("input_size", (None,))[-1],
+             "mean": mean if mean is not None else config.get("mean"),
+             "std": std if std is not None else config.get("std")}
+    missing = [key for key, value in given.items() if value is None]
+    if missing:
+        keywords = ", ".join(f"{key}=..." for key in missing)
+        raise ModelError(f"{where}: a {type(module).__name__} has no timm pretrained_cfg to read "
+                         f"{', '.join(missing)} from; {remedy.format(keywords=keywords)}")
+    if classes is None:
+        classes = imagenet_categories() if config and getattr(module, "num_classes", None) == IMAGENET_CLASSES else ()
+    return ModelSpec(module=module, classes=tuple(classes), input_size=int(given["input_size"]),
+                     mean=tuple(given["mean"]), std=tuple(given["std"]))
+
+
+def own_model(name: str, model: Any) -> Any:
+    """A model passed from Python by ``name``, as declared: a bare torch module becomes a
+    ``ModelSpec`` (``module_spec``); anything else is returned as it is."""
+    if isinstance(model, torch.nn.Module):
+        return module_spec(model, f"models[{name!r}]", "pass reportgen.ModelSpec(module=..., input_size=..., "
+                           "mean=..., std=...) instead")
+    return model
+
+
 def check_model_name(where: str, name: object) -> None:
     if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or ".." in name:
         raise ModelError(f"{where}: the model name {name!r} may hold only letters, digits, '_', '.' and '-' "
@@ -139,8 +178,10 @@ def check_model_name(where: str, name: object) -> None:
 
 
 def declare(name: str, model: Declaration | ModelSpec) -> None:
-    """Make a user's model usable by ``name`` in this process."""
+    """Make a user's model (a declaration, a ``ModelSpec`` or a bare torch module) usable by ``name``
+    in this process."""
     check_model_name(model.where if isinstance(model, Declaration) else f"models[{name!r}]", name)
+    model = own_model(name, model)
     if isinstance(model, Declaration):
         register_local(name, model.local_model())
     elif isinstance(model, ModelSpec):
@@ -149,7 +190,7 @@ def declare(name: str, model: Declaration | ModelSpec) -> None:
                              "not a torch.nn.Module")
         register_local(name, model.local_model(name))
     else:
-        raise ModelError(f"models[{name!r}]: expected a reportgen.ModelSpec or a catalogue name, "
+        raise ModelError(f"models[{name!r}]: expected a reportgen.ModelSpec, a torch module or a catalogue name, "
                          f"not a {type(model).__name__}")
 
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import traceback
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from reportgen import render
 from reportgen.batching import batched_by_image
-from reportgen.attribution.methods import METHODS, chosen, every_name
+from reportgen.attribution.methods import METHODS, SaliencyMethod, chosen, every_name
 from reportgen.choices import check_choice
+from reportgen.errors import first_line
 from reportgen.lazy import torch
 from reportgen.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
 from reportgen.models import ModelError
@@ -78,6 +80,24 @@ class SaliencyRequest:
     ig_steps: int | None = None
     ig_baseline: str | None = None
     seed: int | None = None
+
+
+NO_CAM_LAYER = "no layer with a feature map that the class score's gradient reaches"
+
+
+class MethodFailed(Exception):
+    """Methods that raised on some images; the other methods' maps of those images were stored.
+    The first line names each method; the rest of the message holds their tracebacks."""
+
+
+def applicable(params: Params, card) -> tuple[list[SaliencyMethod], str | None, dict[str, str]]:
+    """The chosen methods the model can have, the CAM layer they read (None: none reads one), and
+    why each other chosen method does not apply (method -> reason, a plan-time skip)."""
+    methods = chosen(params.methods)
+    cam_layer = cam_layer_for(params, card) if any(m.uses_cam for m in methods) else None
+    reasons = {m.name: NO_CAM_LAYER for m in methods if m.uses_cam and cam_layer is None}
+    reasons.update((m.name, reason) for m in methods if m.name not in reasons and (reason := m.unsupported(card)))
+    return [m for m in methods if m.name not in reasons], cam_layer, reasons
 
 
 REARRANGING = {"Permute", "Flatten", "Unflatten"}  # parameter-free reshuffles: never the layer a CAM explains
@@ -168,16 +188,9 @@ class Saliency(Technique):
         return f"explains {artifact.meta.class_name}, p = {formats.probability(artifact.meta.probability)}"
 
     def plan(self, params, card, images, context=NO_CONTEXT):
-        methods = chosen(params.methods)
+        methods, cam_layer, reasons = applicable(params, card)
         check_choice("IG baseline", params.ig_baseline, IG_BASELINES)
-        cam_layer = cam_layer_for(params, card) if any(m.uses_cam for m in methods) else None
-        requests = []
-        if cam_layer is None and any(m.uses_cam for m in methods):
-            reason = "no layer with a feature map that the class score's gradient reaches"
-            requests += [self.skip(card, m.name, reason) for m in methods if m.uses_cam]
-            methods = [m for m in methods if not m.uses_cam]
-        requests += [self.skip(card, m.name, m.unsupported(card)) for m in methods if m.unsupported(card)]
-        methods = [m for m in methods if not m.unsupported(card)]
+        requests = [self.skip(card, name, reason) for name, reason in reasons.items()]
         params = sized(params, card, methods)
         checks = request_of(SanityChecks, params) if params.sanity else None
         for image in images:
@@ -192,29 +205,26 @@ class Saliency(Technique):
 
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.attribution import maps as attribution
-        from reportgen.budget import BACKWARD, batch_for, frames_per_forward
+        from reportgen.budget import frames_per_forward
         from reportgen.folding import fold_batch_norms
 
         params = planned(params, [request.args for request in requests])
         cam_layer = next((r.args.cam_layer for r in requests if r.args.cam_layer is not None), None)
-        cam_view = None
-        if cam_layer and model.card.layer(cam_layer).layout != "nchw":  # channels-last or tokens: read as maps
-            cam_view = functools.partial(model.layer_maps, cam_layer)
-        batch_size = batch_for(params.batch_size, BACKWARD * model.card.activation_mb)  # a VGG16's fit fewer
+        settings = maps_settings(params, model, cam_layer)
         frames = frames_per_forward(4 * params.batch_size, model.card)  # the deletion check's, without gradients
-        settings = attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples,
-                                        params.ig_steps, batch_size, cam_view)
+        keep = [cam_layer] if cam_layer else []
+        failed: dict[str, tuple[Exception, int]] = {}  # method -> what it first raised, images it lost
         done = 0
-        for chunk, mine in batched_by_image(requests, batch_size):
+        for chunk, mine in batched_by_image(requests, settings.batch_size):
             position = {image.pixel_hash: index for index, image in enumerate(chunk)}
             methods = [name for name in METHODS if any(r.variant == name for r in mine)]
             pinned = [next(r.args.target for r in mine if r.image.pixel_hash == image.pixel_hash) for image in chunk]
             inputs = model.inputs([image.pixels for image in chunk])
             baseline = _baseline(model, params.ig_baseline)
             seeds = [_noise_seed(params.seed, image.pixel_hash) for image in chunk]
-            keep = [cam_layer] if cam_layer else []
+            maps = compute_maps(params, model, settings, inputs, pinned, methods, seeds)
+            methods = [name for name in methods if name not in maps.failures]
             network = model.for_gradients(keep)
-            maps = attribution.compute(network, inputs, pinned, methods, settings, baseline, seeds)
             checks = None
             if params.sanity:
                 fill = model.normalise(torch.zeros(1, 3, 1, 1, device=inputs.device)).flatten()
@@ -229,12 +239,60 @@ class Saliency(Technique):
                     model.module, inputs, maps, methods, settings, baseline, seeds, params.randomisation_stages,
                     params.seed, prepare=lambda randomised: fold_batch_norms(randomised, model.sample_input(), keep))
                 checks.deletion_auc = deletion
+                for name, error in checks.failures.items():
+                    maps.failures.setdefault(name, error)
+            for name, error in maps.failures.items():
+                first, lost = failed.get(name, (error, 0))
+                failed[name] = first, lost + sum(r.variant == name for r in mine)
             probabilities = maps.logits.softmax(dim=1)
             for request in mine:
-                index = position[request.image.pixel_hash]
-                yield request, _result(request, index, maps, probabilities, checks, model.card)
+                if request.variant not in maps.failures:
+                    index = position[request.image.pixel_hash]
+                    yield request, _result(request, index, maps, probabilities, checks, model.card)
                 done += 1
                 progress.tick(done, len(requests))
+        if failed:
+            raise MethodFailed(_failure_text(failed))
+
+
+def maps_settings(params: Params, model, cam_layer: str | None):
+    """The shared pass's settings (``attribution.maps.Settings``) for ``model``: a channels-last or
+    token CAM layer read as maps, and the batch fitted to the model's activations (a VGG16's fit
+    fewer)."""
+    from reportgen.attribution import maps as attribution
+    from reportgen.budget import BACKWARD, batch_for
+
+    cam_view = None
+    if cam_layer and model.card.layer(cam_layer).layout != "nchw":
+        cam_view = functools.partial(model.layer_maps, cam_layer)
+    batch_size = batch_for(params.batch_size, BACKWARD * model.card.activation_mb)
+    return attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples, params.ig_steps,
+                                batch_size, cam_view)
+
+
+def compute_maps(params: Params, model, settings, inputs, pinned, methods, seeds):
+    """Every method's map of one batch of normalised ``inputs`` (``attribution.maps.compute`` on the
+    batch-norm-folded network): what the gallery stores and ``reportgen.explain`` returns."""
+    from reportgen.attribution import maps as attribution
+
+    network = model.for_gradients([settings.cam_layer] if settings.cam_layer else [])
+    return attribution.compute(network, inputs, pinned, methods, settings, _baseline(model, params.ig_baseline),
+                               seeds)
+
+
+def method_files(method: SaliencyMethod, maps, index: int, photo: np.ndarray, display: tuple[int, int]):
+    """(raw arrays, pictures) of image ``index``'s map by ``method``, as the gallery stores them."""
+    attribution = maps.attributions[method.name][index].detach().double().cpu().numpy()
+    cam = maps.cam[index].detach().float().cpu().numpy() if maps.cam is not None else None
+    return method.files(attribution, cam, photo, display)
+
+
+def _failure_text(failed: dict[str, tuple[Exception, int]]) -> str:
+    """One line naming each failed method and how many images it lost, then their tracebacks."""
+    line = "; ".join(f"method {name} failed on {lost} image(s) ({type(error).__name__}: {first_line(error)})"
+                     for name, (error, lost) in failed.items())
+    tracebacks = ["".join(traceback.format_exception(error)) for error, _ in failed.values()]
+    return "\n".join([f"{line}; the other methods' maps are stored", *tracebacks])
 
 
 SIZED = {"smoothgrad_samples": 4, "ig_steps": 4, "deletion_steps": 5}  # what the budget shrinks, to at least this
@@ -346,11 +404,9 @@ def _result(request: Request, index: int, maps, probabilities, checks, card) -> 
         class_source="labels.json" if request.args.target is not None else "top-1 prediction",
         probability=round(float(probabilities[index, target]), 6), top1_index=top1, top1_name=card.category(top1),
         **facts)
-    display = _display_size(image.pixels)
+    display = display_size(image.pixels.shape[:2])
     photo = render.resize(np.ascontiguousarray(image.pixels), display)
-    attribution = maps.attributions[method.name][index].detach().double().cpu().numpy()
-    cam = maps.cam[index].detach().float().cpu().numpy() if maps.cam is not None else None
-    arrays, pictures = method.files(attribution, cam, photo, display)
+    arrays, pictures = method_files(method, maps, index, photo, display)
     return Result(arrays=arrays, images=pictures, meta=meta)
 
 
@@ -370,9 +426,10 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-def _display_size(pixels: np.ndarray) -> tuple[int, int]:
-    """(width, height) with the longer side DISPLAY_SIDE, at the input image's aspect ratio."""
-    height, width = pixels.shape[:2]
+def display_size(shape: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) with the longer side DISPLAY_SIDE, at the aspect ratio of an input of
+    ``shape`` (height, width)."""
+    height, width = shape
     scale = DISPLAY_SIDE / max(height, width)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
