@@ -222,7 +222,7 @@ def _pixels(item: Any, where: str) -> np.ndarray:
     if isinstance(item, (str, Path)):
         decoded = decode(Path(item), str(item))
         if isinstance(decoded, Skipped):
-            raise ParamError(f"{where}: {decoded}")
+            raise ParamError(f"{where}: {decoded.name}: {decoded.reason}")
         return decoded
     if isinstance(item, np.ndarray):
         if item.dtype != np.uint8 or not (item.ndim == 2 or item.ndim == 3 and item.shape[2] in (3, 4)):
