@@ -119,8 +119,27 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
             entries[planned_item.key] = entry
     report = BuildReport(images=images, cached=len(entries), skipped=skipped, unsupported=unsupported)
     log.info("%d artifacts planned: %d in the cache, %d to compute", len(plan), len(entries), len(misses))
+
+    def readers_of_what_exists() -> list[Planned]:
+        """After the first wave: readers planned again where some artifact they read failed (so
+        that their keys cover what they read), and those of them not in the cache."""
+        nonlocal plan
+        plan, skips = _reading_what_exists(plan, entries, params, cards, images, cache, code)
+        for skip in skips:
+            log.warning(str(skip))
+        unsupported.extend(skips)
+        todo = []
+        for item in (p for p in plan if p.technique.reads and p.key not in entries):
+            entry = cache.get(item.key)
+            if entry is None:
+                todo.append(item)
+            else:
+                entries[item.key] = entry
+                report.cached += 1
+        return todo
+
     if misses:
-        _compute(misses, cards, params, config, cache, entries, report, progress)
+        _compute(misses, readers_of_what_exists, cards, params, config, cache, entries, report, progress)
     report.manifest = _manifest(config, cache, cards, images, plan, entries, unsupported)
     return report
 
@@ -142,11 +161,14 @@ def _card(name: str, weights: str, cache: Cache) -> ModelCard:
 
 
 def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, images: list[InputImage],
-          cache: Cache, code: str) -> tuple[list[Planned], list[Skip]]:
+          cache: Cache, code: str, before: list[Planned] | None = None) -> tuple[list[Planned], list[Skip]]:
+    """Each technique's requests on one model, keyed; ``before``: artifacts planned already that
+    a technique may read."""
     planned: list[Planned] = []
     skips: list[Skip] = []
     for technique in techniques:
-        upstream = tuple((p.request, p.key) for p in planned if technique.reads and p.technique.name == technique.reads)
+        upstream = tuple((p.request, p.key) for p in [*(before or []), *planned]
+                         if technique.reads and p.technique.name == technique.reads)
         try:
             requests = technique.plan(params[technique.name], card, images if technique.per_image else [],
                                       Context(upstream, cache.get))
@@ -165,22 +187,58 @@ def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, 
     return planned, skips
 
 
-def _compute(misses, cards, params, config, cache, entries, report, progress) -> None:
+def _reading_what_exists(plan: list[Planned], entries: dict[str, Entry], params: dict[str, Any],
+                         cards: dict[str, ModelCard], images: list[InputImage], cache: Cache,
+                         code: str) -> tuple[list[Planned], list[Skip]]:
+    """``plan`` with each reader technique that reads an artifact which did not come to be (a failed
+    saliency method's maps) planned again, on that model, from the artifacts that exist: it then
+    works with what exists, and its key covers exactly that."""
+    def missing(item: Planned) -> bool:
+        reads = item.request.reads.values()
+        return any(key not in entries for value in reads for key in ([value] if isinstance(value, str) else value))
+
+    again = {(item.technique, item.model) for item in plan if item.technique.reads and missing(item)}
+    kept: list[Planned] = []
+    skips: list[Skip] = []
+    replanned: set[tuple[Technique, str]] = set()
+    for item in plan:
+        if (item.technique, item.model) not in again:
+            kept.append(item)
+        elif (item.technique, item.model) not in replanned:  # planned again where its first request was
+            replanned.add((item.technique, item.model))
+            existing = [p for p in plan if p.model == item.model and p.technique.name == item.technique.reads
+                        and p.key in entries]
+            planned, skipped = _plan([item.technique], params, cards[item.model], images, cache, code, existing)
+            kept += planned
+            skips += skipped
+    return kept, skips
+
+
+def _compute(misses, readers, cards, params, config, cache, entries, report, progress) -> None:
+    """Compute the ``misses`` of techniques that read no other, then the readers' misses as
+    ``readers()`` gives them once those are done."""
     from reportgen.executors import ExecutorError, Job, executor_for
     from reportgen.models import require_weights
 
-    jobs = []
-    for model in dict.fromkeys(m.model for m in misses):
-        for technique in dict.fromkeys(m.technique for m in misses if m.model == model):
-            todo = [m for m in misses if m.model == model and m.technique is technique]
-            jobs.append(Job(model, technique.name, tuple(m.request for m in todo), tuple(m.key for m in todo)))
-    readers = {name for name, technique in registry().items() if technique.reads}
-    waves = [[j for j in jobs if j.technique not in readers], [j for j in jobs if j.technique in readers]]
+    def jobs(todo: list[Planned]) -> list[Job]:
+        made = []
+        for model in dict.fromkeys(m.model for m in todo):
+            for technique in dict.fromkeys(m.technique for m in todo if m.model == model):
+                mine = [m for m in todo if m.model == model and m.technique is technique]
+                made.append(Job(model, technique.name, tuple(m.request for m in mine), tuple(m.key for m in mine)))
+        return made
+
     try:
         for name in dict.fromkeys(m.model for m in misses):
             require_weights(cards[name])
         executor = executor_for(config.executor, config.ray_address, config.ray_workers, config.user_models)
-        finished = (done for wave in waves if wave for done in executor.run(wave, cards, params, config.device, cache, progress))
+
+        def waves():  # the readers' jobs are made once the first wave is done
+            yield jobs([m for m in misses if not m.technique.reads])
+            yield jobs(readers())
+
+        finished = (done for wave in waves() if wave
+                    for done in executor.run(wave, cards, params, config.device, cache, progress))
         for done in finished:
             entries.update(done.stored)
             report.computed += len(done.stored)

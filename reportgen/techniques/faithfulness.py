@@ -135,10 +135,7 @@ def _score(params, model, request, progress, read) -> Result:
     from reportgen.budget import frames_per_forward
 
     scoring: Scoring = request.args
-    # A method whose maps failed (saliency reported it) is left out; the others are ranked.
-    methods = [m for m in scoring.methods if all(read(key) is not None for key in request.reads[m])]
-    if not methods:
-        raise RuntimeError("no saliency method's maps are in the cache (their computation failed)")
+    methods = list(scoring.methods)
     names = methods + list(BASELINE_MAPS)
     network = model.for_gradients()
     size = model.card.input_size
@@ -197,7 +194,7 @@ class _Map:
 def _entry(read, key, method) -> _Map:
     entry = read(key)
     if entry is None:
-        raise RuntimeError(f"the saliency map of {method} is no longer in the cache")
+        raise RuntimeError(f"the saliency map of {method} is not in the cache (its computation failed)")
     return _Map(entry)
 
 

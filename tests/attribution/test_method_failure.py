@@ -73,3 +73,21 @@ def test_rollout_needs_one_token_count_in_every_attention_layer():
     assert rollout.unsupported(card((4, 4), (4, 4))) is None  # read from each attention's block
     reason = rollout.unsupported(card((4, 4), (2, 2)))
     assert "different token counts (17 at blocks.0.attn, 5 at blocks.1.attn)" in reason
+
+
+def test_faithfulness_is_keyed_by_the_maps_it_ranked(broken, tmp_path, monkeypatch):
+    """Ranked without a method that failed once, it is ranked again with it when its maps come to
+    be (a failure that does not repeat): never the stale ranking."""
+    write_inputs(tmp_path / "inputs", names=("a.png",))
+    chosen = ["vanilla", "broken"]
+    cfg = config(tmp_path, techniques=("saliency", "faithfulness"),
+                 overrides={"saliency": {"methods": chosen}, "faithfulness": {"methods": chosen}})
+    (first,) = build(cfg, Silent()).manifest.select(technique="faithfulness")
+    assert first.meta.methods == ("vanilla", "random", "centre")
+    monkeypatch.setattr(Broken, "attribute", lambda self, batch: batch.shared.gradients["vanilla"].abs())
+    report = build(cfg, Silent())
+    assert not report.errors
+    (second,) = report.manifest.select(technique="faithfulness")
+    assert second.meta.methods == ("vanilla", "broken", "random", "centre") and second.key != first.key
+    again = build(cfg, Silent())
+    assert again.computed == 0 and again.manifest.select(technique="faithfulness")[0].key == second.key
