@@ -82,12 +82,10 @@ def explain(model: Any, images: Any, methods: str | Sequence[str] | None = None,
     Raises ``ParamError`` (one line) for a bad argument or a method that does not apply.
     """
     from reportgen.global_state import kept_global_state
-    from reportgen.models import ModelError, load, prepare_device, select_device
+    from reportgen.models import load, prepare_device, select_device
 
-    try:
+    with _one_line():
         chosen_device = select_device(device)
-    except ModelError as error:
-        raise ParamError(str(error)) from None
     with kept_global_state(), _card(model, weights, input_size, mean, std, classes, config) as card:
         saliency, names, cam_layer, skipped = _methods(card, methods, layer, preset, params)
         prepare_device(chosen_device)
@@ -101,34 +99,47 @@ def explain(model: Any, images: Any, methods: str | Sequence[str] | None = None,
 def _card(model: Any, weights: str, input_size, mean, std, classes, config) -> Iterator["ModelCard"]:
     """The model's card, made in memory; a module is known by name only while ``explain`` runs."""
     from reportgen.config import settings_for
-    from reportgen.models import ModelError, card_for
+    from reportgen.models import card_for
     from reportgen.models.declared import ModelSpec, module_spec
     from reportgen.models.embedded import LOCAL, register_local
     from reportgen.lazy import torch
 
-    try:
-        if isinstance(model, str):
+    if isinstance(model, str):
+        with _one_line():
             settings_for(Path(config) if config is not None else None)  # its declared models, by name
-            yield card_for(model, weights, None)
-            return
-        if isinstance(model, torch.nn.Module):
+            card = card_for(model, weights, None)
+        yield card
+        return
+    if isinstance(model, torch.nn.Module):
+        with _one_line():
             model = module_spec(model, "explain", "pass explain(model, images, {keywords})", input_size, mean, std,
                                 classes)
-        if not isinstance(model, ModelSpec):
-            raise ParamError(f"explain: model is a {type(model).__name__}; expected a model name, a "
-                             "reportgen.ModelSpec or a torch module")
-        if not isinstance(model.module, torch.nn.Module):
-            raise ParamError(f"explain: ModelSpec.module is a {type(model.module).__name__}, not a torch.nn.Module")
-        name = type(model.module).__name__
-        before = LOCAL.get(name)
-        register_local(name, model.local_model(name))
-        try:
-            yield card_for(name, "pretrained", None)
-        finally:
-            if before is None:
-                del LOCAL[name]
-            else:
-                register_local(name, before)
+    if not isinstance(model, ModelSpec):
+        raise ParamError(f"explain: model is a {type(model).__name__}; expected a model name, a "
+                         "reportgen.ModelSpec or a torch module")
+    if not isinstance(model.module, torch.nn.Module):
+        raise ParamError(f"explain: ModelSpec.module is a {type(model.module).__name__}, not a torch.nn.Module")
+    name = type(model.module).__name__
+    before = LOCAL.get(name)
+    try:
+        with _one_line():
+            register_local(name, model.local_model(name))
+            card = card_for(name, "pretrained", None)
+        yield card
+    finally:
+        if before is None:
+            LOCAL.pop(name, None)
+        else:
+            register_local(name, before)
+
+
+@contextlib.contextmanager
+def _one_line() -> Iterator[None]:
+    """A model that cannot be used (``ModelError``) as the ``ParamError`` explain raises."""
+    from reportgen.models import ModelError
+
+    try:
+        yield
     except ModelError as error:
         raise ParamError(str(error)) from None
 
