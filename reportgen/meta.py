@@ -286,6 +286,48 @@ class DeepDreamMeta(Meta):
     objective_after: float
 
 
+# --- embedding map --------------------------------------------------------------------------
+
+
+class EmbeddingMapRoles:
+    ATLAS = "atlas"  # picture: a thumbnail of every input in the grid cell nearest its point
+    SCATTER = "scatter"  # picture: the points coloured by class, mistakes ringed
+    POINTS = "points"  # raw array: N x 2, the t-SNE coordinates, in ``points`` order
+    FEATURES = "features"  # raw array: N x D, the penultimate features the map is made from
+
+
+@dataclass(frozen=True)
+class EmbeddedInput(Meta):
+    image_id: str  # the input's id (its pixels' hash prefix): the site's page images/<id>.html
+    column: int  # its cell in the atlas
+    row: int
+    top1_index: int  # the model's top-1 class
+    label_index: int | None = None  # labels.json's class, as this model's index
+
+
+@dataclass(frozen=True)
+class ClassColour(Meta):
+    class_index: int | None  # None: the classes not given a colour of their own, or no label
+    class_name: str
+    colour: str  # "#rrggbb"
+    inputs: int
+
+
+@dataclass(frozen=True)
+class EmbeddingMapMeta(Meta):
+    points: tuple[EmbeddedInput, ...]  # the rows of the ``points`` array
+    columns: int  # the atlas's grid
+    rows: int
+    cell_px: int
+    features: int  # the length of each input's feature vector
+    head_input: bool  # the features are what the head reads (False: the model's output; it runs no linear layer)
+    perplexity: float  # as used, sized to the inputs
+    coloured_by: str  # "labels.json" or "top-1 prediction"
+    legend: tuple[ClassColour, ...]  # the scatter's colours, most inputs first
+    mistakes: int | None = None  # labelled inputs whose top-1 class is not their label (None: no labels)
+    label_agreement: float | None = None  # share of labelled inputs whose nearest neighbours in the map mostly share their label
+
+
 # --- from JSON -------------------------------------------------------------------------------
 
 # Technique name -> the Meta types it reports, as each technique's class declares them (filled by

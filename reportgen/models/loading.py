@@ -68,10 +68,16 @@ class LoadedModel:
         linear layer it runs (its pooled penultimate features), or its output if it runs none.
         Regression checks compare optimised pictures by these (regress/outcome.py): runs that end at other
         optima under other CPU kernels still show the network the same kind of thing."""
+        return self.codes(inputs)[0]
+
+    def codes(self, inputs: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+        """``features`` of each input, the model's output (its logits) from the same forward, and
+        whether the features are a head's input (False: the model runs no linear layer)."""
         from reportgen.hooks import last_call_input
 
         head_input, output = last_call_input(self.module, inputs, (torch.nn.Linear,))
-        return (output if head_input is None else head_input).flatten(1).float().cpu().numpy()
+        features = output if head_input is None else head_input
+        return features.flatten(1).float().cpu().numpy(), output.float().cpu().numpy(), head_input is not None
 
     def normalise(self, pixels01: Any) -> Any:
         """NCHW tensor in [0, 1] -> the model's normalised input."""

@@ -14,8 +14,15 @@ from reportgen.hooks import hooks_left
 from reportgen.meta import load
 from reportgen.progress import Silent
 from reportgen.techniques.base import PRESETS, Context, registry
+from conftest import make_image
 
 TECHNIQUES = list(registry().values())
+
+
+@pytest.fixture
+def images(images, technique):
+    """The two inputs, and more where a technique needs more to make anything (``min_inputs``)."""
+    return images + [make_image(f"{n}.png", 40, 40, n) for n in range(len(images), technique.min_inputs)]
 
 
 def planned(technique, card, images, cache, preset="quick", model=None):
