@@ -325,7 +325,8 @@ class EmbeddingMapMeta(Meta):
     coloured_by: str  # "labels.json" or "top-1 prediction"
     legend: tuple[ClassColour, ...]  # the scatter's colours, most inputs first
     mistakes: int | None = None  # labelled inputs whose top-1 class is not their label (None: no labels)
-    label_agreement: float | None = None  # share of labelled inputs whose nearest neighbours in the map mostly share their label
+    label_agreement: float | None = None  # share of labelled inputs most of whose k nearest labelled neighbours share their label
+    neighbours: int | None = None  # that k (None: too few labels to count)
 
 
 # --- from JSON -------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from reportgen.techniques.base import (NO_CONTEXT, Request, Result, Technique, U
 
 MIN_INPUTS = 5  # fewer points have no neighbourhoods to show
 NEIGHBOURS = 5  # k of the nearest-neighbour measures (label agreement, the regression check)
-FEWEST_ITERATIONS = 250  # scikit-learn's t-SNE runs at least this many
+FEWEST_ITERATIONS = 250  # scikit-learn's t-SNE runs at least this many (all of them with its early exaggeration)
 EXACT_UP_TO = 1000  # inputs: exact t-SNE (no Barnes-Hut approximation) up to this many
 ROOM = 1.3  # atlas cells per input: free cells keep the gaps between groups visible
 CELL_GAP_PX = 2
@@ -49,7 +49,7 @@ class Params:
     perplexity: float = 30.0  # the most; a folder of n inputs gets at most (n - 1) / 3
     iterations: int = 1000  # t-SNE's gradient steps (at least 250)
     seed: int = 0
-    thumbnail_px: int = 48  # an atlas cell's side, at most
+    thumbnail_px: int = 64  # an atlas cell's side, at most
     atlas_px: int = 3072  # the atlas's longer side, at most: cells shrink to fit a large folder
     scatter_px: int = 720
     batch_size: int = not_keyed(32, "how many go through the model at once")
@@ -93,8 +93,9 @@ class EmbeddingMap(Technique):
     Meta = EmbeddingMapMeta
     Roles = Roles
     presets = {
-        "quick": {"iterations": FEWEST_ITERATIONS, "thumbnail_px": 32, "atlas_px": 1536, "scatter_px": 480},
-        "full": {"iterations": 2000, "thumbnail_px": 64, "atlas_px": 4096, "scatter_px": 960},
+        # 500: scikit-learn's first 250 steps exaggerate the clusters; the map settles only after them
+        "quick": {"iterations": 500, "thumbnail_px": 48, "atlas_px": 1536, "scatter_px": 480},
+        "full": {"iterations": 2000, "thumbnail_px": 96, "atlas_px": 4096, "scatter_px": 960},
     }
     neighbourhoods = (Roles.POINTS,)
     min_inputs = MIN_INPUTS
@@ -150,13 +151,15 @@ def _map(args: MapRequest, model, images, per_forward: int, progress) -> Result:
     labelled = any(label is not None for label in labels)
     legend, colours = _legend(labels if labelled else top1, model.card.category, unlabelled=labelled)
     wrong = [label is not None and label != top for label, top in zip(labels, top1)]
+    k = min(NEIGHBOURS, sum(label is not None for label in labels) - 1)
+    agreement = label_agreement(points, labels, k)
     meta = EmbeddingMapMeta(
         points=tuple(EmbeddedInput(image.id, column, row, top, label)
                      for image, (column, row), top, label in zip(images, cells, top1, labels)),
         columns=columns, rows=rows, cell_px=cell, features=codes.shape[1], head_input=head_input,
         perplexity=args.perplexity, coloured_by="labels.json" if labelled else "top-1 prediction", legend=legend,
-        mistakes=sum(wrong) if labelled else None,
-        label_agreement=label_agreement(points, labels) if labelled else None,
+        mistakes=sum(wrong) if labelled else None, label_agreement=agreement,
+        neighbours=None if agreement is None else k,
     )
     return Result(arrays={Roles.POINTS: points, Roles.FEATURES: codes},
                   images={Roles.ATLAS: _atlas(thumbnails, cells, columns, rows, cell),
@@ -222,12 +225,11 @@ def neighbours_kept(before: np.ndarray, after: np.ndarray, k: int = NEIGHBOURS) 
     return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(first, second)]))
 
 
-def label_agreement(points: np.ndarray, labels: Sequence[int | None]) -> float | None:
-    """The share of labelled points whose ``NEIGHBOURS`` nearest labelled points mostly (more than
-    half) have their label: how well the map's neighbourhoods group the classes (None: too few labels)."""
+def label_agreement(points: np.ndarray, labels: Sequence[int | None], k: int) -> float | None:
+    """The share of labelled points whose ``k`` nearest labelled points mostly (more than half) have
+    their label: how well the map's neighbourhoods group the classes (None: too few labels)."""
     known = [index for index, label in enumerate(labels) if label is not None]
-    k = min(NEIGHBOURS, len(known) - 1)
-    if k < 1:
+    if not 1 <= k < len(known):
         return None
     classes = np.array([labels[index] for index in known])
     near = nearest_neighbours(points[known], k)

@@ -55,21 +55,21 @@ def _percent(part: float, whole: int) -> str:
 
 def describe(meta: EmbeddingMapMeta) -> str:
     """What the map is made of, in one sentence."""
-    source = ("what its head reads" if meta.head_input
-              else "its output (it runs no linear layer, so no head's input to read)")
-    return (f"t-SNE of {formats.count(len(meta.points), 'input')}' {meta.features} features, {source}; "
-            f"perplexity {formats.measure(meta.perplexity)}. Inputs the model describes alike lie close together; "
-            f"each thumbnail opens its input's page.")
+    source = ("its classifier's head reads" if meta.head_input
+              else "of its output (it runs no linear layer, so there is no head's input to read)")
+    return (f"t-SNE of {formats.count(len(meta.points), 'input')}, each described by the {meta.features} features "
+            f"{source}; perplexity {formats.measure(meta.perplexity)}. Inputs the model describes alike lie close "
+            f"together; each thumbnail opens its input's page.")
 
 
 def grouping(meta: EmbeddingMapMeta) -> str:
     """How the map groups the labelled classes, and how many labelled inputs the model gets wrong."""
-    if meta.label_agreement is None or meta.mistakes is None:
+    if meta.label_agreement is None or meta.mistakes is None or meta.neighbours is None:
         return ""
     labelled = sum(point.label_index is not None for point in meta.points)
-    return (f"{formats.percent(meta.label_agreement)} of the labelled inputs have their label's class among most "
-            f"of their nearest neighbours in the map; {meta.mistakes} of {labelled} have another top-1 class than "
-            f"their label (ringed in the scatter).")
+    return (f"For {formats.percent(meta.label_agreement)} of the labelled inputs, most of their {meta.neighbours} nearest "
+            f"labelled neighbours in the map share their label; {meta.mistakes} of {labelled} have another top-1 "
+            f"class than their label (ringed in the scatter).")
 
 
 def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> EmbeddingMapView:
