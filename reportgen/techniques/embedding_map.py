@@ -22,7 +22,7 @@ from typing import Sequence, TypeAlias
 import numpy as np
 from PIL import Image, ImageDraw
 
-from reportgen import render
+from reportgen import formats, render
 from reportgen.choices import ParamError
 from reportgen.meta import ClassColour, EmbeddedInput, EmbeddingMapMeta, EmbeddingMapRoles as Roles
 from reportgen.techniques import embedding_map_view
@@ -30,7 +30,7 @@ from reportgen.techniques.base import (NO_CONTEXT, Request, Result, Technique, U
                                        request_of)
 
 MIN_INPUTS = 5  # fewer points have no neighbourhoods to show
-NEIGHBOURS = 5  # k of the nearest-neighbour measures (label agreement, the regression check)
+NEIGHBOURS = 5  # k of the nearest-neighbour measures (label agreement, the regression check), at most
 FEWEST_ITERATIONS = 250  # scikit-learn's t-SNE runs at least this many (all of them with its early exaggeration)
 EXACT_UP_TO = 1000  # inputs: exact t-SNE (no Barnes-Hut approximation) up to this many
 ROOM = 1.3  # atlas cells per input: free cells keep the gaps between groups visible
@@ -109,8 +109,7 @@ class EmbeddingMap(Technique):
         if min(params.thumbnail_px, params.atlas_px, params.scatter_px) < 8:
             raise ParamError("thumbnail_px, atlas_px and scatter_px must be at least 8")
         if len(images) < self.min_inputs:
-            count = f"{len(images)} input" + ("" if len(images) == 1 else "s")
-            raise Unsupported(f"{count}; a map of the folder needs at least {self.min_inputs}")
+            raise Unsupported(f"{formats.count(len(images), 'input')}; a map of the folder needs at least {self.min_inputs}")
         ordered = sorted(images, key=lambda image: image.pixel_hash)
         labels = [None if image.label is None else card.class_index(image.label) for image in ordered]
         digest = hashlib.sha256("".join(f"{i.pixel_hash} {label}\n" for i, label in zip(ordered, labels)).encode())
@@ -133,8 +132,7 @@ def sized_perplexity(most: float, inputs: int) -> float:
 
 
 def _map(args: MapRequest, model, images, per_forward: int, progress) -> Result:
-    columns, rows = grid_shape(len(images))
-    cell = max(8, min(args.thumbnail_px, args.atlas_px // max(columns, rows)))
+    cell = atlas_cell(args, len(images))
     features, top1, thumbnails = [], [], []
     head_input = True
     for chunk in batched(images, per_forward):
@@ -142,27 +140,41 @@ def _map(args: MapRequest, model, images, per_forward: int, progress) -> Result:
         codes, logits, head_input = model.codes(model.inputs(pixels))
         features.append(codes)
         top1 += [int(i) for i in logits.argmax(axis=1)]
-        thumbnails += [_thumbnail(picture, cell - CELL_GAP_PX) for picture in pixels]
+        thumbnails += [thumbnail(picture, cell) for picture in pixels]
         progress.tick(len(top1), len(images))
-    codes = np.concatenate(features).astype(np.float32)
+    return mapped(args, model.card, images, np.concatenate(features), top1, head_input, thumbnails)
+
+
+def atlas_cell(args: MapRequest, inputs: int) -> int:
+    """An atlas cell's side in pixels: ``thumbnail_px``, less where the grid would pass ``atlas_px``."""
+    return max(8, min(args.thumbnail_px, args.atlas_px // max(grid_shape(inputs))))
+
+
+def mapped(args: MapRequest, card, images, features: np.ndarray, top1: list[int], head_input: bool,
+           thumbnails: list[np.ndarray]) -> Result:
+    """The map from the inputs' features, top-1 classes and thumbnails (``thumbnail``): the t-SNE
+    points, the atlas, the scatter and the meta."""
+    columns, rows = grid_shape(len(images))
+    codes = features.astype(np.float32)
     points = embed(codes, args.perplexity, args.iterations, args.seed)
     cells = snap_to_grid(points, columns, rows)
-    labels = [None if image.label is None else model.card.class_index(image.label) for image in images]
+    labels = [None if image.label is None else card.class_index(image.label) for image in images]
     labelled = any(label is not None for label in labels)
-    legend, colours = _legend(labels if labelled else top1, model.card.category, unlabelled=labelled)
+    legend, colours = _legend(labels if labelled else top1, card.category, unlabelled=labelled)
     wrong = [label is not None and label != top for label, top in zip(labels, top1)]
     k = min(NEIGHBOURS, sum(label is not None for label in labels) - 1)
     agreement = label_agreement(points, labels, k)
     meta = EmbeddingMapMeta(
         points=tuple(EmbeddedInput(image.id, column, row, top, label)
                      for image, (column, row), top, label in zip(images, cells, top1, labels)),
-        columns=columns, rows=rows, cell_px=cell, features=codes.shape[1], head_input=head_input,
-        perplexity=args.perplexity, coloured_by="labels.json" if labelled else "top-1 prediction", legend=legend,
+        columns=columns, rows=rows, cell_px=atlas_cell(args, len(images)), features=codes.shape[1],
+        head_input=head_input, perplexity=args.perplexity,
+        coloured_by="labels.json" if labelled else "top-1 prediction", legend=legend,
         mistakes=sum(wrong) if labelled else None, label_agreement=agreement,
         neighbours=None if agreement is None else k,
     )
     return Result(arrays={Roles.POINTS: points, Roles.FEATURES: codes},
-                  images={Roles.ATLAS: _atlas(thumbnails, cells, columns, rows, cell),
+                  images={Roles.ATLAS: _atlas(thumbnails, cells, columns, rows, meta.cell_px),
                           Roles.SCATTER: _scatter(points, colours, wrong, args.scatter_px)},
                   meta=meta)
 
@@ -215,14 +227,21 @@ def nearest_neighbours(points: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate(found)
 
 
-def neighbours_kept(before: np.ndarray, after: np.ndarray, k: int = NEIGHBOURS) -> float:
-    """The mean share of each point's ``k`` nearest neighbours in ``before`` that are still among its
-    ``k`` nearest in ``after`` (1: the same neighbourhoods, about k / N: none kept)."""
-    k = min(k, len(before) - 1)
-    if k < 1:
+def neighbours_kept(before: np.ndarray, after: np.ndarray) -> float:
+    """How well ``after`` keeps the neighbourhoods of ``before`` (the same points, moved): the share of
+    each point's k nearest neighbours in ``before`` that are among its 2k nearest in ``after``, above
+    what a random layout keeps (2k / (N - 1)), scaled so that 1 is every neighbour kept and 0 no
+    more than chance. k is ``NEIGHBOURS``, fewer in a small map, where 2k must stay a small share.
+    The window of 2k lets a layout's grain move (t-SNE amplifies rounding) and still catches a
+    layout that moved its groups apart."""
+    count = len(before)
+    k = max(1, min(NEIGHBOURS, (count - 1) // 4))
+    chance = 2 * k / (count - 1) if count > 1 else 1.0
+    if chance >= 1:
         return 1.0
-    first, second = nearest_neighbours(before, k), nearest_neighbours(after, k)
-    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(first, second)]))
+    first, second = nearest_neighbours(before, k), nearest_neighbours(after, 2 * k)
+    kept = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(first, second)]))
+    return (kept - chance) / (1 - chance)
 
 
 def label_agreement(points: np.ndarray, labels: Sequence[int | None], k: int) -> float | None:
@@ -256,10 +275,10 @@ def _legend(classes: Sequence[int | None], category, unlabelled: bool) -> tuple[
     return tuple(legend), [OTHER_COLOUR if index is None else colour_of.get(index, OTHER_COLOUR) for index in classes]
 
 
-def _thumbnail(pixels: np.ndarray, side: int) -> np.ndarray:
-    """The picture scaled (up or down) to fit a ``side`` px square, aspect kept."""
+def thumbnail(pixels: np.ndarray, cell: int) -> np.ndarray:
+    """The picture scaled (up or down) to fit an atlas cell of ``cell`` px with its gap, aspect kept."""
     height, width = pixels.shape[:2]
-    scale = side / max(height, width)
+    scale = (cell - CELL_GAP_PX) / max(height, width)
     return render.resize(np.asarray(pixels), (max(1, round(width * scale)), max(1, round(height * scale))))
 
 

@@ -149,12 +149,15 @@ def test_the_grid_gives_every_point_its_own_cell_near_it():
     assert max(left) < min(right)  # the far left of the map stays left of its far right
 
 
-def test_neighbours_kept_ignores_a_turned_map_and_catches_a_shuffled_one():
+def test_neighbours_kept_ignores_a_turned_or_grainy_map_and_catches_a_shuffled_one():
     points = np.random.default_rng(1).normal(size=(40, 2))
     turned = points[:, ::-1] * np.array([-3.0, 3.0]) + 7.0  # rotated, mirrored, scaled and moved
     assert neighbours_kept(points, turned) == 1.0
-    shuffled = points[np.random.default_rng(2).permutation(len(points))]
-    assert neighbours_kept(points, shuffled) < 0.3
+    grainy = points + np.random.default_rng(3).normal(scale=0.02, size=points.shape)
+    assert neighbours_kept(points, grainy) > 0.8
+    for seed in range(3):
+        shuffled = points[np.random.default_rng(seed).permutation(len(points))]
+        assert neighbours_kept(points, shuffled) < Tolerance().neighbours
 
 
 @pytest.mark.parametrize("layout, passes", [("turned", True), ("shuffled", False)])
