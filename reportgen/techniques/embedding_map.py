@@ -162,7 +162,7 @@ def mapped(args: MapRequest, card, images, features: np.ndarray, top1: list[int]
     labelled = any(label is not None for label in labels)
     legend, colours = _legend(labels if labelled else top1, card.category, unlabelled=labelled)
     wrong = [label is not None and label != top for label, top in zip(labels, top1)]
-    k = min(NEIGHBOURS, sum(label is not None for label in labels) - 1)
+    k = neighbour_count(sum(label is not None for label in labels))
     agreement = label_agreement(points, labels, k)
     meta = EmbeddingMapMeta(
         points=tuple(EmbeddedInput(image.id, column, row, top, label)
@@ -227,15 +227,21 @@ def nearest_neighbours(points: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate(found)
 
 
+def neighbour_count(points: int) -> int:
+    """k of the nearest-neighbour measures: ``NEIGHBOURS``, fewer in a small map (at most a quarter
+    of the other points), so that a neighbourhood stays a small part of the map."""
+    return max(1, min(NEIGHBOURS, (points - 1) // 4))
+
+
 def neighbours_kept(before: np.ndarray, after: np.ndarray) -> float:
     """How well ``after`` keeps the neighbourhoods of ``before`` (the same points, moved): the share of
     each point's k nearest neighbours in ``before`` that are among its 2k nearest in ``after``, above
     what a random layout keeps (2k / (N - 1)), scaled so that 1 is every neighbour kept and 0 no
-    more than chance. k is ``NEIGHBOURS``, fewer in a small map, where 2k must stay a small share.
+    more than chance; k: ``neighbour_count``.
     The window of 2k lets a layout's grain move (t-SNE amplifies rounding) and still catches a
     layout that moved its groups apart."""
     count = len(before)
-    k = max(1, min(NEIGHBOURS, (count - 1) // 4))
+    k = neighbour_count(count)
     chance = 2 * k / (count - 1) if count > 1 else 1.0
     if chance >= 1:
         return 1.0
