@@ -215,15 +215,17 @@ def snap_to_grid(points: np.ndarray, columns: int, rows: int) -> list[tuple[int,
 
 
 def nearest_neighbours(points: np.ndarray, k: int) -> np.ndarray:
-    """N x k indices of each point's ``k`` nearest other points (ties to the lower index), in rows
-    of a few hundred, so that a large folder needs no N x N matrix."""
+    """N x k indices of each point's ``k`` nearest other points, nearest first, in rows of a few
+    hundred, so that a large folder needs no N x N matrix."""
     points = np.asarray(points, np.float64)
     found = []
     for start in range(0, len(points), 256):
         block = points[start:start + 256]
         distance = ((block[:, None, :] - points[None, :, :]) ** 2).sum(axis=2)
         distance[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
-        found.append(np.argsort(distance, axis=1, kind="stable")[:, :k])
+        nearest = np.argpartition(distance, k - 1, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(distance, nearest, axis=1), axis=1, kind="stable")
+        found.append(np.take_along_axis(nearest, order, axis=1))
     return np.concatenate(found)
 
 
