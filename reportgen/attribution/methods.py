@@ -199,26 +199,39 @@ class IntegratedGradients(SaliencyMethod):
         return [{"ig_completeness_gap": round(float(gap), 6)} for gap in gaps]
 
 
-class _PositionalCAM(SaliencyMethod):
-    """A CAM that weights each cell of the layer's map by its own gradient instead of the map's
-    mean gradient, so a head that reads the map by position (not one global average) keeps where
-    it looks. Published as a heat map; its raw map is kept at the input's size."""
+class LayerMapCAM(SaliencyMethod):
+    """A CAM made at the CAM layer's resolution from its activation and gradient, both read as
+    N x K x h x w maps whatever the layer's layout (``Settings.cam_view``), then upsampled.
+    Published as a heat map; its raw map is kept at the input's size."""
 
     uses_cam, key_fields = True, ("cam_layer",)
     renderings = ((Roles.OVERLAY, "heat map"),)
 
-    def cam(self, activation: Any, gradient: Any) -> Any:
+    def layer_map(self, batch: Batch, activation: Any, gradient: Any) -> Any:
+        """N x h x w from the layer's N x K x h x w activation and gradient."""
         raise NotImplementedError
 
     def attribute(self, batch):
         from reportgen.attribution import cam
 
         view = batch.settings.cam_view or (lambda tensor: tensor)
-        raw = self.cam(view(batch.shared.activation), view(batch.shared.activation_gradient))
+        raw = self.layer_map(batch, view(batch.shared.activation), view(batch.shared.activation_gradient))
         return cam.upsample(raw, tuple(batch.inputs.shape[2:]))[:, None]
 
     def files(self, attribution, cam, photo, display):
         return heat_files(attribution, photo)
+
+
+class _PositionalCAM(LayerMapCAM):
+    """A CAM that weights each cell of the layer's map by its own gradient instead of the map's
+    mean gradient, so a head that reads the map by position (not one global average) keeps where
+    it looks."""
+
+    def cam(self, activation: Any, gradient: Any) -> Any:
+        raise NotImplementedError
+
+    def layer_map(self, batch, activation, gradient):
+        return self.cam(activation, gradient)
 
 
 @register
@@ -309,3 +322,7 @@ def gray_picture(attribution: np.ndarray) -> np.ndarray:
         return np.zeros(magnitude.shape, dtype=np.uint8)
     return render.to_uint8((magnitude - low) / (high - low))
 
+
+
+# The rest of the CAM family, registered after the methods above (it builds on ``LayerMapCAM``).
+from reportgen.attribution import cam_methods  # noqa: E402,F401
