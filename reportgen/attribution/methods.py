@@ -321,8 +321,3 @@ def gray_picture(attribution: np.ndarray) -> np.ndarray:
     if high - low <= 0:
         return np.zeros(magnitude.shape, dtype=np.uint8)
     return render.to_uint8((magnitude - low) / (high - low))
-
-
-
-# The rest of the CAM family, registered after the methods above (it builds on ``LayerMapCAM``).
-from reportgen.attribution import cam_methods  # noqa: E402,F401
