@@ -13,7 +13,7 @@ Importing this module does not import torch.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from reportgen.attribution.methods import Batch, LayerMapCAM, register
 
@@ -78,11 +78,10 @@ class _ForwardPerChannel(LayerMapCAM):
         count, channels = activation.shape[:2]
         evaluated = cam.strongest_channels(activation, min(batch.settings.cam_channels or channels, channels))
         images = torch.arange(count, device=activation.device).repeat_interleave(evaluated.shape[1])
-        step = batch.settings.batch_size
+        pairs, step = evaluated.flatten(), batch.settings.batch_size
         with torch.no_grad():
-            scores = torch.cat([
-                self.channel_scores(batch, activation, images[start:start + step], evaluated.flatten()[start:start + step])
-                for start in range(0, len(images), step)])
+            scores = torch.cat([self.channel_scores(batch, activation, images[start:start + step], pairs[start:start + step])
+                                for start in range(0, len(images), step)])
         weights = torch.zeros(count, channels, dtype=activation.dtype, device=activation.device)
         weights.scatter_(1, evaluated, self.weights(batch, scores.view(evaluated.shape).to(activation.dtype)))
         return cam.weighted_channels(weights, activation)
@@ -123,7 +122,7 @@ class AblationCAM(_ForwardPerChannel):
         from reportgen.attribution import cam
         from reportgen.hooks import replaced_output
 
-        view: Callable[[Any], Any] = batch.settings.cam_view or (lambda tensor: tensor)
+        view = batch.settings.cam_view or (lambda tensor: tensor)
         with replaced_output(batch.module, batch.settings.cam_layer,
                              functools.partial(cam.ablated, view=view, channels=channels)):
             return _class_scores(batch, batch.module(batch.inputs[images]), images)

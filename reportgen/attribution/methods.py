@@ -204,7 +204,8 @@ class LayerMapCAM(SaliencyMethod):
     N x K x h x w maps whatever the layer's layout (``Settings.cam_view``), then upsampled.
     Published as a heat map; its raw map is kept at the input's size."""
 
-    uses_cam, key_fields = True, ("cam_layer",)
+    uses_cam = True
+    key_fields: ClassVar[tuple[str, ...]] = ("cam_layer",)
     renderings = ((Roles.OVERLAY, "heat map"),)
 
     def layer_map(self, batch: Batch, activation: Any, gradient: Any) -> Any:

@@ -145,8 +145,11 @@ class Saliency(Technique):
     description = (
         "Which pixels the explained class's score is most sensitive to. Vanilla gradients, DeconvNet "
         "and guided backpropagation differ only in how ReLUs pass gradients back; Grad-CAM weights a "
-        "late feature map by its gradient; SmoothGrad averages gradients over noisy copies and "
-        "Integrated Gradients along a path from a baseline image."
+        "late feature map's channels by their gradient, the rest of the CAM family otherwise (Eigen-CAM "
+        "takes the map's first principal component, for no class in particular; Score-CAM and "
+        "Ablation-CAM weigh each channel by the class score of the input masked by it, or of the "
+        "network without it); SmoothGrad "
+        "averages gradients over noisy copies and Integrated Gradients along a path from a baseline image."
     )
     version = 3  # 3: matplotlib's exact jet for the CAM overlays
     Params = Params

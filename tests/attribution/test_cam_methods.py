@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 
+import layout_models  # noqa: F401  registers tiny_tokens and tiny_channels_last
 import numpy as np
 import pytest
 import torch
@@ -31,8 +32,11 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from test_methods import TARGETS, close, inputs, net  # noqa: F401  the small float64 CNN and its inputs
 from torch.nn import functional as F
 
+from reportgen import models
 from reportgen.attribution import cam, maps
-from reportgen.hooks import hooks_left, module_at
+from reportgen.hooks import forward_until, hooks_left, module_at
+from reportgen.progress import Silent
+from reportgen.techniques.base import registry
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SCALE = 1e4  # Grad-CAM++: the reference's epsilon 1e8 times smaller
@@ -70,8 +74,6 @@ def ours(model, inputs, targets, layer: str, method: str, batch_size: int) -> to
 
 
 def layer_activation(model, inputs, layer: str) -> torch.Tensor:
-    from reportgen.hooks import forward_until
-
     with torch.no_grad():
         return forward_until(model, inputs, [layer])[layer]
 
@@ -178,3 +180,19 @@ def test_the_channel_cap_evaluates_the_strongest_channels(net, inputs):
     strongest = cam.strongest_channels(activation, 2)
     totals = activation.abs().sum(dim=(2, 3))
     assert (totals.gather(1, strongest).min(dim=1).values >= totals.sort(dim=1, descending=True).values[:, 2]).all()
+
+
+def test_every_layout_gets_maps_and_no_hook_stays(cache, images):
+    """A ViT-like token layer (its class token left out of the maps) and a Swin-like channels-last
+    one, read as maps as Grad-CAM reads them."""
+    saliency = registry()["saliency"]
+    params = saliency.Params(methods=tuple(FIVE), sanity=False, batch_size=3)
+    for name in ("tiny_tokens", "tiny_channels_last"):
+        card = models.card_for(name, "pretrained", cache)
+        model = models.load(card, "cpu")
+        requests = saliency.plan(params, card, images)
+        assert sorted({r.variant for r in requests}) == sorted(FIVE)  # none skipped
+        for request, result in saliency.compute(params, model, requests, Silent()):
+            raw = result.arrays["attribution"]
+            assert raw.shape == (1, 32, 32) and np.isfinite(raw).all() and raw.min() >= 0 and raw.max() > 0, request.variant
+        assert hooks_left(model.module) == 0
