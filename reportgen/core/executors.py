@@ -21,7 +21,8 @@ from reportgen.core.cache import Cache, Entry
 from reportgen.core.choices import EXECUTORS
 from reportgen.core.errors import first_line
 from reportgen.core.memory import return_free_memory
-from reportgen.models import ModelCard, load, prepare_device, select_device
+from reportgen.models import LoadedModel, ModelCard, load, prepare_device, select_device
+from reportgen.models.declared import UserModel
 from reportgen.core.progress import Progress, Silent
 from reportgen.techniques.base import Context, Request, registry
 
@@ -81,7 +82,7 @@ class Done:
     summary: str = ""  # the error's type and first line
 
 
-def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress) -> Done:
+def run_job(job: Job, params: Any, model: LoadedModel, cache: Cache, progress: Progress) -> Done:
     """Compute one job and store each result as it comes; a failure is returned, not raised, so
     one technique failing never loses the rest of the build."""
     technique = registry()[job.technique]
@@ -129,7 +130,7 @@ class ModelWorker:
     """A Ray actor that holds one loaded model and computes that model's jobs into the cache."""
 
     def __init__(self, card: ModelCard, device: str, cache_root: str, shared_check: tuple[str, str], threads: int,
-                 own: Any = None):
+                 own: UserModel | None = None):
         from reportgen.core.lazy import torch
 
         # Ray gives each worker one OpenMP thread; the driver's count keeps every reduction's order,
@@ -165,7 +166,7 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, workers: int | None = None,
                  runtime_env: Mapping[str, Any] | None = None, retries: int = 3,
-                 own: Mapping[str, Any] | None = None):
+                 own: Mapping[str, UserModel] | None = None):
         self.address, self.workers, self.runtime_env, self.retries = address, workers, runtime_env, retries
         self.own = dict(own or {})
         check_reachable(address)
@@ -243,7 +244,7 @@ def chunk_images(params: Any, images: int, workers: int) -> int:
     return batch * max(1, -(-batches // (workers * CHUNKS_PER_WORKER)))
 
 
-def _check_pickles(name: str, model: Any) -> None:
+def _check_pickles(name: str, model: UserModel) -> None:
     """A module passed from Python reaches Ray workers only by pickling (Ray's cloudpickle); say so at
     once if it cannot."""
     try:
@@ -304,7 +305,7 @@ def _reason(error: Exception) -> str:
 
 
 def executor_for(name: str, address: str | None = None, workers: int | None = None,
-                 own: Mapping[str, Any] | None = None) -> LocalExecutor | RayExecutor:
+                 own: Mapping[str, UserModel] | None = None) -> LocalExecutor | RayExecutor:
     """``own``: a user's models by name (models/declared.py), which Ray workers rebuild from them."""
     if name == "local":
         return LocalExecutor()

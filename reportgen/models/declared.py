@@ -21,7 +21,7 @@ import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, Union
 
 from reportgen.core.digests import file_sha256
 from reportgen.core.errors import first_line
@@ -140,7 +140,10 @@ def check_model_name(where: str, name: object) -> None:
                          "(at most 64, starting with a letter or digit, no '..')")
 
 
-def declare(name: str, model: Declaration | ModelSpec) -> None:
+UserModel = Union[Declaration, ModelSpec]  # a model of the user's: declared in the config file, or passed from Python
+
+
+def declare(name: str, model: UserModel) -> None:
     """Make a user's model usable by ``name`` in this process."""
     check_model_name(model.where if isinstance(model, Declaration) else f"models[{name!r}]", name)
     if isinstance(model, Declaration):
