@@ -73,7 +73,7 @@ class _ForwardPerChannel(LayerMapCAM):
 
     def layer_map(self, batch, activation, gradient):
         from reportgen.attribution import cam
-        from reportgen.lazy import torch
+        from reportgen.core.lazy import torch
 
         count, channels = activation.shape[:2]
         evaluated = cam.strongest_channels(activation, min(batch.settings.cam_channels or channels, channels))
@@ -120,7 +120,7 @@ class AblationCAM(_ForwardPerChannel):
         import functools
 
         from reportgen.attribution import cam
-        from reportgen.hooks import replaced_output
+        from reportgen.models.hooks import replaced_output
 
         view = batch.settings.cam_view or (lambda tensor: tensor)
         with replaced_output(batch.module, batch.settings.cam_layer,

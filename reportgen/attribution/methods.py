@@ -3,7 +3,7 @@
 each method for its map; a method overrides ``attribute`` and declares the rest as class
 attributes. Adding a method is one subclass: registered with ``@register`` (here, or in a module
 of one's own), or named by another package's ``reportgen.saliency_methods`` entry point
-(``reportgen.plugins``).
+(``reportgen.interface.plugins``).
 
 A method holds what every reader needs: its ``name`` (the artifact's variant and the
 ``saliency.methods`` choice), ``title`` (the page's row), ``renderings`` (the pictures it
@@ -19,9 +19,9 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from reportgen import render
-from reportgen.choices import check_choices
-from reportgen.meta import SaliencyRoles as Roles
+from reportgen.pictures import render
+from reportgen.core.choices import check_choices
+from reportgen.core.meta import SaliencyRoles as Roles
 
 COLOUR_AND_GRAY = ((Roles.COLOUR, "colour"), (Roles.GRAY, "gray"))
 
@@ -272,8 +272,8 @@ class _Rollout(SaliencyMethod):
 
     def attribute(self, batch):
         from reportgen.attribution import cam, rollout
-        from reportgen.hooks import attention_weights
-        from reportgen.lazy import torch
+        from reportgen.models.hooks import attention_weights
+        from reportgen.core.lazy import torch
 
         inputs = batch.inputs.detach().clone().requires_grad_(self.weighted)
         with attention_weights(batch.module) as captured, torch.set_grad_enabled(self.weighted):

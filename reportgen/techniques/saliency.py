@@ -15,16 +15,16 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from reportgen import render
-from reportgen.batching import batched_by_image
+from reportgen.pictures import render
+from reportgen.core.batching import batched_by_image
 from reportgen.attribution.methods import METHODS, chosen, every_name
-from reportgen.choices import check_choice
-from reportgen.lazy import torch
-from reportgen.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
+from reportgen.core.choices import check_choice
+from reportgen.core.lazy import torch
+from reportgen.core.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
 from reportgen.models import ModelError
 from reportgen.techniques import saliency_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register, not_keyed, request_of
-from reportgen import formats
+from reportgen.gallery import formats
 
 IG_BASELINES = {"black": 0.0, "white": 1.0, "mean": None}  # pixel value; None = the dataset mean (0 after normalising)
 CLASSIC_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}  # the last convolution block's ReLU
@@ -49,7 +49,7 @@ class Params:
     deletion_steps: int = 10  # 0: no deletion score
     seed: int = 0
     batch_size: int = not_keyed(8, "how many go through the model at once")
-    # Seconds one image's maps may take on one model (reportgen/budget.py): SmoothGrad's samples and
+    # Seconds one image's maps may take on one model (reportgen/core/budget.py): SmoothGrad's samples and
     # Integrated Gradients' steps (to 4 at the least) and the deletion steps (to 5) shrink until
     # the counted passes fit; 0: no limit
     budget_s: float = not_keyed(10.0, "the step counts it shrinks are keyed")
@@ -199,8 +199,8 @@ class Saliency(Technique):
 
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.attribution import maps as attribution
-        from reportgen.budget import BACKWARD, batch_for, frames_per_forward
-        from reportgen.folding import fold_batch_norms
+        from reportgen.core.budget import BACKWARD, batch_for, frames_per_forward
+        from reportgen.models.folding import fold_batch_norms
 
         params = planned(params, [request.args for request in requests])
         cam_layer = next((r.args.cam_layer for r in requests if r.args.cam_layer is not None), None)
@@ -254,7 +254,7 @@ def sized(params: Params, card, methods, cam_layer: str | None = None) -> Params
     passes fit ``budget_s``: the gradient rules' shared pass, SmoothGrad's and IG's passes, a
     forward per channel of each method keyed by ``cam_channels`` (again on each randomised model
     when the sanity metrics are on) and the deletion curves' forwards."""
-    from reportgen.budget import BACKWARD, scaled, share
+    from reportgen.core.budget import BACKWARD, scaled, share
 
     names = {method.name for method in methods}
     rules = {rule for method in methods for rule in method.rules}

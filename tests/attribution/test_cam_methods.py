@@ -34,8 +34,8 @@ from torch.nn import functional as F
 
 from reportgen import models
 from reportgen.attribution import cam, maps
-from reportgen.hooks import forward_until, hooks_left, module_at
-from reportgen.progress import Silent
+from reportgen.models.hooks import forward_until, hooks_left, module_at
+from reportgen.core.progress import Silent
 from reportgen.techniques.base import registry
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -11,10 +11,10 @@ import torch
 
 from reportgen import models
 from reportgen.attribution import gradients
-from reportgen.hooks import hooks_left
+from reportgen.models.hooks import hooks_left
 from reportgen.models import ModelError
-from reportgen.progress import Silent
-from reportgen.artifacts import Skip
+from reportgen.core.progress import Silent
+from reportgen.core.artifacts import Skip
 from reportgen.techniques.base import registry
 from reportgen.attribution.methods import LayerMapCAM, colour_picture, gray_picture
 from reportgen.techniques.saliency import METHODS, cam_layer_for
@@ -175,8 +175,8 @@ def test_randomising_the_weights_changes_vanilla_and_gradcam_more_than_guided_ba
 def test_gallery_section_shows_every_rendering_the_class_and_the_sanity_metrics(tmp_path):
     from helpers import config, write_inputs
 
-    from reportgen.pipeline import build
-    from reportgen.site import write_site
+    from reportgen.core.pipeline import build
+    from reportgen.gallery.site import write_site
 
     write_inputs(tmp_path / "inputs")
     overrides = {"saliency": {"methods": ("vanilla", "guided", "gradcam"), "sanity": True,
