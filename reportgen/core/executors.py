@@ -110,7 +110,8 @@ def run_job(job: Job, params: Any, model: LoadedModel, cache: Cache, progress: P
 
 
 class LocalExecutor:
-    """In this process, one model loaded at a time."""
+    """In this process, one model loaded at a time: its jobs run in the order given, in which a
+    technique that reads another's artifacts comes after it."""
 
     def run(self, jobs: Sequence[Job], cards: Mapping[str, ModelCard], params: Mapping[str, Any],
             device: str, cache: Cache, progress: Progress) -> Iterator[Done]:
@@ -188,8 +189,12 @@ class RayExecutor:
                 ray.init(address=self.address, runtime_env=dict(self.runtime_env or {}), include_dashboard=False,
                          logging_level=logging.ERROR, log_to_driver=False)
         shared_check = cache.leave_shared_check()
+        # Workers run a model's jobs at once: a technique that reads another's artifacts waits for them.
+        readers = {name for name, technique in registry().items() if technique.reads}
+        waves = [[job for job in jobs if job.technique not in readers], [job for job in jobs if job.technique in readers]]
         try:
-            yield from self._run(ray, jobs, cards, params, device, cache.root, shared_check, progress)
+            for wave in (wave for wave in waves if wave):
+                yield from self._run(ray, wave, cards, params, device, cache.root, shared_check, progress)
         finally:
             cache.remove_shared_check(shared_check[0])
             if started:

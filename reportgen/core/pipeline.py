@@ -171,17 +171,16 @@ def _compute(misses, cards, params, config, cache, entries, report, progress) ->
 
     jobs = []
     for model in dict.fromkeys(m.model for m in misses):
-        for technique in dict.fromkeys(m.technique for m in misses if m.model == model):
+        # A model's jobs in one run, each technique after the one it reads: the model is loaded once.
+        techniques = sorted(dict.fromkeys(m.technique for m in misses if m.model == model), key=lambda t: bool(t.reads))
+        for technique in techniques:
             todo = [m for m in misses if m.model == model and m.technique is technique]
             jobs.append(Job(model, technique.name, tuple(m.request for m in todo), tuple(m.key for m in todo)))
-    readers = {name for name, technique in registry().items() if technique.reads}
-    waves = [[j for j in jobs if j.technique not in readers], [j for j in jobs if j.technique in readers]]
     try:
         for name in dict.fromkeys(m.model for m in misses):
             require_weights(cards[name])
         executor = executor_for(config.executor, config.ray_address, config.ray_workers, config.user_models)
-        finished = (done for wave in waves if wave for done in executor.run(wave, cards, params, config.device, cache, progress))
-        for done in finished:
+        for done in executor.run(jobs, cards, params, config.device, cache, progress):
             entries.update(done.stored)
             report.computed += len(done.stored)
             if done.error is not None:
