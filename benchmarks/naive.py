@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reportgen.hooks import activation_override, capture
+from reportgen.models.hooks import activation_override, capture
 from reportgen.models import LoadedModel
 from reportgen.techniques.base import Request, Result
 

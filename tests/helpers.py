@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from reportgen.config import BuildConfig
+from reportgen.interface.config import BuildConfig
 
 
 def write_inputs(folder: Path, names=("a.png", "b.png"), size=(48, 40)) -> Path:

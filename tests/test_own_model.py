@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from reportgen import models
 from reportgen.attribution.maps import Settings, compute
-from reportgen.cache import Cache
-from reportgen.cli import main
-from reportgen.config import load_config
+from reportgen.core.cache import Cache
+from reportgen.interface.cli import main
+from reportgen.interface.config import load_config
 from reportgen.models.declared import declare
 from reportgen.techniques.saliency import Saliency, cam_layer_for
 

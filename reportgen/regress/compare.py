@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
-from reportgen.artifacts import Artifact
+from reportgen.core.artifacts import Artifact
 from reportgen.regress.builds import Baseline, Build, one_line, stored_precision
 from reportgen.regress.outcome import compare_outcome, compare_sets
 from reportgen.regress.types import Comparison, Outcome, RegressionError, RoleDifference, Tolerance

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from reportgen.artifacts import Artifact
+from reportgen.core.artifacts import Artifact
 
 MARKER = ".reportgen-baseline"
 REPORT = "regressions.html"

@@ -22,9 +22,10 @@ from typing import Sequence, TypeAlias
 import numpy as np
 from PIL import Image, ImageDraw
 
-from reportgen import formats, render
-from reportgen.choices import ParamError
-from reportgen.meta import ClassColour, EmbeddedInput, EmbeddingMapMeta, EmbeddingMapRoles as Roles
+from reportgen.gallery import formats
+from reportgen.pictures import render
+from reportgen.core.choices import ParamError
+from reportgen.core.meta import ClassColour, EmbeddedInput, EmbeddingMapMeta, EmbeddingMapRoles as Roles
 from reportgen.techniques import embedding_map_view
 from reportgen.techniques.base import (NO_CONTEXT, Request, Result, Technique, Unsupported, batched, not_keyed, register,
                                        request_of)
@@ -118,7 +119,7 @@ class EmbeddingMap(Technique):
         return [Request("map", request, inputs=tuple(ordered))]
 
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
-        from reportgen.budget import frames_per_forward
+        from reportgen.core.budget import frames_per_forward
 
         per_forward = frames_per_forward(params.batch_size, model.card)
         for request in requests:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from reportgen import formats
-from reportgen.artifacts import Artifact, Manifest, ModelInfo, select
-from reportgen.meta import EmbeddingMapMeta, EmbeddingMapRoles
+from reportgen.gallery import formats
+from reportgen.core.artifacts import Artifact, Manifest, ModelInfo, select
+from reportgen.core.meta import EmbeddingMapMeta, EmbeddingMapRoles
 from reportgen.techniques.shared_view import meta_of
 
 

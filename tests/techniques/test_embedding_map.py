@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from helpers import config
-from reportgen.artifacts import Manifest
-from reportgen.meta import EmbeddingMapMeta
-from reportgen.pipeline import build
-from reportgen.progress import Silent
+from reportgen.core.artifacts import Manifest
+from reportgen.core.meta import EmbeddingMapMeta
+from reportgen.core.pipeline import build
+from reportgen.core.progress import Silent
 from reportgen.regress import Tolerance, check, promote
-from reportgen.site import write_site
+from reportgen.gallery.site import write_site
 from reportgen.techniques import embedding_map
 from reportgen.techniques.embedding_map import grid_shape, neighbours_kept, sized_perplexity, snap_to_grid
 

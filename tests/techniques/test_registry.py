@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from reportgen.artifacts import Request
-from reportgen.cache import cache_key
-from reportgen.hooks import hooks_left
-from reportgen.meta import load
-from reportgen.progress import Silent
+from reportgen.core.artifacts import Request
+from reportgen.core.cache import cache_key
+from reportgen.models.hooks import hooks_left
+from reportgen.core.meta import load
+from reportgen.core.progress import Silent
 from reportgen.techniques.base import PRESETS, Context, registry
 from conftest import make_image
 
