@@ -13,32 +13,32 @@ import pytest
 
 import reportgen
 from helpers import write_inputs
-from reportgen.config import BuildConfig, ConfigError, FileSettings, build_config, default, load_config
+from reportgen.interface.config import BuildConfig, ConfigError, FileSettings, build_config, default, load_config
 from reportgen.techniques.base import registry
 
-# Run in a fresh interpreter: reportgen.config with two defaults changed in BuildConfig, then the
+# Run in a fresh interpreter: reportgen.interface.config with two defaults changed in BuildConfig, then the
 # command line's help, `list params`, a CLI build and an API build (both stopped where they would
 # start computing) and the API's check folders, printed as JSON.
 CHANGED_DEFAULTS = r"""
 import importlib.util, json, sys
-spec = importlib.util.find_spec("reportgen.config")
-source = spec.loader.get_source("reportgen.config")
+spec = importlib.util.find_spec("reportgen.interface.config")
+source = spec.loader.get_source("reportgen.interface.config")
 for old, new in [('preset: str = "standard"', 'preset: str = "quick"'), ('out: Path = Path("site")', 'out: Path = Path("gallery")')]:
     assert source.count(old) == 1, old
     source = source.replace(old, new)
 module = importlib.util.module_from_spec(spec)
-sys.modules["reportgen.config"] = module
+sys.modules["reportgen.interface.config"] = module
 exec(compile(source, spec.origin, "exec"), module.__dict__)
 
 from click.testing import CliRunner
-import reportgen, reportgen.api
-from reportgen.cli import main
+import reportgen, reportgen.interface.api
+from reportgen.interface.cli import main
 
 built = []
 def capture(config, progress=False):
     built.append(config)
     raise SystemExit(0)
-reportgen.api.build_with = capture
+reportgen.interface.api.build_with = capture
 run = lambda *args: CliRunner().invoke(main, list(args)).output
 run("build", sys.argv[1], "--techniques", "filters")
 try:
@@ -48,7 +48,7 @@ except SystemExit:
 print(json.dumps({"build_help": " ".join(run("build", "--help").split()), "check_help": run("check", "--help"),
                   "list_help": " ".join(run("list", "--help").split()), "params": run("list", "params", "filters"),
                   "cli": [built[0].preset, str(built[0].out)], "api": [built[1].preset, str(built[1].out)],
-                  "check_folders": [str(folder) for folder in reportgen.api._folders(None, None, None)]}))
+                  "check_folders": [str(folder) for folder in reportgen.interface.api._folders(None, None, None)]}))
 """
 
 # A fresh interpreter imports the reportgen these tests import.

@@ -25,6 +25,9 @@ class Settings:
     # The CAM layer's output (and its gradient) as N x K x h x w, when the layer is channels-last or
     # a token sequence (models.layout); None: already channels-first.
     cam_view: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # The most CAM-layer channels Score-CAM and Ablation-CAM evaluate per image, one forward each
+    # (the strongest ones: cam.strongest_channels); 0: every channel.
+    cam_channels: int = 0
 
 
 @dataclass

@@ -9,19 +9,19 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reportgen.choices import WEIGHTS, check_choice
-from reportgen.code_identity import code_identity
-from reportgen.lazy import torch
+from reportgen.core.choices import WEIGHTS, check_choice
+from reportgen.core.code_identity import code_identity
+from reportgen.core.lazy import torch
 from reportgen.models import catalogue
 from reportgen.models.card import CARD_VERSION, IMAGENET_MEAN, IMAGENET_STD, RANDOM_SEED, ModelCard, package_version
 from reportgen.models.catalogue import checkpoints_dir
 from reportgen.models import timm_models
 from reportgen.models.embedded import LOCAL, LocalModel
 from reportgen.models.weights import checkpoint_for, fetch
-from reportgen.staging import atomic_write_bytes, sweep_abandoned
+from reportgen.core.staging import atomic_write_bytes, sweep_abandoned
 
 if TYPE_CHECKING:
-    from reportgen.cache import Cache
+    from reportgen.core.cache import Cache
 
 def card_for(name: str, weights: str, cache: "Cache | None") -> ModelCard:
     """The model's card, from the cache when it is there (no torch import), else built (and

@@ -16,17 +16,17 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from reportgen import render
-from reportgen.batching import batched_by_image
+from reportgen.pictures import render
+from reportgen.core.batching import batched_by_image
 from reportgen.attribution.methods import METHODS, SaliencyMethod, chosen, every_name
-from reportgen.choices import check_choice
-from reportgen.errors import first_line
-from reportgen.lazy import torch
-from reportgen.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
+from reportgen.core.choices import check_choice
+from reportgen.core.errors import first_line
+from reportgen.core.lazy import torch
+from reportgen.core.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
 from reportgen.models import ModelError
 from reportgen.techniques import saliency_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register, not_keyed, request_of
-from reportgen import formats
+from reportgen.gallery import formats
 
 IG_BASELINES = {"black": 0.0, "white": 1.0, "mean": None}  # pixel value; None = the dataset mean (0 after normalising)
 CLASSIC_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}  # the last convolution block's ReLU
@@ -43,12 +43,15 @@ class Params:
     smoothgrad_noise: float = 0.15  # noise spread as a fraction of the input's value range
     ig_steps: int = 8  # Gauss-Legendre points along the path
     ig_baseline: str = "black"  # black, white or mean (the dataset's mean colour)
+    # Score-CAM's and Ablation-CAM's CAM-layer channels per image, one forward each (those with the
+    # largest total activation; the others weigh nothing); 0: every channel
+    cam_channels: int = 256
     sanity: bool = True  # randomisation test + deletion score
     randomisation_stages: int = 2  # cascade steps from the top layer down; the last randomises all; 0: none
     deletion_steps: int = 10  # 0: no deletion score
     seed: int = 0
     batch_size: int = not_keyed(8, "how many go through the model at once")
-    # Seconds one image's maps may take on one model (reportgen/budget.py): SmoothGrad's samples and
+    # Seconds one image's maps may take on one model (reportgen/core/budget.py): SmoothGrad's samples and
     # Integrated Gradients' steps (to 4 at the least) and the deletion steps (to 5) shrink until
     # the counted passes fit; 0: no limit
     budget_s: float = not_keyed(10.0, "the step counts it shrinks are keyed")
@@ -79,6 +82,7 @@ class SaliencyRequest:
     smoothgrad_noise: float | None = None
     ig_steps: int | None = None
     ig_baseline: str | None = None
+    cam_channels: int | None = None
     seed: int | None = None
 
 
@@ -148,7 +152,7 @@ class Saliency(Technique):
 
     Params: ``methods`` (names), ``cam_layer`` (empty: chosen by ``cam_layer_for``), SmoothGrad's
     ``smoothgrad_samples`` / ``smoothgrad_noise``, Integrated Gradients' ``ig_steps`` /
-    ``ig_baseline``, ``sanity`` with ``randomisation_stages`` / ``deletion_steps``, ``seed``,
+    ``ig_baseline``, Score-CAM's and Ablation-CAM's ``cam_channels``, ``sanity`` with ``randomisation_stages`` / ``deletion_steps``, ``seed``,
     ``batch_size``, ``budget_s`` (per image; ``sized`` shrinks the samples and steps to fit it). An artifact's key holds only the fields its method reads (``key_fields``).
     Meta: ``SaliencyMeta``: the class explained (``class_index``, ``class_name``, ``class_source``,
     ``probability``), the model's top-1 (``top1_index``, ``top1_name``), and where they apply the
@@ -161,17 +165,20 @@ class Saliency(Technique):
     description = (
         "Which pixels the explained class's score is most sensitive to. Vanilla gradients, DeconvNet "
         "and guided backpropagation differ only in how ReLUs pass gradients back; Grad-CAM weights a "
-        "late feature map by its gradient; SmoothGrad averages gradients over noisy copies and "
-        "Integrated Gradients along a path from a baseline image."
+        "late feature map's channels by their gradient, the rest of the CAM family otherwise (Eigen-CAM "
+        "takes the map's first principal component, for no class in particular; Score-CAM and "
+        "Ablation-CAM weigh each channel by the class score of the input masked by it, or of the "
+        "network without it); SmoothGrad "
+        "averages gradients over noisy copies and Integrated Gradients along a path from a baseline image."
     )
     version = 3  # 3: matplotlib's exact jet for the CAM overlays
     Params = Params
     Meta = SaliencyMeta
     Roles = SaliencyRoles
     presets = {
-        "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "sanity": False, "budget_s": 0.0},
-        "full": {"smoothgrad_samples": 50, "ig_steps": 50, "randomisation_stages": 5, "deletion_steps": 32,
-                 "budget_s": 0.0},
+        "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "cam_channels": 64, "sanity": False, "budget_s": 0.0},
+        "full": {"smoothgrad_samples": 50, "ig_steps": 50, "cam_channels": 0, "randomisation_stages": 5,
+                 "deletion_steps": 32, "budget_s": 0.0},
     }
 
     def default_layers(self, params, card):
@@ -191,7 +198,7 @@ class Saliency(Technique):
         methods, cam_layer, reasons = applicable(params, card)
         check_choice("IG baseline", params.ig_baseline, IG_BASELINES)
         requests = [self.skip(card, name, reason) for name, reason in reasons.items()]
-        params = sized(params, card, methods)
+        params = sized(params, card, methods, cam_layer)
         checks = request_of(SanityChecks, params) if params.sanity else None
         for image in images:
             target = _pinned_class(card, image)
@@ -205,8 +212,8 @@ class Saliency(Technique):
 
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.attribution import maps as attribution
-        from reportgen.budget import frames_per_forward
-        from reportgen.folding import fold_batch_norms
+        from reportgen.core.budget import frames_per_forward
+        from reportgen.models.folding import fold_batch_norms
 
         params = planned(params, [request.args for request in requests])
         cam_layer = next((r.args.cam_layer for r in requests if r.args.cam_layer is not None), None)
@@ -260,14 +267,14 @@ def maps_settings(params: Params, model, cam_layer: str | None):
     token CAM layer read as maps, and the batch fitted to the model's activations (a VGG16's fit
     fewer)."""
     from reportgen.attribution import maps as attribution
-    from reportgen.budget import BACKWARD, batch_for
+    from reportgen.core.budget import BACKWARD, batch_for
 
     cam_view = None
     if cam_layer and model.card.layer(cam_layer).layout != "nchw":
         cam_view = functools.partial(model.layer_maps, cam_layer)
     batch_size = batch_for(params.batch_size, BACKWARD * model.card.activation_mb)
     return attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples, params.ig_steps,
-                                batch_size, cam_view)
+                                batch_size, cam_view, params.cam_channels)
 
 
 def compute_maps(params: Params, model, settings, inputs, pinned, methods, seeds):
@@ -295,21 +302,27 @@ def _failure_text(failed: dict[str, tuple[Exception, int]]) -> str:
     return "\n".join([f"{line}; the other methods' maps are stored", *tracebacks])
 
 
-SIZED = {"smoothgrad_samples": 4, "ig_steps": 4, "deletion_steps": 5}  # what the budget shrinks, to at least this
+SIZED = {"smoothgrad_samples": 4, "ig_steps": 4, "deletion_steps": 5, "cam_channels": 16}  # what the budget shrinks, to at least this
 
 
-def sized(params: Params, card, methods) -> Params:
-    """``params`` with SmoothGrad's samples, Integrated Gradients' steps and the deletion steps
-    shrunk (by one share, each to its ``SIZED`` least) until one image's counted passes fit
-    ``budget_s``: the gradient rules' shared pass, SmoothGrad's and IG's passes (again on each
-    randomised model when the sanity metrics are on) and the deletion curves' forwards."""
-    from reportgen.budget import BACKWARD, scaled, share
+def sized(params: Params, card, methods, cam_layer: str | None = None) -> Params:
+    """``params`` with SmoothGrad's samples, Integrated Gradients' steps, the channels Score-CAM and
+    Ablation-CAM evaluate (first set to the count evaluated: at most the CAM layer's) and the
+    deletion steps shrunk (by one share, each to its ``SIZED`` least) until one image's counted
+    passes fit ``budget_s``: the gradient rules' shared pass, SmoothGrad's and IG's passes, a
+    forward per channel of each method keyed by ``cam_channels`` (again on each randomised model
+    when the sanity metrics are on) and the deletion curves' forwards."""
+    from reportgen.core.budget import BACKWARD, scaled, share
 
     names = {method.name for method in methods}
     rules = {rule for method in methods for rule in method.rules}
+    per_channel = sum("cam_channels" in method.key_fields for method in methods)
+    if per_channel and cam_layer:
+        layer_channels = card.layer(cam_layer).channels or params.cam_channels
+        params = replace(params, cam_channels=min(params.cam_channels or layer_channels, layer_channels))
     gradients = max(1, len(rules)) + params.smoothgrad_samples * ("smoothgrad" in names) \
         + params.ig_steps * ("integrated_gradients" in names)
-    forwards = BACKWARD * gradients
+    forwards = BACKWARD * gradients + per_channel * params.cam_channels
     if params.sanity:
         forwards = forwards * (1 + params.randomisation_stages) + len(methods) * (params.deletion_steps + 1) * (
             params.deletion_steps > 0)
@@ -319,6 +332,7 @@ def sized(params: Params, card, methods) -> Params:
     return replace(params,
                    smoothgrad_samples=scaled(params.smoothgrad_samples, fraction, SIZED["smoothgrad_samples"]),
                    ig_steps=scaled(params.ig_steps, fraction, SIZED["ig_steps"]),
+                   cam_channels=scaled(params.cam_channels, fraction, SIZED["cam_channels"]),
                    deletion_steps=scaled(params.deletion_steps, fraction, SIZED["deletion_steps"]))
 
 
@@ -330,6 +344,8 @@ def planned(params: Params, requests: "list[SaliencyRequest]") -> Params:
             params = replace(params, smoothgrad_samples=request.smoothgrad_samples)
         if request.ig_steps is not None:
             params = replace(params, ig_steps=request.ig_steps)
+        if request.cam_channels is not None:
+            params = replace(params, cam_channels=request.cam_channels)
         if request.checks is not None:
             params = replace(params, deletion_steps=request.checks.deletion_steps)
     return params

@@ -8,8 +8,8 @@ import pytest
 
 from reportgen.attribution import methods
 from reportgen.attribution.methods import SaliencyMethod
-from reportgen.pipeline import build
-from reportgen.progress import Silent
+from reportgen.core.pipeline import build
+from reportgen.core.progress import Silent
 from helpers import config, write_inputs
 
 
