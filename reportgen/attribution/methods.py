@@ -265,7 +265,7 @@ class _Rollout(SaliencyMethod):
     renderings = ((Roles.OVERLAY, "heat map"),)
     weighted: ClassVar[bool] = False
 
-    def unsupported(self, card):
+    def unsupported(self, card: Any) -> str | None:
         attentions = [info for info in card.layers if info.type in ATTENTION_TYPES]
         if not attentions:
             return "no global self-attention layer (windowed attention or none): rollout does not apply"

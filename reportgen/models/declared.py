@@ -135,7 +135,7 @@ class ModelSpec:
                           identity=lambda: identity)
 
 
-def module_spec(module: Any, where: str, remedy: str, input_size: int | None = None,
+def module_spec(module: torch.nn.Module, where: str, remedy: str, input_size: int | None = None,
                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                 classes: Sequence[str] | None = None) -> ModelSpec:
     """A bare torch module as a ``ModelSpec``: the input size, mean and std given, else read from
@@ -150,7 +150,7 @@ def module_spec(module: Any, where: str, remedy: str, input_size: int | None = N
         from timm.data import resolve_model_data_config
 
         config = resolve_model_data_config(module)
-    given = {"input_size": input_size if input_size is not None else config.get("input_size", (None,))[-1],
+    given: dict[str, Any] = {"input_size": input_size if input_size is not None else config.get("input_size", (None,))[-1],
              "mean": mean if mean is not None else config.get("mean"),
              "std": std if std is not None else config.get("std")}
     missing = [key for key, value in given.items() if value is None]
@@ -164,7 +164,7 @@ def module_spec(module: Any, where: str, remedy: str, input_size: int | None = N
                      mean=tuple(given["mean"]), std=tuple(given["std"]))
 
 
-def own_model(name: str, model: Any) -> Any:
+def own_model(name: str, model: UserModel) -> Declaration | ModelSpec:
     """A model passed from Python by ``name``, as declared: a bare torch module becomes a
     ``ModelSpec`` (``module_spec``); anything else is returned as it is."""
     if isinstance(model, torch.nn.Module):

@@ -220,7 +220,7 @@ class Saliency(Technique):
         settings = maps_settings(params, model, cam_layer)
         frames = frames_per_forward(4 * params.batch_size, model.card)  # the deletion check's, without gradients
         keep = [cam_layer] if cam_layer else []
-        failed: dict[str, tuple[Exception, int]] = {}  # method -> what it first raised, images it lost
+        failed = {}  # method -> (what it first raised, how many images it lost)
         done = 0
         for chunk, mine in batched_by_image(requests, settings.batch_size):
             position = {image.pixel_hash: index for index, image in enumerate(chunk)}
