@@ -269,12 +269,14 @@ class _Rollout(SaliencyMethod):
         attentions = [info for info in card.layers if info.type in ATTENTION_TYPES]
         if not attentions:
             return "no global self-attention layer (windowed attention or none): rollout does not apply"
-        sequences = {info.name: _token_sequence(card, info) for info in attentions}
-        unread = next((name for name, sequence in sequences.items() if sequence is None), None)
-        if unread is not None:
-            return (f"attention layer {unread} does not attend over one token grid of the image: rollout composes "
-                    "one token sequence through every attention layer")
-        counts = {name: prefix + rows * columns for name, (prefix, (rows, columns)) in sequences.items()}
+        counts: dict[str, int] = {}  # attention layer -> the tokens it attends over
+        for info in attentions:
+            sequence = _token_sequence(card, info)
+            if sequence is None:
+                return (f"attention layer {info.name} does not attend over one token grid of the image: rollout "
+                        "composes one token sequence through every attention layer")
+            prefix, (rows, columns) = sequence
+            counts[info.name] = prefix + rows * columns
         if len(set(counts.values())) > 1:
             first_at: dict[int, str] = {}
             for name, count in counts.items():
