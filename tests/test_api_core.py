@@ -96,7 +96,7 @@ def test_a_typed_override_wins_over_set_and_the_config_file(tmp_path):
 @pytest.mark.parametrize("overrides,text,reason", [
     ({"saliency": {"smoothgrad_samples": "many"}}, "saliency.smoothgrad_samples=many",
      "bad value 'many' for smoothgrad_samples: "),
-    ({"saliency": {"colour": 1}}, "saliency.colour=1", "unknown parameter 'colour'; valid: "),
+    ({"saliency": {"colour": 1}}, "saliency.colour=1", "unknown parameter 'colour'; `reportgen list params saliency` lists all"),
     ({"astrology": {"stars": 1}}, "astrology.stars=1", "unknown technique 'astrology'; valid: "),
 ])
 def test_bad_api_overrides_get_sets_one_line_error_naming_the_argument(tmp_path, overrides, text, reason):
