@@ -1,13 +1,13 @@
 """The cache key covers every input of a picture: every field of every technique's request, the
-model's card, and the code that computes it (tests/test_code_identity.py); fields declared with
+model's card, and the code that computes it (tests/core/test_code_identity.py); fields declared with
 ``not_keyed`` leave it alone."""
 import dataclasses
 
 import pytest
 
 from conftest import make_image
-from reportgen.artifacts import Request, is_keyed
-from reportgen.cache import cache_key
+from reportgen.core.artifacts import Request, is_keyed
+from reportgen.core.cache import cache_key
 from reportgen.techniques.base import Context, registry
 
 TECHNIQUES = list(registry().values())

@@ -9,29 +9,30 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reportgen.choices import WEIGHTS, check_choice
-from reportgen.code_identity import code_identity
-from reportgen.lazy import torch
+from reportgen.core.choices import WEIGHTS, check_choice
+from reportgen.core.code_identity import code_identity
+from reportgen.core.lazy import torch
 from reportgen.models import catalogue
 from reportgen.models.card import CARD_VERSION, IMAGENET_MEAN, IMAGENET_STD, RANDOM_SEED, ModelCard, package_version
 from reportgen.models.catalogue import checkpoints_dir
 from reportgen.models import timm_models
 from reportgen.models.embedded import LOCAL, LocalModel
 from reportgen.models.weights import checkpoint_for, fetch
-from reportgen.staging import atomic_write_bytes, sweep_abandoned
+from reportgen.core.staging import atomic_write_bytes, sweep_abandoned
 
 if TYPE_CHECKING:
-    from reportgen.cache import Cache
+    from reportgen.core.cache import Cache
 
-def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
-    """The model's card, from the cache when it is there (no torch import), else built."""
+def card_for(name: str, weights: str, cache: "Cache | None") -> ModelCard:
+    """The model's card, from the cache when it is there (no torch import), else built (and
+    cached, unless ``cache`` is None: ``reportgen.explain`` writes nothing)."""
     check_choice("weights", weights, WEIGHTS)
     timm_models.ensure(name)
     local = LOCAL.get(name)
     if local is not None and local.untrained:
         weights = "random"
     cache_name = _card_cache_name(name, weights, _declaration(local, weights) if local else [])
-    stored = _stored_card(cache, cache_name)
+    stored = _stored_card(cache, cache_name) if cache is not None else None
     if stored is not None:
         return ModelCard.from_json(stored)
     catalogue.check_name(name)
@@ -42,7 +43,8 @@ def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
         if checkpoint is not None:
             fetch(checkpoint)
     card = _build_card(name, weights)
-    _store_card(cache, cache_name, card)
+    if cache is not None:
+        _store_card(cache, cache_name, card)
     return card
 
 

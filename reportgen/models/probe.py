@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reportgen.lazy import torch
+from reportgen.core.lazy import torch
 from reportgen.models.card import RANDOM_SEED, LayerInfo
 from reportgen.models.layout import convert
 
@@ -44,11 +44,11 @@ def accepts(net: Any, height: int, width: int) -> bool:
 def forward_cost(net: Any, input_size: int) -> tuple[float, float]:
     """(GFLOP, MB of float32 activations) of one forward of one image at ``input_size``: the FLOPs
     torch's counter counts, and every leaf module's output (``hooks.leaf_output_elements``).
-    Counted, so the same on every machine: work sized by them (reportgen/budget.py) gives the same
+    Counted, so the same on every machine: work sized by them (reportgen/core/budget.py) gives the same
     pictures and cache keys wherever it runs."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from reportgen.hooks import leaf_output_elements
+    from reportgen.models.hooks import leaf_output_elements
 
     inputs = torch.zeros(1, 3, input_size, input_size)
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
@@ -77,7 +77,7 @@ def input_constraints(net: Any, input_size: int) -> tuple[int, int, int | None]:
 def probe_layers(net: Any, input_size: int, size_multiple: int = 1, fixed: bool = False) -> list[LayerInfo]:
     """Every named module with how its output reads as a map, its shape there, whether the class
     score's gradient reaches it, whether it relays a child's output, and when it finished."""
-    from reportgen.hooks import capture
+    from reportgen.models.hooks import capture
 
     named = [(n, m) for n, m in net.named_modules() if n]
     names = [n for n, _ in named]
@@ -117,7 +117,7 @@ def probe_layers(net: Any, input_size: int, size_multiple: int = 1, fixed: bool 
 
 
 def _shapes_wider(net: Any, names: list[str], input_size: int, multiple: int) -> dict[str, tuple[int, ...]]:
-    from reportgen.hooks import capture
+    from reportgen.models.hooks import capture
 
     wider = input_size + multiple * -(-WIDER_BY // multiple)
     with torch.inference_mode(), capture(net, names) as outputs:
@@ -127,7 +127,7 @@ def _shapes_wider(net: Any, names: list[str], input_size: int, multiple: int) ->
 
 def _changed_cells(net: Any, names: list[str], x: Any, first: dict[str, Any]) -> dict[str, Any]:
     """Per layer, which cells of its output change when the input's top-left quarter is redrawn."""
-    from reportgen.hooks import capture
+    from reportgen.models.hooks import capture
 
     bumped = x.clone()
     half = x.shape[2] // 2, x.shape[3] // 2

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from reportgen.hooks import forward_until
+from reportgen.models.hooks import forward_until
 from reportgen.optim import REGULARISERS
 
 Score = Callable[[torch.Tensor], dict[str, torch.Tensor]]

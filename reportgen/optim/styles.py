@@ -27,9 +27,9 @@ from reportgen.optim.ascent import Narrow, Plateau, ascent, frame_steps
 from reportgen.optim.objectives import Regulariser, Score, norm_regulariser
 from reportgen.optim.parameterisation import FourierImage, Parameterisation, PixelImage
 from reportgen.optim.transforms import TransformStack
-from reportgen.artifacts import Result
-from reportgen.batching import batched
-from reportgen.meta import AscentRoles, Meta
+from reportgen.core.artifacts import Result
+from reportgen.core.batching import batched
+from reportgen.core.meta import AscentRoles, Meta
 
 START_RANGE = (140 / 255, 180 / 255)  # the naive style's start: uniform grey-ish noise
 

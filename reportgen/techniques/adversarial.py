@@ -17,10 +17,10 @@ from typing import TypeAlias
 
 import numpy as np
 
-from reportgen.batching import batched
-from reportgen.choices import ParamError, check_choice, check_choices
-from reportgen.lazy import F, torch
-from reportgen.meta import AdversarialMeta, AdversarialRoles
+from reportgen.core.batching import batched
+from reportgen.core.choices import ParamError, check_choice, check_choices
+from reportgen.core.lazy import F, torch
+from reportgen.core.meta import AdversarialMeta, AdversarialRoles
 from reportgen.models.card import ModelError
 from reportgen.techniques import adversarial_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register, not_keyed, request_of
@@ -144,7 +144,7 @@ class Adversarial(Technique):
 def sized_steps(params: Params, card, budgets: int) -> int:
     """PGD's steps per budget, shrunk (to at least 3) until one input's attacks, every budget tried,
     fit ``budget_s`` (reportgen/budget.py; each step a forward and a backward)."""
-    from reportgen.budget import BACKWARD, scaled, share
+    from reportgen.core.budget import BACKWARD, scaled, share
 
     gflop = len(params.goals) * budgets * params.steps * BACKWARD * card.gflops
     return scaled(params.steps, share(params.budget_s, gflop), 3)

@@ -7,9 +7,9 @@ from typing import Sequence
 
 from markupsafe import Markup
 
-from reportgen import formats
-from reportgen.artifacts import Artifact, Manifest
-from reportgen.meta import AdversarialMeta, AdversarialRoles
+from reportgen.gallery import formats
+from reportgen.core.artifacts import Artifact, Manifest
+from reportgen.core.meta import AdversarialMeta, AdversarialRoles
 from reportgen.techniques.shared_view import Grid, meta_of
 
 GOALS = {"untargeted": "any other class", "targeted": "a chosen class"}  # goal -> what it aims at, in the pages' order

@@ -17,8 +17,8 @@ from typing import TypeAlias
 
 import numpy as np
 
-from reportgen.choices import check_choices
-from reportgen.meta import AscentRoles, ClassAscentMeta
+from reportgen.core.choices import check_choices
+from reportgen.core.meta import AscentRoles, ClassAscentMeta
 from reportgen.optim import REGULARISERS, STYLES, AscentParams, NaiveRun, RobustRun, fitted, run_of, sized
 from reportgen.techniques import class_ascent_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Technique, register, not_keyed

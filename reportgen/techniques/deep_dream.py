@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeAlias
 
 import numpy as np
 
-from reportgen import render
-from reportgen.lazy import F, torch
-from reportgen.choices import ACTIVATIONS, ParamError, check_choices
-from reportgen.meta import DeepDreamMeta, DreamRoles
+from reportgen.pictures import render
+from reportgen.core.lazy import F, torch
+from reportgen.core.choices import ACTIVATIONS, ParamError, check_choices
+from reportgen.core.meta import DeepDreamMeta, DreamRoles
 from reportgen.techniques import deep_dream_view
 from reportgen.techniques.base import NO_CONTEXT, Context, Request, Result, Technique, register, not_keyed, request_of
 
 if TYPE_CHECKING:  # imported for annotations only: planning must stay torch-free
     from reportgen.models import LoadedModel
-    from reportgen.progress import Progress
+    from reportgen.core.progress import Progress
 
 OBJECTIVES = ("one_channel", "all_channels")
 METHODS = ("simple", "octaves")
@@ -71,7 +71,7 @@ class Params:
     seed: int = 0  # seeds the jitter
     # images of one working size dreamed together, up to this many px
     batch_pixels: int = not_keyed(1 << 19, "how many go through the model at once")
-    # Seconds one image's dreams may take on one model (reportgen/budget.py): the working side
+    # Seconds one image's dreams may take on one model (reportgen/core/budget.py): the working side
     # shrinks (not below the model's input size) until their counted cost fits; 0: no limit
     budget_s: float = not_keyed(20.0, "the working side it shrinks is keyed")
 
@@ -229,7 +229,7 @@ def sized_side(params: Params, card, shape: tuple[int, int]) -> int | None:
     """The working side of an image of ``shape`` (height, width): ``params.working_side``, or
     smaller where the dreams' counted cost passes ``budget_s`` (pixels go as the side squared), never
     below the model's input size: its units expect objects at the scale they were trained on."""
-    from reportgen.budget import BACKWARD, share
+    from reportgen.core.budget import BACKWARD, share
 
     if params.working_side is None:
         return None

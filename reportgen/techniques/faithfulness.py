@@ -26,11 +26,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from reportgen import meta as metas
+from reportgen.core import meta as metas
 from reportgen.attribution.methods import METHODS, every_name
-from reportgen.choices import check_choices
-from reportgen.lazy import torch
-from reportgen.meta import FaithfulnessMeta, FaithfulnessRoles, SaliencyRoles
+from reportgen.core.choices import check_choices
+from reportgen.core.lazy import torch
+from reportgen.core.meta import FaithfulnessMeta, FaithfulnessRoles, SaliencyRoles
 from reportgen.techniques import faithfulness_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, batched, register, not_keyed, request_of
 from reportgen.techniques.saliency import _noise_seed
@@ -55,7 +55,7 @@ class Params:
     pointing_tolerance: float = 15.0  # pixels at a 224 px input (TorchRay's), scaled to the model's
     seed: int = 0
     batch_size: int = not_keyed(8, "how many go through the model at once")
-    # Seconds one image's curves may take on one model (reportgen/budget.py): the insertion and
+    # Seconds one image's curves may take on one model (reportgen/core/budget.py): the insertion and
     # deletion steps shrink (to 5 at the least) until their counted forwards fit; 0: no limit
     budget_s: float = not_keyed(12.0, "the step counts it shrinks are keyed")
 
@@ -121,7 +121,7 @@ def sized(params: Params, card, methods: int) -> Params:
     """``params`` with the insertion / deletion steps (to 5 at the least) and the ROAD fractions (to
     3, spread over the same range) shrunk by one share where one image's forwards (every map, the
     two baselines' included, through both curves and ROAD) would pass ``budget_s``."""
-    from reportgen.budget import scaled, share
+    from reportgen.core.budget import scaled, share
 
     forwards = (methods + len(BASELINE_MAPS)) * (2 * (params.steps + 1) + 2 * len(params.road_fractions))
     fraction = share(params.budget_s, forwards * card.gflops)
@@ -135,7 +135,7 @@ def sized(params: Params, card, methods: int) -> Params:
 
 def _score(params, model, request, progress, read) -> Result:
     from reportgen.attribution import cam, faithfulness as metrics, sanity
-    from reportgen.budget import frames_per_forward
+    from reportgen.core.budget import frames_per_forward
 
     scoring: Scoring = request.args
     methods = list(scoring.methods)

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from reportgen.batching import batched_by_image
-from reportgen.choices import ParamError
-from reportgen.meta import InversionMeta, InversionRoles
+from reportgen.core.batching import batched_by_image
+from reportgen.core.choices import ParamError
+from reportgen.core.meta import InversionMeta, InversionRoles
 from reportgen.optim import RobustRun
 from reportgen.techniques import feature_inversion_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, Unsupported, register, not_keyed, request_of
@@ -127,7 +127,7 @@ class FeatureInversion(Technique):
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.optim.objectives import feature_distance, total_variation
         from reportgen.optim.styles import run_requests
-        from reportgen.progress import Silent
+        from reportgen.core.progress import Silent
 
         layers = list(dict.fromkeys(r.args.layer for r in requests))
         network = model.for_gradients(layers)
@@ -157,7 +157,7 @@ class FeatureInversion(Technique):
 def sized_steps(params: Params, card, layers: int) -> int:
     """The step cap, shrunk (to at least 16) until one input's reconstructions from ``layers``
     layers fit ``budget_s`` (reportgen/budget.py; each step a forward and a backward)."""
-    from reportgen.budget import BACKWARD, scaled, share
+    from reportgen.core.budget import BACKWARD, scaled, share
 
     gflop = layers * params.robust_steps * BACKWARD * card.gflops
     return scaled(params.robust_steps, share(params.budget_s, gflop), 16)
@@ -166,8 +166,8 @@ def sized_steps(params: Params, card, layers: int) -> int:
 def _targets(model, network, images, layers: list[str], blur: float):
     """Each (image, layer)'s features at the model's input size, and the relative distance of the
     image blurred by ``blur`` px to them."""
-    from reportgen.hooks import forward_until
-    from reportgen.lazy import torch
+    from reportgen.models.hooks import forward_until
+    from reportgen.core.lazy import torch
     from reportgen.optim.optimisers import gaussian_blur
 
     pixels = model.to_tensor([image.pixels for image in images])

@@ -14,11 +14,11 @@ from typing import TypeAlias
 import numpy as np
 from markupsafe import Markup
 
-from reportgen import render
-from reportgen.batching import batched_by_image
-from reportgen.choices import ACTIVATIONS
-from reportgen.lazy import torch
-from reportgen.meta import FeatureMapRoles as Roles, FeatureMapsMeta
+from reportgen.pictures import render
+from reportgen.core.batching import batched_by_image
+from reportgen.core.choices import ACTIVATIONS
+from reportgen.core.lazy import torch
+from reportgen.core.meta import FeatureMapRoles as Roles, FeatureMapsMeta
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, Unsupported, register, not_keyed, request_of
 from reportgen.techniques import feature_maps_view
 from reportgen.techniques.shared_view import rows_by_place
@@ -124,7 +124,7 @@ class FeatureMaps(Technique):
 
 
 def _forward(model, images, layers):
-    from reportgen.hooks import forward_until
+    from reportgen.models.hooks import forward_until
 
     inputs = model.inputs([image.pixels for image in images])
     outputs = forward_until(model.module, inputs, layers)

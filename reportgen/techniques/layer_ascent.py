@@ -11,7 +11,7 @@ the input-image patches where the unit's activation peaks, and the highest activ
 inputs, against which the visualisation's own peak is shown. Those depend on the input images, so
 that artifact's spec holds the pixel hashes of every input: it is recomputed when any input
 changes, and only then. With ``examples_dir`` (``--examples DIR``) they come from that folder
-instead, mined in one streaming pass per model (reportgen/dataset_examples.py) and keyed by the
+instead, mined in one streaming pass per model (reportgen/techniques/dataset_examples.py) and keyed by the
 folder's content.
 
 The default regulariser is none: Adam weight decay 1e-6, as in the classic scripts, is no regulariser to
@@ -24,10 +24,10 @@ from typing import Iterator, TypeAlias
 
 import numpy as np
 
-from reportgen import render
-from reportgen.choices import ParamError, check_choice, check_choices
-from reportgen.dataset_examples import ExamplesError, Mined, example_folder, mine
-from reportgen.meta import Example, LayerAscentRoles, ExamplesMeta, UnitMeta
+from reportgen.pictures import render
+from reportgen.core.choices import ParamError, check_choice, check_choices
+from reportgen.techniques.dataset_examples import ExamplesError, Mined, example_folder, mine
+from reportgen.core.meta import Example, LayerAscentRoles, ExamplesMeta, UnitMeta
 from reportgen.optim import REGULARISERS, STYLES, AscentParams, NaiveRun, RobustRun, fitted, run_of, sized
 from reportgen.techniques import layer_ascent_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register, not_keyed, request_of
@@ -187,8 +187,8 @@ def channel_maps(model, pictures, layer: str, filter_index: int, side: int | Non
     """One channel's activation map (float HxW) for each uint8 picture, resized whole to ``side``
     px square (None: the picture's own size; either fitted to the sizes the model accepts), as the
     model sees it, whatever the layer's layout."""
-    from reportgen.hooks import forward_until
-    from reportgen.lazy import torch
+    from reportgen.models.hooks import forward_until
+    from reportgen.core.lazy import torch
 
     maps = []
     with torch.inference_mode():
@@ -201,7 +201,7 @@ def channel_maps(model, pictures, layer: str, filter_index: int, side: int | Non
 
 def dataset_examples(model, requests: list[Request], params: Params, progress) -> Iterator[tuple[Request, Result]]:
     """Every requested unit's dataset examples, from one pass over their images (the inputs, or
-    the examples folder read lazily in batches; reportgen/dataset_examples.py)."""
+    the examples folder read lazily in batches; reportgen/techniques/dataset_examples.py)."""
     if not requests:
         return
     first: UnitExamples = requests[0].args

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reportgen.lazy import torch
-from reportgen.meta import Prediction, PredictionRoles as Roles, PredictionsMeta
+from reportgen.core.lazy import torch
+from reportgen.core.meta import Prediction, PredictionRoles as Roles, PredictionsMeta
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, batched, register, not_keyed
 
 

@@ -1,15 +1,15 @@
 """Building blocks of every technique's page view: artifacts by (model, image), a model's part of a
 page, a row of the per-input page, a picture's shown size, anchors. Torch-free, as every ``*_view``
 module: the site imports them, and they shape pages, never pictures (``code_identity``). Numbers
-are written by ``reportgen.formats``."""
+are written by ``reportgen.gallery.formats``."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from typing import Generic, Iterable, Protocol, Sequence, TypeVar
 
-from reportgen.artifacts import Artifact, File, ModelInfo
-from reportgen.meta import Meta
+from reportgen.core.artifacts import Artifact, File, ModelInfo
+from reportgen.core.meta import Meta
 
 M = TypeVar("M", bound=Meta)
 Table = TypeVar("Table")

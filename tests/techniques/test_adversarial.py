@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reportgen import render
-from reportgen.artifacts import Request, Skip
-from reportgen.lazy import torch
-from reportgen.progress import Silent
+from reportgen.pictures import render
+from reportgen.core.artifacts import Request, Skip
+from reportgen.core.lazy import torch
+from reportgen.core.progress import Silent
 from reportgen.techniques.adversarial import classify
 from reportgen.techniques.base import ParamError, registry
 
@@ -94,7 +94,7 @@ def test_a_build_shows_both_on_their_pages_the_input_pages_and_the_overview(tmp_
     from click.testing import CliRunner
 
     from helpers import write_inputs
-    from reportgen.cli import main
+    from reportgen.interface.cli import main
 
     write_inputs(tmp_path / "inputs")
     args = ["build", str(tmp_path / "inputs"), "--models", "tiny", "--techniques", "feature_inversion,adversarial",

@@ -15,11 +15,11 @@ from torch import nn
 from PIL import Image
 
 from reportgen import models
-from reportgen.artifacts import Request
-from reportgen.overrides import parse_overrides
-from reportgen.images import InputImage, hash_pixels
-from reportgen.pipeline import build
-from reportgen.progress import Silent
+from reportgen.core.artifacts import Request
+from reportgen.interface.overrides import parse_overrides
+from reportgen.pictures.images import InputImage, hash_pixels
+from reportgen.core.pipeline import build
+from reportgen.core.progress import Silent
 from reportgen.techniques.base import Context, registry
 from reportgen.techniques.saliency import SaliencyRequest
 

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from reportgen.artifacts import Request
-from reportgen.hooks import forward_until
+from reportgen.core.artifacts import Request
+from reportgen.models.hooks import forward_until
 from reportgen.models import ModelError
 from reportgen.optim.optimisers import gaussian_blur
-from reportgen.progress import Silent
+from reportgen.core.progress import Silent
 from reportgen.techniques.base import ParamError, registry
 from reportgen.techniques.feature_maps import map_layers
 

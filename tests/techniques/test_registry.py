@@ -8,14 +8,21 @@ import pytest
 import torch
 from torch import nn
 
-from reportgen.artifacts import Request
-from reportgen.cache import cache_key
-from reportgen.hooks import hooks_left
-from reportgen.meta import load
-from reportgen.progress import Silent
+from reportgen.core.artifacts import Request
+from reportgen.core.cache import cache_key
+from reportgen.models.hooks import hooks_left
+from reportgen.core.meta import load
+from reportgen.core.progress import Silent
 from reportgen.techniques.base import PRESETS, Context, registry
+from conftest import make_image
 
 TECHNIQUES = list(registry().values())
+
+
+@pytest.fixture
+def images(images, technique):
+    """The two inputs, and more where a technique needs more to make anything (``min_inputs``)."""
+    return images + [make_image(f"{n}.png", 40, 40, n) for n in range(len(images), technique.min_inputs)]
 
 
 def planned(technique, card, images, cache, preset="quick", model=None):
