@@ -79,7 +79,7 @@ def feature_distance(module: nn.Module, layers: Sequence[str], targets: Sequence
         for layer in dict.fromkeys(layers):
             rows = [row for row, name in enumerate(layers) if name == layer]
             seen = images if len(rows) == len(images) else images[rows]
-            output = as_maps(layer, forward_until(module, seen, [layer])[layer], tuple(images.shape[-2:]))
+            output = as_maps(layer, forward_until(module, seen, [layer])[layer], (images.shape[-2], images.shape[-1]))
             for position, row in enumerate(rows):
                 target = targets[row]
                 distances[row] = (output[position] - target).norm() / target.norm().clamp_min(1e-12)

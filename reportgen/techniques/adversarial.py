@@ -163,7 +163,7 @@ class Found:
 def _fool(model, network, batch: list[Request]) -> list[Result]:
     """The attack of ``batch`` (one Attack for all): every budget in turn for the inputs not yet fooled."""
     attack: Attack = batch[0].args
-    photos = _uint8(model.to_tensor([request.image.pixels for request in batch]))
+    photos = _uint8(model.to_tensor([request.image.pixels for request in batch if request.image is not None]))
     before = classify(model, photos)
     originals = before.argmax(1)
     found: list[Found | None] = [None] * len(batch)
