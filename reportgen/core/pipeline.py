@@ -81,6 +81,7 @@ class Plan:
     planned: list[Planned]
     unsupported: list[Skip]
     entries: dict[str, Entry]
+    code: str  # the code identity every key covers (code_identity)
     sketched: list[str] = field(default_factory=list)  # models whose card a dry run sketched (none was cached)
 
     @property
@@ -97,12 +98,31 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
     except CacheError as error:
         raise BuildError(str(error)) from None
     cache.sweep()
-    entries, misses = dict(plan.entries), plan.misses
-    report = BuildReport(images=plan.images, cached=len(entries), skipped=plan.skipped, unsupported=plan.unsupported)
-    log.info("%d artifacts planned: %d in the cache, %d to compute", len(plan.planned), len(entries), len(misses))
+    entries, misses, planned, unsupported = dict(plan.entries), plan.misses, list(plan.planned), list(plan.unsupported)
+    report = BuildReport(images=plan.images, cached=len(entries), skipped=plan.skipped, unsupported=unsupported)
+    log.info("%d artifacts planned: %d in the cache, %d to compute", len(planned), len(entries), len(misses))
+
+    def readers_of_what_exists(model: str) -> list[Planned]:
+        """Once the model's other jobs are done: its readers planned again where some artifact they
+        read failed (so that their keys cover what they read), and those of them not in the cache."""
+        nonlocal planned
+        planned, skips = _reading_what_exists(planned, entries, plan, cache.get, model)
+        for skip in skips:
+            log.warning(str(skip))
+        unsupported.extend(skips)
+        todo = []
+        for item in (p for p in planned if p.model == model and p.technique.reads and p.key not in entries):
+            entry = cache.get(item.key)
+            if entry is None:
+                todo.append(item)
+            else:
+                entries[item.key] = entry
+                report.cached += 1
+        return todo
+
     if misses:
-        _compute(misses, plan.cards, plan.params, config, cache, entries, report, progress)
-    report.manifest = _manifest(config, cache, plan.cards, plan.images, plan.planned, entries, plan.unsupported)
+        _compute(misses, readers_of_what_exists, plan.cards, plan.params, config, cache, entries, report, progress)
+    report.manifest = _manifest(config, cache, plan.cards, plan.images, planned, entries, unsupported)
     return report
 
 
@@ -151,7 +171,7 @@ def make_plan(config: BuildConfig, dry: bool = False) -> Plan:
     for skip in unsupported:
         log.warning(str(skip))
     entries = {item.key: entry for item in planned if (entry := look(item.key)) is not None}
-    return Plan(techniques, params, images, skipped, cards, planned, unsupported, entries, sketched)
+    return Plan(techniques, params, images, skipped, cards, planned, unsupported, entries, code, sketched)
 
 
 def check_names(config: BuildConfig) -> list[Technique]:
@@ -195,11 +215,15 @@ def _cached_card(name: str, weights: str, cache: Cache) -> ModelCard | None:
 
 
 def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, images: list[InputImage],
-          read: Callable[[str], Entry | None], code: str) -> tuple[list[Planned], list[Skip]]:
+          read: Callable[[str], Entry | None], code: str,
+          before: list[Planned] | None = None) -> tuple[list[Planned], list[Skip]]:
+    """Each technique's requests on one model, keyed; ``before``: artifacts planned already that
+    a technique may read."""
     planned: list[Planned] = []
     skips: list[Skip] = []
     for technique in techniques:
-        upstream = tuple((p.request, p.key) for p in planned if technique.reads and p.technique.name == technique.reads)
+        upstream = tuple((p.request, p.key) for p in [*(before or []), *planned]
+                         if technique.reads and p.technique.name == technique.reads)
         try:
             requests = technique.plan(params[technique.name], card, images if technique.per_image else [],
                                       Context(upstream, read))
@@ -218,23 +242,59 @@ def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, 
     return planned, skips
 
 
-def _compute(misses, cards, params, config, cache, entries, report, progress) -> None:
+def _reading_what_exists(planned: list[Planned], entries: dict[str, Entry], plan: Plan,
+                         read: Callable[[str], Entry | None], model: str) -> tuple[list[Planned], list[Skip]]:
+    """``planned`` with each reader technique on ``model`` that reads an artifact which did not come
+    to be (a failed saliency method's maps) planned again from the artifacts that exist: it then
+    works with what exists, and its key covers exactly that."""
+    def missing(item: Planned) -> bool:
+        reads = item.request.reads.values()
+        return any(key not in entries for value in reads for key in ([value] if isinstance(value, str) else value))
+
+    again = {(item.technique, item.model) for item in planned
+             if item.model == model and item.technique.reads and missing(item)}
+    kept: list[Planned] = []
+    skips: list[Skip] = []
+    replanned: set[tuple[Technique, str]] = set()
+    for item in planned:
+        if (item.technique, item.model) not in again:
+            kept.append(item)
+        elif (item.technique, item.model) not in replanned:  # planned again where its first request was
+            replanned.add((item.technique, item.model))
+            existing = [p for p in planned if p.model == item.model and p.technique.name == item.technique.reads
+                        and p.key in entries]
+            again_planned, skipped = _plan([item.technique], plan.params, plan.cards[item.model], plan.images, read,
+                                           plan.code, existing)
+            kept += again_planned
+            skips += skipped
+    return kept, skips
+
+
+def _compute(misses, readers, cards, params, config, cache, entries, report, progress) -> None:
+    """Compute the ``misses``, each model loaded once: the techniques that read no other's
+    artifacts, then the model's readers as ``readers(model)`` gives them once those are done."""
     from reportgen.core.executors import ExecutorError, Job, executor_for
     from reportgen.models import require_weights
 
-    jobs = []
-    for model in dict.fromkeys(m.model for m in misses):
-        for technique in dict.fromkeys(m.technique for m in misses if m.model == model):
-            todo = [m for m in misses if m.model == model and m.technique is technique]
-            jobs.append(Job(model, technique.name, tuple(m.request for m in todo), tuple(m.key for m in todo)))
-    readers = {name for name, technique in registry().items() if technique.reads}
-    waves = [[j for j in jobs if j.technique not in readers], [j for j in jobs if j.technique in readers]]
+    def jobs(todo: list[Planned]) -> list[Job]:
+        made = []
+        for technique in dict.fromkeys(m.technique for m in todo):
+            mine = [m for m in todo if m.technique is technique]
+            made.append(Job(mine[0].model, technique.name, tuple(m.request for m in mine), tuple(m.key for m in mine)))
+        return made
+
+    def first(model: str) -> list[Job]:
+        return jobs([m for m in misses if m.model == model and not m.technique.reads])
+
+    def then(model: str) -> list[Job]:
+        return jobs(readers(model))
+
     try:
         for name in dict.fromkeys(m.model for m in misses):
             require_weights(cards[name])
         executor = executor_for(config.executor, config.ray_address, config.ray_workers, config.user_models)
-        finished = (done for wave in waves if wave for done in executor.run(wave, cards, params, config.device, cache, progress))
-        for done in finished:
+        models = list(dict.fromkeys(m.model for m in misses))
+        for done in executor.run(models, (first, then), cards, params, config.device, cache, progress):
             entries.update(done.stored)
             report.computed += len(done.stored)
             if done.error is not None:

@@ -88,7 +88,7 @@ class Layout:
                          formats.count(len(self.manifest.images), "input"), formats.count(len(models), "model"),
                          accuracy_rows(self.accuracy, self.misses), self.accuracy[0].k if self.accuracy else 0,
                          [distribution_table(found) for found in self.distribution],
-                         [Card(s, f"{counts[s.name]} artifacts") for s in self.manifest.sections])
+                         [Card(s, f"{counts[s.name]} artifacts", registry()[s.name].classic) for s in self.manifest.sections])
 
     def section(self, name: str) -> Iterator[tuple[Page, SectionPage]]:
         """Each page of a technique and its view; the technique's view is computed once, over every input."""

@@ -24,10 +24,11 @@ from reportgen.core.staging import atomic_write_bytes, sweep_abandoned
 if TYPE_CHECKING:
     from reportgen.core.cache import Cache
 
-def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
-    """The model's card, from the cache when it is there (no torch import), else built."""
+def card_for(name: str, weights: str, cache: "Cache | None") -> ModelCard:
+    """The model's card, from the cache when it is there (no torch import), else built (and
+    cached, unless ``cache`` is None: ``reportgen.explain`` writes nothing)."""
     weights, cache_name = _cached_as(name, weights)
-    stored = cache.read_card(cache_name)
+    stored = cache.read_card(cache_name) if cache is not None else None
     if stored is not None:
         return ModelCard.from_json(stored)
     catalogue.check_name(name)
@@ -38,7 +39,8 @@ def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
         if checkpoint is not None:
             fetch(checkpoint)
     card = _build_card(name, weights)
-    _store_card(cache, cache_name, card)
+    if cache is not None:
+        _store_card(cache, cache_name, card)
     return card
 
 

@@ -72,6 +72,8 @@ class Technique:
     name: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str] = ""
+    # The classic it reproduces, with the paper ("Zeiler & Fergus 2014, ..."): the overview names it.
+    classic: ClassVar[str] = ""
     version: ClassVar[int] = 1
     Params: ClassVar[type]
     # What ``compute`` reports: its ``Result.meta`` type (a ``reportgen.core.meta.Meta``, or a union of
@@ -98,6 +100,13 @@ class Technique:
     # Styles (``meta.style``) whose single runs end at other optima under other CPU kernels
     # (measured): their regression check judges each run loosely and each set by its means.
     chaotic_styles: ClassVar[tuple[str, ...]] = ()
+    # Raw roles that hold points of an embedding (N x 2), whose layout turns, mirrors and drifts under
+    # other CPU kernels: the regression check compares which points are each point's nearest
+    # neighbours (``Tolerance.neighbours``), and where those hold, not the pictures drawn from them.
+    neighbourhoods: ClassVar[tuple[str, ...]] = ()
+    # The fewest inputs its artifacts say anything about (a map of the folder): ``plan`` skips the
+    # technique with one line below it; registry-wide tests give it that many.
+    min_inputs: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -56,6 +56,8 @@ class ClassAscent(Technique):
     """
     name = "class_ascent"
     title = "Class ascent (class models)"
+    classic = ("Simonyan, Vedaldi & Zisserman 2014, \u201cDeep inside convolutional networks\u201d (class models); "
+               "robust style: Olah, Mordvintsev & Schubert 2017, \u201cFeature visualization\u201d (Distill)")
     description = (
         "Starting from a plain image, gradient ascent changes the pixels until the model's score "
         "for a class is as high as it gets, optionally with a regulariser on the pixel values (L1, L2). The "

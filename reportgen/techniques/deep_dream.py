@@ -142,6 +142,7 @@ class DeepDream(Technique):
     """
     name = "deep_dream"
     title = "Deep Dream"
+    classic = "Mordvintsev, Olah & Tyka 2015, \u201cInceptionism: going deeper into neural networks\u201d (DeepDream)"
     description = (
         "Gradient ascent on a real photo: the image is changed so that a deep layer (one filter, "
         "or the whole layer) responds more strongly, and what the layer looks for appears in it. "

@@ -78,6 +78,9 @@ class Scoring:
 class Faithfulness(Technique):
     name = "faithfulness"
     title = "Faithfulness"
+    classic = ("Petsiuk, Das & Saenko 2018 (insertion, deletion); Rong et al. 2022 (ROAD); "
+               "Adebayo et al. 2018, \u201cSanity checks for saliency maps\u201d; "
+               "Zhang et al. 2018 (pointing game)")
     description = (
         "How far each saliency map can be trusted, over all input images: insertion and deletion "
         "(Petsiuk et al. 2018), ROAD (Rong et al. 2022), cascading model randomisation (Adebayo et "

@@ -92,6 +92,8 @@ class LayerAscent(Technique):
     """
     name = "layer_ascent"
     title = "Layer ascent (what one unit responds to)"
+    classic = ("Erhan et al. 2009 (activation maximisation); Olah, Mordvintsev & Schubert 2017 (Distill); "
+               "dataset examples: Zeiler & Fergus 2014, Girshick et al. 2014")
     description = (
         "The same gradient ascent as the class models, but maximising the mean activation of one "
         "unit (one filter's channel) of an intermediate layer: what that unit responds to. Naive "

@@ -119,3 +119,16 @@ def test_the_counted_cost_follows_the_plans_sizing(tiny_card, images):
         if technique.per_image and technique.name != "faithfulness":
             one = _planned_cost(technique, unlimited, costly, images[:1])
             assert _planned_cost(technique, unlimited, costly, images) > one > 0, technique.name
+def test_score_and_ablation_cam_evaluate_at_most_the_layers_channels_and_fewer_on_a_costly_model(tiny_card, images):
+    from reportgen.techniques.saliency import planned
+
+    technique = registry()["saliency"]
+    params = dataclasses.replace(technique.params_for("standard"), methods=("scorecam", "ablationcam"), sanity=False)
+    assert {r.spec["cam_channels"] for r in technique.plan(params, tiny_card, images)} == {16}  # the layer's 16 of 256
+    wide = tuple(dataclasses.replace(info, channels=1024) if info.name in ("features", "features.5") else info
+                 for info in tiny_card.layers)  # the CAM layer (features.5, widened to features) made wider
+    costly = technique.plan(params, dataclasses.replace(tiny_card, layers=wide, gflops=30.0), images)
+    assert {r.spec["cam_channels"] for r in costly} == {64}  # 256 shrunk by the smallest share
+    assert planned(params, [r.args for r in costly]).cam_channels == 64
+    every = dataclasses.replace(params, cam_channels=0)  # the full preset's: every channel
+    assert {r.spec["cam_channels"] for r in technique.plan(every, dataclasses.replace(tiny_card, layers=wide), images)} == {1024}

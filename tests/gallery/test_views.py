@@ -1,5 +1,5 @@
 from reportgen.techniques.base import registry
-from test_artifacts import artifact, manifest
+from helpers import artifact, manifest
 
 
 def test_saliency_averages_are_computed_in_python_over_the_images_that_have_one():

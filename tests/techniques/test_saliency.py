@@ -16,7 +16,7 @@ from reportgen.models import ModelError
 from reportgen.core.progress import Silent
 from reportgen.core.artifacts import Skip
 from reportgen.techniques.base import registry
-from reportgen.attribution.methods import colour_picture, gray_picture
+from reportgen.attribution.methods import LayerMapCAM, colour_picture, gray_picture
 from reportgen.techniques.saliency import METHODS, cam_layer_for
 
 SALIENCY = registry()["saliency"]
@@ -67,7 +67,7 @@ def test_every_method_renders_at_the_images_aspect_with_its_raw_map(tiny, tiny_c
         assert all(abs(p.shape[1] / p.shape[0] - width / height) < 0.01 for p in pictures)
         if method == "gradcam":
             assert set(result.images) == {"overlay"} and result.arrays["cam"].shape == (16, 16)
-        elif method in ("hirescam", "layercam"):  # kept at the input's size: their maps are per cell
+        elif isinstance(METHODS[method], LayerMapCAM):  # the other CAMs: kept at the input's size
             assert set(result.images) == {"overlay"} and result.arrays["attribution"].shape == (1, 32, 32)
             assert (result.arrays["attribution"] >= 0).all()
         else:
@@ -102,7 +102,8 @@ def test_pinned_labels_choose_the_class_explained(tiny, tiny_card, images):
 
 
 def test_an_images_maps_do_not_depend_on_its_batch(tiny, tiny_card, images):
-    params = dataclasses.replace(SMALL, methods=("guided", "smoothgrad", "integrated_gradients"), sanity=False)
+    params = dataclasses.replace(SMALL, methods=("guided", "smoothgrad", "integrated_gradients", "scorecam", "ablationcam"),
+                                 sanity=False, batch_size=3)  # Score-CAM's and Ablation-CAM's batches mix the images
     together = run(params, tiny, tiny_card, images)
     alone = run(params, tiny, tiny_card, images[1:])
     for key, result in alone.items():
