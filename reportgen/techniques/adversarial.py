@@ -131,6 +131,11 @@ class Adversarial(Technique):
             requests += [Request(goal, attack, image) for image in images]
         return requests
 
+    def gflop(self, params, card, requests):
+        from reportgen.core.budget import BACKWARD
+
+        return sum(len(request.args.epsilons) * request.args.steps * BACKWARD * card.gflops for request in requests)
+
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         network = model.for_gradients()
         done = 0

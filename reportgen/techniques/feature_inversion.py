@@ -124,6 +124,11 @@ class FeatureInversion(Technique):
             requests += [Request(layer, inversion, image) for image in images]
         return requests
 
+    def gflop(self, params, card, requests):
+        from reportgen.core.budget import BACKWARD
+
+        return sum(request.args.run.robust_steps * BACKWARD * card.gflops for request in requests)
+
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.optim.objectives import feature_distance, total_variation
         from reportgen.optim.styles import run_requests
