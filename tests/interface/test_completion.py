@@ -39,7 +39,7 @@ def test_techniques_and_set_fields_complete():
     fields = complete("reportgen build --set saliency.")
     assert "saliency.methods=" in fields and "saliency.budget_s=" in fields
     assert complete("reportgen build --set saliency.ig_s") == ["saliency.ig_steps="]
-    assert complete("reportgen list params fea") == ["feature_maps"]
+    assert complete("reportgen list params feature_m") == ["feature_maps"]
 
 
 def test_layers_complete_from_the_cached_card(tmp_path):
