@@ -32,11 +32,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from reportgen import meta as metas
+from reportgen.core import meta as metas
 from reportgen.attribution.methods import METHODS, every_name
-from reportgen.choices import check_choices
-from reportgen.lazy import torch
-from reportgen.meta import FaithfulnessMeta, FaithfulnessRoles, SaliencyRoles
+from reportgen.core.choices import check_choices
+from reportgen.core.lazy import torch
+from reportgen.core.meta import FaithfulnessMeta, FaithfulnessRoles, SaliencyRoles
 from reportgen.techniques import faithfulness_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, batched, register, not_keyed, request_of
 from reportgen.techniques.saliency import _noise_seed
@@ -61,7 +61,7 @@ class Params:
     pointing_tolerance: float = 15.0  # pixels at a 224 px input (TorchRay's), scaled to the model's
     seed: int = 0
     batch_size: int = not_keyed(8, "how many go through the model at once")
-    # Seconds one image's curves may take on one model (reportgen/budget.py): the insertion and
+    # Seconds one image's curves may take on one model (reportgen/core/budget.py): the insertion and
     # deletion steps shrink (to 5 at the least) until their counted forwards fit; 0: no limit
     budget_s: float = not_keyed(12.0, "the step counts it shrinks are keyed")
 
@@ -84,6 +84,9 @@ class Scoring:
 class Faithfulness(Technique):
     name = "faithfulness"
     title = "Faithfulness"
+    classic = ("Petsiuk, Das & Saenko 2018 (insertion, deletion); Rong et al. 2022 (ROAD); "
+               "Adebayo et al. 2018, \u201cSanity checks for saliency maps\u201d; "
+               "Zhang et al. 2018 (pointing game)")
     description = (
         "How far each saliency map can be trusted, over all input images: insertion and deletion "
         "(Petsiuk et al. 2018), ROAD (Rong et al. 2022), cascading model randomisation (Adebayo et "
@@ -118,19 +121,27 @@ class Faithfulness(Technique):
         reads = {m: [maps[(i.pixel_hash, m)] for i in ordered] for m in methods}
         return [Request("scores", scoring, inputs=tuple(ordered), reads=reads)]
 
+    def gflop(self, params, card, requests):
+        return sum(len(r.inputs) * forwards(r.args.steps, r.args.road_fractions, len(r.args.methods)) * card.gflops
+                   for r in requests)
+
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         for request in requests:
             yield request, _score(params, model, request, progress, context.read)
+
+
+def forwards(steps: int, road_fractions, methods: int) -> int:
+    """One image's forwards: every map, the two baselines' included, through both curves and ROAD."""
+    return (methods + len(BASELINE_MAPS)) * (2 * (steps + 1) + 2 * len(road_fractions))
 
 
 def sized(params: Params, card, methods: int) -> Params:
     """``params`` with the insertion / deletion steps (to 5 at the least) and the ROAD fractions (to
     3, spread over the same range) shrunk by one share where one image's forwards (every map, the
     two baselines' included, through both curves and ROAD) would pass ``budget_s``."""
-    from reportgen.budget import scaled, share
+    from reportgen.core.budget import scaled, share
 
-    forwards = (methods + len(BASELINE_MAPS)) * (2 * (params.steps + 1) + 2 * len(params.road_fractions))
-    fraction = share(params.budget_s, forwards * card.gflops)
+    fraction = share(params.budget_s, forwards(params.steps, params.road_fractions, methods) * card.gflops)
     if fraction == 1.0:
         return params
     fractions, count = params.road_fractions, scaled(len(params.road_fractions), fraction, 3)
@@ -141,7 +152,7 @@ def sized(params: Params, card, methods: int) -> Params:
 
 def _score(params, model, request, progress, read) -> Result:
     from reportgen.attribution import faithfulness as metrics
-    from reportgen.budget import frames_per_forward
+    from reportgen.core.budget import frames_per_forward
 
     scoring: Scoring = request.args
     methods = list(scoring.methods)

@@ -7,10 +7,10 @@ from typing import Sequence
 
 from markupsafe import Markup
 
-from reportgen import formats
-from reportgen.artifacts import Artifact, Manifest, ModelInfo
+from reportgen.gallery import formats
+from reportgen.core.artifacts import Artifact, Manifest, ModelInfo
 from reportgen.attribution.methods import METHODS
-from reportgen.meta import FaithfulnessMeta
+from reportgen.core.meta import FaithfulnessMeta
 from reportgen.techniques import faithfulness_stats as stats
 from reportgen.techniques.shared_view import mean, meta_of
 

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import traceback
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from reportgen import render
-from reportgen.batching import batched_by_image
-from reportgen.attribution.methods import METHODS, chosen, every_name
-from reportgen.choices import check_choice
-from reportgen.lazy import torch
-from reportgen.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
+from reportgen.pictures import render
+from reportgen.core.batching import batched_by_image
+from reportgen.attribution.methods import METHODS, SaliencyMethod, chosen, every_name
+from reportgen.core.choices import check_choice
+from reportgen.core.errors import first_line
+from reportgen.core.lazy import torch
+from reportgen.core.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
 from reportgen.models import ModelError
 from reportgen.techniques import saliency_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register, not_keyed, request_of
-from reportgen import formats
+from reportgen.gallery import formats
 
 IG_BASELINES = {"black": 0.0, "white": 1.0, "mean": None}  # pixel value; None = the dataset mean (0 after normalising)
 CLASSIC_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}  # the last convolution block's ReLU
@@ -41,12 +43,15 @@ class Params:
     smoothgrad_noise: float = 0.15  # noise spread as a fraction of the input's value range
     ig_steps: int = 8  # Gauss-Legendre points along the path
     ig_baseline: str = "black"  # black, white or mean (the dataset's mean colour)
+    # Score-CAM's and Ablation-CAM's CAM-layer channels per image, one forward each (those with the
+    # largest total activation; the others weigh nothing); 0: every channel
+    cam_channels: int = 256
     sanity: bool = True  # randomisation test + deletion score
     randomisation_stages: int = 2  # cascade steps from the top layer down; the last randomises all; 0: none
     deletion_steps: int = 10  # 0: no deletion score
     seed: int = 0
     batch_size: int = not_keyed(8, "how many go through the model at once")
-    # Seconds one image's maps may take on one model (reportgen/budget.py): SmoothGrad's samples and
+    # Seconds one image's maps may take on one model (reportgen/core/budget.py): SmoothGrad's samples and
     # Integrated Gradients' steps (to 4 at the least) and the deletion steps (to 5) shrink until
     # the counted passes fit; 0: no limit
     budget_s: float = not_keyed(10.0, "the step counts it shrinks are keyed")
@@ -77,7 +82,26 @@ class SaliencyRequest:
     smoothgrad_noise: float | None = None
     ig_steps: int | None = None
     ig_baseline: str | None = None
+    cam_channels: int | None = None
     seed: int | None = None
+
+
+NO_CAM_LAYER = "no layer with a feature map that the class score's gradient reaches"
+
+
+class MethodFailed(Exception):
+    """Methods that raised on some images; the other methods' maps of those images were stored.
+    The first line names each method; the rest of the message holds their tracebacks."""
+
+
+def applicable(params: Params, card) -> tuple[list[SaliencyMethod], str | None, dict[str, str]]:
+    """The chosen methods the model can have, the CAM layer they read (None: none reads one), and
+    why each other chosen method does not apply (method -> reason, a plan-time skip)."""
+    methods = chosen(params.methods)
+    cam_layer = cam_layer_for(params, card) if any(m.uses_cam for m in methods) else None
+    reasons = {m.name: NO_CAM_LAYER for m in methods if m.uses_cam and cam_layer is None}
+    reasons.update((m.name, reason) for m in methods if m.name not in reasons and (reason := m.unsupported(card)))
+    return [m for m in methods if m.name not in reasons], cam_layer, reasons
 
 
 REARRANGING = {"Permute", "Flatten", "Unflatten"}  # parameter-free reshuffles: never the layer a CAM explains
@@ -128,7 +152,7 @@ class Saliency(Technique):
 
     Params: ``methods`` (names), ``cam_layer`` (empty: chosen by ``cam_layer_for``), SmoothGrad's
     ``smoothgrad_samples`` / ``smoothgrad_noise``, Integrated Gradients' ``ig_steps`` /
-    ``ig_baseline``, ``sanity`` with ``randomisation_stages`` / ``deletion_steps``, ``seed``,
+    ``ig_baseline``, Score-CAM's and Ablation-CAM's ``cam_channels``, ``sanity`` with ``randomisation_stages`` / ``deletion_steps``, ``seed``,
     ``batch_size``, ``budget_s`` (per image; ``sized`` shrinks the samples and steps to fit it). An artifact's key holds only the fields its method reads (``key_fields``).
     Meta: ``SaliencyMeta``: the class explained (``class_index``, ``class_name``, ``class_source``,
     ``probability``), the model's top-1 (``top1_index``, ``top1_name``), and where they apply the
@@ -138,20 +162,26 @@ class Saliency(Technique):
     """
     name = "saliency"
     title = "Saliency maps"
+    classic = ("Simonyan, Vedaldi & Zisserman 2014 (data gradients); Zeiler & Fergus 2014 (deconvnet); "
+               "Springenberg et al. 2015 (guided backprop); Selvaraju et al. 2017 (Grad-CAM); "
+               "Smilkov et al. 2017 (SmoothGrad); Sundararajan et al. 2017 (Integrated Gradients)")
     description = (
         "Which pixels the explained class's score is most sensitive to. Vanilla gradients, DeconvNet "
         "and guided backpropagation differ only in how ReLUs pass gradients back; Grad-CAM weights a "
-        "late feature map by its gradient; SmoothGrad averages gradients over noisy copies and "
-        "Integrated Gradients along a path from a baseline image."
+        "late feature map's channels by their gradient, the rest of the CAM family otherwise (Eigen-CAM "
+        "takes the map's first principal component, for no class in particular; Score-CAM and "
+        "Ablation-CAM weigh each channel by the class score of the input masked by it, or of the "
+        "network without it); SmoothGrad "
+        "averages gradients over noisy copies and Integrated Gradients along a path from a baseline image."
     )
     version = 3  # 3: matplotlib's exact jet for the CAM overlays
     Params = Params
     Meta = SaliencyMeta
     Roles = SaliencyRoles
     presets = {
-        "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "sanity": False, "budget_s": 0.0},
-        "full": {"smoothgrad_samples": 50, "ig_steps": 50, "randomisation_stages": 5, "deletion_steps": 32,
-                 "budget_s": 0.0},
+        "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "cam_channels": 64, "sanity": False, "budget_s": 0.0},
+        "full": {"smoothgrad_samples": 50, "ig_steps": 50, "cam_channels": 0, "randomisation_stages": 5,
+                 "deletion_steps": 32, "budget_s": 0.0},
     }
 
     def default_layers(self, params, card):
@@ -168,17 +198,10 @@ class Saliency(Technique):
         return f"explains {artifact.meta.class_name}, p = {formats.probability(artifact.meta.probability)}"
 
     def plan(self, params, card, images, context=NO_CONTEXT):
-        methods = chosen(params.methods)
+        methods, cam_layer, reasons = applicable(params, card)
         check_choice("IG baseline", params.ig_baseline, IG_BASELINES)
-        cam_layer = cam_layer_for(params, card) if any(m.uses_cam for m in methods) else None
-        requests = []
-        if cam_layer is None and any(m.uses_cam for m in methods):
-            reason = "no layer with a feature map that the class score's gradient reaches"
-            requests += [self.skip(card, m.name, reason) for m in methods if m.uses_cam]
-            methods = [m for m in methods if not m.uses_cam]
-        requests += [self.skip(card, m.name, m.unsupported(card)) for m in methods if m.unsupported(card)]
-        methods = [m for m in methods if not m.unsupported(card)]
-        params = sized(params, card, methods)
+        requests = [self.skip(card, name, reason) for name, reason in reasons.items()]
+        params = sized(params, card, methods, cam_layer)
         checks = request_of(SanityChecks, params) if params.sanity else None
         for image in images:
             target = _pinned_class(card, image)
@@ -190,31 +213,35 @@ class Saliency(Technique):
                 requests.append(Request(method.name, args, image))
         return requests
 
+    def gflop(self, params, card, requests):
+        per_image = {}  # image -> its requests
+        for request in requests:
+            per_image.setdefault(request.image.pixel_hash, []).append(request)
+        return sum(forwards(planned(params, [r.args for r in mine]), [METHODS[r.args.method] for r in mine]) * card.gflops
+                   for mine in per_image.values())
+
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.attribution import maps as attribution
-        from reportgen.budget import BACKWARD, batch_for, frames_per_forward
-        from reportgen.folding import fold_batch_norms
+        from reportgen.core.budget import frames_per_forward
+        from reportgen.models.folding import fold_batch_norms
 
         params = planned(params, [request.args for request in requests])
         cam_layer = next((r.args.cam_layer for r in requests if r.args.cam_layer is not None), None)
-        cam_view = None
-        if cam_layer and model.card.layer(cam_layer).layout != "nchw":  # channels-last or tokens: read as maps
-            cam_view = functools.partial(model.layer_maps, cam_layer)
-        batch_size = batch_for(params.batch_size, BACKWARD * model.card.activation_mb)  # a VGG16's fit fewer
+        settings = maps_settings(params, model, cam_layer)
         frames = frames_per_forward(4 * params.batch_size, model.card)  # the deletion check's, without gradients
-        settings = attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples,
-                                        params.ig_steps, batch_size, cam_view)
+        keep = [cam_layer] if cam_layer else []
+        failed = {}  # method -> (what it first raised, how many images it lost)
         done = 0
-        for chunk, mine in batched_by_image(requests, batch_size):
+        for chunk, mine in batched_by_image(requests, settings.batch_size):
             position = {image.pixel_hash: index for index, image in enumerate(chunk)}
             methods = [name for name in METHODS if any(r.variant == name for r in mine)]
             pinned = [next(r.args.target for r in mine if r.image.pixel_hash == image.pixel_hash) for image in chunk]
             inputs = model.inputs([image.pixels for image in chunk])
             baseline = _baseline(model, params.ig_baseline)
             seeds = [_noise_seed(params.seed, image.pixel_hash) for image in chunk]
-            keep = [cam_layer] if cam_layer else []
+            maps = compute_maps(params, model, settings, inputs, pinned, methods, seeds)
+            methods = [name for name in methods if name not in maps.failures]
             network = model.for_gradients(keep)
-            maps = attribution.compute(network, inputs, pinned, methods, settings, baseline, seeds)
             checks = None
             if params.sanity:
                 fill = model.normalise(torch.zeros(1, 3, 1, 1, device=inputs.device)).flatten()
@@ -229,39 +256,102 @@ class Saliency(Technique):
                     model.module, inputs, maps, methods, settings, baseline, seeds, params.randomisation_stages,
                     params.seed, prepare=lambda randomised: fold_batch_norms(randomised, model.sample_input(), keep))
                 checks.deletion_auc = deletion
+                for name, error in checks.failures.items():
+                    maps.failures.setdefault(name, error)
+            for name, error in maps.failures.items():
+                first, lost = failed.get(name, (error, 0))
+                failed[name] = first, lost + sum(r.variant == name for r in mine)
             probabilities = maps.logits.softmax(dim=1)
             for request in mine:
-                index = position[request.image.pixel_hash]
-                yield request, _result(request, index, maps, probabilities, checks, model.card)
+                if request.variant not in maps.failures:
+                    index = position[request.image.pixel_hash]
+                    yield request, _result(request, index, maps, probabilities, checks, model.card)
                 done += 1
                 progress.tick(done, len(requests))
+        if failed:
+            raise MethodFailed(_failure_text(failed))
 
 
-SIZED = {"smoothgrad_samples": 4, "ig_steps": 4, "deletion_steps": 5}  # what the budget shrinks, to at least this
+def maps_settings(params: Params, model, cam_layer: str | None):
+    """The shared pass's settings (``attribution.maps.Settings``) for ``model``: a channels-last or
+    token CAM layer read as maps, and the batch fitted to the model's activations (a VGG16's fit
+    fewer)."""
+    from reportgen.attribution import maps as attribution
+    from reportgen.core.budget import BACKWARD, batch_for
+
+    cam_view = None
+    if cam_layer and model.card.layer(cam_layer).layout != "nchw":
+        cam_view = functools.partial(model.layer_maps, cam_layer)
+    batch_size = batch_for(params.batch_size, BACKWARD * model.card.activation_mb)
+    return attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples, params.ig_steps,
+                                batch_size, cam_view, params.cam_channels)
 
 
-def sized(params: Params, card, methods) -> Params:
-    """``params`` with SmoothGrad's samples, Integrated Gradients' steps and the deletion steps
-    shrunk (by one share, each to its ``SIZED`` least) until one image's counted passes fit
-    ``budget_s``: the gradient rules' shared pass, SmoothGrad's and IG's passes (again on each
-    randomised model when the sanity metrics are on) and the deletion curves' forwards."""
-    from reportgen.budget import BACKWARD, scaled, share
+def compute_maps(params: Params, model, settings, inputs, pinned, methods, seeds):
+    """Every method's map of one batch of normalised ``inputs`` (``attribution.maps.compute`` on the
+    batch-norm-folded network): what the gallery stores and ``reportgen.explain`` returns."""
+    from reportgen.attribution import maps as attribution
 
-    names = {method.name for method in methods}
-    rules = {rule for method in methods for rule in method.rules}
-    gradients = max(1, len(rules)) + params.smoothgrad_samples * ("smoothgrad" in names) \
-        + params.ig_steps * ("integrated_gradients" in names)
-    forwards = BACKWARD * gradients
-    if params.sanity:
-        forwards = forwards * (1 + params.randomisation_stages) + len(methods) * (params.deletion_steps + 1) * (
-            params.deletion_steps > 0)
-    fraction = share(params.budget_s, forwards * card.gflops)
+    network = model.for_gradients([settings.cam_layer] if settings.cam_layer else [])
+    return attribution.compute(network, inputs, pinned, methods, settings, _baseline(model, params.ig_baseline),
+                               seeds)
+
+
+def method_files(method: SaliencyMethod, maps, index: int, photo: np.ndarray, display: tuple[int, int]):
+    """(raw arrays, pictures) of image ``index``'s map by ``method``, as the gallery stores them."""
+    attribution = maps.attributions[method.name][index].detach().double().cpu().numpy()
+    cam = maps.cam[index].detach().float().cpu().numpy() if maps.cam is not None else None
+    return method.files(attribution, cam, photo, display)
+
+
+def _failure_text(failed: dict[str, tuple[Exception, int]]) -> str:
+    """One line naming each failed method and how many images it lost, then their tracebacks."""
+    line = "; ".join(f"method {name} failed on {lost} image(s) ({type(error).__name__}: {first_line(error)})"
+                     for name, (error, lost) in failed.items())
+    tracebacks = ["".join(traceback.format_exception(error)) for error, _ in failed.values()]
+    return "\n".join([f"{line}; the other methods' maps are stored", *tracebacks])
+
+
+SIZED = {"smoothgrad_samples": 4, "ig_steps": 4, "deletion_steps": 5, "cam_channels": 16}  # what the budget shrinks, to at least this
+
+
+def sized(params: Params, card, methods, cam_layer: str | None = None) -> Params:
+    """``params`` with SmoothGrad's samples, Integrated Gradients' steps, the channels Score-CAM and
+    Ablation-CAM evaluate (first set to the count evaluated: at most the CAM layer's) and the
+    deletion steps shrunk (by one share, each to its ``SIZED`` least) until one image's counted
+    passes (``forwards``) fit ``budget_s``."""
+    from reportgen.core.budget import scaled, share
+
+    if cam_layer and any("cam_channels" in method.key_fields for method in methods):
+        layer_channels = card.layer(cam_layer).channels or params.cam_channels
+        params = replace(params, cam_channels=min(params.cam_channels or layer_channels, layer_channels))
+    fraction = share(params.budget_s, forwards(params, methods) * card.gflops)
     if fraction == 1.0:
         return params
     return replace(params,
                    smoothgrad_samples=scaled(params.smoothgrad_samples, fraction, SIZED["smoothgrad_samples"]),
                    ig_steps=scaled(params.ig_steps, fraction, SIZED["ig_steps"]),
+                   cam_channels=scaled(params.cam_channels, fraction, SIZED["cam_channels"]),
                    deletion_steps=scaled(params.deletion_steps, fraction, SIZED["deletion_steps"]))
+
+
+def forwards(params: Params, methods) -> float:
+    """One image's passes through the model, in forwards (a backward counts as one more): the
+    gradient rules' shared pass, SmoothGrad's and IG's, a forward per channel of each method keyed
+    by ``cam_channels`` (again on each randomised model when the sanity metrics are on), and the
+    deletion curves' forwards."""
+    from reportgen.core.budget import BACKWARD
+
+    names = {method.name for method in methods}
+    rules = {rule for method in methods for rule in method.rules}
+    per_channel = sum("cam_channels" in method.key_fields for method in methods)
+    gradients = max(1, len(rules)) + params.smoothgrad_samples * ("smoothgrad" in names) \
+        + params.ig_steps * ("integrated_gradients" in names)
+    passes = BACKWARD * gradients + per_channel * params.cam_channels
+    if params.sanity:
+        passes = passes * (1 + params.randomisation_stages) + len(methods) * (params.deletion_steps + 1) * (
+            params.deletion_steps > 0)
+    return passes
 
 
 def planned(params: Params, requests: "list[SaliencyRequest]") -> Params:
@@ -272,6 +362,8 @@ def planned(params: Params, requests: "list[SaliencyRequest]") -> Params:
             params = replace(params, smoothgrad_samples=request.smoothgrad_samples)
         if request.ig_steps is not None:
             params = replace(params, ig_steps=request.ig_steps)
+        if request.cam_channels is not None:
+            params = replace(params, cam_channels=request.cam_channels)
         if request.checks is not None:
             params = replace(params, deletion_steps=request.checks.deletion_steps)
     return params
@@ -346,11 +438,9 @@ def _result(request: Request, index: int, maps, probabilities, checks, card) -> 
         class_source="labels.json" if request.args.target is not None else "top-1 prediction",
         probability=round(float(probabilities[index, target]), 6), top1_index=top1, top1_name=card.category(top1),
         **facts)
-    display = _display_size(image.pixels)
+    display = display_size(image.pixels.shape[:2])
     photo = render.resize(np.ascontiguousarray(image.pixels), display)
-    attribution = maps.attributions[method.name][index].detach().double().cpu().numpy()
-    cam = maps.cam[index].detach().float().cpu().numpy() if maps.cam is not None else None
-    arrays, pictures = method.files(attribution, cam, photo, display)
+    arrays, pictures = method_files(method, maps, index, photo, display)
     return Result(arrays=arrays, images=pictures, meta=meta)
 
 
@@ -370,9 +460,10 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-def _display_size(pixels: np.ndarray) -> tuple[int, int]:
-    """(width, height) with the longer side DISPLAY_SIDE, at the input image's aspect ratio."""
-    height, width = pixels.shape[:2]
+def display_size(shape: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) with the longer side DISPLAY_SIDE, at the aspect ratio of an input of
+    ``shape`` (height, width)."""
+    height, width = shape
     scale = DISPLAY_SIDE / max(height, width)
     return max(1, round(width * scale)), max(1, round(height * scale))
 

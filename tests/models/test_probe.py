@@ -11,7 +11,7 @@ from torch import nn
 
 from layout_models import DIM, GRID, PATCH, SIZE, ChannelsLastNet, TokenNet, WindowNet, minimum_net
 from reportgen import models
-from reportgen.hooks import capture
+from reportgen.models.hooks import capture
 from reportgen.models.layout import convert, to_maps
 from reportgen.models.probe import input_constraints, probe_layers
 

@@ -15,11 +15,11 @@ from torch import nn
 from PIL import Image
 
 from reportgen import models
-from reportgen.artifacts import Request
-from reportgen.overrides import parse_overrides
-from reportgen.images import InputImage, hash_pixels
-from reportgen.pipeline import build
-from reportgen.progress import Silent
+from reportgen.core.artifacts import Request
+from reportgen.interface.overrides import parse_overrides
+from reportgen.pictures.images import InputImage, hash_pixels
+from reportgen.core.pipeline import build
+from reportgen.core.progress import Silent
 from reportgen.techniques.base import Context, registry
 from reportgen.techniques.saliency import SaliencyRequest
 
@@ -138,7 +138,7 @@ def test_keys_follow_the_maps_boxes_and_settings(cache):
 
 
 def test_the_page_says_why_proportional_maps_score_alike_and_each_input_page_shows_its_scores(tmp_path):
-    from reportgen.site import write_site
+    from reportgen.gallery.site import write_site
 
     overrides = parse_overrides(["saliency.methods=smoothgrad,gradcam,hirescam", "saliency.sanity=false"], registry())
     config = helpers.config(tmp_path, input_dir=inputs_folder(tmp_path / "inputs", 3), models=("red_squares",),
