@@ -43,11 +43,11 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode, conv_backward_flop  # noqa: E402
 
 from benchmarks import naive  # noqa: E402
-from reportgen.artifacts import Request  # noqa: E402
-from reportgen.cache import Cache  # noqa: E402
-from reportgen.input_folder import load_folder  # noqa: E402
+from reportgen.core.artifacts import Request  # noqa: E402
+from reportgen.core.cache import Cache  # noqa: E402
+from reportgen.pictures.input_folder import load_folder  # noqa: E402
 from reportgen.models import DEFAULT_MODEL, card_for, load, prepare_device  # noqa: E402
-from reportgen.progress import Silent  # noqa: E402
+from reportgen.core.progress import Silent  # noqa: E402
 from reportgen.techniques.base import registry  # noqa: E402
 
 # Params fields that count the steps of a technique's loop: its FLOPs are counted at 1 and 2 steps

@@ -39,9 +39,9 @@ def build(source: Path, arguments: list[str], work: Path) -> dict:
     site, cache = work / "site", work / "cache"
     # Each version renders with its own templates: an editable install would otherwise hand the
     # earlier version this checkout's (``reportgen.templates`` resolves to the installed package).
-    command = [sys.executable, "-c", "import pathlib, sys; import reportgen.site as site; "
+    command = [sys.executable, "-c", "import pathlib, sys; import reportgen.gallery.site as site; "
                "templates = pathlib.Path(sys.argv.pop(1)); site.templates_dir = lambda: templates; "
-               "from reportgen.cli import main; sys.exit(main())", str(source / "templates"),
+               "from reportgen.interface.cli import main; sys.exit(main())", str(source / "templates"),
                "build", str(ROOT / "inputs"), *arguments, "--preset", "standard", "--quiet",
                "--out", str(site), "--cache-dir", str(cache)]
     environment = {**os.environ, "PYTHONPATH": str(source)}

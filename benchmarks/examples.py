@@ -63,9 +63,9 @@ def measure(folder: Path) -> dict:
     import torch
 
     from reportgen import models
-    from reportgen.cache import Cache
-    from reportgen.dataset_examples import MINING_BATCH
-    from reportgen.progress import Silent
+    from reportgen.core.cache import Cache
+    from reportgen.techniques.dataset_examples import MINING_BATCH
+    from reportgen.core.progress import Silent
     from reportgen.techniques.base import registry
 
     torch.set_num_threads(2)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reportgen.hooks import activation_override, capture
+from reportgen.models.hooks import activation_override, capture
 from reportgen.models import LoadedModel
 from reportgen.techniques.base import Request, Result
 
@@ -92,6 +92,19 @@ def filters(params, model, requests):
         weight = dict(model.module.named_parameters())[request.variant].detach().float().cpu().numpy()
         picture = rgb_mosaic(weight[: params.max_filters]) if request.spec["rgb"] else channel_grid(weight[: params.deep_filters])
         yield request, Result(arrays={"weights": weight}, images={"filters": picture})
+
+
+@runner("embedding_map")
+def embedding_map(params, model, requests):
+    from reportgen.techniques.embedding_map import atlas_cell, mapped, thumbnail
+
+    for request in requests:  # one image per forward
+        images = list(request.inputs)
+        codes = [model.codes(model.inputs([image.pixels])) for image in images]
+        cell = atlas_cell(request.args, len(images))
+        yield request, mapped(request.args, model.card, images, np.concatenate([c[0] for c in codes]),
+                              [int(c[1].argmax()) for c in codes], codes[0][2],
+                              [thumbnail(image.pixels, cell) for image in images])
 
 
 # --- saliency: one image, one method, its own forward and backward passes ----------------------

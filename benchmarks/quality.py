@@ -66,7 +66,7 @@ def load_models(names) -> dict:
     import tempfile
 
     from reportgen import models
-    from reportgen.cache import Cache
+    from reportgen.core.cache import Cache
 
     cache = Cache(Path(tempfile.mkdtemp()) / "cards")
     return {name: models.load(models.card_for(name, "pretrained", cache), "cpu") for name in names}
@@ -101,7 +101,7 @@ def measure(site: Path, inputs: Path) -> dict:
 
     dreams = [a for a in artifacts if a["technique"] == "deep_dream" and a["spec"].get("method") == "octaves"]
     if dreams:
-        from reportgen.input_folder import load_folder
+        from reportgen.pictures.input_folder import load_folder
 
         originals = {image.name: image.pixels for image in load_folder(inputs)[0]}
         for maker in sorted({a["model"] for a in dreams}):

@@ -82,9 +82,9 @@ PIPELINE = """
 import json
 import sys
 from pathlib import Path
-from reportgen.config import BuildConfig
-from reportgen.pipeline import build
-from reportgen.progress import Silent
+from reportgen.interface.config import BuildConfig
+from reportgen.core.pipeline import build
+from reportgen.core.progress import Silent
 folder, work, techniques = Path(sys.argv[1]), Path(sys.argv[2]), tuple(t for t in sys.argv[3].split(",") if t)
 config = BuildConfig(input_dir=folder, models=(sys.argv[4],), techniques=techniques, out=work / "site",
                      cache_dir=work / "cache", preset="quick", device="cpu")
@@ -116,7 +116,7 @@ def loading_memory(folder: Path, count: int) -> dict:
     pixels are not among it, so it does not grow with the images' sizes."""
     import tracemalloc
 
-    from reportgen.input_folder import load_folder
+    from reportgen.pictures.input_folder import load_folder
 
     tracemalloc.start()
     images, _ = load_folder(folder)
@@ -154,8 +154,8 @@ def bare_loop(folder: Path) -> dict:
     the input, in batches; nothing stored."""
     import torch
 
-    from reportgen.cache import Cache
-    from reportgen.input_folder import load_folder
+    from reportgen.core.cache import Cache
+    from reportgen.pictures.input_folder import load_folder
     from reportgen.models import card_for, load
 
     with tempfile.TemporaryDirectory() as scratch:

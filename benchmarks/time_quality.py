@@ -59,7 +59,7 @@ DREAM_SETTINGS = [
 
 
 def class_rows(judges, settings=CLASS_SETTINGS, maker_name="efficientnet_lite0"):
-    from reportgen.progress import Silent
+    from reportgen.core.progress import Silent
     from reportgen.techniques.base import registry
 
     technique = registry()["class_ascent"]
@@ -87,7 +87,7 @@ def class_rows(judges, settings=CLASS_SETTINGS, maker_name="efficientnet_lite0")
 
 
 def dream_rows(model, images, settings=DREAM_SETTINGS):
-    from reportgen.progress import Silent
+    from reportgen.core.progress import Silent
     from reportgen.techniques.base import registry
 
     technique = registry()["deep_dream"]
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from reportgen.input_folder import load_folder
+    from reportgen.pictures.input_folder import load_folder
 
     torch.set_num_threads(2)
     judges = load_models(EMBEDDED)

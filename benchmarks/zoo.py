@@ -27,7 +27,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reportgen.progress import Progress  # noqa: E402
+from reportgen.core.progress import Progress  # noqa: E402
 
 MAX_PICTURE_PX = 4096
 
@@ -61,8 +61,8 @@ class Recorder(Progress):
 def sweep_one(model: str, technique: str, preset: str, inputs: Path, cache: Path) -> dict:
     from PIL import Image
 
-    from reportgen.config import BuildConfig
-    from reportgen.pipeline import BuildError, build
+    from reportgen.interface.config import BuildConfig
+    from reportgen.core.pipeline import BuildError, build
 
     config = BuildConfig(input_dir=inputs, models=(model,), techniques=(technique,), cache_dir=cache,
                          preset=preset, device="cpu", weights="random", out=cache / "unused-site")
@@ -79,7 +79,7 @@ def sweep_one(model: str, technique: str, preset: str, inputs: Path, cache: Path
         return {**row, "status": "crash", "reason": f"{type(error).__name__}: {str(error).splitlines()[0][:300]}",
                 "seconds": round(time.perf_counter() - started, 2)}
     recorder.close()
-    from reportgen.cache import Cache
+    from reportgen.core.cache import Cache
     from reportgen.models import card_for
 
     card = card_for(model, "random", Cache(cache))

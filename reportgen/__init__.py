@@ -6,11 +6,12 @@ import logging as _logging
 import typing as _typing
 
 if _typing.TYPE_CHECKING:  # what type checkers see; at run time each name is imported on first use
-    from reportgen.api import Gallery, build, check, update_baseline
-    from reportgen.choices import ParamError
-    from reportgen.config import BuildConfig
+    from reportgen.interface.api import Gallery, build, check, update_baseline
+    from reportgen.core.choices import ParamError
+    from reportgen.interface.config import BuildConfig
+    from reportgen.interface.explain import ExplainedClass, Explanation, explain
     from reportgen.models.declared import ModelSpec
-    from reportgen.pipeline import BuildError
+    from reportgen.core.pipeline import BuildError
     from reportgen.regress import Outcome, RegressionError
 
 # A library stays quiet unless its user configures logging; the command line shows these messages.
@@ -19,10 +20,11 @@ _logging.getLogger("reportgen").addHandler(_logging.NullHandler())
 # Public name -> the module that defines it, imported on first use so that ``import reportgen``
 # stays light (no torch).
 _PUBLIC = {
-    "build": "reportgen.api", "check": "reportgen.api", "update_baseline": "reportgen.api",
-    "Gallery": "reportgen.api", "BuildConfig": "reportgen.config", "ModelSpec": "reportgen.models.declared",
-    "BuildError": "reportgen.pipeline", "ParamError": "reportgen.choices", "Outcome": "reportgen.regress",
-    "RegressionError": "reportgen.regress",
+    "build": "reportgen.interface.api", "check": "reportgen.interface.api", "update_baseline": "reportgen.interface.api",
+    "Gallery": "reportgen.interface.api", "BuildConfig": "reportgen.interface.config", "ModelSpec": "reportgen.models.declared",
+    "BuildError": "reportgen.core.pipeline", "ParamError": "reportgen.core.choices", "Outcome": "reportgen.regress",
+    "RegressionError": "reportgen.regress", "explain": "reportgen.interface.explain",
+    "Explanation": "reportgen.interface.explain", "ExplainedClass": "reportgen.interface.explain",
 }
 __all__ = sorted(_PUBLIC)
 

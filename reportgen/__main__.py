@@ -1,4 +1,4 @@
 """``python -m reportgen`` runs the command line, for environments without the console script."""
-from reportgen.cli import main
+from reportgen.interface.cli import main
 
 main(prog_name="reportgen")

@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from reportgen import models
-from reportgen.cache import Cache
+from reportgen.core.cache import Cache
 from helpers import fresh_urllib
-from reportgen.images import InputImage, hash_pixels
-from reportgen.input_folder import load_folder
+from reportgen.pictures.images import InputImage, hash_pixels
+from reportgen.pictures.input_folder import load_folder
 
 INPUTS = Path(__file__).resolve().parent.parent / "inputs"
 TINY_CLASSES = 10

@@ -13,32 +13,32 @@ import pytest
 
 import reportgen
 from helpers import write_inputs
-from reportgen.config import BuildConfig, ConfigError, FileSettings, build_config, default, load_config
+from reportgen.interface.config import BuildConfig, ConfigError, FileSettings, build_config, default, load_config
 from reportgen.techniques.base import registry
 
-# Run in a fresh interpreter: reportgen.config with two defaults changed in BuildConfig, then the
+# Run in a fresh interpreter: reportgen.interface.config with two defaults changed in BuildConfig, then the
 # command line's help, `list params`, a CLI build and an API build (both stopped where they would
 # start computing) and the API's check folders, printed as JSON.
 CHANGED_DEFAULTS = r"""
 import importlib.util, json, sys
-spec = importlib.util.find_spec("reportgen.config")
-source = spec.loader.get_source("reportgen.config")
+spec = importlib.util.find_spec("reportgen.interface.config")
+source = spec.loader.get_source("reportgen.interface.config")
 for old, new in [('preset: str = "standard"', 'preset: str = "quick"'), ('out: Path = Path("site")', 'out: Path = Path("gallery")')]:
     assert source.count(old) == 1, old
     source = source.replace(old, new)
 module = importlib.util.module_from_spec(spec)
-sys.modules["reportgen.config"] = module
+sys.modules["reportgen.interface.config"] = module
 exec(compile(source, spec.origin, "exec"), module.__dict__)
 
 from click.testing import CliRunner
-import reportgen, reportgen.api
-from reportgen.cli import main
+import reportgen, reportgen.interface.api
+from reportgen.interface.cli import main
 
 built = []
 def capture(config, progress=False):
     built.append(config)
     raise SystemExit(0)
-reportgen.api.build_with = capture
+reportgen.interface.api.build_with = capture
 run = lambda *args: CliRunner().invoke(main, list(args)).output
 run("build", sys.argv[1], "--techniques", "filters")
 try:
@@ -48,7 +48,7 @@ except SystemExit:
 print(json.dumps({"build_help": " ".join(run("build", "--help").split()), "check_help": run("check", "--help"),
                   "list_help": " ".join(run("list", "--help").split()), "params": run("list", "params", "filters"),
                   "cli": [built[0].preset, str(built[0].out)], "api": [built[1].preset, str(built[1].out)],
-                  "check_folders": [str(folder) for folder in reportgen.api._folders(None, None, None)]}))
+                  "check_folders": [str(folder) for folder in reportgen.interface.api._folders(None, None, None)]}))
 """
 
 # A fresh interpreter imports the reportgen these tests import.
@@ -96,7 +96,7 @@ def test_a_typed_override_wins_over_set_and_the_config_file(tmp_path):
 @pytest.mark.parametrize("overrides,text,reason", [
     ({"saliency": {"smoothgrad_samples": "many"}}, "saliency.smoothgrad_samples=many",
      "bad value 'many' for smoothgrad_samples: "),
-    ({"saliency": {"colour": 1}}, "saliency.colour=1", "unknown parameter 'colour'; valid: "),
+    ({"saliency": {"colour": 1}}, "saliency.colour=1", "unknown parameter 'colour'; `reportgen list params saliency` lists all"),
     ({"astrology": {"stars": 1}}, "astrology.stars=1", "unknown technique 'astrology'; valid: "),
 ])
 def test_bad_api_overrides_get_sets_one_line_error_naming_the_argument(tmp_path, overrides, text, reason):
@@ -143,7 +143,7 @@ def test_a_config_file_override_is_checked_against_the_type_naming_file_and_key(
 
 def test_dir_lists_the_public_names_and_type_checkers_see_each_one():
     public = {"build", "check", "update_baseline", "Gallery", "BuildConfig", "ModelSpec", "BuildError", "ParamError",
-              "Outcome", "RegressionError"}
+              "Outcome", "RegressionError", "explain", "Explanation", "ExplainedClass"}
     assert set(reportgen.__all__) == public and public <= set(dir(reportgen))
     assert all(getattr(reportgen, name).__name__ == name for name in public)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
@@ -151,7 +151,9 @@ def test_dir_lists_the_public_names_and_type_checkers_see_each_one():
     tree = ast.parse(Path(reportgen.__file__).read_text())
     checked = [node for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)]
     (block,) = checked
-    assert {alias.name for node in block.body for alias in node.names} == public  # what type checkers import
+    imported = [node for node in tree.body if isinstance(node, ast.ImportFrom) and node.module.startswith("reportgen")]
+    # what type checkers import: the names imported on first use, and those imported with the package
+    assert {alias.name for node in [*block.body, *imported] for alias in node.names} == public
     script = ("import sys, reportgen; names = dir(reportgen); "
               "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'import reportgen is heavy'")
     subprocess.run([sys.executable, "-c", script], check=True, env=THIS_REPORTGEN)

@@ -23,11 +23,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from reportgen.cli import main
-from reportgen.pipeline import build
-from reportgen.progress import Silent
+from reportgen.interface.cli import main
+from reportgen.core.pipeline import build
+from reportgen.core.progress import Silent
 from reportgen.regress import REPORT
-from reportgen.site import write_site
+from reportgen.gallery.site import write_site
 from reportgen.techniques.base import registry
 from helpers import config, write_inputs
 

@@ -1,13 +1,13 @@
 """The cache key covers every input of a picture: every field of every technique's request, the
-model's card, and the code that computes it (tests/test_code_identity.py); fields declared with
+model's card, and the code that computes it (tests/core/test_code_identity.py); fields declared with
 ``not_keyed`` leave it alone."""
 import dataclasses
 
 import pytest
 
 from conftest import make_image
-from reportgen.artifacts import Request, is_keyed
-from reportgen.cache import cache_key
+from reportgen.core.artifacts import Request, is_keyed
+from reportgen.core.cache import cache_key
 from reportgen.techniques.base import Context, registry
 
 TECHNIQUES = list(registry().values())
@@ -22,6 +22,9 @@ OTHER_VALUES = {
     ("layer_ascent", "regulariser"): "l1",
     ("deep_dream", "layer"): "features.2",
     ("deep_dream", "filter"): 1,
+    ("feature_inversion", "layers"): ("features.3",),
+    ("adversarial", "attack"): "pgd",  # quick's is fgsm
+    ("adversarial", "target"): "3",
 }
 # Fields read only in some setting, and the setting where they are read.
 READ_WHEN = {
@@ -29,6 +32,8 @@ READ_WHEN = {
     ("saliency", "deletion_steps"): {"sanity": True},
     ("layer_ascent", "l1_weight"): {"regulariser": "l1"},
     ("layer_ascent", "l2_weight"): {"regulariser": "l2"},
+    ("adversarial", "steps"): {"attack": "pgd"},
+    ("adversarial", "step_ratio"): {"attack": "pgd"},
 }
 
 

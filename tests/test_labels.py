@@ -7,9 +7,9 @@ import pytest
 from torch import nn
 
 from reportgen import models
-from reportgen.pipeline import BuildError, build
-from reportgen.progress import Silent
-from reportgen.summaries import checked_labels
+from reportgen.core.pipeline import BuildError, build
+from reportgen.core.progress import Silent
+from reportgen.gallery.summaries import checked_labels
 from conftest import make_image
 from helpers import config, write_inputs
 

@@ -47,7 +47,7 @@ def test_constraints_pin_every_requirement_within_its_range():
 def test_the_version_has_one_source_and_the_pytest_plugin_is_registered():
     assert "version" in _project()["dynamic"] and "version" not in _project()
     assert version("reportgen") == reportgen.__version__
-    assert any(e.value == "reportgen.testing" for e in entry_points(group="pytest11"))
+    assert any(e.value == "reportgen.interface.testing" for e in entry_points(group="pytest11"))
 
 
 def _setuptools():

@@ -7,14 +7,14 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageSequence
 
-from reportgen.cli import main
-from reportgen.pipeline import build
-from reportgen.progress import Silent
-from reportgen import render
-from reportgen.artifacts import Manifest
+from reportgen.interface.cli import main
+from reportgen.core.pipeline import build
+from reportgen.core.progress import Silent
+from reportgen.pictures import render
+from reportgen.core.artifacts import Manifest
 from reportgen.regress import MARKER, REPORT, Baseline, Build, RegressionError, Tolerance, compare, promote
 from reportgen.regress.builds import _npz_bytes
-from reportgen.site import write_site
+from reportgen.gallery.site import write_site
 from helpers import config, write_inputs
 
 HOSTILE = "<img src=x onerror=alert(1)>.png"
@@ -255,7 +255,7 @@ def test_an_optimisation_that_reached_something_else_fails(optimised, tmp_path):
 
 
 def test_structural_similarity_ignores_grain_but_not_shapes():
-    from reportgen.render import structural_similarity
+    from reportgen.pictures.render import structural_similarity
 
     rng = np.random.default_rng(0)
     coarse = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)  # shapes a few pixels wide, everywhere
@@ -505,7 +505,7 @@ def test_a_tolerance_that_is_not_finite_and_non_negative_stops_the_check(baselin
 @pytest.mark.parametrize("tolerances", [{"pixels": float("inf")}, {"raw": float("nan")}, {"outcome": -0.1}])
 def test_the_python_api_and_the_fixture_refuse_such_tolerances(tmp_path, tolerances):
     import reportgen
-    from reportgen.testing import ReportgenCheck
+    from reportgen.interface.testing import ReportgenCheck
 
     with pytest.raises(RegressionError, match="^tolerances '[a-z]+=(inf|nan|-0.1)': must"):
         reportgen.check(tmp_path / "baseline", out=tmp_path / "site", cache_dir=tmp_path / "cache",
@@ -518,8 +518,8 @@ def test_the_python_api_and_the_fixture_refuse_such_tolerances(tmp_path, toleran
 
 
 def test_json_output_is_strict_even_for_infinite_measures():
-    from reportgen.artifacts import Artifact
-    from reportgen.check_formats import as_json
+    from reportgen.core.artifacts import Artifact
+    from reportgen.regress.machine_readable import as_json
     from reportgen.regress import Comparison, Outcome, RoleDifference
 
     entry = Artifact.from_json({"technique": "filters", "variant": "v", "model": "m", "image": None, "image_id": None,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from reportgen import render
-from reportgen.cli import main
+from reportgen.pictures import render
+from reportgen.interface.cli import main
 from reportgen.regress import MARKER, promote
 
 KEY = "0123456789abcdef" * 4

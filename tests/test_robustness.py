@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reportgen.cache import Cache
+from reportgen.core.cache import Cache
 from helpers import write_inputs
 
 RUNNER = r'''
 import os, signal, sys
 sys.path.insert(0, TESTS)
 import conftest  # registers the tiny model
-from reportgen import cache, site
+from reportgen.core import cache
+from reportgen.gallery import site
 point, count, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 # As on a terminal, whatever launched the tests: a background job inherits SIGINT ignored
 signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -55,7 +56,7 @@ elif point == "site-page":
     stop_at(site, "_write")
 elif point == "site-swap":
     stop_after_moving_the_old_site()
-from reportgen.cli import main
+from reportgen.interface.cli import main
 main(args, prog_name="reportgen")
 '''
 

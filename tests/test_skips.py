@@ -10,11 +10,11 @@ from click.testing import CliRunner
 
 import layout_models  # noqa: F401  registers tiny_tokens and tiny_channels_last
 from helpers import config, write_inputs
-from reportgen.artifacts import Manifest, Skip
-from reportgen.cli import main
-from reportgen.pipeline import build
-from reportgen.progress import Progress
-from reportgen.site import write_site
+from reportgen.core.artifacts import Manifest, Skip
+from reportgen.interface.cli import main
+from reportgen.core.pipeline import build
+from reportgen.core.progress import Progress
+from reportgen.gallery.site import write_site
 from reportgen.techniques.feature_maps import MAX_PICTURE_PX, _render
 
 SALIENCY = "saliency.methods=vanilla,gradcam,guided_gradcam"

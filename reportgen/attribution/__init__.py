@@ -1,4 +1,5 @@
 """Attribution methods (gradients, CAM, path and noise integrals, perturbations) and their sanity
-metrics. Importing the package registers every saliency method, the gradient rules' and CAMs'
-(``methods``) first, then ``perturbation_methods``', in the pages' order."""
-from reportgen.attribution import methods, perturbation_methods  # noqa: F401
+metrics. Importing any module of the package registers every saliency method, in the pages' order:
+the gradient rules' and CAMs' (``methods``), the CAM family's (``cam_methods``), then
+``perturbation_methods``' (each imports ``methods``, which could not import them back)."""
+from reportgen.attribution import methods, cam_methods, perturbation_methods  # noqa: F401

@@ -10,8 +10,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from reportgen.choices import GRADIENT_RULES, check_choices
-from reportgen.hooks import ActivationOverride, activation_override, capture
+from reportgen.core.choices import GRADIENT_RULES, check_choices
+from reportgen.models.hooks import ActivationOverride, activation_override, capture
 
 
 @dataclass

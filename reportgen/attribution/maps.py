@@ -25,6 +25,9 @@ class Settings:
     # The CAM layer's output (and its gradient) as N x K x h x w, when the layer is channels-last or
     # a token sequence (models.layout); None: already channels-first.
     cam_view: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # The most CAM-layer channels Score-CAM and Ablation-CAM evaluate per image, one forward each
+    # (the strongest ones: cam.strongest_channels); 0: every channel.
+    cam_channels: int = 0
     gradshap_samples: int = 16
     gradshap_noise: float = 0.0  # as smoothgrad_noise
     rise_masks: int = 1000
@@ -51,6 +54,8 @@ class Maps:
     unguided_modules: int = 0
     functional_calls: int = 0
     facts: dict[str, list[dict]] = field(default_factory=dict)  # method -> per image, its own meta fields
+    # method -> what it raised: a failing method loses only its own maps, the others are kept
+    failures: dict[str, Exception] = field(default_factory=dict)
 
     def facts_of(self, method: str, index: int) -> dict:
         """What ``method`` reported for image ``index`` beyond the shared meta (nothing: {})."""
@@ -70,7 +75,8 @@ def compute(
     baseline: torch.Tensor,
     noise_seeds: Sequence[int],
 ) -> Maps:
-    """All ``methods`` (names) for a batch; ``pinned`` classes (None = top-1); ``baseline`` for IG."""
+    """All ``methods`` (names) for a batch; ``pinned`` classes (None = top-1); ``baseline`` for IG.
+    A method that raises is left out of ``attributions`` and its error kept in ``failures``."""
     selected = chosen(methods)
     wants_cam = any(method.uses_cam for method in selected)
     if wants_cam and not settings.cam_layer:
@@ -86,9 +92,14 @@ def compute(
         maps.cam = cam.grad_cam(view(activation), view(gradient))
     batch = Batch(module, inputs, shared, maps.cam, settings, baseline, noise_seeds)
     for method in selected:
-        attribution = method.attribute(batch)
+        try:
+            attribution = method.attribute(batch)
+            facts = method.facts(batch, attribution)
+        except Exception as error:  # noqa: BLE001 - any method's failure is reported by its caller
+            maps.failures[method.name] = error
+            continue
         maps.attributions[method.name] = attribution
-        maps.facts[method.name] = method.facts(batch, attribution)
+        maps.facts[method.name] = facts
     return maps
 
 
@@ -98,6 +109,7 @@ class Sanity:
     # method -> per cascade stage -> per image Spearman correlation (None: a constant map)
     randomisation: dict[str, list[list[float | None]]] = field(default_factory=dict)
     stages: list[tuple[int, str]] = field(default_factory=list)  # (layers randomised, down to layer)
+    failures: dict[str, Exception] = field(default_factory=dict)  # method -> what it raised on a randomised copy
 
 
 def deletion_aucs(module: nn.Module, inputs: torch.Tensor, maps: Maps, methods: Sequence[str], steps: int,
@@ -135,6 +147,9 @@ def randomisation_checks(
         again = compute(prepare(randomised), inputs, pinned, methods, settings, baseline, noise_seeds)
         result.stages.append((count, down_to))
         for method in methods:
+            if method in again.failures:
+                result.failures.setdefault(method, again.failures[method])
+                continue
             changed = again.importance(method).detach().cpu().numpy()
             result.randomisation.setdefault(method, []).append(
                 [sanity.spearman(a, b) for a, b in zip(original[method], changed)])

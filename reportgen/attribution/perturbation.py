@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-from reportgen.lazy import F, torch
+from reportgen.core.lazy import F, torch
 
 if TYPE_CHECKING:
     from torch import nn
@@ -95,7 +95,7 @@ def rise(module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, masks: 
     """N x 1 x H x W: per image, the masks weighted by the explained class's probability on the
     input times each mask, summed, over (number of masks x ``keep``): the expected probability
     given that a pixel is kept. Masked pixels are 0, the dataset's mean colour."""
-    size = tuple(inputs.shape[2:])
+    size = (inputs.shape[2], inputs.shape[3])
     maps = []
     with torch.inference_mode():
         for image, target, mine in zip(inputs, targets.tolist(), masks):
@@ -132,7 +132,7 @@ def occlusion(module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, wi
               batch_size: int) -> torch.Tensor:
     """N x 1 x H x W: per pixel, the mean drop of the explained class's probability over the
     squares covering it (negative where hiding it raised the probability)."""
-    size = tuple(inputs.shape[2:])
+    size = (inputs.shape[2], inputs.shape[3])
     places = windows(size, window, stride)
     maps = []
     with torch.inference_mode():

@@ -6,7 +6,7 @@ is ``attribution.perturbation``; importing this module does not import torch."""
 from __future__ import annotations
 
 from reportgen.attribution.methods import SaliencyMethod, heat_files, register
-from reportgen.meta import SaliencyRoles as Roles
+from reportgen.core.meta import SaliencyRoles as Roles
 
 
 @register

@@ -60,7 +60,7 @@ class ModelCard:
     size_multiple: int = 1
     fixed_size: int | None = None
     # One image's forward at ``input_size``, counted (models/probe.py forward_cost): what the work
-    # of a technique is sized by (reportgen/budget.py). 0: not counted (a card made by hand).
+    # of a technique is sized by (reportgen/core/budget.py). 0: not counted (a card made by hand).
     gflops: float = 0.0
     activation_mb: float = 0.0
 
@@ -105,7 +105,7 @@ class ModelCard:
         for info in self.layers:
             if info.name == name:
                 return info
-        from reportgen.choices import valid_text
+        from reportgen.core.choices import valid_text
 
         valid = [info.name for info in self.layers if info.channels]
         raise ModelError(f"{self.name} has no layer {name!r}; "

@@ -8,7 +8,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from reportgen.choices import ChoiceError, ParamError
+from reportgen.core.choices import ChoiceError, ParamError
 from reportgen.models.embedded import LOCAL
 from reportgen.models.timm_models import check as check_timm, is_timm
 

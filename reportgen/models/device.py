@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 
-from reportgen.choices import check_device
-from reportgen.lazy import torch
+from reportgen.core.choices import check_device
+from reportgen.core.lazy import torch
 from reportgen.models.card import ModelError
 
 

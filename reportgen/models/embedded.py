@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from reportgen.digests import matches_its_name
-from reportgen.lazy import torch
+from reportgen.core.digests import matches_its_name
+from reportgen.core.lazy import torch
 from reportgen.models.card import IMAGENET_MEAN, IMAGENET_STD, ModelError, package_version
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from reportgen.choices import LAYOUTS, check_choice
+from reportgen.core.choices import LAYOUTS, check_choice
 from reportgen.models.card import LayerInfo, ModelError
 
 

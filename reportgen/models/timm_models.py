@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from reportgen.choices import ChoiceError
-from reportgen.errors import first_line
+from reportgen.core.choices import ChoiceError
+from reportgen.core.errors import first_line
 from reportgen.models.card import ModelError, package_version
 from reportgen.models.embedded import LOCAL, LocalModel, imagenet_categories, register_local
 

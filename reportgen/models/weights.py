@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reportgen.errors import first_line
-from reportgen.lazy import torch
+from reportgen.core.errors import first_line
+from reportgen.core.lazy import torch
 from reportgen.models.card import ModelCard, ModelError
 from reportgen.models import catalogue
 from reportgen.models.catalogue import checkpoints_dir
-from reportgen.digests import known_to_match, matches_its_name, named_hash
+from reportgen.core.digests import known_to_match, matches_its_name, named_hash
 
 CONNECT_TIMEOUT_S = 10.0
 # torchvision's builders read their weights through one module-level function, swapped while one builds.

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
-from reportgen.artifacts import not_keyed, request_of
+from reportgen.core.artifacts import not_keyed, request_of
 
 STYLES = ("naive", "robust")  # pixel ascent as in the classic scripts; Fourier image + random transforms
 REGULARISERS = ("none", "l1", "l2")  # terms subtracted from the score (optim/objectives.py)
@@ -31,7 +31,7 @@ class AscentParams:
     seed: int = 0
     # runs per forward, fewer where their activations would not fit (budget.batch_for)
     batch_size: int = not_keyed(18, "how many go through the model at once")
-    # Seconds one model's runs may take (reportgen/budget.py): the step caps shrink until their
+    # Seconds one model's runs may take (reportgen/core/budget.py): the step caps shrink until their
     # counted cost fits; 0: no limit
     budget_s: float = not_keyed(0.0, "the step counts it shrinks are keyed")
     # A run ends when its values' mean over the last plateau_window steps rose by at most
@@ -170,20 +170,25 @@ def fitted(params: AscentParams, card: Any) -> AscentParams:
 
 def sized(params: AscentParams, card: Any, styles: Sequence[str]) -> AscentParams:
     """The step caps of a plan whose runs have ``styles``, shrunk (both by one share, at least 16
-    steps) until the runs' counted cost fits ``budget_s`` (reportgen/budget.py)."""
-    from reportgen.budget import BACKWARD, scaled, share
+    steps) until the runs' counted cost fits ``budget_s`` (reportgen/core/budget.py)."""
+    from reportgen.core.budget import scaled, share
 
-    full = card.input_size ** 2
-    runs = [run_of(params, "none", style) for style in styles]
-    gflop = sum(run.step_cap * BACKWARD * card.gflops * run.pixels(card) / full for run in runs)
-    fraction = share(params.budget_s, gflop)
+    fraction = share(params.budget_s, sum(run_gflop(run_of(params, "none", style), card) for style in styles))
     if fraction == 1.0:
         return params
     return replace(params, steps=scaled(params.steps, fraction, 16), robust_steps=scaled(params.robust_steps, fraction, 16))
 
 
+def run_gflop(run: AscentRun, card: Any) -> float:
+    """The counted GFLOP of one run at its step cap: a forward and the input's backward per step,
+    scaled by the pixels the model sees (reportgen/core/budget.py)."""
+    from reportgen.core.budget import BACKWARD
+
+    return run.step_cap * BACKWARD * card.gflops * run.pixels(card) / card.input_size ** 2
+
+
 def batch_size_for(batch_size: int, card: Any, run: AscentRun) -> int:
     """Runs like ``run`` per batch: ``batch_size``, fewer where their activations would not fit."""
-    from reportgen.budget import BACKWARD, batch_for
+    from reportgen.core.budget import BACKWARD, batch_for
 
     return batch_for(batch_size, BACKWARD * card.activation_mb * run.pixels(card) / card.input_size ** 2)

@@ -17,9 +17,9 @@ from typing import Mapping
 
 import numpy as np
 
-from reportgen.artifacts import Artifact, Manifest
+from reportgen.core.artifacts import Artifact, Manifest
 from reportgen.regress.types import MARKER, RegressionError
-from reportgen.staging import replace_folder, replaceable
+from reportgen.core.staging import replace_folder, replaceable
 from reportgen.techniques.base import registry
 
 

@@ -19,9 +19,9 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from reportgen import render
-from reportgen.artifacts import Artifact
-from reportgen.meta import ClassAscentMeta
+from reportgen.pictures import render
+from reportgen.core.artifacts import Artifact
+from reportgen.core.meta import ClassAscentMeta
 from reportgen.regress.types import Comparison, RoleDifference, SetCheck, Tolerance
 from reportgen.techniques.base import registry
 

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from reportgen import render
-from reportgen.artifacts import File
-from reportgen.page_views import Chrome, context
+from reportgen.pictures import render
+from reportgen.core.artifacts import File
+from reportgen.gallery.page_views import Chrome, context
 from reportgen.techniques.shared_view import Grid
 from reportgen.regress.builds import Build
 from reportgen.regress.types import REPORT, REPORT_PICTURES, Outcome
-from reportgen.staging import atomic_write_bytes
+from reportgen.core.staging import atomic_write_bytes
 
 
 def write_report(outcome: Outcome, build: Build, baseline_dir: Path) -> Path:
     """``regressions.html`` in the site folder: baseline, new and a diff heat map for every moved picture."""
-    from reportgen.site import environment
+    from reportgen.gallery.site import environment
 
     pictures = build.root / REPORT_PICTURES
     shutil.rmtree(pictures, ignore_errors=True)

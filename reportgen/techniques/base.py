@@ -7,7 +7,7 @@ that turns the requests the cache misses into ``Result``s, whose ``meta`` is the
 ``Meta`` and whose files are named by its ``Roles``. The class is the only place that says what
 the technique is: besides those, what its page shows (``view``, ``template``), its captions on an
 input's page, and how the regression check judges it (``optimises``, ``chaotic_styles``); the
-site, the check and ``reportgen.meta`` read them from the registry. Planning and everything the
+site, the check and ``reportgen.core.meta`` read them from the registry. Planning and everything the
 site reads never touch torch, so a warm rebuild can decide that everything is cached without
 loading a model, and the site renders without torch. ``plan`` and ``compute`` have one signature
 for every technique; what a technique may need from others comes in its ``Context``.
@@ -23,20 +23,20 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 from markupsafe import Markup
 
-# Request and Result live in reportgen.artifacts, PRESETS and ParamError in reportgen.choices; they
+# Request and Result live in reportgen.core.artifacts, PRESETS and ParamError in reportgen.core.choices; they
 # are named here too because every technique already imports this module.
-from reportgen.artifacts import Request, Result, Skip, not_keyed, request_of  # noqa: F401  (techniques declare fields with it)
-from reportgen.batching import batched  # noqa: F401  (techniques batch their requests)
-from reportgen.choices import PRESETS, ParamError, check_choice  # noqa: F401
-from reportgen.meta import declare
+from reportgen.core.artifacts import Request, Result, Skip, not_keyed, request_of  # noqa: F401  (techniques declare fields with it)
+from reportgen.core.batching import batched  # noqa: F401  (techniques batch their requests)
+from reportgen.core.choices import PRESETS, ParamError, check_choice  # noqa: F401
+from reportgen.core.meta import declare
 from reportgen.techniques.shared_view import ImageRow
 
 if typing.TYPE_CHECKING:  # imported for annotations only: planning must stay torch-free
-    from reportgen.artifacts import Artifact, Manifest, ModelInfo
-    from reportgen.cache import Entry
-    from reportgen.images import InputImage
+    from reportgen.core.artifacts import Artifact, Manifest, ModelInfo
+    from reportgen.core.cache import Entry
+    from reportgen.pictures.images import InputImage
     from reportgen.models import LoadedModel, ModelCard
-    from reportgen.progress import Progress
+    from reportgen.core.progress import Progress
 
 
 def _nothing_cached(key: str) -> "Entry | None":
@@ -72,9 +72,11 @@ class Technique:
     name: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str] = ""
+    # The classic it reproduces, with the paper ("Zeiler & Fergus 2014, ..."): the overview names it.
+    classic: ClassVar[str] = ""
     version: ClassVar[int] = 1
     Params: ClassVar[type]
-    # What ``compute`` reports: its ``Result.meta`` type (a ``reportgen.meta.Meta``, or a union of
+    # What ``compute`` reports: its ``Result.meta`` type (a ``reportgen.core.meta.Meta``, or a union of
     # them: the JSON's fields tell which) and its roles' names.
     Meta: ClassVar[Any]
     Roles: ClassVar[type]
@@ -98,6 +100,13 @@ class Technique:
     # Styles (``meta.style``) whose single runs end at other optima under other CPU kernels
     # (measured): their regression check judges each run loosely and each set by its means.
     chaotic_styles: ClassVar[tuple[str, ...]] = ()
+    # Raw roles that hold points of an embedding (N x 2), whose layout turns, mirrors and drifts under
+    # other CPU kernels: the regression check compares which points are each point's nearest
+    # neighbours (``Tolerance.neighbours``), and where those hold, not the pictures drawn from them.
+    neighbourhoods: ClassVar[tuple[str, ...]] = ()
+    # The fewest inputs its artifacts say anything about (a map of the folder): ``plan`` skips the
+    # technique with one line below it; registry-wide tests give it that many.
+    min_inputs: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -139,6 +148,11 @@ class Technique:
         """The line under an artifact on an input's page (empty: none); HTML only as ``Markup``."""
         return ""
 
+    def input_note(self, artifact: "Artifact", own: "Sequence[Artifact]") -> str | Markup:
+        """A line this technique adds under an artifact of the technique it ``reads``, on that
+        artifact's input page, drawn from its own artifacts ``own`` (empty: none)."""
+        return ""
+
     def params_for(self, preset: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The Params of a preset with ``--set`` overrides applied (overrides already typed)."""
         values = dict(self.presets.get(preset, {}))
@@ -149,6 +163,12 @@ class Technique:
              context: Context = NO_CONTEXT) -> list[Request | Skip]:
         """A request per artifact (its ``args`` one of the technique's request types), or a ``skip``."""
         raise NotImplementedError
+
+    def gflop(self, params: Any, card: "ModelCard", requests: "Sequence[Request]") -> float:
+        """The counted GFLOP of computing ``requests`` (what ``plan`` sized; ``build --dry-run`` shows
+        it, reportgen/core/budget.py turns it into seconds): by default one forward per input image
+        they read, none for an artifact that reads no image (filters)."""
+        return card.gflops * len(images_read(requests))
 
     def skip(self, card: "ModelCard", variant: str, reason: str) -> Skip:
         """A variant this model cannot do (``variant`` empty: the whole technique), for ``plan`` to return."""
@@ -165,6 +185,12 @@ class Technique:
         """Yield a Result for every request. Batch freely; yield as soon as a result is ready.
         ``context.read``: the cache entry of a key from ``context.upstream``."""
         raise NotImplementedError
+
+
+def images_read(requests: "Sequence[Request]") -> set[str]:
+    """The pixel hashes of the input images ``requests`` read (their ``image`` and ``inputs``)."""
+    return {image.pixel_hash for request in requests
+            for image in (*([request.image] if request.image is not None else []), *request.inputs)}
 
 
 # --- parsing ``--set technique.param=value`` -------------------------------------------------
@@ -219,8 +245,9 @@ def register(cls: type[Technique]) -> type[Technique]:
 
 def registry() -> dict[str, Technique]:
     """All techniques, in the gallery's order (README, What it shows), then those of installed
-    packages (``reportgen.plugins``), whose saliency methods are registered first."""
-    from reportgen import plugins, techniques  # noqa: F401  importing the package registers every technique
+    packages (``reportgen.interface.plugins``), whose saliency methods are registered first."""
+    from reportgen.interface import plugins  # noqa: F401  importing the package registers every technique
+    from reportgen import techniques
     from reportgen.attribution import methods
 
     plugins.add(plugins.SALIENCY_METHODS, methods.SaliencyMethod, methods.register, methods.METHODS)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from reportgen import formats
-from reportgen.artifacts import Artifact, Manifest, find, select
-from reportgen.meta import AscentRoles, ClassAscentMeta
+from reportgen.gallery import formats
+from reportgen.core.artifacts import Artifact, Manifest, find, select
+from reportgen.core.meta import AscentRoles, ClassAscentMeta
 from reportgen.techniques.shared_view import ModelColumn, meta_of, steps_taken
 
 

@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeAlias
 
 import numpy as np
 
-from reportgen import render
-from reportgen.lazy import F, torch
-from reportgen.choices import ACTIVATIONS, ParamError, check_choices
-from reportgen.meta import DeepDreamMeta, DreamRoles
+from reportgen.pictures import render
+from reportgen.core.lazy import F, torch
+from reportgen.core.choices import ACTIVATIONS, ParamError, check_choices
+from reportgen.core.meta import DeepDreamMeta, DreamRoles
 from reportgen.techniques import deep_dream_view
 from reportgen.techniques.base import NO_CONTEXT, Context, Request, Result, Technique, register, not_keyed, request_of
 
 if TYPE_CHECKING:  # imported for annotations only: planning must stay torch-free
     from reportgen.models import LoadedModel
-    from reportgen.progress import Progress
+    from reportgen.core.progress import Progress
 
 OBJECTIVES = ("one_channel", "all_channels")
 METHODS = ("simple", "octaves")
@@ -71,7 +71,7 @@ class Params:
     seed: int = 0  # seeds the jitter
     # images of one working size dreamed together, up to this many px
     batch_pixels: int = not_keyed(1 << 19, "how many go through the model at once")
-    # Seconds one image's dreams may take on one model (reportgen/budget.py): the working side
+    # Seconds one image's dreams may take on one model (reportgen/core/budget.py): the working side
     # shrinks (not below the model's input size) until their counted cost fits; 0: no limit
     budget_s: float = not_keyed(20.0, "the working side it shrinks is keyed")
 
@@ -142,6 +142,7 @@ class DeepDream(Technique):
     """
     name = "deep_dream"
     title = "Deep Dream"
+    classic = "Mordvintsev, Olah & Tyka 2015, \u201cInceptionism: going deeper into neural networks\u201d (DeepDream)"
     description = (
         "Gradient ascent on a real photo: the image is changed so that a deep layer (one filter, "
         "or the whole layer) responds more strongly, and what the layer looks for appears in it. "
@@ -200,6 +201,10 @@ class DeepDream(Technique):
                     requests.append(Request(f"{method}/{objective}", dream, image))
         return requests
 
+    def gflop(self, params, card, requests):
+        return sum(dream_gflop(r.args, card, r.args.method, working_size(r.image.size[::-1], r.args.working_side))
+                   for r in requests)
+
     def compute(self, params: Params, model: LoadedModel, requests: list[Request], progress: Progress,
                 context: Context = NO_CONTEXT) -> Iterator[tuple[Request, Result]]:
         groups: dict[tuple[str, tuple[int, int]], list[Request]] = {}
@@ -228,23 +233,30 @@ def sized_side(params: Params, card, shape: tuple[int, int]) -> int | None:
     """The working side of an image of ``shape`` (height, width): ``params.working_side``, or
     smaller where the dreams' counted cost passes ``budget_s`` (pixels go as the side squared), never
     below the model's input size: its units expect objects at the scale they were trained on."""
-    from reportgen.budget import BACKWARD, share
+    from reportgen.core.budget import share
 
     if params.working_side is None:
         return None
     size = working_size(shape, params.working_side)
-    pixels = 0
-    for method in params.methods:
-        if method == "simple":
-            pixels += params.steps * size[0] * size[1]
-        else:
-            octaves = octave_sizes(size, params.octaves, params.octave_scale, max(params.min_octave_side, card.min_size))
-            pixels += params.octave_steps * sum(height * width for height, width in octaves)
-    gflop = len(params.objectives) * pixels * BACKWARD * card.gflops / card.input_size ** 2
+    gflop = len(params.objectives) * sum(dream_gflop(params, card, method, size) for method in params.methods)
     fraction = share(params.budget_s, gflop)
     if fraction == 1.0:
         return params.working_side
     return min(params.working_side, max(card.input_size, round(params.working_side * math.sqrt(fraction))))
+
+
+def dream_gflop(settings: Any, card, method: str, size: tuple[int, int]) -> float:
+    """The counted GFLOP of one dream by ``method`` at working ``size`` (height, width): a forward
+    and the input's backward per step, scaled by the pixels of each step's picture. ``settings``: the
+    Params, or the request of one dream (either holds the method's step counts and octaves)."""
+    from reportgen.core.budget import BACKWARD
+
+    if method == "simple":
+        pixels = settings.steps * size[0] * size[1]
+    else:
+        octaves = octave_sizes(size, settings.octaves, settings.octave_scale, max(settings.min_octave_side, card.min_size))
+        pixels = settings.octave_steps * sum(height * width for height, width in octaves)
+    return pixels * BACKWARD * card.gflops / card.input_size ** 2
 
 
 def deep_layer(card) -> str:

@@ -7,9 +7,9 @@ from typing import Sequence
 
 from markupsafe import Markup
 
-from reportgen import formats
-from reportgen.artifacts import Artifact, Manifest, find, select
-from reportgen.meta import DeepDreamMeta, DreamRoles
+from reportgen.gallery import formats
+from reportgen.core.artifacts import Artifact, Manifest, find, select
+from reportgen.core.meta import DeepDreamMeta, DreamRoles
 from reportgen.techniques.shared_view import Grid, meta_of
 
 

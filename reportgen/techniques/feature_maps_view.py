@@ -7,8 +7,8 @@ from typing import Sequence
 
 from markupsafe import Markup
 
-from reportgen.artifacts import Artifact, Manifest
-from reportgen.meta import FeatureMapRoles, FeatureMapsMeta
+from reportgen.core.artifacts import Artifact, Manifest
+from reportgen.core.meta import FeatureMapRoles, FeatureMapsMeta
 from reportgen.techniques.shared_view import Grid, meta_of
 
 LAYOUTS = {"tokens": "tokens, as a grid", "nhwc": "channels-last"}  # how a map not channels-first was read

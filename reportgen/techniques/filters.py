@@ -11,9 +11,9 @@ from typing import TypeAlias
 
 import numpy as np
 
-from reportgen import render
-from reportgen.choices import ChoiceError
-from reportgen.meta import FilterRoles as Roles, FiltersMeta
+from reportgen.pictures import render
+from reportgen.core.choices import ChoiceError
+from reportgen.core.meta import FilterRoles as Roles, FiltersMeta
 from reportgen.techniques import filters_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, Unsupported, register, request_of
 
@@ -55,6 +55,7 @@ class Filters(Technique):
     """
     name = "filters"
     title = "Filters (convolution weights)"
+    classic = "Krizhevsky, Sutskever & Hinton 2012, fig. 3 (first-layer filters)"
     description = (
         "The raw weights of convolution filters. The first layer's filters act on colour and show "
         "edges and colour blobs; deeper filters act on feature maps and are shown through their "

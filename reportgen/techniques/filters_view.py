@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from reportgen.artifacts import Artifact, Manifest, ModelInfo, select
-from reportgen.meta import FilterRoles, FiltersMeta
+from reportgen.core.artifacts import Artifact, Manifest, ModelInfo, select
+from reportgen.core.meta import FilterRoles, FiltersMeta
 from reportgen.techniques.shared_view import Captioned, meta_of
 
 

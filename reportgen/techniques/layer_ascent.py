@@ -11,7 +11,7 @@ the input-image patches where the unit's activation peaks, and the highest activ
 inputs, against which the visualisation's own peak is shown. Those depend on the input images, so
 that artifact's spec holds the pixel hashes of every input: it is recomputed when any input
 changes, and only then. With ``examples_dir`` (``--examples DIR``) they come from that folder
-instead, mined in one streaming pass per model (reportgen/dataset_examples.py) and keyed by the
+instead, mined in one streaming pass per model (reportgen/techniques/dataset_examples.py) and keyed by the
 folder's content.
 
 The default regulariser is none: Adam weight decay 1e-6, as in the classic scripts, is no regulariser to
@@ -24,11 +24,11 @@ from typing import Iterator, TypeAlias
 
 import numpy as np
 
-from reportgen import render
-from reportgen.choices import ParamError, check_choice, check_choices
-from reportgen.dataset_examples import ExamplesError, Mined, example_folder, mine
-from reportgen.meta import Example, LayerAscentRoles, ExamplesMeta, UnitMeta
-from reportgen.optim import REGULARISERS, STYLES, AscentParams, NaiveRun, RobustRun, fitted, run_of, sized
+from reportgen.pictures import render
+from reportgen.core.choices import ParamError, check_choice, check_choices
+from reportgen.techniques.dataset_examples import ExamplesError, Mined, example_folder, mine
+from reportgen.core.meta import Example, LayerAscentRoles, ExamplesMeta, UnitMeta
+from reportgen.optim import REGULARISERS, STYLES, AscentParams, NaiveRun, RobustRun, fitted, run_gflop, run_of, sized
 from reportgen.techniques import layer_ascent_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register, not_keyed, request_of
 
@@ -92,6 +92,8 @@ class LayerAscent(Technique):
     """
     name = "layer_ascent"
     title = "Layer ascent (what one unit responds to)"
+    classic = ("Erhan et al. 2009 (activation maximisation); Olah, Mordvintsev & Schubert 2017 (Distill); "
+               "dataset examples: Zeiler & Fergus 2014, Girshick et al. 2014")
     description = (
         "The same gradient ascent as the class models, but maximising the mean activation of one "
         "unit (one filter's channel) of an intermediate layer: what that unit responds to. Naive "
@@ -158,6 +160,12 @@ class LayerAscent(Technique):
                     requests.append(Request(variant, examples, inputs=tuple(images)))
         return requests
 
+    def gflop(self, params, card, requests):
+        runs = [request for request in requests if isinstance(request.args, UnitRun)]
+        examples = [request for request in requests if not isinstance(request.args, UnitRun)]
+        # a folder of examples is read once per unit; its image count is not known before it is read
+        return sum(run_gflop(request.args.run, card) for request in runs) + super().gflop(params, card, examples)
+
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.optim.objectives import layer_activation
         from reportgen.optim.styles import run_requests
@@ -185,8 +193,8 @@ def channel_maps(model, pictures, layer: str, filter_index: int, side: int | Non
     """One channel's activation map (float HxW) for each uint8 picture, resized whole to ``side``
     px square (None: the picture's own size; either fitted to the sizes the model accepts), as the
     model sees it, whatever the layer's layout."""
-    from reportgen.hooks import forward_until
-    from reportgen.lazy import torch
+    from reportgen.models.hooks import forward_until
+    from reportgen.core.lazy import torch
 
     maps = []
     with torch.inference_mode():
@@ -199,7 +207,7 @@ def channel_maps(model, pictures, layer: str, filter_index: int, side: int | Non
 
 def dataset_examples(model, requests: list[Request], params: Params, progress) -> Iterator[tuple[Request, Result]]:
     """Every requested unit's dataset examples, from one pass over their images (the inputs, or
-    the examples folder read lazily in batches; reportgen/dataset_examples.py)."""
+    the examples folder read lazily in batches; reportgen/techniques/dataset_examples.py)."""
     if not requests:
         return
     first: UnitExamples = requests[0].args

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from reportgen import formats
-from reportgen.artifacts import Artifact, File, Manifest, find, select
-from reportgen.meta import ExamplesMeta, LayerAscentRoles, UnitMeta
+from reportgen.gallery import formats
+from reportgen.core.artifacts import Artifact, File, Manifest, find, select
+from reportgen.core.meta import ExamplesMeta, LayerAscentRoles, UnitMeta
 from reportgen.techniques.shared_view import ModelColumn, Size, at_height, at_width, meta_of, slug, steps_taken
 
 

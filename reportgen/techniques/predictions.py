@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reportgen.lazy import torch
-from reportgen.meta import Prediction, PredictionRoles as Roles, PredictionsMeta
+from reportgen.core.lazy import torch
+from reportgen.core.meta import Prediction, PredictionRoles as Roles, PredictionsMeta
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, batched, register, not_keyed
 
 
@@ -32,6 +32,8 @@ class Predictions(Technique):
     gallery = False
     name = "predictions"
     title = "Predictions"
+    classic = ("Krizhevsky, Sutskever & Hinton 2012, \u201cImageNet classification with deep convolutional neural "
+               "networks\u201d (top-5 predictions)")
     description = "What each model sees in each image: its five most probable classes."
     version = 1
 

@@ -7,10 +7,10 @@ from typing import Sequence
 
 from markupsafe import Markup
 
-from reportgen import formats
-from reportgen.artifacts import Artifact, ImageInfo, Manifest
+from reportgen.gallery import formats
+from reportgen.core.artifacts import Artifact, ImageInfo, Manifest
 from reportgen.attribution.methods import METHODS, SaliencyMethod
-from reportgen.meta import SaliencyMeta, SaliencyRoles
+from reportgen.core.meta import SaliencyMeta, SaliencyRoles
 from reportgen.techniques.shared_view import Grid, mean, meta_of
 
 

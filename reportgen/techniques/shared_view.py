@@ -1,15 +1,15 @@
 """Building blocks of every technique's page view: artifacts by (model, image), a model's part of a
 page, a row of the per-input page, a picture's shown size, anchors. Torch-free, as every ``*_view``
 module: the site imports them, and they shape pages, never pictures (``code_identity``). Numbers
-are written by ``reportgen.formats``."""
+are written by ``reportgen.gallery.formats``."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from typing import Generic, Iterable, Protocol, Sequence, TypeVar
 
-from reportgen.artifacts import Artifact, File, ModelInfo
-from reportgen.meta import Meta
+from reportgen.core.artifacts import Artifact, File, ModelInfo
+from reportgen.core.meta import Meta
 
 M = TypeVar("M", bound=Meta)
 Table = TypeVar("Table")
@@ -64,6 +64,15 @@ class ImageRow:
 
     title: str
     cells: list[Artifact | None]
+
+
+def rows_by_place(shown: Sequence[Artifact], models: Sequence[ModelInfo]) -> list[ImageRow]:
+    """An input page's rows of a per-layer technique: each model's layers paired by their place
+    (models have layers of their own names), early to late; the cells then name their layer."""
+    per_model = [[a for a in shown if a.model == model.name] for model in models]
+    depth = max(len(mine) for mine in per_model)
+    return [ImageRow(f"layer {place + 1} of {depth}", [mine[place] if place < len(mine) else None for mine in per_model])
+            for place in range(depth)]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from torch import nn
 
 from reportgen.attribution import cam, maps, paths
 from reportgen.attribution.gradients import shared_pass
-from reportgen.hooks import hooks_left
+from reportgen.models.hooks import hooks_left
 
 RTOL = 1e-5
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:captum")

@@ -10,7 +10,7 @@ from captum.attr import GradientShap, InputXGradient, Occlusion
 from torch.nn import functional as F
 
 from reportgen.attribution import maps, perturbation
-from reportgen.hooks import hooks_left
+from reportgen.models.hooks import hooks_left
 from test_methods import RTOL, TARGETS, SmallNet, close, inputs, net  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:captum")

@@ -9,10 +9,10 @@ from click.testing import CliRunner
 
 from reportgen.attribution import methods
 from reportgen.attribution.methods import SaliencyMethod
-from reportgen.cli import main
-from reportgen.pipeline import build
-from reportgen.progress import Silent
-from reportgen.site import write_site
+from reportgen.interface.cli import main
+from reportgen.core.pipeline import build
+from reportgen.core.progress import Silent
+from reportgen.gallery.site import write_site
 from helpers import config, write_inputs
 
 TITLE = "Gradient magnitude (a method from elsewhere)"

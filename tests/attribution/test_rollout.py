@@ -7,7 +7,7 @@ from torch.nn import functional as F
 from torchvision.models import VisionTransformer
 
 from reportgen.attribution.rollout import gradient_rollout, patch_grid, rollout
-from reportgen.hooks import attention_weights, hooks_left
+from reportgen.models.hooks import attention_weights, hooks_left
 
 
 def tiny_vit() -> VisionTransformer:

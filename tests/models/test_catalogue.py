@@ -1,7 +1,7 @@
 import pytest
 
 from reportgen import models
-from reportgen.choices import ChoiceError, ParamError
+from reportgen.core.choices import ChoiceError, ParamError
 from reportgen.models import ModelError, catalogue, describe
 
 

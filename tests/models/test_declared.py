@@ -7,7 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from reportgen.cli import main
+from reportgen.interface.cli import main
 from helpers import write_inputs
 
 FACTORY = '''
@@ -134,8 +134,8 @@ def test_a_bad_declaration_is_one_line_naming_file_and_key_and_writes_nothing(tm
 
 def test_a_one_channel_model_sees_the_luma_of_its_colour_input(tmp_path):
     from reportgen import models
-    from reportgen.cache import Cache
-    from reportgen.config import load_config
+    from reportgen.core.cache import Cache
+    from reportgen.interface.config import load_config
     from reportgen.models.declared import GRAY, declare as register
 
     declare(tmp_path, channels=1)
@@ -210,7 +210,7 @@ def test_a_helper_module_the_factory_imports_is_part_of_its_identity(tmp_path):
 
 
 def test_a_helper_module_edited_between_builds_in_one_process_is_imported_afresh(tmp_path):
-    from reportgen.config import load_config
+    from reportgen.interface.config import load_config
 
     declare(tmp_path, weights=None)
     (tmp_path / "mine_net.py").write_text(FACTORY_WITH_HELPER)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from reportgen import models
-from reportgen.hooks import hooks_left
+from reportgen.models.hooks import hooks_left
 from reportgen.models import LoadedModel, ModelError
 
 

@@ -19,7 +19,7 @@ def test_a_timm_model_builds_offline_with_random_weights_and_imagenet_names(tmp_
     model = json.loads((tmp_path / "site" / "manifest.json").read_text())["models"][0]
     assert model["name"] == "timm:resnet18"
     from reportgen import models
-    from reportgen.cache import Cache
+    from reportgen.core.cache import Cache
 
     card = models.card_for("timm:resnet18", "random", Cache(tmp_path / "cache"))
     assert card.untrained and len(card.categories) == 1000 and card.categories[0] == "tench"

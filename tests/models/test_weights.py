@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from helpers import fresh_urllib, write_inputs
 from reportgen import models
-from reportgen.cli import main
+from reportgen.interface.cli import main
 from reportgen.models.weights import Checkpoint, WeightsError, fetch
 
 MODEL = "squeezenet1_1"  # the smallest torchvision classifier: a 5 MB checkpoint
@@ -267,7 +267,7 @@ def test_a_present_file_is_checked_against_the_hash_in_its_name(checkpoint_bytes
 def test_a_file_is_hashed_once_until_it_changes(checkpoint_bytes, torch_home, monkeypatch):
     import os
 
-    from reportgen import digests
+    from reportgen.core import digests
 
     hashed = []
     monkeypatch.setattr(digests, "file_sha256", lambda path: hashed.append(path) or hashlib.sha256(path.read_bytes()).hexdigest())

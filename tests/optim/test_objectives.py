@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from reportgen.hooks import capture, hooks_left
+from reportgen.models.hooks import capture, hooks_left
 from reportgen.optim.objectives import class_logit, layer_activation, norm_regulariser
 
 

@@ -3,8 +3,8 @@ and a Swin-like channels-last one. Their canvases and octaves follow the card's 
 their objectives read the layers as maps."""
 import layout_models  # noqa: F401  registers tiny_tokens and tiny_channels_last
 from helpers import config, write_inputs
-from reportgen.pipeline import build
-from reportgen.progress import Silent
+from reportgen.core.pipeline import build
+from reportgen.core.progress import Silent
 
 
 def test_ascents_and_dreams_build_on_token_and_channels_last_models(tmp_path):

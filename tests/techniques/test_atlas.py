@@ -2,9 +2,9 @@
 import re
 
 from helpers import config, write_inputs
-from reportgen.pipeline import build
-from reportgen.progress import Silent
-from reportgen.site import write_site
+from reportgen.core.pipeline import build
+from reportgen.core.progress import Silent
+from reportgen.gallery.site import write_site
 
 
 def test_every_unit_of_a_layer_gets_a_visualisation_an_anchor_and_an_atlas_cell(tmp_path):
@@ -32,7 +32,7 @@ def test_every_unit_of_a_layer_gets_a_visualisation_an_anchor_and_an_atlas_cell(
 def test_a_star_needs_a_layer_with_maps(tmp_path):
     import pytest
 
-    from reportgen.pipeline import BuildError
+    from reportgen.core.pipeline import BuildError
 
     write_inputs(tmp_path / "inputs")
     settings = config(tmp_path, techniques=("layer_ascent",), overrides={"layer_ascent": {"units": ("nope:*",)}})

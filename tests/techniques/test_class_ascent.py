@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reportgen import render
-from reportgen.progress import Silent
+from reportgen.pictures import render
+from reportgen.core.progress import Silent
 from reportgen.techniques.base import ParamError, registry
 
 TECHNIQUE = registry()["class_ascent"]
@@ -132,8 +132,8 @@ def test_real_model_sees_each_default_class_in_its_image_at_the_standard_preset(
 def test_gallery_section_has_a_gif_per_class_regulariser_and_style_with_its_probability(tmp_path):
     from helpers import config, write_inputs
 
-    from reportgen.pipeline import build
-    from reportgen.site import write_site
+    from reportgen.core.pipeline import build
+    from reportgen.gallery.site import write_site
 
     write_inputs(tmp_path / "inputs")
     settings = config(tmp_path, techniques=("class_ascent",),

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from reportgen import render
-from reportgen.hooks import forward_until, hooks_left
-from reportgen.images import InputImage, hash_pixels
-from reportgen.choices import ChoiceError, ParamError
-from reportgen.progress import Silent
+from reportgen.pictures import render
+from reportgen.models.hooks import forward_until, hooks_left
+from reportgen.pictures.images import InputImage, hash_pixels
+from reportgen.core.choices import ChoiceError, ParamError
+from reportgen.core.progress import Silent
 from reportgen.techniques.deep_dream import DeepDream, deep_layer, octave_sizes, working_size
 
 TECHNIQUE = DeepDream()

@@ -1,6 +1,6 @@
 import numpy as np
 
-from reportgen.progress import Silent
+from reportgen.core.progress import Silent
 from reportgen.techniques.base import registry
 
 TECHNIQUE = registry()["feature_maps"]

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reportgen import render
-from reportgen.hooks import hooks_left
-from reportgen.progress import Silent
+from reportgen.pictures import render
+from reportgen.models.hooks import hooks_left
+from reportgen.core.progress import Silent
 from reportgen.techniques.base import ParamError, registry
 
 TECHNIQUE = registry()["layer_ascent"]
@@ -74,8 +74,8 @@ def test_real_filter_activation_keeps_growing(lite0):
 def test_gallery_section_has_a_row_per_unit_and_a_gif_per_style(tmp_path):
     from helpers import config, write_inputs
 
-    from reportgen.pipeline import build
-    from reportgen.site import write_site
+    from reportgen.core.pipeline import build
+    from reportgen.gallery.site import write_site
 
     write_inputs(tmp_path / "inputs")
     settings = config(tmp_path, techniques=("layer_ascent",), overrides={"layer_ascent": {"steps": 2, "frames": 2}})
@@ -96,7 +96,7 @@ def test_gallery_section_has_a_row_per_unit_and_a_gif_per_style(tmp_path):
 
 
 def test_examples_are_keyed_by_every_input_and_the_visualisations_by_none(tiny_card, images):
-    from reportgen.images import InputImage, hash_pixels
+    from reportgen.pictures.images import InputImage, hash_pixels
 
     params = TECHNIQUE.params_for("quick")
     requests = TECHNIQUE.plan(params, tiny_card, images)

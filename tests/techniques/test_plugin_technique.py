@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from reportgen import meta
-from reportgen.cli import main
-from reportgen.pipeline import build
-from reportgen.progress import Silent
-from reportgen.site import write_site
+from reportgen.core import meta
+from reportgen.interface.cli import main
+from reportgen.core.pipeline import build
+from reportgen.core.progress import Silent
+from reportgen.gallery.site import write_site
 from reportgen.techniques import base
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register
 from helpers import config, write_inputs

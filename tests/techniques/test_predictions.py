@@ -1,4 +1,4 @@
-from reportgen.progress import Silent
+from reportgen.core.progress import Silent
 from reportgen.techniques.base import registry
 
 TECHNIQUE = registry()["predictions"]

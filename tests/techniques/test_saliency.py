@@ -11,13 +11,14 @@ import torch
 
 from reportgen import models
 from reportgen.attribution import gradients
-from reportgen.hooks import hooks_left
+from reportgen.models.hooks import hooks_left
 from reportgen.models import ModelError
-from reportgen.progress import Silent
-from reportgen.artifacts import Skip
+from reportgen.core.progress import Silent
+from reportgen.core.artifacts import Skip
 from reportgen.techniques.base import registry
-from reportgen.attribution.methods import colour_picture, gray_picture
-from reportgen.techniques.saliency import METHODS, cam_layer_for
+from reportgen.attribution.methods import LayerMapCAM, colour_picture, gray_picture
+from reportgen.techniques.cam_layers import cam_layer_for
+from reportgen.techniques.saliency import METHODS
 
 SALIENCY = registry()["saliency"]
 SMALL = SALIENCY.Params(smoothgrad_samples=3, ig_steps=3, gradshap_samples=3, rise_masks=16, occlusion_window=8,
@@ -68,7 +69,7 @@ def test_every_method_renders_at_the_images_aspect_with_its_raw_map(tiny, tiny_c
         assert all(abs(p.shape[1] / p.shape[0] - width / height) < 0.01 for p in pictures)
         if method == "gradcam":
             assert set(result.images) == {"overlay"} and result.arrays["cam"].shape == (16, 16)
-        elif method in ("hirescam", "layercam", "rise", "occlusion"):  # heat maps, kept at the input's size
+        elif isinstance(METHODS[method], LayerMapCAM) or method in ("rise", "occlusion"):  # kept at the input's size
             assert set(result.images) == {"overlay"} and result.arrays["attribution"].shape == (1, 32, 32)
             assert method == "occlusion" or (result.arrays["attribution"] >= 0).all()  # hiding a part can help
         else:
@@ -103,7 +104,8 @@ def test_pinned_labels_choose_the_class_explained(tiny, tiny_card, images):
 
 
 def test_an_images_maps_do_not_depend_on_its_batch(tiny, tiny_card, images):
-    params = dataclasses.replace(SMALL, methods=("guided", "smoothgrad", "integrated_gradients"), sanity=False)
+    params = dataclasses.replace(SMALL, methods=("guided", "smoothgrad", "integrated_gradients", "scorecam", "ablationcam"),
+                                 sanity=False, batch_size=3)  # Score-CAM's and Ablation-CAM's batches mix the images
     together = run(params, tiny, tiny_card, images)
     alone = run(params, tiny, tiny_card, images[1:])
     for key, result in alone.items():
@@ -175,8 +177,8 @@ def test_randomising_the_weights_changes_vanilla_and_gradcam_more_than_guided_ba
 def test_gallery_section_shows_every_rendering_the_class_and_the_sanity_metrics(tmp_path):
     from helpers import config, write_inputs
 
-    from reportgen.pipeline import build
-    from reportgen.site import write_site
+    from reportgen.core.pipeline import build
+    from reportgen.gallery.site import write_site
 
     write_inputs(tmp_path / "inputs")
     overrides = {"saliency": {"methods": ("vanilla", "guided", "gradcam"), "sanity": True,

@@ -13,10 +13,10 @@ from itertools import product
 
 import numpy as np
 
-from reportgen import render
-from reportgen.meta import Meta
-from reportgen.formats import percent
-from reportgen.lazy import torch
+from reportgen.pictures import render
+from reportgen.core.meta import Meta
+from reportgen.gallery.formats import percent
+from reportgen.core.lazy import torch
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, batched, not_keyed
 from reportgen.techniques.shared_view import Grid
 
