@@ -94,6 +94,19 @@ def filters(params, model, requests):
         yield request, Result(arrays={"weights": weight}, images={"filters": picture})
 
 
+@runner("embedding_map")
+def embedding_map(params, model, requests):
+    from reportgen.techniques.embedding_map import atlas_cell, mapped, thumbnail
+
+    for request in requests:  # one image per forward
+        images = list(request.inputs)
+        codes = [model.codes(model.inputs([image.pixels])) for image in images]
+        cell = atlas_cell(request.args, len(images))
+        yield request, mapped(request.args, model.card, images, np.concatenate([c[0] for c in codes]),
+                              [int(c[1].argmax()) for c in codes], codes[0][2],
+                              [thumbnail(image.pixels, cell) for image in images])
+
+
 # --- saliency: one image, one method, its own forward and backward passes ----------------------
 
 

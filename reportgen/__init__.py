@@ -9,6 +9,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see; at run time each name is im
     from reportgen.interface.api import Gallery, build, check, update_baseline
     from reportgen.core.choices import ParamError
     from reportgen.interface.config import BuildConfig
+    from reportgen.interface.explain import ExplainedClass, Explanation, explain
     from reportgen.models.declared import ModelSpec
     from reportgen.core.pipeline import BuildError
     from reportgen.regress import Outcome, RegressionError
@@ -22,7 +23,8 @@ _PUBLIC = {
     "build": "reportgen.interface.api", "check": "reportgen.interface.api", "update_baseline": "reportgen.interface.api",
     "Gallery": "reportgen.interface.api", "BuildConfig": "reportgen.interface.config", "ModelSpec": "reportgen.models.declared",
     "BuildError": "reportgen.core.pipeline", "ParamError": "reportgen.core.choices", "Outcome": "reportgen.regress",
-    "RegressionError": "reportgen.regress",
+    "RegressionError": "reportgen.regress", "explain": "reportgen.interface.explain",
+    "Explanation": "reportgen.interface.explain", "ExplainedClass": "reportgen.interface.explain",
 }
 __all__ = sorted(_PUBLIC)
 

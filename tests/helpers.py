@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from reportgen.core.artifacts import Artifact, ImageInfo, Manifest, ModelInfo, Section
 from reportgen.interface.config import BuildConfig
 
 
@@ -50,3 +51,18 @@ def count_computed(monkeypatch, technique: type) -> list:
 
     monkeypatch.setattr(technique, "compute", counted)
     return computed
+
+
+def artifact(variant="a", model="m", image=None, spec=None, **meta) -> Artifact:
+    """A saliency artifact with the facts the views read."""
+    facts = dict(method=variant, class_index=1, class_name="one", class_source="top-1 prediction", probability=0.5,
+                 top1_index=1, top1_name="one", **meta)
+    return Artifact("saliency", variant, model, image, image and f"id-{image}", spec or {}, f"key-{variant}-{image}",
+                    {"color": "x/color.png", "attribution": "x/attribution.npy"}, facts)
+
+
+def manifest(*artifacts) -> Manifest:
+    """A one-model, one-image manifest holding ``artifacts``."""
+    return Manifest("0.1.0", "quick", {"saliency": {"methods": ["guided"]}}, "pretrained", {"torch": "2"},
+                    ("saliency",), (Section("saliency", "Saliency maps", "what"),),
+                    (ModelInfo("m", "w", False, 32),), (ImageInfo("a.png", "id-a.png", 4, 3),), artifacts)

@@ -13,8 +13,10 @@ from benchmarks import bench, naive  # noqa: E402
 from helpers import write_inputs  # noqa: E402
 from reportgen.techniques.base import registry  # noqa: E402
 
-# Every technique that computes its own results (faithfulness scores saliency's: benchmarks/faithfulness.py).
-TECHNIQUES = tuple(name for name, technique in registry().items() if technique.gallery and not technique.reads)
+# Every technique that computes its own results (faithfulness scores saliency's: benchmarks/faithfulness.py)
+# from the two inputs benchmarked (a map of the folder needs more: ``min_inputs``).
+TECHNIQUES = tuple(name for name, technique in registry().items()
+                   if technique.gallery and not technique.reads and technique.min_inputs <= 2)
 NO_ARITHMETIC = ("filters",)  # it reads the weights: no FLOPs either way
 
 

@@ -22,6 +22,11 @@ OTHER_VALUES = {
     ("layer_ascent", "regulariser"): "l1",
     ("deep_dream", "layer"): "features.2",
     ("deep_dream", "filter"): 1,
+    ("feature_inversion", "layers"): ("features.3",),
+    ("adversarial", "attack"): "pgd",  # quick's is fgsm
+    ("adversarial", "target"): "3",
+    ("saliency", "cam_channels"): 8,  # the tiny model's CAM layer has 16: quick's 64 are cut to them
+    ("embedding_map", "perplexity"): 1.0,  # the most: 5 inputs get 4/3 whatever it is above that
 }
 # Fields read only in some setting, and the setting where they are read.
 READ_WHEN = {
@@ -29,10 +34,14 @@ READ_WHEN = {
     ("saliency", "deletion_steps"): {"sanity": True},
     ("layer_ascent", "l1_weight"): {"regulariser": "l1"},
     ("layer_ascent", "l2_weight"): {"regulariser": "l2"},
+    ("adversarial", "steps"): {"attack": "pgd"},
+    ("adversarial", "step_ratio"): {"attack": "pgd"},
 }
 
 
 def keys(technique, params, card, images) -> set[str]:
+    # as many inputs as the technique needs (the embedding map: a handful)
+    images = [*images, *(make_image(f"{n}.png", 40, 40, n) for n in range(len(images), technique.min_inputs))]
     upstream = ()
     if technique.reads:
         read = registry()[technique.reads]

@@ -63,6 +63,50 @@ def target_probabilities(model: nn.Module, batch: torch.Tensor, targets: torch.T
                           for start in range(0, len(batch), batch_size)])
 
 
+class Forwards:
+    """Pictures queued from many maps and curves, through the model ``batch_size`` at a time, so that
+    only the last batch is partial; ``results`` gives the target probabilities in queue order."""
+
+    def __init__(self, model: nn.Module, batch_size: int):
+        self.model, self.batch_size = model, batch_size
+        self.pending: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.waiting = self.queued = 0
+        self.done: list[torch.Tensor] = []
+
+    def add(self, pictures: torch.Tensor, targets: torch.Tensor) -> slice:
+        """Queue N pictures and their N target classes; the slice their probabilities will take."""
+        self.pending.append((pictures, targets))
+        self.waiting += len(pictures)
+        self.queued += len(pictures)
+        while self.waiting >= self.batch_size:
+            self._run(self.batch_size)
+        return slice(self.queued - len(pictures), self.queued)
+
+    def _run(self, count: int) -> None:
+        pictures = torch.cat([p for p, _ in self.pending])
+        targets = torch.cat([t for _, t in self.pending])
+        self.done.append(target_probabilities(self.model, pictures[:count], targets[:count], count))
+        self.pending = [(pictures[count:], targets[count:])]
+        self.waiting -= count
+
+    def results(self) -> torch.Tensor:
+        if self.waiting:
+            self._run(self.waiting)
+        return torch.cat(self.done) if self.done else torch.zeros(0)
+
+
+def moved_counts(pixels: int, steps: int) -> torch.Tensor:
+    """How many pixels have moved at fractions 0, 1/steps, ..., 1 of ``pixels``."""
+    return torch.tensor(np.round(np.linspace(0, pixels, steps + 1)))
+
+
+def transfer_frames(start: torch.Tensor, end: torch.Tensor, ranks: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
+    """(N x S) x C x H x W pictures, image-major: ``moved[s]`` pixels of ``end``, the first ones by
+    ``ranks`` (``importance_ranks``), over ``start``."""
+    mask = (ranks[:, None] < moved.to(ranks.device).view(1, -1, 1, 1))[:, :, None]  # N x S x 1 x H x W
+    return torch.where(mask, end[:, None], start[:, None]).flatten(0, 1)
+
+
 def transfer_curves(
     model: nn.Module,
     start: torch.Tensor,
@@ -78,13 +122,10 @@ def transfer_curves(
     through the model in batches of ``batch_size``. ``ends``: the probabilities of ``start`` and
     ``end`` themselves (N each) where already measured: they are the same whatever the map, so
     scoring many maps measures them once and only the steps between go through the model."""
-    count = importance.shape[1] * importance.shape[2]
-    moved = torch.tensor(np.round(np.linspace(0, count, steps + 1)), device=start.device)
+    moved = moved_counts(importance.shape[1] * importance.shape[2], steps)
     if ends is not None:
         moved = moved[1:-1]
-    ranks = importance_ranks(importance)
-    mask = (ranks[:, None] < moved.view(1, -1, 1, 1))[:, :, None]  # N x S x 1 x H x W
-    frames = torch.where(mask, end[:, None], start[:, None]).flatten(0, 1)
+    frames = transfer_frames(start, end, importance_ranks(importance), moved)
     curves = target_probabilities(model, frames, targets.repeat_interleave(len(moved)), batch_size).view(len(start), len(moved))
     if ends is None:
         return curves
@@ -193,18 +234,44 @@ def road_curves(
     """N x len(fractions) target probabilities with that fraction of pixels removed (most or least
     relevant first) and imputed with noise; ``seeds`` (one per image) make the noise repeatable
     whatever the batch."""
-    count = importance.shape[1] * importance.shape[2]
-    ranks = importance_ranks(importance if most_relevant_first else -importance)
-    spread = inputs.flatten(2).std(dim=2)[:, :, None, None]
-    frames = []
-    for fraction in fractions:
-        removed = ranks < round(fraction * count)
-        imputed = impute_linear(inputs, removed)
-        jitter = torch.stack([torch.randn(inputs.shape[1:], generator=torch.Generator().manual_seed(seed + round(fraction * 1000)),
-                                          dtype=torch.float64) for seed in seeds]).to(inputs)
-        frames.append(imputed + noise * spread * jitter * removed[:, None])
-    batch = torch.stack(frames, dim=1).flatten(0, 1)
+    batch = road_frames(inputs, importance_ranks(importance if most_relevant_first else -importance),
+                        road_noise(inputs, seeds, fractions, noise), fractions)
     return target_probabilities(model, batch, targets.repeat_interleave(len(fractions)), batch_size).view(len(inputs), len(fractions))
+
+
+def road_noise(inputs: torch.Tensor, seeds: Sequence[int], fractions: Sequence[float], noise: float = ROAD_NOISE) -> list[torch.Tensor]:
+    """Per fraction, N x C x H x W imputation noise (``noise`` times each channel's spread), seeded
+    per image and fraction: the same for every map, drawn once."""
+    spread = inputs.flatten(2).std(dim=2)[:, :, None, None]
+    return [noise * spread * torch.stack([
+        torch.randn(inputs.shape[1:], generator=torch.Generator().manual_seed(seed + round(fraction * 1000)),
+                    dtype=torch.float64) for seed in seeds]).to(inputs) for fraction in fractions]
+
+
+def road_frames(inputs: torch.Tensor, ranks: torch.Tensor, jitter: Sequence[torch.Tensor], fractions: Sequence[float]) -> torch.Tensor:
+    """(N x F) x C x H x W pictures, image-major: per fraction, the pixels first by ``ranks`` removed
+    and imputed, plus that fraction's ``jitter`` (``road_noise``) where removed."""
+    count = ranks.shape[1] * ranks.shape[2]
+    frames = []
+    for fraction, noise in zip(fractions, jitter):
+        removed = ranks < round(fraction * count)
+        frames.append(impute_linear(inputs, removed) + noise * removed[:, None])
+    return torch.stack(frames, dim=1).flatten(0, 1)
+
+
+def proportional_groups(maps: dict[str, torch.Tensor], tolerance: float = 1e-5) -> list[list[str]]:
+    """The names of ``maps`` (each N x H x W, not negative) grouped where they are equal up to a
+    positive factor on every image (each image's map scaled to a maximum of 1, equal within
+    ``tolerance``): such maps order the pixels alike, so every metric scores them alike."""
+    scaled = {name: m / m.flatten(1).amax(dim=1).clamp_min(1e-30).view(-1, 1, 1) for name, m in maps.items()}
+    groups: list[list[str]] = []
+    for name in maps:
+        group = next((g for g in groups if torch.allclose(scaled[g[0]], scaled[name], rtol=0, atol=tolerance)), None)
+        if group is None:
+            groups.append([name])
+        else:
+            group.append(name)
+    return groups
 
 
 def pointing_hit(importance: np.ndarray, boxes: Sequence[Sequence[float]], tolerance: float) -> bool:

@@ -48,8 +48,10 @@ def shared_pass(
     backward_rules = list(dict.fromkeys(rules))
     if cam_layer and "vanilla" not in backward_rules:
         backward_rules.append("vanilla")
-    # Vanilla gradients alone need no override: the activations' own backward is faster than its Python one.
-    overridden = activation_override(module) if backward_rules != ["vanilla"] else contextlib.nullcontext(ActivationOverride())
+    # Vanilla gradients alone (or none: a perturbation method's targets) need no override: the
+    # activations' own backward is faster than its Python one.
+    guiding = set(backward_rules) - {"vanilla"}
+    overridden = activation_override(module) if guiding else contextlib.nullcontext(ActivationOverride())
     with overridden as override, capture(module, [cam_layer] if cam_layer else []) as captured:
         x = inputs.detach().clone().requires_grad_(True)
         logits = module(x)

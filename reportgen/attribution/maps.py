@@ -1,7 +1,7 @@
 """Every saliency method of one model on one batch of images, sharing work where methods can: one
 forward pass gives every gradient rule's input gradient and the Grad-CAM map; then each method
 (``attribution.methods``) makes its map from them (SmoothGrad and Integrated Gradients run their
-own batched passes). Also the sanity metrics, which re-run the same methods."""
+own batched passes, and so do attribution.perturbation's). Also the sanity metrics, which re-run the same methods."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,6 +25,24 @@ class Settings:
     # The CAM layer's output (and its gradient) as N x K x h x w, when the layer is channels-last or
     # a token sequence (models.layout); None: already channels-first.
     cam_view: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # The most CAM-layer channels Score-CAM and Ablation-CAM evaluate per image, one forward each
+    # (the strongest ones: cam.strongest_channels); 0: every channel.
+    cam_channels: int = 0
+    gradshap_samples: int = 16
+    gradshap_noise: float = 0.0  # as smoothgrad_noise
+    rise_masks: int = 1000
+    rise_cells: int = 7  # a mask's grid of cells per side
+    rise_keep: float = 0.5  # the probability of a cell being kept
+    occlusion_window: int = 32  # the square's side, pixels of the model's input
+    occlusion_stride: int = 16
+    # The inputs' values of a black and of a white pixel (1 x C x 1 x 1, the model's normalisation
+    # of 0 and 1); None: the inputs are pixels in [0, 1].
+    pixels: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def pixel_bounds(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(black, white) on the inputs' device and dtype."""
+        black, white = self.pixels or (torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1))
+        return black.to(inputs.device, inputs.dtype), white.to(inputs.device, inputs.dtype)
 
 
 @dataclass
@@ -36,6 +54,8 @@ class Maps:
     unguided_modules: int = 0
     functional_calls: int = 0
     facts: dict[str, list[dict]] = field(default_factory=dict)  # method -> per image, its own meta fields
+    # method -> what it raised: a failing method loses only its own maps, the others are kept
+    failures: dict[str, Exception] = field(default_factory=dict)
 
     def facts_of(self, method: str, index: int) -> dict:
         """What ``method`` reported for image ``index`` beyond the shared meta (nothing: {})."""
@@ -55,7 +75,8 @@ def compute(
     baseline: torch.Tensor,
     noise_seeds: Sequence[int],
 ) -> Maps:
-    """All ``methods`` (names) for a batch; ``pinned`` classes (None = top-1); ``baseline`` for IG."""
+    """All ``methods`` (names) for a batch; ``pinned`` classes (None = top-1); ``baseline`` for IG.
+    A method that raises is left out of ``attributions`` and its error kept in ``failures``."""
     selected = chosen(methods)
     wants_cam = any(method.uses_cam for method in selected)
     if wants_cam and not settings.cam_layer:
@@ -71,9 +92,14 @@ def compute(
         maps.cam = cam.grad_cam(view(activation), view(gradient))
     batch = Batch(module, inputs, shared, maps.cam, settings, baseline, noise_seeds)
     for method in selected:
-        attribution = method.attribute(batch)
+        try:
+            attribution = method.attribute(batch)
+            facts = method.facts(batch, attribution)
+        except Exception as error:  # noqa: BLE001 - any method's failure is reported by its caller
+            maps.failures[method.name] = error
+            continue
         maps.attributions[method.name] = attribution
-        maps.facts[method.name] = method.facts(batch, attribution)
+        maps.facts[method.name] = facts
     return maps
 
 
@@ -83,6 +109,7 @@ class Sanity:
     # method -> per cascade stage -> per image Spearman correlation (None: a constant map)
     randomisation: dict[str, list[list[float | None]]] = field(default_factory=dict)
     stages: list[tuple[int, str]] = field(default_factory=list)  # (layers randomised, down to layer)
+    failures: dict[str, Exception] = field(default_factory=dict)  # method -> what it raised on a randomised copy
 
 
 def deletion_aucs(module: nn.Module, inputs: torch.Tensor, maps: Maps, methods: Sequence[str], steps: int,
@@ -120,6 +147,9 @@ def randomisation_checks(
         again = compute(prepare(randomised), inputs, pinned, methods, settings, baseline, noise_seeds)
         result.stages.append((count, down_to))
         for method in methods:
+            if method in again.failures:
+                result.failures.setdefault(method, again.failures[method])
+                continue
             changed = again.importance(method).detach().cpu().numpy()
             result.randomisation.setdefault(method, []).append(
                 [sanity.spearman(a, b) for a, b in zip(original[method], changed)])

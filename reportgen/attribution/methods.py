@@ -174,8 +174,8 @@ class SmoothGrad(SaliencyMethod):
         from reportgen.attribution import paths
 
         inputs, settings = batch.inputs, batch.settings
-        spread = (inputs.flatten(1).amax(dim=1) - inputs.flatten(1).amin(dim=1)) * settings.smoothgrad_noise
-        noise = paths.smoothgrad_noise(inputs, spread.tolist(), settings.smoothgrad_samples, batch.noise_seeds)
+        spread = paths.noise_spread(inputs, settings.smoothgrad_noise)
+        noise = paths.smoothgrad_noise(inputs, spread, settings.smoothgrad_samples, batch.noise_seeds)
         return paths.smoothgrad(batch.module, inputs, batch.shared.targets, noise, settings.batch_size)
 
 
@@ -199,26 +199,40 @@ class IntegratedGradients(SaliencyMethod):
         return [{"ig_completeness_gap": round(float(gap), 6)} for gap in gaps]
 
 
-class _PositionalCAM(SaliencyMethod):
-    """A CAM that weights each cell of the layer's map by its own gradient instead of the map's
-    mean gradient, so a head that reads the map by position (not one global average) keeps where
-    it looks. Published as a heat map; its raw map is kept at the input's size."""
+class LayerMapCAM(SaliencyMethod):
+    """A CAM made at the CAM layer's resolution from its activation and gradient, both read as
+    N x K x h x w maps whatever the layer's layout (``Settings.cam_view``), then upsampled.
+    Published as a heat map; its raw map is kept at the input's size."""
 
-    uses_cam, key_fields = True, ("cam_layer",)
+    uses_cam = True
+    key_fields: ClassVar[tuple[str, ...]] = ("cam_layer",)
     renderings = ((Roles.OVERLAY, "heat map"),)
 
-    def cam(self, activation: Any, gradient: Any) -> Any:
+    def layer_map(self, batch: Batch, activation: Any, gradient: Any) -> Any:
+        """N x h x w from the layer's N x K x h x w activation and gradient."""
         raise NotImplementedError
 
     def attribute(self, batch):
         from reportgen.attribution import cam
 
         view = batch.settings.cam_view or (lambda tensor: tensor)
-        raw = self.cam(view(batch.shared.activation), view(batch.shared.activation_gradient))
+        raw = self.layer_map(batch, view(batch.shared.activation), view(batch.shared.activation_gradient))
         return cam.upsample(raw, tuple(batch.inputs.shape[2:]))[:, None]
 
     def files(self, attribution, cam, photo, display):
         return heat_files(attribution, photo)
+
+
+class _PositionalCAM(LayerMapCAM):
+    """A CAM that weights each cell of the layer's map by its own gradient instead of the map's
+    mean gradient, so a head that reads the map by position (not one global average) keeps where
+    it looks."""
+
+    def cam(self, activation: Any, gradient: Any) -> Any:
+        raise NotImplementedError
+
+    def layer_map(self, batch, activation, gradient):
+        return self.cam(activation, gradient)
 
 
 @register
@@ -251,9 +265,25 @@ class _Rollout(SaliencyMethod):
     renderings = ((Roles.OVERLAY, "heat map"),)
     weighted: ClassVar[bool] = False
 
-    def unsupported(self, card):
-        if not any(info.type in ATTENTION_TYPES for info in card.layers):
+    def unsupported(self, card: Any) -> str | None:
+        attentions = [info for info in card.layers if info.type in ATTENTION_TYPES]
+        if not attentions:
             return "no global self-attention layer (windowed attention or none): rollout does not apply"
+        counts: dict[str, int] = {}  # attention layer -> the tokens it attends over
+        for info in attentions:
+            sequence = _token_sequence(card, info)
+            if sequence is None:
+                return (f"attention layer {info.name} does not attend over one token grid of the image: rollout "
+                        "composes one token sequence through every attention layer")
+            prefix, (rows, columns) = sequence
+            counts[info.name] = prefix + rows * columns
+        if len(set(counts.values())) > 1:
+            first_at: dict[int, str] = {}
+            for name, count in counts.items():
+                first_at.setdefault(count, name)
+            shown = ", ".join(f"{count} at {name}" for count, name in first_at.items())
+            return (f"its attention layers attend over different token counts ({shown}): rollout composes one "
+                    "token sequence through every attention layer")
         return None
 
     def attribute(self, batch):
@@ -287,9 +317,23 @@ class GradientRollout(_Rollout):
     name, title, weighted = "gradient_rollout", "Gradient-weighted rollout", True
 
 
-def heat_files(attribution: np.ndarray, photo: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """A one-channel map at the input's size: kept raw, published as a heat map over the photo."""
-    heat = attribution[0]
+def _token_sequence(card: Any, attention: Any) -> tuple[int, tuple[int, int]] | None:
+    """(prefix tokens, patch grid) an attention layer attends over, as the card reads its output or,
+    where that is not a token map (torchvision's returns the weights too), its block's; None: no
+    token grid of the image."""
+    parent = attention.name.rpartition(".")[0]
+    for info in (attention, *(i for i in card.layers if i.name == parent)):
+        if info.layout == "tokens" and info.spatial:
+            return info.prefix, info.spatial
+    return None
+
+
+def heat_files(attribution: np.ndarray, photo: np.ndarray,
+               from_minimum: bool = False) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A one-channel map at the input's size: kept raw, published as a heat map over the photo,
+    scaled from 0 (negative values clipped), or ``from_minimum`` (a map whose every value shares
+    one large offset) to its peak."""
+    heat = attribution[0] - attribution[0].min() if from_minimum else attribution[0]
     peak = heat.max()
     return ({Roles.ATTRIBUTION: attribution.astype(np.float32)},
             {Roles.OVERLAY: render.overlay(photo, heat / peak if peak > 0 else np.zeros_like(heat))})
@@ -308,4 +352,3 @@ def gray_picture(attribution: np.ndarray) -> np.ndarray:
     if high - low <= 0:
         return np.zeros(magnitude.shape, dtype=np.uint8)
     return render.to_uint8((magnitude - low) / (high - low))
-

@@ -22,6 +22,11 @@ def batched_gradients(module: nn.Module, inputs: torch.Tensor, targets: torch.Te
     return torch.cat(pieces)
 
 
+def noise_spread(inputs: torch.Tensor, fraction: float) -> list[float]:
+    """Per image, ``fraction`` of its value range: the noise's standard deviation (Smilkov et al.)."""
+    return ((inputs.flatten(1).amax(dim=1) - inputs.flatten(1).amin(dim=1)) * fraction).tolist()
+
+
 def smoothgrad_noise(inputs: torch.Tensor, stdevs: Sequence[float], samples: int, seeds: Sequence[int]) -> torch.Tensor:
     """(N * samples) x C x H x W Gaussian noise, image-major, each image from its own seeded generator
     (so an image's map does not depend on the batch it is in). Drawn in float32 like Captum's, by

@@ -8,8 +8,13 @@ folder's layout:
     .reportgen-cache         the marker: reportgen made this folder
 
 A cache folder is made by reportgen (``claim``: a missing or empty folder, then marked) and
-``clear`` removes only files and folders named as reportgen names them above, never anything else
-someone put there.
+``clear`` and ``prune`` remove only files and folders named as reportgen names them above, never
+anything else someone put there.
+
+Every entry and card records its last use in the modification time of its ``entry.json`` (or its
+card file): a hit touches it (one ``utime``, atomic, nothing rewritten), so ``prune`` can drop the
+least recently used first while builds run. An entry is pruned by renaming it to a staging name
+first, so a build never sees half of one.
 
 An entry is written in a temporary folder beside it and renamed into place in one step,
 so an entry either exists whole or not at all: a killed build leaves nothing half-written, and two
@@ -28,7 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import numpy as np
 
@@ -144,7 +149,9 @@ class Cache:
     def remove_shared_check(self, name: str) -> None:
         (self.root / name).unlink(missing_ok=True)
 
-    def get(self, key: str) -> Entry | None:
+    def get(self, key: str, use: bool = True) -> Entry | None:
+        """The entry of ``key``, None when it is not (wholly) there; ``use``: record this as its last
+        use (a dry run only looks)."""
         folder = self._folder(key)
         try:
             record = json.loads((folder / ENTRY_FILE).read_text())
@@ -152,16 +159,30 @@ class Cache:
             return None
         if not all((folder / name).is_file() for name in record["files"].values()):
             return None
+        if use:
+            _touch(folder / ENTRY_FILE)
         return Entry(key, folder, record["files"], record["meta"])
 
-    def put(self, key: str, result: Result) -> Entry:
-        """Store a result under ``key``; the entry appears whole or not at all."""
+    def read_card(self, name: str) -> dict[str, Any] | None:
+        """The card cached as ``name`` (its JSON), its use recorded; None when there is none."""
+        path = self.card_file(name)
+        try:
+            card = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        _touch(path)
+        return card
+
+    def put(self, key: str, result: Result, about: Mapping[str, str] | None = None) -> Entry:
+        """Store a result under ``key``; the entry appears whole or not at all. ``about``: what
+        ``info`` reports of it (its model and technique)."""
         final = self._folder(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=temporary_prefix("tmp"), dir=final.parent))
         try:
             files = _write_result(staging, result, self.animation)
-            record = {"key": key, "files": files, "meta": result.meta.to_json() if result.meta else {}}
+            record = {"key": key, "files": files, "meta": result.meta.to_json() if result.meta else {},
+                      "about": dict(about or {})}
             (staging / ENTRY_FILE).write_text(json.dumps(record, sort_keys=True, indent=1))
             _fsync_folder(staging)
             try:
@@ -204,6 +225,80 @@ class Cache:
         except FileExistsError:  # a build racing this one marked it first
             pass
 
+    def check_usable(self) -> None:
+        """Raise ``CacheError`` where ``claim`` would refuse, without making or writing anything: a
+        build checks its cache folder before any work, and makes it only once it keeps something."""
+        if (self.root / MARKER).is_file() or not self.root.exists():
+            return
+        if not self.root.is_dir():
+            raise CacheError(f"{self.root} is a file, not a folder; choose another --cache-dir")
+        if any(p.name != MARKER for p in self.root.iterdir()):
+            raise CacheError(f"{self.root} is not a reportgen cache (no {MARKER} inside); choose another "
+                             "--cache-dir, or an empty or missing folder")
+
+    def is_claimed(self) -> bool:
+        """Whether reportgen made this folder (its marker is there)."""
+        return (self.root / MARKER).is_file()
+
+    def stored(self) -> list["Stored"]:
+        """Every whole entry, with its size and last use, oldest use first (none without the marker)."""
+        if not self.is_claimed():
+            return []
+        found = []
+        for folder in self._entry_folders():
+            try:
+                record = json.loads((folder / ENTRY_FILE).read_text())
+                last_use = (folder / ENTRY_FILE).stat().st_mtime
+                size = sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
+            except (OSError, ValueError):  # half-written, or removed meanwhile: not an entry
+                continue
+            about = record.get("about") or {}
+            found.append(Stored(folder.name, folder, size, last_use, about.get("model"), about.get("technique")))
+        return sorted(found, key=lambda stored: stored.last_use)
+
+    def cards(self) -> list[Path]:
+        """The cached model cards."""
+        return [path for path in _own(self.root / CARDS, folders=False) if CARD.fullmatch(path.name)
+                and not path.name.startswith(".")]
+
+    def prune(self, *, older_than_s: float | None = None, max_bytes: int | None = None,
+              keep: Collection[str] | None = None, now: float | None = None) -> "Pruned":
+        """Remove entries, least recently used first: those unused for ``older_than_s`` seconds (and
+        cards and logs as old), then while the entries pass ``max_bytes``, and every entry whose key
+        is not in ``keep``. Only what reportgen wrote; refuses a folder without the marker."""
+        if not self.root.exists():
+            return Pruned(0, 0)
+        if not (self.root / MARKER).is_file():
+            raise CacheError(f"{self.root} is not a reportgen cache (no {MARKER} inside); nothing was removed")
+        now = time.time() if now is None else now
+        entries = self.stored()
+        doomed = {s.key for s in entries if older_than_s is not None and now - s.last_use > older_than_s}
+        doomed |= {s.key for s in entries if keep is not None and s.key not in keep}
+        if max_bytes is not None:
+            total = sum(s.size for s in entries if s.key not in doomed)
+            for stored in entries:  # oldest use first
+                if total <= max_bytes:
+                    break
+                if stored.key not in doomed:
+                    doomed.add(stored.key)
+                    total -= stored.size
+        removed = [s for s in entries if s.key in doomed and _remove_entry(s.folder)]
+        if older_than_s is not None:
+            for path in [*self.cards(), *(p for p in _own(self.root / LOGS, folders=False) if LOG.fullmatch(p.name))]:
+                try:
+                    if now - path.stat().st_mtime > older_than_s:
+                        path.unlink()
+                except OSError:  # removed by another prune meanwhile
+                    pass
+        for shard in {s.folder.parent for s in removed}:
+            _remove_if_empty(shard)
+        return Pruned(len(removed), sum(s.size for s in removed))
+
+    def _entry_folders(self) -> list[Path]:
+        return [entry for shard in _own(self.root / OBJECTS, folders=True) if SHARD.fullmatch(shard.name)
+                for entry in _own(shard, folders=True)
+                if entry.name.startswith(shard.name) and re.fullmatch(r"[0-9a-f]{64}", entry.name)]
+
     def clear(self) -> bool:
         """Remove what reportgen wrote under ``root`` (the names in the layout above), then the
         folders left empty, ``root`` too; any other file stays, with its folders. Returns False
@@ -227,6 +322,44 @@ class Cache:
         (self.root / MARKER).unlink()  # last: an interrupted clear can be run again
         _remove_if_empty(self.root)
         return True
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An entry as ``info`` and ``prune`` see it: its size in bytes, its last use (epoch seconds),
+    and its model and technique (None for an entry written before they were recorded)."""
+
+    key: str
+    folder: Path
+    size: int
+    last_use: float
+    model: str | None
+    technique: str | None
+
+
+@dataclass(frozen=True)
+class Pruned:
+    entries: int
+    bytes: int
+
+
+def _touch(path: Path) -> None:
+    """Record a use: the file's modification time set to now (a concurrent prune may have taken it)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _remove_entry(folder: Path) -> bool:
+    """Take an entry out of its place in one rename, then delete it; False when another prune took it first."""
+    doomed = folder.with_name(temporary_prefix("tmp") + secrets.token_hex(4))
+    try:
+        os.rename(folder, doomed)
+    except OSError:
+        return False
+    shutil.rmtree(doomed, ignore_errors=True)
+    return True
 
 
 def _own(folder: Path, folders: bool) -> list[Path]:

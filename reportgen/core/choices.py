@@ -20,7 +20,8 @@ class ConfigError(ParamError):
 # A list longer than this is not printed in an error: the closest names are, and the command that lists all.
 LISTED_AT_MOST = 12
 # The command that lists every valid name of a kind, for errors about long lists.
-LISTINGS = {"model": "reportgen list models", "technique": "reportgen list techniques"}
+LISTINGS = {"model": "reportgen list models", "technique": "reportgen list techniques",
+            "saliency methods": "reportgen list params saliency"}
 
 
 class ChoiceError(ParamError):

@@ -27,7 +27,8 @@ PACKAGE = "reportgen"
 # their ``compute``. Everything they import is compute code.
 COMPUTE_ROOTS = ("reportgen.techniques", "reportgen.core.executors")
 # Libraries whose results enter a picture: their major.minor versions are part of the identity.
-PICTURE_LIBRARIES = ("torch", "torchvision", "timm", "numpy", "pillow", "imageio")  # imageio: the animations' bytes
+# imageio: the animations' bytes; scikit-learn: the embedding map's t-SNE
+PICTURE_LIBRARIES = ("torch", "torchvision", "timm", "numpy", "pillow", "imageio", "scikit_learn")
 # Libraries compute modules import that never shape a picture: progress bars, the Ray transport,
 # the Hugging Face cache's file names (the weights' content enters the model's identity instead),
 # the markup of a technique's captions on the pages.

@@ -15,13 +15,14 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from reportgen.core.cache import Cache, Entry
 from reportgen.core.choices import EXECUTORS
 from reportgen.core.errors import first_line
 from reportgen.core.memory import return_free_memory
-from reportgen.models import ModelCard, load, prepare_device, select_device
+from reportgen.models import LoadedModel, ModelCard, load, prepare_device, select_device
+from reportgen.models.declared import UserModel
 from reportgen.core.progress import Progress, Silent
 from reportgen.techniques.base import Context, Request, registry
 
@@ -71,6 +72,11 @@ class Job:
                 for part in parts]
 
 
+# A model's jobs of one wave, made when the waves before it are done on that model (their
+# artifacts stored): first the techniques that read no other's artifacts, then those that do.
+Wave = Callable[[str], Sequence[Job]]
+
+
 @dataclass
 class Done:
     """What a job left in the cache; ``error`` is the traceback when the technique failed."""
@@ -81,7 +87,7 @@ class Done:
     summary: str = ""  # the error's type and first line
 
 
-def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress) -> Done:
+def run_job(job: Job, params: Any, model: LoadedModel, cache: Cache, progress: Progress) -> Done:
     """Compute one job and store each result as it comes; a failure is returned, not raised, so
     one technique failing never loses the rest of the build."""
     technique = registry()[job.technique]
@@ -100,7 +106,7 @@ def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress)
             key = key_of[id(request)]
             if result.animations and not request.animated:  # its key would not say how they are written
                 raise ValueError(f"{job.technique} made an animation for {request.variant}, not planned as animated")
-            done.stored[key] = cache.put(key, result)
+            done.stored[key] = cache.put(key, result, {"model": job.model, "technique": job.technique})
     except Exception as error:
         done.error = traceback.format_exc()
         done.summary = f"{type(error).__name__}: {first_line(error)}"
@@ -111,18 +117,21 @@ def run_job(job: Job, params: Any, model: Any, cache: Cache, progress: Progress)
 
 
 class LocalExecutor:
-    """In this process, one model loaded at a time."""
+    """In this process, one model loaded at a time, and only if it has work."""
 
-    def run(self, jobs: Sequence[Job], cards: Mapping[str, ModelCard], params: Mapping[str, Any],
-            device: str, cache: Cache, progress: Progress) -> Iterator[Done]:
+    def run(self, models: Sequence[str], waves: Sequence[Wave], cards: Mapping[str, ModelCard],
+            params: Mapping[str, Any], device: str, cache: Cache, progress: Progress) -> Iterator[Done]:
         device = select_device(device)
         prepare_device(device)
-        for model_name in dict.fromkeys(job.model for job in jobs):
-            progress.step(f"loading {model_name}")
-            model = load(cards[model_name], device)
-            for job in (j for j in jobs if j.model == model_name):
-                progress.step(job.label, images=job.images)
-                yield run_job(job, params[job.technique], model, cache, progress)
+        for model_name in models:
+            model = None
+            for wave in waves:
+                for job in wave(model_name):
+                    if model is None:
+                        progress.step(f"loading {model_name}")
+                        model = load(cards[model_name], device)
+                    progress.step(job.label, images=job.images)
+                    yield run_job(job, params[job.technique], model, cache, progress)
             del model
             return_free_memory()
 
@@ -131,7 +140,7 @@ class ModelWorker:
     """A Ray actor that holds one loaded model and computes that model's jobs into the cache."""
 
     def __init__(self, card: ModelCard, device: str, cache: Cache, shared_check: tuple[str, str], threads: int,
-                 own: Any = None):
+                 own: UserModel | None = None):
         from reportgen.core.lazy import torch
 
         # Ray gives each worker one OpenMP thread; the driver's count keeps every reduction's order,
@@ -167,15 +176,15 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, workers: int | None = None,
                  runtime_env: Mapping[str, Any] | None = None, retries: int = 3,
-                 own: Mapping[str, Any] | None = None):
+                 own: Mapping[str, UserModel] | None = None):
         self.address, self.workers, self.runtime_env, self.retries = address, workers, runtime_env, retries
         self.own = dict(own or {})
         check_reachable(address)
         for name, model in self.own.items():
             _check_pickles(name, model)
 
-    def run(self, jobs: Sequence[Job], cards: Mapping[str, ModelCard], params: Mapping[str, Any],
-            device: str, cache: Cache, progress: Progress) -> Iterator[Done]:
+    def run(self, models: Sequence[str], waves: Sequence[Wave], cards: Mapping[str, ModelCard],
+            params: Mapping[str, Any], device: str, cache: Cache, progress: Progress) -> Iterator[Done]:
         try:
             import ray
         except ImportError:
@@ -190,7 +199,10 @@ class RayExecutor:
                          logging_level=logging.ERROR, log_to_driver=False)
         shared_check = cache.leave_shared_check()
         try:
-            yield from self._run(ray, jobs, cards, params, device, cache, shared_check, progress)
+            for wave in waves:  # workers run a model's jobs at once: a wave waits for the one before
+                jobs = [job for model_name in models for job in wave(model_name)]
+                if jobs:
+                    yield from self._run(ray, jobs, cards, params, device, cache, shared_check, progress)
         finally:
             cache.remove_shared_check(shared_check[0])
             if started:
@@ -245,7 +257,7 @@ def chunk_images(params: Any, images: int, workers: int) -> int:
     return batch * max(1, -(-batches // (workers * CHUNKS_PER_WORKER)))
 
 
-def _check_pickles(name: str, model: Any) -> None:
+def _check_pickles(name: str, model: UserModel) -> None:
     """A module passed from Python reaches Ray workers only by pickling (Ray's cloudpickle); say so at
     once if it cannot."""
     try:
@@ -306,7 +318,7 @@ def _reason(error: Exception) -> str:
 
 
 def executor_for(name: str, address: str | None = None, workers: int | None = None,
-                 own: Mapping[str, Any] | None = None) -> LocalExecutor | RayExecutor:
+                 own: Mapping[str, UserModel] | None = None) -> LocalExecutor | RayExecutor:
     """``own``: a user's models by name (models/declared.py), which Ray workers rebuild from them."""
     if name == "local":
         return LocalExecutor()

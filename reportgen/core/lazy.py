@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 class LazyModule(types.ModuleType):
@@ -24,5 +24,9 @@ class LazyModule(types.ModuleType):
         return getattr(self._target, attribute)
 
 
-torch: Any = LazyModule("torch")
-F: Any = LazyModule("torch.nn.functional")
+if TYPE_CHECKING:  # type checkers see the real modules
+    import torch
+    from torch.nn import functional as F
+else:
+    torch = LazyModule("torch")
+    F = LazyModule("torch.nn.functional")

@@ -187,6 +187,11 @@ class FaithfulnessMeta(Meta):
     pointing_images: int  # images with boxes in boxes.json
     pointing_tolerance_px: float  # at the model's input size
     input_size: int
+    # method -> metric -> each image's score, in the request's ``inputs`` order (None: not defined on
+    # that image, e.g. pointing without boxes); empty in builds made before it was recorded
+    per_image: Mapping[str, Mapping[str, Sequence[float | None]]] = dataclasses.field(default_factory=dict)
+    proportional: tuple[tuple[str, ...], ...] = ()  # groups of methods whose maps are proportional on every image
+    cam_feeds_pooling: bool | None = None  # saliency's CAM layer feeds global average pooling directly; None: no CAM
 
 
 # --- class and layer ascent ------------------------------------------------------------------
@@ -284,6 +289,102 @@ class DeepDreamMeta(Meta):
     steps: int  # in all octaves
     objective_before: float
     objective_after: float
+
+
+# --- feature inversion -----------------------------------------------------------------------
+
+
+class InversionRoles:
+    # picture: the image found, at the model's input size; named as the ascents' final picture,
+    # whose contrast and colourfulness the regression check compares as a set (regress/outcome.py)
+    FINAL = "final"
+    FEATURES = "features"  # raw array: the model's features of the reconstruction (regression checks)
+    # raw arrays, the values at each frame: what was maximised (minus the relative distance minus
+    # the prior) and the relative feature distance
+    OBJECTIVE, DISTANCE = "objective", "distance"
+
+
+@dataclass(frozen=True)
+class InversionMeta(Meta):
+    layer: str
+    style: str  # the parameterisation ("robust": a Fourier image, jittered; optim/styles.py)
+    distance: float  # ||f(x) - f(x0)|| / ||f(x0)|| at the layer, on the reconstruction as shown (8-bit)
+    blurred_distance: float  # ... of the input blurred (a yardstick: what a blurry copy keeps)
+    frame_steps: tuple[int, ...]  # the step of each value recorded
+    steps: int | None = None  # updates made: the cap, or fewer where the objective plateaued
+    step_cap: int | None = None
+
+
+# --- fooling images --------------------------------------------------------------------------
+
+
+class AdversarialRoles:
+    PERTURBED = "perturbed"  # picture: the photo at the model's input size plus the perturbation, 8-bit
+    PERTURBATION = "perturbation"  # picture: the perturbation amplified to the full range, grey = none
+    FEATURES = "features"  # raw array: the model's features of the perturbed photo (regression checks)
+
+
+@dataclass(frozen=True)
+class AdversarialMeta(Meta):
+    goal: str  # "untargeted" (any other class) or "targeted" (target_index)
+    attack: str  # "pgd" or "fgsm"
+    original_index: int  # the model's top-1 class of the photo at its input size (8-bit)
+    original_name: str
+    original_probability: float
+    top1_index: int  # the model's top-1 class of the perturbed photo as saved
+    top1_name: str
+    top1_probability: float
+    epsilon: int  # grey levels (of 255): the smallest budget that fooled it, else the largest tried
+    fooled: bool  # whether the top-1 changed (untargeted) or became the target (targeted)
+    steps: int  # gradient steps per budget tried
+    target_index: int | None = None
+    target_name: str | None = None
+
+    @property
+    def style(self) -> str:
+        """The attack: regression checks group chaotic runs by style (``Technique.chaotic_styles``)."""
+        return self.attack
+# --- embedding map --------------------------------------------------------------------------
+
+
+class EmbeddingMapRoles:
+    ATLAS = "atlas"  # picture: a thumbnail of every input in the grid cell nearest its point
+    SCATTER = "scatter"  # picture: the points coloured by class, mistakes ringed
+    POINTS = "points"  # raw array: N x 2, the t-SNE coordinates, in ``points`` order
+    FEATURES = "features"  # raw array: N x D, the penultimate features the map is made from
+
+
+@dataclass(frozen=True)
+class EmbeddedInput(Meta):
+    image_id: str  # the input's id (its pixels' hash prefix): the site's page images/<id>.html
+    column: int  # its cell in the atlas
+    row: int
+    top1_index: int  # the model's top-1 class
+    label_index: int | None = None  # labels.json's class, as this model's index
+
+
+@dataclass(frozen=True)
+class ClassColour(Meta):
+    class_index: int | None  # None: the classes not given a colour of their own, or no label
+    class_name: str
+    colour: str  # "#rrggbb"
+    inputs: int
+
+
+@dataclass(frozen=True)
+class EmbeddingMapMeta(Meta):
+    points: tuple[EmbeddedInput, ...]  # the rows of the ``points`` array
+    columns: int  # the atlas's grid
+    rows: int
+    cell_px: int
+    features: int  # the length of each input's feature vector
+    head_input: bool  # the features are what the head reads (False: the model's output; it runs no linear layer)
+    perplexity: float  # as used, sized to the inputs
+    coloured_by: str  # "labels.json" or "top-1 prediction"
+    legend: tuple[ClassColour, ...]  # the scatter's colours, most inputs first
+    mistakes: int | None = None  # labelled inputs whose top-1 class is not their label (None: no labels)
+    label_agreement: float | None = None  # share of labelled inputs most of whose k nearest labelled neighbours share their label
+    neighbours: int | None = None  # that k (None: too few labels to count)
 
 
 # --- from JSON -------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Plan models x images x techniques, compute only what the cache misses, write the manifest.
 
-Two phases, as in a static-site generator: first everything is planned and validated (bad
-layers, classes and parameters fail here, before any work), then the misses are computed model by
-model. A model is loaded only if one of its artifacts is missing, so a warm rebuild never imports
-torch. A technique that fails is reported in one line and the rest of the build goes on. What a
+Two phases, as in a static-site generator: first everything is planned and validated (names of
+models and techniques before the input folder is read; bad layers, classes and parameters before
+any work; the cache folder is made only once there is something to keep), then the misses are
+computed model by model. ``dry_run`` stops after the first phase and says what the second would
+do, without weights or arithmetic. A model is loaded only if one of its artifacts is missing, so a
+warm rebuild never imports torch. A technique that fails is reported in one line and the rest of the build goes on. What a
 model cannot do is declared by its technique at plan time (``Unsupported``, ``Technique.skip``):
 reported in one line each and in the manifest, never an error.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from reportgen import __version__
 from reportgen.core.artifacts import Artifact, ImageInfo, Manifest, ModelInfo, Section, Skip
@@ -24,7 +26,8 @@ from reportgen.interface.config import BuildConfig
 from reportgen.techniques.dataset_examples import public_overrides
 from reportgen.pictures.images import InputImage, Skipped
 from reportgen.pictures.input_folder import load_folder
-from reportgen.models import ModelCard, ModelError, package_version, card_for
+from reportgen.models import ModelCard, ModelError, card_for, check_name, package_version
+from reportgen.models.describe import cached_card, sketch_card
 from reportgen.models.declared import declare
 from reportgen.core.progress import Progress
 from reportgen.gallery.summaries import checked_labels
@@ -66,9 +69,74 @@ class BuildReport:
         return line + (f"; {len(self.unsupported)} skipped (not supported by the model)" if self.unsupported else "")
 
 
+@dataclass
+class Plan:
+    """The first phase's result: what would be computed and what the cache holds (``entries``)."""
+
+    techniques: list[Technique]
+    params: dict[str, Any]
+    images: list[InputImage]
+    skipped: list[Skipped]
+    cards: dict[str, ModelCard]
+    planned: list[Planned]
+    unsupported: list[Skip]
+    entries: dict[str, Entry]
+    code: str  # the code identity every key covers (code_identity)
+    animation: str  # the format animations are written in, which the keys of those holding one cover
+    sketched: list[str] = field(default_factory=list)  # models whose card a dry run sketched (none was cached)
+
+    @property
+    def misses(self) -> list[Planned]:
+        return [item for item in self.planned if item.key not in self.entries]
+
+
 def build(config: BuildConfig, progress: Progress) -> BuildReport:
     """Run every technique through the cache and return the manifest (the site is written apart)."""
-    techniques = _techniques(config)
+    plan = make_plan(config)
+    cache = Cache(config.cache_dir, config.animation)
+    try:
+        cache.claim()
+    except CacheError as error:
+        raise BuildError(str(error)) from None
+    cache.sweep()
+    entries, misses, planned, unsupported = dict(plan.entries), plan.misses, list(plan.planned), list(plan.unsupported)
+    report = BuildReport(images=plan.images, cached=len(entries), skipped=plan.skipped, unsupported=unsupported)
+    log.info("%d artifacts planned: %d in the cache, %d to compute", len(planned), len(entries), len(misses))
+
+    def readers_of_what_exists(model: str) -> list[Planned]:
+        """Once the model's other jobs are done: its readers planned again where some artifact they
+        read failed (so that their keys cover what they read), and those of them not in the cache."""
+        nonlocal planned
+        planned, skips = _reading_what_exists(planned, entries, plan, cache.get, model)
+        for skip in skips:
+            log.warning(str(skip))
+        unsupported.extend(skips)
+        todo = []
+        for item in (p for p in planned if p.model == model and p.technique.reads and p.key not in entries):
+            entry = cache.get(item.key)
+            if entry is None:
+                todo.append(item)
+            else:
+                entries[item.key] = entry
+                report.cached += 1
+        return todo
+
+    if misses:
+        _compute(misses, readers_of_what_exists, plan.cards, plan.params, config, cache, entries, report, progress)
+    report.manifest = _manifest(config, cache, plan.cards, plan.images, planned, entries, unsupported)
+    return report
+
+
+def make_plan(config: BuildConfig, dry: bool = False) -> Plan:
+    """The first phase: names checked, then inputs read, cards, requests and keys, cache hits.
+    ``dry``: nothing is downloaded, built with weights or written (an uncached card is sketched),
+    and a hit is not counted as a use."""
+    techniques = check_names(config)
+    cache = Cache(config.cache_dir, config.animation)
+    try:
+        cache.check_usable()
+    except CacheError as error:
+        raise BuildError(str(error)) from None
     params = {t.name: t.params_for(config.preset, config.overrides.get(t.name)) for t in techniques}
     if not config.input_dir.is_dir():
         raise BuildError(f"input folder {config.input_dir} does not exist or is not a folder")
@@ -80,49 +148,49 @@ def build(config: BuildConfig, progress: Progress) -> BuildReport:
     if not images:
         raise BuildError(f"no usable images in {config.input_dir}")
 
-    cache = Cache(config.cache_dir, config.animation)
-    try:
-        cache.claim()
-    except CacheError as error:
-        raise BuildError(str(error)) from None
-    cache.sweep()
-    try:
-        for name, model in config.user_models.items():
-            declare(name, model)
-    except ModelError as error:
-        raise BuildError(str(error)) from None
-    cards = {name: _card(name, config.weights, cache) for name in config.models}
+    cards, sketched = {}, []
+    for name in config.models:
+        card = _cached_card(name, config.weights, cache) if dry else None
+        if dry and card is None:
+            sketched.append(name)
+        cards[name] = card or _card(name, config.weights, cache, sketch=dry)
     images, unknown_labels = checked_labels(images, cards.values())
     for item in unknown_labels:
         log.warning(str(item))
     if config.strict and unknown_labels:
         raise BuildError(f"{len(unknown_labels)} label(s) skipped and --strict is set")
     skipped += unknown_labels
-    plan: list[Planned] = []
+    planned: list[Planned] = []
     unsupported: list[Skip] = []
     # The code that computes: reportgen's, and the files of techniques and methods registered from elsewhere
     code = code_identity([type(t) for t in registry().values()] + [type(m) for m in METHODS.values()])
+    look = (lambda key: cache.get(key, use=False)) if dry else cache.get
     for name in config.models:
-        planned, skips = _plan(techniques, params, cards[name], images, cache, code)
-        plan += planned
+        mine, skips = _plan(techniques, params, cards[name], images, look, code, config.animation)
+        planned += mine
         unsupported += skips
     for skip in unsupported:
         log.warning(str(skip))
+    entries = {item.key: entry for item in planned if (entry := look(item.key)) is not None}
+    return Plan(techniques, params, images, skipped, cards, planned, unsupported, entries, code, config.animation,
+                sketched)
 
-    entries: dict[str, Entry] = {}
-    misses: list[Planned] = []
-    for planned_item in plan:
-        entry = cache.get(planned_item.key)
-        if entry is None:
-            misses.append(planned_item)
-        else:
-            entries[planned_item.key] = entry
-    report = BuildReport(images=images, cached=len(entries), skipped=skipped, unsupported=unsupported)
-    log.info("%d artifacts planned: %d in the cache, %d to compute", len(plan), len(entries), len(misses))
-    if misses:
-        _compute(misses, cards, params, config, cache, entries, report, progress)
-    report.manifest = _manifest(config, cache, cards, images, plan, entries, unsupported)
-    return report
+
+def check_names(config: BuildConfig) -> list[Technique]:
+    """The techniques to run, once every technique and model name is known (a user's declared
+    models registered; a model whose card is cached is known by it): an unknown name is reported
+    before the input folder is read."""
+    techniques = _techniques(config)
+    cache = Cache(config.cache_dir, config.animation)
+    try:
+        for name, model in config.user_models.items():
+            declare(name, model)
+        for name in config.models:
+            if cached_card(name, config.weights, cache) is None:
+                check_name(name)
+    except (ModelError, ParamError) as error:
+        raise BuildError(str(error)) from None
+    return techniques
 
 
 def _techniques(config: BuildConfig) -> list[Technique]:
@@ -134,22 +202,33 @@ def _techniques(config: BuildConfig) -> list[Technique]:
     return hidden + [t for t in available.values() if t.name in chosen]
 
 
-def _card(name: str, weights: str, cache: Cache) -> ModelCard:
+def _card(name: str, weights: str, cache: Cache, sketch: bool = False) -> ModelCard:
     try:
-        return card_for(name, weights, cache)
+        return sketch_card(name, weights) if sketch else card_for(name, weights, cache)
+    except (ModelError, ParamError) as error:
+        raise BuildError(str(error)) from None
+
+
+def _cached_card(name: str, weights: str, cache: Cache) -> ModelCard | None:
+    try:
+        return cached_card(name, weights, cache)
     except (ModelError, ParamError) as error:
         raise BuildError(str(error)) from None
 
 
 def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, images: list[InputImage],
-          cache: Cache, code: str) -> tuple[list[Planned], list[Skip]]:
+          read: Callable[[str], Entry | None], code: str, animation: str,
+          before: list[Planned] | None = None) -> tuple[list[Planned], list[Skip]]:
+    """Each technique's requests on one model, keyed; ``before``: artifacts planned already that
+    a technique may read."""
     planned: list[Planned] = []
     skips: list[Skip] = []
     for technique in techniques:
-        upstream = tuple((p.request, p.key) for p in planned if technique.reads and p.technique.name == technique.reads)
+        upstream = tuple((p.request, p.key) for p in [*(before or []), *planned]
+                         if technique.reads and p.technique.name == technique.reads)
         try:
             requests = technique.plan(params[technique.name], card, images if technique.per_image else [],
-                                      Context(upstream, cache.get))
+                                      Context(upstream, read))
         except Unsupported as unsupported:
             skips.append(technique.skip(card, "", str(unsupported)))
             continue
@@ -160,28 +239,64 @@ def _plan(techniques: list[Technique], params: dict[str, Any], card: ModelCard, 
         for request in (r for r in requests if not isinstance(r, Skip)):
             image_hash = request.image.pixel_hash if request.image is not None else None
             key = cache_key(technique.name, technique.version, request.spec, card.identity, image_hash, request.reads,
-                            code, cache.animation if request.animated else None)
+                            code, animation if request.animated else None)
             planned.append(Planned(technique, card.name, request, key))
     return planned, skips
 
 
-def _compute(misses, cards, params, config, cache, entries, report, progress) -> None:
+def _reading_what_exists(planned: list[Planned], entries: dict[str, Entry], plan: Plan,
+                         read: Callable[[str], Entry | None], model: str) -> tuple[list[Planned], list[Skip]]:
+    """``planned`` with each reader technique on ``model`` that reads an artifact which did not come
+    to be (a failed saliency method's maps) planned again from the artifacts that exist: it then
+    works with what exists, and its key covers exactly that."""
+    def missing(item: Planned) -> bool:
+        reads = item.request.reads.values()
+        return any(key not in entries for value in reads for key in ([value] if isinstance(value, str) else value))
+
+    again = {(item.technique, item.model) for item in planned
+             if item.model == model and item.technique.reads and missing(item)}
+    kept: list[Planned] = []
+    skips: list[Skip] = []
+    replanned: set[tuple[Technique, str]] = set()
+    for item in planned:
+        if (item.technique, item.model) not in again:
+            kept.append(item)
+        elif (item.technique, item.model) not in replanned:  # planned again where its first request was
+            replanned.add((item.technique, item.model))
+            existing = [p for p in planned if p.model == item.model and p.technique.name == item.technique.reads
+                        and p.key in entries]
+            again_planned, skipped = _plan([item.technique], plan.params, plan.cards[item.model], plan.images, read,
+                                           plan.code, plan.animation, existing)
+            kept += again_planned
+            skips += skipped
+    return kept, skips
+
+
+def _compute(misses, readers, cards, params, config, cache, entries, report, progress) -> None:
+    """Compute the ``misses``, each model loaded once: the techniques that read no other's
+    artifacts, then the model's readers as ``readers(model)`` gives them once those are done."""
     from reportgen.core.executors import ExecutorError, Job, executor_for
     from reportgen.models import require_weights
 
-    jobs = []
-    for model in dict.fromkeys(m.model for m in misses):
-        for technique in dict.fromkeys(m.technique for m in misses if m.model == model):
-            todo = [m for m in misses if m.model == model and m.technique is technique]
-            jobs.append(Job(model, technique.name, tuple(m.request for m in todo), tuple(m.key for m in todo)))
-    readers = {name for name, technique in registry().items() if technique.reads}
-    waves = [[j for j in jobs if j.technique not in readers], [j for j in jobs if j.technique in readers]]
+    def jobs(todo: list[Planned]) -> list[Job]:
+        made = []
+        for technique in dict.fromkeys(m.technique for m in todo):
+            mine = [m for m in todo if m.technique is technique]
+            made.append(Job(mine[0].model, technique.name, tuple(m.request for m in mine), tuple(m.key for m in mine)))
+        return made
+
+    def first(model: str) -> list[Job]:
+        return jobs([m for m in misses if m.model == model and not m.technique.reads])
+
+    def then(model: str) -> list[Job]:
+        return jobs(readers(model))
+
     try:
         for name in dict.fromkeys(m.model for m in misses):
             require_weights(cards[name])
         executor = executor_for(config.executor, config.ray_address, config.ray_workers, config.user_models)
-        finished = (done for wave in waves if wave for done in executor.run(wave, cards, params, config.device, cache, progress))
-        for done in finished:
+        models = list(dict.fromkeys(m.model for m in misses))
+        for done in executor.run(models, (first, then), cards, params, config.device, cache, progress):
             entries.update(done.stored)
             report.computed += len(done.stored)
             if done.error is not None:
@@ -236,3 +351,70 @@ def _manifest(config, cache, cards, images, plan, entries, skips=()) -> Manifest
         artifacts=tuple(artifacts),
         skips=tuple(s for s in skips if s.technique in config.techniques),
     )
+
+
+@dataclass(frozen=True)
+class PlannedWork:
+    """One model's work of one technique: its artifacts (``jobs``), how many the cache holds, and
+    the counted GFLOP of the rest (``Technique.gflop``), in seconds at the budget's rate."""
+
+    model: str
+    technique: str
+    jobs: int
+    cached: int
+    gflop: float
+
+    @property
+    def seconds(self) -> float:
+        from reportgen.core.budget import RATE_GFLOPS
+
+        return self.gflop / RATE_GFLOPS
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a build would do: the work per model and technique, what it would skip and why, and
+    per model what is not ready (its card only sketched, its weights still to download)."""
+
+    work: list[PlannedWork]
+    skipped: list[Skipped]
+    unsupported: list[Skip]
+    notes: list[str]
+
+    def summary(self) -> str:
+        jobs, cached = sum(w.jobs for w in self.work), sum(w.cached for w in self.work)
+        gflop = sum(w.gflop for w in self.work)
+        return (f"{jobs} artifacts: {cached} cached, {jobs - cached} to compute, {gflop:,.0f} GFLOP "
+                f"(about {_duration(sum(w.seconds for w in self.work))} at the budget's rate)")
+
+
+def dry_run(config: BuildConfig) -> DryRun:
+    """The plan of a build, without weights, arithmetic or writes (``make_plan(dry=True)``)."""
+    from reportgen.models import checkpoints_dir
+    from reportgen.models.weights import Checkpoint
+
+    plan = make_plan(config, dry=True)
+    work = []
+    for model in config.models:
+        for technique in plan.techniques:
+            mine = [item for item in plan.planned if item.model == model and item.technique is technique]
+            if not mine:
+                continue
+            todo = [item.request for item in mine if item.key not in plan.entries]
+            gflop = technique.gflop(plan.params[technique.name], plan.cards[model], todo) if todo else 0.0
+            work.append(PlannedWork(model, technique.name, len(mine), len(mine) - len(todo), gflop))
+    notes = [f"{name}: no card in the cache; planned from a card sketched on the meta device (the build "
+             "probes the model)" for name in plan.sketched]
+    for name in dict.fromkeys(item.model for item in plan.misses):
+        card = plan.cards[name]
+        checkpoint = Checkpoint(name, card.weights_url) if card.weights == "pretrained" and card.weights_url else None
+        if checkpoint is not None and not checkpoint.present:
+            notes.append(f"{name}: pretrained weights not in {checkpoints_dir()}; the build downloads "
+                         f"{checkpoint.path.name} (`reportgen weights fetch {name}`)")
+    return DryRun(work, plan.skipped, plan.unsupported, notes)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"

@@ -174,6 +174,7 @@ class DistributionTable:
 class Card:
     section: Section
     count: str
+    classic: str = ""  # the classic its technique reproduces, with the paper (``Technique.classic``)
 
 
 @dataclass(frozen=True)

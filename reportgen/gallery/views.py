@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator
 
+from markupsafe import Markup
+
 from reportgen.core.artifacts import Artifact, Manifest
 from reportgen.attribution.methods import METHODS
 from reportgen.gallery import formats, summaries
@@ -88,7 +90,7 @@ class Layout:
                          formats.count(len(self.manifest.images), "input"), formats.count(len(models), "model"),
                          accuracy_rows(self.accuracy, self.misses), self.accuracy[0].k if self.accuracy else 0,
                          [distribution_table(found) for found in self.distribution],
-                         [Card(s, f"{counts[s.name]} artifacts") for s in self.manifest.sections])
+                         [Card(s, f"{counts[s.name]} artifacts", registry()[s.name].classic) for s in self.manifest.sections])
 
     def section(self, name: str) -> Iterator[tuple[Page, SectionPage]]:
         """Each page of a technique and its view; the technique's view is computed once, over every input."""
@@ -116,7 +118,7 @@ class Layout:
                 continue
             technique = registry()[section.name]
             page = self.pager(section.name).of(index)
-            rows = [CaptionedRow(row.title, [Captioned(a, technique.caption(a)) if a else None for a in row.cells])
+            rows = [CaptionedRow(row.title, [Captioned(a, self.caption(technique, a)) if a else None for a in row.cells])
                     for row in technique.image_rows(shown, self.manifest.models)]
             sections.append(ImageSection(section, f"{page.path}#{shown[0].anchor}",
                                          "on its page" + (f" (page {page.number})" if page.number > 1 else ""), rows))
@@ -125,6 +127,14 @@ class Layout:
         return ImagePage(self.chrome().nav(), image, size, predictions, sections,
                          images[index - 1] if index > 0 else None, images[index + 1] if index + 1 < len(images) else None,
                          self.sheet.of(index))
+
+    def caption(self, technique, artifact: Artifact) -> str | Markup:
+        """An artifact's lines on its input's page: its technique's caption, then the notes of the
+        built techniques that read it (faithfulness: the map's scores on this input)."""
+        readers = [registry()[s.name] for s in self.manifest.sections if registry()[s.name].reads == technique.name]
+        lines = [line for line in [technique.caption(artifact)] +
+                 [reader.input_note(artifact, self.manifest.of(reader.name)) for reader in readers] if line]
+        return lines[0] if len(lines) == 1 else Markup("<br>").join(lines)
 
     def misses_pages(self) -> Iterator[tuple[Page, MissesPage]]:
         """Per model with labels, the images whose top-1 class is not their label, with their saliency maps."""

@@ -130,12 +130,13 @@ def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | 
     each named). ``animation``: ``"gif"`` or ``"webp"`` (full colour, smaller), how optimisations
     are animated. ``config`` names a config file whose settings the other arguments override. ``models``: names
     (catalogue, or declared in the config file), or a dict of name -> ``reportgen.ModelSpec`` (a
-    module of yours) or -> a catalogue name (built under that catalogue name). Raises
+    module of yours), -> a torch module (its input size, mean and std read from timm's
+    ``pretrained_cfg``: a timm model) or -> a catalogue name (built under that catalogue name). Raises
     ``reportgen.BuildError`` (or ``ParamError`` for a bad setting) when the build cannot start.
     """
     from reportgen.core.choices import ParamError
     from reportgen.models.card import ModelError
-    from reportgen.models.declared import check_model_name
+    from reportgen.models.declared import check_model_name, own_model
     from reportgen.techniques.base import registry
 
     specs = dict(models) if isinstance(models, Mapping) else {}
@@ -145,10 +146,11 @@ def build(input_dir: str | Path | None = None, *, models: Iterable[str] | str | 
                  cache_dir=cache_dir, device=device, weights=weights, strict=strict, examples=examples,
                  executor=executor, follow_links=follow_links, animation=animation)
     configured = build_config(given, _config_file(config), registry(), overrides=overrides)
-    own = {name: spec for name, spec in specs.items() if not isinstance(spec, str)}
     try:  # before anything is written
+        own = {name: spec for name, spec in specs.items() if not isinstance(spec, str)}
         for name in own:
             check_model_name(f"models[{name!r}]", name)
+        own = {name: own_model(name, spec) for name, spec in own.items()}
     except ModelError as error:
         raise ParamError(str(error)) from None
     return build_with(replace(configured, user_models={**configured.user_models, **own}), progress)

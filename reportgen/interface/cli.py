@@ -16,6 +16,7 @@ import click
 
 from reportgen import __version__
 from reportgen.core.choices import ANIMATIONS, DEVICES, EXECUTORS, PRESETS, WEIGHTS
+from reportgen.interface import completion
 from reportgen.interface.config import CONFIG_FILE, SETTINGS_ORDER, default, default_text
 from reportgen.regress.types import Tolerance
 
@@ -29,23 +30,71 @@ def _fail(message: str, code: int = EXIT_UNUSABLE) -> NoReturn:
     sys.exit(code)
 
 
+def _note(message: str) -> None:
+    """A message for a person on stderr, dropped with -q."""
+    if not click.get_current_context().meta.get("reportgen.quiet"):
+        click.echo(message, err=True)
+
+
+def verbosity(command):
+    """-q / -v on a command: with -q only errors and the result, with -v also the ``reportgen``
+    logger's information (what was found, what was done), on stderr for the command's run."""
+    def chosen(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        ctx.meta[f"reportgen.{param.name}"] = value
+        if ctx.meta.get("reportgen.quiet") and ctx.meta.get("reportgen.verbose"):
+            raise click.UsageError("-q and -v exclude each other")
+        if param.name == "quiet" and not ctx.resilient_parsing:  # once per command
+            _log_to_stderr(ctx)
+        return value
+
+    command = click.option("-v", "--verbose", is_flag=True, callback=chosen, is_eager=True,
+                           help="Also say what was found and done.")(command)
+    return click.option("-q", "--quiet", is_flag=True, callback=chosen, is_eager=True,
+                        help="Only errors and the result (no progress or notes).")(command)
+
+
+def _log_to_stderr(ctx: click.Context) -> None:
+    """The ``reportgen`` logger's messages on stderr at the -q / -v level, until the command ends
+    (``build`` shows them through its progress instead)."""
+    if ctx.command.name == "build":
+        return
+    logger = logging.getLogger("reportgen")
+    handler, level = logging.StreamHandler(sys.stderr), logger.level
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(lambda record: record.levelno >= _level(ctx))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    ctx.call_on_close(restore)
+
+
+def _level(ctx: click.Context) -> int:
+    return (logging.ERROR if ctx.meta.get("reportgen.quiet") else
+            logging.INFO if ctx.meta.get("reportgen.verbose") else logging.WARNING)
+
+
 def config_option(command):
     return click.option("--config", "config_file", type=click.Path(path_type=Path), envvar="REPORTGEN_CONFIG",
+                        show_envvar=True,
                         help=f"Config file [default: ./{CONFIG_FILE}, or [tool.reportgen] in ./pyproject.toml].")(command)
 
 
 def cache_dir_option(command):
-    return click.option("--cache-dir", type=click.Path(path_type=Path), envvar="REPORTGEN_CACHE_DIR",
+    return click.option("--cache-dir", type=click.Path(path_type=Path), envvar="REPORTGEN_CACHE_DIR", show_envvar=True,
                         help=f"Artifact cache [default: {default_text('cache_dir')}].")(command)
 
 
 def out_option(command):
-    return click.option("--out", type=click.Path(path_type=Path), envvar="REPORTGEN_OUT",
+    return click.option("--out", type=click.Path(path_type=Path), envvar="REPORTGEN_OUT", show_envvar=True,
                         help=f"Gallery folder [default: {default_text('out')}].")(command)
 
 
 def weights_option(command):
-    return click.option("--weights", type=click.Choice(WEIGHTS), envvar="REPORTGEN_WEIGHTS",
+    return click.option("--weights", type=click.Choice(WEIGHTS), envvar="REPORTGEN_WEIGHTS", show_envvar=True,
                         help=f"random = untrained, seeded weights [default: {default_text('weights')}].")(command)
 
 
@@ -60,58 +109,70 @@ def _settings(config_file: Path | None, **given) -> dict:
         _fail(str(error))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=SETTINGS_ORDER)
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=SETTINGS_ORDER)
 @click.version_option(__version__, prog_name="reportgen")
 def main() -> None:
     """Explain convolutional networks in pictures: every classic visualisation, as a static gallery."""
 
 
-@main.command(epilog=f"""\b
+@main.command(short_help="Run the techniques over a folder of images and write the gallery.", epilog=f"""\b
 Examples:
   reportgen build inputs/
   reportgen build inputs/ --models vgg16,resnet50 --preset quick
   reportgen build            (input and settings from ./reportgen.toml)
   reportgen build inputs/ --techniques class_ascent --set class_ascent.classes=52,tabby
+  reportgen build inputs/ --models vgg16,resnet50 --dry-run      (the plan, nothing computed)
 
 {SETTINGS_ORDER}
 
 \b
 Devices: auto, cpu, cuda (= cuda:0), cuda:N, mps.
-Exit codes: 0 built; 1 a technique failed (the rest was built and published); 2 the build
-could not start; 3 built, but some inputs were skipped.""")
+Exit codes: 0 built (or planned, with --dry-run); 1 a technique failed (the rest was built and
+published); 2 the build could not start; 3 built, but some inputs were skipped.""")
 @click.argument("input_dir", required=False, type=click.Path(path_type=Path))
 @config_option
-@click.option("--models", envvar="REPORTGEN_MODELS", help=f"Comma-separated model names [default: {default_text('models')}].")
-@click.option("--techniques", envvar="REPORTGEN_TECHNIQUES", help="Comma-separated technique ids [default: all].")
+@click.option("--models", envvar="REPORTGEN_MODELS", show_envvar=True, shell_complete=completion.models,
+              help=f"Comma-separated model names [default: {default_text('models')}].")
+@click.option("--techniques", envvar="REPORTGEN_TECHNIQUES", show_envvar=True, shell_complete=completion.techniques,
+              help="Comma-separated technique ids [default: all].")
 @out_option
 @cache_dir_option
-@click.option("--preset", type=click.Choice(PRESETS), envvar="REPORTGEN_PRESET",
+@click.option("--preset", type=click.Choice(PRESETS), envvar="REPORTGEN_PRESET", show_envvar=True,
               help=f"[default: {default_text('preset')}]")
-@click.option("--set", "settings", multiple=True, metavar="TECHNIQUE.PARAM=VALUE",
+@click.option("--set", "settings", multiple=True, metavar="TECHNIQUE.PARAM=VALUE", shell_complete=completion.settings,
               help="Override a parameter (repeatable; `reportgen list params` lists them).")
-@click.option("--device", envvar="REPORTGEN_DEVICE", metavar="|".join(DEVICES),
+@click.option("--device", envvar="REPORTGEN_DEVICE", show_envvar=True, metavar="|".join(DEVICES),
               help=f"[default: {default_text('device')}]")
 @weights_option
 @click.option("--strict/--no-strict", default=None, help="Stop before any work if an input cannot be read.")
 @click.option("--follow-links/--no-follow-links", default=None,
               help="Follow links that lead out of INPUT_DIR [default: skip them, each named].")
-@click.option("--examples", type=click.Path(path_type=Path), envvar="REPORTGEN_EXAMPLES", metavar="DIR",
+@click.option("--examples", type=click.Path(path_type=Path), envvar="REPORTGEN_EXAMPLES", show_envvar=True,
+              metavar="DIR",
               help="Layer ascent's dataset examples: each unit's strongest patches over this folder's images "
                    "[default: the input images].")
-@click.option("--animation", type=click.Choice(ANIMATIONS), envvar="REPORTGEN_ANIMATION",
+@click.option("--animation", type=click.Choice(ANIMATIONS), envvar="REPORTGEN_ANIMATION", show_envvar=True,
               help="How optimisations are animated: gif (256 colours a frame, shown everywhere) or webp (full "
                    f"colour, about half the bytes) [default: {default_text('animation')}].")
-@click.option("--executor", type=click.Choice(EXECUTORS), envvar="REPORTGEN_EXECUTOR",
+@click.option("--executor", type=click.Choice(EXECUTORS), envvar="REPORTGEN_EXECUTOR", show_envvar=True,
               help=f"Where the misses are computed: here, or as Ray tasks [default: {default_text('executor')}].")
-@click.option("--ray-address", envvar="REPORTGEN_RAY_ADDRESS", metavar="ADDRESS",
+@click.option("--ray-address", envvar="REPORTGEN_RAY_ADDRESS", show_envvar=True, metavar="ADDRESS",
               help="Join this Ray cluster (default: start a local Ray instance).")
-@click.option("--ray-workers", type=click.IntRange(min=1), envvar="REPORTGEN_RAY_WORKERS", metavar="N",
+@click.option("--ray-workers", type=click.IntRange(min=1), envvar="REPORTGEN_RAY_WORKERS", show_envvar=True, metavar="N",
               help="Ray actors per model [default: one per CPU, or GPU, of the cluster].")
-@click.option("-q", "--quiet", is_flag=True, help="No progress; only errors, skipped inputs and the summary.")
-@click.option("-v", "--verbose", is_flag=True, help="Also say how much was found in the cache.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the plan and stop: per model and technique the artifacts, how many the cache holds, "
+                   "the counted GFLOP and time of the rest, and what is skipped; no weights, nothing computed.")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="What goes to stdout: the summary line (the plan's table), or one JSON document: counts, "
+                   "skips, failures, the site and manifest paths (messages stay on stderr).")
+@verbosity
 def build(input_dir, config_file, models, techniques, out, cache_dir, preset, settings, device, weights, strict,
-          follow_links, examples, animation, executor, ray_address, ray_workers, quiet, verbose) -> None:
-    """Run every technique over INPUT_DIR's images and write the gallery."""
+          follow_links, examples, animation, executor, ray_address, ray_workers, dry_run, output, quiet,
+          verbose) -> None:
+    """Run every technique over INPUT_DIR's images and write the gallery (with -q: no progress, only
+    errors, skipped inputs and the summary; with -v: also how much was found in the cache)."""
     from reportgen.interface.api import build_with
     from reportgen.core.choices import ParamError
     from reportgen.interface.config import build_config, find_config, load_config
@@ -127,6 +188,9 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
         config = build_config(given, load_config(find_config(config_file)), registry(), settings)
     except ParamError as error:
         _fail(str(error))
+    if dry_run:
+        _dry_run(config, output)
+        return
     if config.executor == "ray":  # before any image is read or model described: an absent cluster fails at once
         from reportgen.core.executors import ExecutorError, check_reachable
 
@@ -158,25 +222,50 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
         click.echo(str(item), err=True)
     for failure in gallery.errors:
         click.echo(failure, err=True)
-    click.echo(gallery.summary())
+    if output == "json":
+        from reportgen.interface.results import build_json
+
+        click.echo(build_json(gallery))
+    else:
+        click.echo(gallery.summary())
     if gallery.errors:
         sys.exit(EXIT_FAILED)
     if gallery.skipped:
         sys.exit(EXIT_SKIPPED)
 
 
-@main.command(name="list", epilog="""\b
+def _dry_run(config, output: str) -> None:
+    """Print what the build would do; exit 0 without weights or computing."""
+    from reportgen.core.pipeline import BuildError, dry_run
+    from reportgen.interface.results import plan_json, plan_messages, plan_table
+
+    try:
+        plan = dry_run(config)
+    except BuildError as error:
+        _fail(str(error))
+    if output == "json":
+        click.echo(plan_json(plan))
+        return
+    click.echo("\n".join(plan_table(plan)))
+    for line in plan_messages(plan):
+        _note(line)
+    click.echo(plan.summary())
+
+
+@main.command(name="list", short_help="List models, techniques, a model's layers or the --set fields.", epilog="""\b
 Examples:
   reportgen list models
   reportgen list layers efficientnet_lite0
   reportgen list params saliency""")
 @click.argument("what", type=click.Choice(["models", "techniques", "layers", "params"]))
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=completion.list_name)
 @config_option
 @cache_dir_option
-@click.option("--preset", type=click.Choice(PRESETS), envvar="REPORTGEN_PRESET",
+@click.option("--preset", type=click.Choice(PRESETS), envvar="REPORTGEN_PRESET", show_envvar=True,
               help=f"layers: the default picks of this preset [default: {default_text('preset')}].")
-def list_(what: str, name: str | None, config_file: Path | None, cache_dir: Path | None, preset: str | None) -> None:
+@verbosity
+def list_(what: str, name: str | None, config_file: Path | None, cache_dir: Path | None, preset: str | None,
+          quiet: bool, verbose: bool) -> None:
     """Print the valid model names or technique ids, one a line; `layers MODEL`: a model's layers
     (kind, output shape and layout, each technique's default picks); `params [TECHNIQUE]`: every
     --set field (type, choices, value per preset, meaning)."""
@@ -231,14 +320,15 @@ def _list_params(technique: str | None) -> None:
     click.echo("\n".join(line for name in chosen for line in param_lines(techniques[name])))
 
 
-@main.group()
+@main.group(short_help="Download pretrained weights ahead of time, or list them.")
 def weights() -> None:
     """Pretrained torchvision weights in $TORCH_HOME/hub/checkpoints (for builds without a network)."""
 
 
-@weights.command(name="list")
-@click.argument("models", required=False)
-def weights_list(models: str | None) -> None:
+@weights.command(name="list", short_help="Show which models' weights are present.")
+@click.argument("models", required=False, shell_complete=completion.models)
+@verbosity
+def weights_list(models: str | None, quiet: bool, verbose: bool) -> None:
     """Show which models' weights are present (all torchvision classifiers, or MODELS a,b)."""
     from reportgen.interface.config import split_names
     from reportgen.models import available_models, checkpoints_dir, is_embedded
@@ -246,7 +336,7 @@ def weights_list(models: str | None) -> None:
 
     names = split_names(models) or available_models()
     _check_models(names)
-    click.echo(f"# {checkpoints_dir()}", err=True)
+    _note(f"# {checkpoints_dir()}")
     for name in names:
         if is_embedded(name):
             click.echo(f"embedded  {name}")
@@ -258,10 +348,11 @@ def weights_list(models: str | None) -> None:
             click.echo(f"{'present' if checkpoint.present else 'missing':9} {name:20} {checkpoint.path.name}")
 
 
-@weights.command(name="fetch")
-@click.argument("models", required=False, envvar="REPORTGEN_MODELS")
+@weights.command(name="fetch", short_help="Download models' weights, each checked against its hash.")
+@click.argument("models", required=False, envvar="REPORTGEN_MODELS", shell_complete=completion.models)
 @config_option
-def weights_fetch(models: str | None, config_file: Path | None) -> None:
+@verbosity
+def weights_fetch(models: str | None, config_file: Path | None, quiet: bool, verbose: bool) -> None:
     """Download MODELS' (a,b) weights ahead of time, each checked against the hash in its name
     [default: the configured models]."""
     from reportgen.interface.config import split_names
@@ -278,7 +369,7 @@ def weights_fetch(models: str | None, config_file: Path | None) -> None:
             continue
         was_there = checkpoint.present
         try:
-            path = fetch(checkpoint, progress=not was_there and sys.stderr.isatty())
+            path = fetch(checkpoint, progress=not was_there and not quiet and sys.stderr.isatty())
         except WeightsError as error:
             click.echo(f"error: {error}", err=True)
             failed += 1
@@ -299,27 +390,75 @@ def _check_models(names) -> None:
         _fail(str(error))
 
 
-@main.command()
+@main.command(short_help="Prune the artifact cache (by age, size or a site), or delete it.", epilog="""\b
+Examples:
+  reportgen clean                           (everything reportgen wrote in the cache)
+  reportgen clean --older-than 30d          (entries, cards and logs unused for 30 days)
+  reportgen clean --max-size 2GB            (least recently used entries first, to 2 GB)
+  reportgen clean --unused-by site          (keep only the entries site/manifest.json names)
+Durations: 90s, 45m, 12h, 30d, 2w. Sizes: 500MB, 2GB, 1.5GiB (or bytes).""")
 @config_option
 @cache_dir_option
-def clean(config_file: Path | None, cache_dir: Path | None) -> None:
-    """Delete the artifact cache (only a folder reportgen created, and only what it wrote there)."""
+@click.option("--older-than", metavar="AGE", help="Remove entries (and model cards, logs) not used for AGE.")
+@click.option("--max-size", metavar="SIZE", help="Remove the least recently used entries until the rest fit SIZE.")
+@click.option("--unused-by", type=click.Path(path_type=Path), metavar="SITE", multiple=True,
+              help="Remove the entries the gallery in SITE does not name (its manifest.json); repeatable: "
+                   "keep what any of them names.")
+@verbosity
+def clean(config_file: Path | None, cache_dir: Path | None, older_than: str | None, max_size: str | None,
+          unused_by: tuple[Path, ...], quiet: bool, verbose: bool) -> None:
+    """Delete the artifact cache (only a folder reportgen created, and only what it wrote there), or
+    with --older-than, --max-size or --unused-by remove only those entries (they combine)."""
     from reportgen.core.cache import Cache, CacheError
+    from reportgen.core.choices import ParamError
+    from reportgen.interface.housekeeping import human_size, parse_age, parse_size, site_keys
 
     cache_dir = Path(_settings(config_file, cache_dir=cache_dir)["cache_dir"])
+    cache = Cache(cache_dir)
+    if older_than is None and max_size is None and not unused_by:
+        try:
+            removed = cache.clear()
+        except CacheError as error:
+            _fail(str(error))
+        if not removed:
+            click.echo(f"no cache at {cache_dir}; nothing to remove")
+        elif cache_dir.exists():
+            click.echo(f"removed what reportgen wrote in {cache_dir}; kept the files it did not write")
+        else:
+            click.echo(f"removed {cache_dir}")
+        return
     try:
-        removed = Cache(cache_dir).clear()
-    except CacheError as error:
+        age = parse_age("--older-than", older_than) if older_than is not None else None
+        size = parse_size("--max-size", max_size) if max_size is not None else None
+        keep = set().union(*(site_keys(site) for site in unused_by)) if unused_by else None
+        pruned = cache.prune(older_than_s=age, max_bytes=size, keep=keep)
+    except (ParamError, CacheError) as error:
         _fail(str(error))
-    if not removed:
-        click.echo(f"no cache at {cache_dir}; nothing to remove")
-    elif cache_dir.exists():
-        click.echo(f"removed what reportgen wrote in {cache_dir}; kept the files it did not write")
-    else:
-        click.echo(f"removed {cache_dir}")
+    click.echo(f"removed {pruned.entries} entries ({human_size(pruned.bytes)}) from {cache_dir}")
 
 
-@main.command()
+@main.group(short_help="What the artifact cache holds.")
+def cache() -> None:
+    """The artifact cache: `reportgen cache info`; `reportgen clean` prunes it."""
+
+
+@cache.command(name="info", short_help="Size, entries, models and the oldest and newest use of the cache.")
+@config_option
+@cache_dir_option
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="A few lines, or one JSON document.")
+@verbosity
+def cache_info(config_file: Path | None, cache_dir: Path | None, output: str, quiet: bool, verbose: bool) -> None:
+    """Print the cache's size, its entries, the models they are of, and their oldest and newest use."""
+    from reportgen.core.cache import Cache
+    from reportgen.interface.housekeeping import info_json, info_lines, summarise
+
+    cache_dir = Path(_settings(config_file, cache_dir=cache_dir)["cache_dir"])
+    summary = summarise(Cache(cache_dir))
+    click.echo(info_json(summary) if output == "json" else "\n".join(info_lines(summary)))
+
+
+@main.command(short_help="Compare the build with a regression baseline, or update it.")
 @click.argument("baseline_dir", type=click.Path(path_type=Path))
 @config_option
 @out_option
@@ -332,8 +471,10 @@ def clean(config_file: Path | None, cache_dir: Path | None) -> None:
                    "or vanished) or JUnit XML (one testcase per artifact).")
 @click.option("--raw-limit", type=click.FloatRange(min=0), default=None, metavar="KB",
               help="With --update: leave out raw arrays over KB (as float16); their pictures are still checked.")
+@verbosity
 def check(baseline_dir: Path, config_file: Path | None, out: Path | None, cache_dir: Path | None,
-          tolerances: tuple[str, ...], update: bool, output: str, raw_limit: float | None) -> None:
+          tolerances: tuple[str, ...], update: bool, output: str, raw_limit: float | None, quiet: bool,
+          verbose: bool) -> None:
     """Compare the build in --out with BASELINE_DIR; exit 1 if any artifact moved, appeared or vanished
     (or lost a file, changed shape or frame count, or turned NaN), 2 if the check cannot run."""
     from reportgen.interface.api import update_baseline
@@ -353,7 +494,7 @@ def check(baseline_dir: Path, config_file: Path | None, out: Path | None, cache_
     if output == "text":
         for line in outcome.lines():
             click.echo(line, err=True)
-        click.echo(f"report: {report}", err=True)
+        _note(f"report: {report}")
         click.echo(outcome.summary())
     else:
         from reportgen.regress.machine_readable import as_json, as_junit
@@ -363,3 +504,7 @@ def check(baseline_dir: Path, config_file: Path | None, out: Path | None, cache_
             click.echo()
     if not outcome.passed:
         sys.exit(EXIT_FAILED)
+
+
+if __name__ == "__main__":
+    main(prog_name="reportgen")

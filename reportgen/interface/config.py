@@ -9,7 +9,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -21,6 +21,9 @@ from reportgen.core.choices import (ANIMATIONS, EXECUTORS, PRESETS, WEIGHTS, Con
 from reportgen.models.embedded import DEFAULT_MODEL
 from reportgen.interface.overrides import Override, resolve_overrides, set_override, typed_overrides
 from reportgen.techniques.base import Technique
+
+if TYPE_CHECKING:  # imported where a declaration is read: the file settings need no model code
+    from reportgen.models.declared import Declaration, UserModel
 
 
 CONFIG_FILE = "reportgen.toml"
@@ -48,7 +51,7 @@ class FileSettings:
     path: Path | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
     overrides: tuple[Override, ...] = ()
-    declared: Mapping[str, Any] = field(default_factory=dict)  # name -> models.declared.Declaration
+    declared: Mapping[str, Declaration] = field(default_factory=dict)
 
     def where(self, key: str) -> str:
         return f"{self.path}: {key}"
@@ -81,7 +84,7 @@ def load_config(path: Path | None) -> FileSettings:
     prefix = "tool.reportgen." if path.name == "pyproject.toml" else ""
     values: dict[str, Any] = {}
     overrides: list[Override] = []
-    declared: dict[str, Any] = {}
+    declared: dict[str, Declaration] = {}
     for key, value in table.items():
         if key not in FILE_KEYS:
             raise ConfigError(f"{path}: unknown key {prefix}{key!r}; valid: {', '.join(FILE_KEYS)}")
@@ -105,7 +108,7 @@ def _check_type(where: str, value: Any, kinds: type | tuple[type, ...]) -> None:
         raise ConfigError(f"{where} has the wrong type ({type(value).__name__})")
 
 
-def _declaration(path: Path, key: str, name: str, table: Any) -> Any:
+def _declaration(path: Path, key: str, name: str, table: Any) -> Declaration:
     """One [model.NAME] table, checked: every error names the file and the key."""
     from reportgen.models.card import IMAGENET_MEAN, IMAGENET_STD, ModelError
     from reportgen.models.declared import Declaration, check_model_name, check_normalisation
@@ -198,7 +201,7 @@ class BuildConfig:
     executor: str = "local"
     ray_address: str | None = None
     ray_workers: int | None = None  # actors per model; default: one per CPU (GPU) of the cluster
-    user_models: Mapping[str, Any] = field(default_factory=dict)  # name -> Declaration or ModelSpec
+    user_models: Mapping[str, UserModel] = field(default_factory=dict)
     follow_links: bool = False  # follow links that leave the input folder
     animation: str = "gif"  # how animations are written (choices.ANIMATIONS): GIF, or full-colour WebP
 

@@ -9,7 +9,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from reportgen.core.choices import ConfigError, ParamError, check_choice
+from reportgen.core.choices import ChoiceError, ConfigError, ParamError, check_choice
 from reportgen.techniques.base import Technique, parse_param
 
 
@@ -81,6 +81,9 @@ def resolve_overrides(overrides: Iterable[Override], registry: Mapping[str, Tech
         try:
             check_choice("technique", given.technique, registry)
             params_cls = registry[given.technique].Params
+            fields = [field.name for field in dataclasses.fields(params_cls)]
+            if given.param not in fields:
+                raise ChoiceError("parameter", (given.param,), fields, f"reportgen list params {given.technique}")
             value = (parse_param(params_cls, given.param, given.value) if given.text
                      else typed_param(params_cls, given.param, given.value))
         except ParamError as error:

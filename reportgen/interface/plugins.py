@@ -6,7 +6,7 @@ An installed package adds one by naming its class in its ``pyproject.toml``::
     occlusion = "reportgen_example.occlusion:Occlusion"
 
     [project.entry-points."reportgen.saliency_methods"]
-    input_x_gradient = "reportgen_example.input_x_gradient:InputXGradient"
+    squared_gradient = "reportgen_example.squared_gradient:SquaredGradient"
 
 Each group is read once per process, the first time the technique registry is asked for (every
 command, the Python API, the site and the regression check ask for it before they read a manifest).

@@ -1,5 +1,6 @@
 """A user's own model: declared in the config file (``[model.NAME]``: a factory, a state dict, class
-names, input size, channels, normalisation) or passed from Python as a module (``ModelSpec``).
+names, input size, channels, normalisation) or passed from Python as a module (``ModelSpec``, or a
+bare module: ``module_spec``).
 
 Either becomes a ``LocalModel`` registered under its name, so it is used like any catalogue model.
 Its identity is what it computes with, never a file name: the sha256 of its weights' content, the
@@ -9,6 +10,7 @@ a pickled whole model is refused, never unpickled. Every error is one line namin
 """
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import importlib
@@ -17,9 +19,10 @@ import inspect
 import marshal
 import re
 import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, Union
 
 from reportgen.core.digests import file_sha256
 from reportgen.core.errors import first_line
@@ -83,7 +86,7 @@ class Declaration:
             raise ModelError(f"{self.where}.factory: {module_name} has no function {function_name!r}")
         return function
 
-    def _build(self) -> Any:
+    def _build(self) -> torch.nn.Module:
         try:
             net = self._factory()()
         except ModelError:
@@ -96,7 +99,7 @@ class Declaration:
                              "not a torch.nn.Module")
         return adapt(net, self.channels, self.input_size, len(self.classes), self.where)
 
-    def _load_weights(self, net: Any, weights: Path) -> str:
+    def _load_weights(self, net: torch.nn.Module, weights: Path) -> str:
         load_state(net, read_state(weights, f"{self.where}.weights"), f"{self.where}.weights ({weights})",
                    self.channels)
         return self.identity()
@@ -107,7 +110,7 @@ class ModelSpec:
     """A model passed from Python: ``reportgen.build(folder, models={"mine": ModelSpec(module=net,
     classes=[...], input_size=64)})``. Its weights are the module's own (trained)."""
 
-    module: Any  # torch.nn.Module
+    module: torch.nn.Module
     classes: Sequence[str] = ()
     input_size: int = 224
     mean: Sequence[float] = (0.485, 0.456, 0.406)
@@ -132,15 +135,59 @@ class ModelSpec:
                           identity=lambda: identity)
 
 
+def module_spec(module: torch.nn.Module, where: str, remedy: str, input_size: int | None = None,
+                mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                classes: Sequence[str] | None = None) -> ModelSpec:
+    """A bare torch module as a ``ModelSpec``: the input size, mean and std given, else read from
+    timm's ``pretrained_cfg`` where the module has one (a timm model); a value neither gives is a
+    ModelError naming it and ``remedy`` (its ``{keywords}`` filled with them). A timm model with ImageNet's 1000 outputs gets its class
+    names."""
+    from reportgen.models.embedded import imagenet_categories
+    from reportgen.models.timm_models import IMAGENET_CLASSES
+
+    config: dict[str, Any] = {}
+    if isinstance(getattr(module, "pretrained_cfg", None), dict):
+        from timm.data import resolve_model_data_config
+
+        config = resolve_model_data_config(module)
+    given: dict[str, Any] = {"input_size": input_size if input_size is not None else config.get("input_size", (None,))[-1],
+             "mean": mean if mean is not None else config.get("mean"),
+             "std": std if std is not None else config.get("std")}
+    missing = [key for key, value in given.items() if value is None]
+    if missing:
+        keywords = ", ".join(f"{key}=..." for key in missing)
+        raise ModelError(f"{where}: a {type(module).__name__} has no timm pretrained_cfg to read "
+                         f"{', '.join(missing)} from; {remedy.format(keywords=keywords)}")
+    if classes is None:
+        classes = imagenet_categories() if config and getattr(module, "num_classes", None) == IMAGENET_CLASSES else ()
+    return ModelSpec(module=module, classes=tuple(classes), input_size=int(given["input_size"]),
+                     mean=tuple(given["mean"]), std=tuple(given["std"]))
+
+
+def own_model(name: str, model: UserModel) -> Declaration | ModelSpec:
+    """A model passed from Python by ``name``, as declared: a bare torch module becomes a
+    ``ModelSpec`` (``module_spec``); anything else is returned as it is."""
+    if isinstance(model, torch.nn.Module):
+        return module_spec(model, f"models[{name!r}]", "pass reportgen.ModelSpec(module=..., input_size=..., "
+                           "mean=..., std=...) instead")
+    return model
+
+
 def check_model_name(where: str, name: object) -> None:
     if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or ".." in name:
         raise ModelError(f"{where}: the model name {name!r} may hold only letters, digits, '_', '.' and '-' "
                          "(at most 64, starting with a letter or digit, no '..')")
 
 
-def declare(name: str, model: Declaration | ModelSpec) -> None:
-    """Make a user's model usable by ``name`` in this process."""
+# A model of the user's: declared in the config file, or passed from Python (a ``ModelSpec`` or a bare module).
+UserModel = Union[Declaration, ModelSpec, "torch.nn.Module"]
+
+
+def declare(name: str, model: UserModel) -> None:
+    """Make a user's model (a declaration, a ``ModelSpec`` or a bare torch module) usable by ``name``
+    in this process."""
     check_model_name(model.where if isinstance(model, Declaration) else f"models[{name!r}]", name)
+    model = own_model(name, model)
     if isinstance(model, Declaration):
         register_local(name, model.local_model())
     elif isinstance(model, ModelSpec):
@@ -149,7 +196,7 @@ def declare(name: str, model: Declaration | ModelSpec) -> None:
                              "not a torch.nn.Module")
         register_local(name, model.local_model(name))
     else:
-        raise ModelError(f"models[{name!r}]: expected a reportgen.ModelSpec or a catalogue name, "
+        raise ModelError(f"models[{name!r}]: expected a reportgen.ModelSpec, a torch module or a catalogue name, "
                          f"not a {type(model).__name__}")
 
 
@@ -163,7 +210,7 @@ def check_normalisation(where: str, channels: int, mean: Sequence[float], std: S
         raise ModelError(f"{where}.std: every value must be above 0")
 
 
-def read_state(path: Path, where: str) -> dict[str, Any]:
+def read_state(path: Path, where: str) -> dict[str, torch.Tensor]:
     """A state dict from ``path``, read without unpickling code."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -182,7 +229,7 @@ def read_state(path: Path, where: str) -> dict[str, Any]:
     return state
 
 
-def load_state(net: Any, state: dict[str, Any], where: str, channels: int = 3) -> None:
+def load_state(net: torch.nn.Module, state: dict[str, torch.Tensor], where: str, channels: int = 3) -> None:
     """Load ``state`` into ``net``, naming the first tensor that does not fit."""
     target = net.state_dict()
     gray = _first_conv(net) if channels == 1 else None  # adapted to colour; the file's takes 1 channel
@@ -204,21 +251,19 @@ def load_state(net: Any, state: dict[str, Any], where: str, channels: int = 3) -
     net.load_state_dict(state, strict=True)
 
 
-def adapt(net: Any, channels: int, input_size: int, classes: int | None, where: str) -> Any:
+def adapt(net: torch.nn.Module, channels: int, input_size: int, classes: int | None, where: str) -> torch.nn.Module:
     """``net`` ready for reportgen's RGB inputs: a 1-channel model's first convolution takes the
     three channels with luma weights (exactly the grayscale conversion, folded into the layer), and
     its head must have one output per class."""
     if channels == 1:
         name = _first_conv(net)
-        if name is None or net.get_submodule(name).in_channels != 1:
+        conv = net.get_submodule(name) if name is not None else None
+        if name is None or not isinstance(conv, torch.nn.Conv2d) or conv.in_channels != 1:
             raise ModelError(f"{where}.channels: a 1-channel model must start with a Conv2d of 1 input channel")
-        conv = net.get_submodule(name)
-        colour = torch.nn.Conv2d(3, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-                                 conv.groups, conv.bias is not None, conv.padding_mode)
+        colour = copy.deepcopy(conv)  # same kernel, stride, padding, bias; three input channels
+        colour.in_channels = 3
         with torch.no_grad():
-            colour.weight.copy_(_colour_weight(conv.weight))
-            if conv.bias is not None:
-                colour.bias.copy_(conv.bias)
+            colour.weight = torch.nn.Parameter(_colour_weight(conv.weight), requires_grad=conv.weight.requires_grad)
         parent, _, child = name.rpartition(".")
         setattr(net.get_submodule(parent) if parent else net, child, colour)
     if classes is not None:
@@ -228,7 +273,7 @@ def adapt(net: Any, channels: int, input_size: int, classes: int | None, where: 
     return net
 
 
-def _head_size(net: Any, input_size: int, where: str = "model") -> int:
+def _head_size(net: torch.nn.Module, input_size: int, where: str = "model") -> int:
     try:
         with torch.inference_mode():
             logits = net.eval()(torch.zeros(1, 3, input_size, input_size))
@@ -240,11 +285,11 @@ def _head_size(net: Any, input_size: int, where: str = "model") -> int:
     return int(logits.shape[1])
 
 
-def _first_conv(net: Any) -> str | None:
+def _first_conv(net: torch.nn.Module) -> str | None:
     return next((name for name, module in net.named_modules() if isinstance(module, torch.nn.Conv2d)), None)
 
 
-def _colour_weight(weight: Any) -> Any:
+def _colour_weight(weight: torch.Tensor) -> torch.Tensor:
     return torch.cat([weight * share for share in GRAY], dim=1)
 
 
@@ -253,7 +298,7 @@ def _three(values: Sequence[float]) -> tuple[float, float, float]:
     return values * 3 if len(values) == 1 else values  # type: ignore[return-value]
 
 
-def state_hash(module: Any) -> str:
+def state_hash(module: torch.nn.Module) -> str:
     digest = hashlib.sha256()
     for name, tensor in module.state_dict().items():
         digest.update(name.encode())
@@ -262,7 +307,7 @@ def state_hash(module: Any) -> str:
     return digest.hexdigest()
 
 
-def classes_hash(module: Any) -> str:
+def classes_hash(module: torch.nn.Module) -> str:
     """sha256 over the source of every class the module is built of, beyond the libraries whose
     versions the code identity holds (a file's whole source where there is one: its helpers too)."""
     digest = hashlib.sha256()
@@ -311,7 +356,7 @@ def _sources_hash(paths: Iterable[Path]) -> str:
     return hashlib.sha256("".join(f"{p.name} {file_sha256(p)}\n" for p in paths).encode()).hexdigest()
 
 
-def _module_from_file(path: Path, folder: Path) -> Any:
+def _module_from_file(path: Path, folder: Path) -> types.ModuleType:
     """A factory module beside the config file, imported under a name unique to its path and to the
     content of the sources it runs, with ``folder`` importable for its helper modules. A changed
     file, or a changed helper, is imported afresh (the folder's modules imported before are dropped)."""

@@ -1,6 +1,7 @@
 """A model's card: read from the cache when it is there (no torch import), else made by building the
 untrained architecture and probing it (models/probe.py: input constraints, layer layouts and
-gradients), then cached."""
+gradients), then cached. A dry run's card (``sketch_card``) is made on the meta device instead:
+shapes and counted FLOPs without weights or arithmetic, in a fraction of a second for any model."""
 from __future__ import annotations
 
 import hashlib
@@ -23,15 +24,11 @@ from reportgen.core.staging import atomic_write_bytes, sweep_abandoned
 if TYPE_CHECKING:
     from reportgen.core.cache import Cache
 
-def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
-    """The model's card, from the cache when it is there (no torch import), else built."""
-    check_choice("weights", weights, WEIGHTS)
-    timm_models.ensure(name)
-    local = LOCAL.get(name)
-    if local is not None and local.untrained:
-        weights = "random"
-    cache_name = _card_cache_name(name, weights, _declaration(local, weights) if local else [])
-    stored = _stored_card(cache, cache_name)
+def card_for(name: str, weights: str, cache: "Cache | None") -> ModelCard:
+    """The model's card, from the cache when it is there (no torch import), else built (and
+    cached, unless ``cache`` is None: ``reportgen.explain`` writes nothing)."""
+    weights, cache_name = _cached_as(name, weights)
+    stored = cache.read_card(cache_name) if cache is not None else None
     if stored is not None:
         return ModelCard.from_json(stored)
     catalogue.check_name(name)
@@ -42,18 +39,42 @@ def card_for(name: str, weights: str, cache: "Cache") -> ModelCard:
         if checkpoint is not None:
             fetch(checkpoint)
     card = _build_card(name, weights)
-    _store_card(cache, cache_name, card)
+    if cache is not None:
+        _store_card(cache, cache_name, card)
     return card
 
 
-def _stored_card(cache: "Cache", name: str) -> dict[str, Any] | None:
+def cached_card(name: str, weights: str, cache: "Cache") -> ModelCard | None:
+    """The model's card when the cache holds it (nothing is built, downloaded or written), else None."""
+    stored = cache.read_card(_cached_as(name, weights)[1])
+    return ModelCard.from_json(stored) if stored is not None else None
+
+
+def sketch_card(name: str, weights: str) -> ModelCard:
+    """The card as the build would make it, from the architecture built on the meta device (no
+    weights read, no arithmetic: the probe reads shapes and the autograd graph); the cache is not
+    touched. Where a model cannot be built there (a factory that computes on its parameters), it is
+    built untrained on the CPU instead."""
+    weights, _ = _cached_as(name, weights)
+    catalogue.check_name(name)
     try:
-        return json.loads(cache.card_file(name).read_text())
-    except (OSError, ValueError):
-        return None
+        return _build_card(name, weights, "meta", load=False)
+    except Exception:  # noqa: BLE001 - any model code may fail on values-free tensors; the CPU build is exact
+        return _build_card(name, weights, "cpu", load=False)
+
+
+def _cached_as(name: str, weights: str) -> tuple[str, str]:
+    """(the weights its card says, the name its card is cached as)."""
+    check_choice("weights", weights, WEIGHTS)
+    timm_models.ensure(name)
+    local = LOCAL.get(name)
+    if local is not None and local.untrained:
+        weights = "random"
+    return weights, _card_cache_name(name, weights, _declaration(local, weights) if local else [])
 
 
 def _store_card(cache: "Cache", name: str, card: ModelCard) -> None:
+    cache.claim()  # a build makes its cache folder only once it has something to keep
     path = cache.card_file(name)
     if path.parent.is_dir():
         sweep_abandoned(path.parent, "tmp")
@@ -76,10 +97,11 @@ def _card_cache_name(name: str, weights: str, declaration: list[Any]) -> str:
     return f"card-{name}-{weights}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
 
 
-def _build_card(name: str, weights: str) -> ModelCard:
+def _build_card(name: str, weights: str, device: str = "cpu", load: bool = True) -> ModelCard:
     from reportgen.models.probe import forward_cost, input_constraints, probe_layers
 
-    net, meta = _architecture(name, weights)
+    with torch.device(device):
+        net, meta = _architecture(name, weights, load)
     net.eval()
     net.requires_grad_(False)
     min_size, multiple, fixed = input_constraints(net, meta["input_size"])
@@ -107,13 +129,14 @@ def _build_card(name: str, weights: str) -> ModelCard:
     )
 
 
-def _architecture(name: str, weights: str) -> tuple[Any, dict[str, Any]]:
-    """An untrained instance (seeded) and what the card needs to know of its weights."""
+def _architecture(name: str, weights: str, load: bool = True) -> tuple[Any, dict[str, Any]]:
+    """An untrained instance (seeded) and what the card needs to know of its weights; ``load``: a
+    user's weights are loaded into it, so that weights that do not fit fail now."""
     torch.manual_seed(RANDOM_SEED)
     if name in LOCAL:
         local = LOCAL[name]
         net = local.build()
-        if weights == "pretrained" and local.identity is not None and local.load_weights is not None:
+        if load and weights == "pretrained" and local.identity is not None and local.load_weights is not None:
             local.load_weights(net)  # a user's weights that do not fit fail now, in one line, before any work
         weights_file = local.weights_file() if local.weights_file else None
         meta = {

@@ -6,6 +6,8 @@ that removes itself in ``finally``, also when the code inside raises.
 - ``activation_override``: make ReLU-family modules pass gradients back as vanilla backprop,
   guided backprop or DeconvNet do. The rule is read at backward time, so one forward pass can
   serve all three. Works with in-place activations because the override computes its own output.
+- ``replaced_output``: a named module's output replaced by a function of it (Ablation-CAM's
+  removed channel).
 - ``module_calls``: which modules of given types ran, in order, with their inputs and outputs
   (how ``folding`` finds each batch norm's convolution); ``last_call_input``: the input of the last
   one (how ``LoadedModel.features`` reads what a classifier's head reads).
@@ -78,6 +80,17 @@ def forward_until(model: nn.Module, inputs: torch.Tensor, names: Sequence[str]) 
     if missing:
         raise RuntimeError(f"layers never ran in the forward pass: {', '.join(missing)}")
     return dict(outputs)
+
+
+@contextmanager
+def replaced_output(model: nn.Module, name: str,
+                    change: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
+    """Inside the block, every forward goes on with ``change(output)`` of layer ``name``."""
+    handle = module_at(model, name).register_forward_hook(lambda _module, _inputs, output: change(output))
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def module_calls(model: nn.Module, inputs: torch.Tensor,

@@ -16,6 +16,12 @@ its name): the model card's input constraints and layer facts.
 - Gradients: one backward of the summed logits says which maps the class score reaches (ViT's last
   block passes only its class token to the head, so its patch tokens get none). Parameters that
   start at zero (ViT's untrained head) are redrawn small first, or no gradient would flow at all.
+
+A model built on the meta device (``describe.sketch_card``) holds no values: every probe then reads
+shapes alone, at no cost. What needs values is read from the autograd graph instead: a map is
+reached when a gradient is connected to it at all, and a module relays a child's output when it
+returns that child's output (the recorded copy of it) itself; a fixed-size model's maps are taken
+by their shape.
 """
 from __future__ import annotations
 
@@ -31,11 +37,20 @@ MAX_PREFIX = 4  # leading tokens (class, distillation, registers) a token grid m
 FULL = 0.75  # a dimension whose cells changed at least this much is the channels (locality probe)
 
 
+def _device(net: Any) -> Any:
+    """Where the model's parameters are: the probes' inputs are made there (the meta device, for a sketch)."""
+    return next((parameter.device for parameter in net.parameters()), torch.device("cpu"))
+
+
+def _on_meta(net: Any) -> bool:
+    return _device(net).type == "meta"
+
+
 def accepts(net: Any, height: int, width: int) -> bool:
     """Whether the model runs on a (height, width) input (the error, whatever it is, means no)."""
     try:
         with torch.inference_mode():
-            net(torch.zeros(1, 3, height, width))
+            net(torch.zeros(1, 3, height, width, device=_device(net)))
         return True
     except Exception:  # noqa: BLE001 - a model refuses a size by any error: assert, reshape, pooling
         return False
@@ -50,7 +65,7 @@ def forward_cost(net: Any, input_size: int) -> tuple[float, float]:
 
     from reportgen.models.hooks import leaf_output_elements
 
-    inputs = torch.zeros(1, 3, input_size, input_size)
+    inputs = torch.zeros(1, 3, input_size, input_size, device=_device(net))
     # no_grad, not inference_mode: under inference_mode torch 2.2's counter sees no operation.
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         net(inputs)
@@ -83,10 +98,11 @@ def probe_layers(net: Any, input_size: int, size_multiple: int = 1, fixed: bool 
     named = [(n, m) for n, m in net.named_modules() if n]
     names = [n for n, _ in named]
     generator = torch.Generator().manual_seed(RANDOM_SEED)
-    x = torch.randn((1, 3, input_size, input_size), generator=generator)
+    x = torch.randn((1, 3, input_size, input_size), generator=generator).to(_device(net))
+    meta = _on_meta(net)
     with torch.no_grad():  # untrained heads may start at zero (ViT's), which would stop every gradient
         for parameter in net.parameters():
-            if not parameter.any():
+            if not meta and not parameter.any():
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
     with torch.enable_grad(), capture(net, names) as outputs:
         logits = net(x.clone().requires_grad_(True))
@@ -95,8 +111,9 @@ def probe_layers(net: Any, input_size: int, size_multiple: int = 1, fixed: bool 
         found = torch.autograd.grad(logits.float().sum(), list(tensors.values()), allow_unused=True)
         gradients = dict(zip(tensors, found))
         first = {n: o.detach() for n, o in outputs.items() if isinstance(o, torch.Tensor)}
+        returned = {n: _copied_from(o) for n, o in tensors.items()} if meta else {}
     other = _shapes_wider(net, names, input_size, size_multiple) if not fixed else None
-    changed = _changed_cells(net, names, x, first) if fixed else None
+    changed = _changed_cells(net, names, x, first) if fixed and not meta else None
     children = {name: [f"{name}.{child}" for child, _ in module.named_children()] for name, module in named}
     layers = []
     for name, module in named:
@@ -108,13 +125,26 @@ def probe_layers(net: Any, input_size: int, size_multiple: int = 1, fixed: bool 
         layout, prefix, channels, spatial = read or (None, 0, None, None)
         gradient = False
         if read is not None and gradients.get(name) is not None:
-            gradient = bool(convert(gradients[name], read[0], read[1], read[3]).abs().amax() > 0)
-        relays = output is not None and any(
-            isinstance(first.get(c), torch.Tensor) and first[c].shape == output.shape and torch.equal(first[c], output)
-            for c in children[name])
+            gradient = meta or bool(convert(gradients[name], read[0], read[1], read[3]).abs().amax() > 0)
+        if meta:
+            relays = returned.get(name) is not None and any(
+                tensors.get(c) is not None and tensors[c].grad_fn is returned[name] for c in children[name])
+        else:
+            relays = output is not None and any(
+                isinstance(first.get(c), torch.Tensor) and first[c].shape == output.shape
+                and torch.equal(first[c], output) for c in children[name])
         layers.append(LayerInfo(name, type(module).__name__, channels, spatial, layout, prefix, gradient, relays,
                                 finish.get(name)))
     return layers
+
+
+def _copied_from(output: Any) -> Any:
+    """The autograd node of the tensor ``output`` is a copy of, when it is one: what a module returns
+    unchanged from a child is the copy ``hooks.capture`` handed on of the child's output."""
+    node = output.grad_fn
+    if node is None or type(node).__name__ != "CloneBackward0" or not node.next_functions:
+        return None
+    return node.next_functions[0][0]
 
 
 def _shapes_wider(net: Any, names: list[str], input_size: int, multiple: int) -> dict[str, tuple[int, ...]]:
@@ -122,7 +152,7 @@ def _shapes_wider(net: Any, names: list[str], input_size: int, multiple: int) ->
 
     wider = input_size + multiple * -(-WIDER_BY // multiple)
     with torch.inference_mode(), capture(net, names) as outputs:
-        net(torch.zeros(1, 3, input_size, wider))
+        net(torch.zeros(1, 3, input_size, wider, device=_device(net)))
     return {n: tuple(o.shape) for n, o in outputs.items() if isinstance(o, torch.Tensor)}
 
 

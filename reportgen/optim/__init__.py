@@ -171,15 +171,20 @@ def fitted(params: AscentParams, card: Any) -> AscentParams:
 def sized(params: AscentParams, card: Any, styles: Sequence[str]) -> AscentParams:
     """The step caps of a plan whose runs have ``styles``, shrunk (both by one share, at least 16
     steps) until the runs' counted cost fits ``budget_s`` (reportgen/core/budget.py)."""
-    from reportgen.core.budget import BACKWARD, scaled, share
+    from reportgen.core.budget import scaled, share
 
-    full = card.input_size ** 2
-    runs = [run_of(params, "none", style) for style in styles]
-    gflop = sum(run.step_cap * BACKWARD * card.gflops * run.pixels(card) / full for run in runs)
-    fraction = share(params.budget_s, gflop)
+    fraction = share(params.budget_s, sum(run_gflop(run_of(params, "none", style), card) for style in styles))
     if fraction == 1.0:
         return params
     return replace(params, steps=scaled(params.steps, fraction, 16), robust_steps=scaled(params.robust_steps, fraction, 16))
+
+
+def run_gflop(run: AscentRun, card: Any) -> float:
+    """The counted GFLOP of one run at its step cap: a forward and the input's backward per step,
+    scaled by the pixels the model sees (reportgen/core/budget.py)."""
+    from reportgen.core.budget import BACKWARD
+
+    return run.step_cap * BACKWARD * card.gflops * run.pixels(card) / card.input_size ** 2
 
 
 def batch_size_for(batch_size: int, card: Any, run: AscentRun) -> int:

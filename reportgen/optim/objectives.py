@@ -67,6 +67,41 @@ def layer_activation(module: nn.Module, layers: Sequence[str], channels: Sequenc
     return score
 
 
+def feature_distance(module: nn.Module, layers: Sequence[str], targets: Sequence[torch.Tensor],
+                     as_maps: AsMaps = lambda layer, output, size: output) -> Score:
+    """Minus the relative L2 distance ||f_i(I) - f_i(I0)|| / ||f_i(I0)|| between each image's
+    features at its layer i and its target's (C x H x W), as a score to maximise (Mahendran &
+    Vedaldi, 2015); "distance" records it. Each layer's images run only up to that layer
+    (``layer_activation``)."""
+
+    def score(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        distances: dict[int, torch.Tensor] = {}
+        for layer in dict.fromkeys(layers):
+            rows = [row for row, name in enumerate(layers) if name == layer]
+            seen = images if len(rows) == len(images) else images[rows]
+            output = as_maps(layer, forward_until(module, seen, [layer])[layer], (images.shape[-2], images.shape[-1]))
+            for position, row in enumerate(rows):
+                target = targets[row]
+                distances[row] = (output[position] - target).norm() / target.norm().clamp_min(1e-12)
+        distance = torch.stack([distances[row] for row in range(len(layers))])
+        return {"score": -distance, "distance": distance.detach()}
+
+    return score
+
+
+def total_variation(weights: Sequence[float]) -> Regulariser:
+    """Per image: lambda * the mean squared difference of neighbouring values (TV with beta = 2,
+    Mahendran & Vedaldi's image prior): it penalises the grain that feature matching alone grows."""
+    weight = torch.tensor(list(weights))
+
+    def regulariser(images: torch.Tensor) -> torch.Tensor:
+        across = (images[..., :, 1:] - images[..., :, :-1]).square().flatten(1).mean(1)
+        down = (images[..., 1:, :] - images[..., :-1, :]).square().flatten(1).mean(1)
+        return weight.to(images.device) * (across + down)
+
+    return regulariser
+
+
 def norm_regulariser(kinds: Sequence[str], weights: Sequence[float]) -> Regulariser:
     """Per image: lambda * mean|I| ("l1"), lambda * mean(I^2) ("l2") or nothing ("none").
 

@@ -147,11 +147,13 @@ class Run:
 
 
 def run_requests(model: Any, requests: Sequence[Any], batch_size: int, score_for: Callable[[list], Score],
-                 progress: Any, tracked: tuple[str, ...] = ("objective",)) -> Iterator[tuple[Any, Run]]:
+                 progress: Any, tracked: tuple[str, ...] = ("objective",),
+                 regulariser_for: Callable[[list], Regulariser] | None = None) -> Iterator[tuple[Any, Run]]:
     """Run requests (whose ``args.run`` is an ``AscentRun``: the plan gives every run of a style the same
     settings but its regulariser) in batches of one style, at most ``batch_size`` or fewer where
     their activations would not fit (``batch_size_for``); ``score_for(batch)`` builds the batch's
-    score. A run ends when its ``tracked`` values plateau (``plateau_window``, ``plateau_margin``)
+    score, ``regulariser_for(batch)`` its regulariser (default: the runs' own, ``norm_regulariser``).
+    A run ends when its ``tracked`` values plateau (``plateau_window``, ``plateau_margin``)
     or at its style's step cap. Yields each request's Run."""
     batches: list[list[Any]] = []
     for style in STYLES:
@@ -161,9 +163,11 @@ def run_requests(model: Any, requests: Sequence[Any], batch_size: int, score_for
     lengths = [batch[0].args.run.step_cap for batch in batches]
     total = sum(lengths)
 
-    def regulariser_for(batch: list) -> Regulariser:
+    def runs_regulariser(batch: list) -> Regulariser:
         runs = [request.args.run for request in batch]
         return norm_regulariser([run.regulariser for run in runs], [run.weight for run in runs])
+
+    regulariser_for = regulariser_for or runs_regulariser
 
     for number, batch in enumerate(batches):
         done = sum(lengths[:number])

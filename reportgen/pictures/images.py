@@ -227,7 +227,7 @@ def decode(path: Path, name: str) -> np.ndarray | Skipped:
             with open_raster(path) as image:
                 image.seek(0)
                 image.load()
-                rgb = to_rgb(ImageOps.exif_transpose(image) or image)
+                rgb = upright_rgb(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return Skipped(name, "image is larger than Pillow's decompression-bomb limit")
     except UnidentifiedImageError:
@@ -240,6 +240,11 @@ def decode(path: Path, name: str) -> np.ndarray | Skipped:
     pixels = np.asarray(rgb, dtype=np.uint8).copy()
     pixels.setflags(write=False)
     return pixels
+
+
+def upright_rgb(image: Image.Image) -> Image.Image:
+    """A decoded picture turned upright (its EXIF orientation) and in 8-bit RGB."""
+    return to_rgb(ImageOps.exif_transpose(image) or image)
 
 
 def open_raster(path: Path) -> Image.Image:

@@ -12,6 +12,7 @@ from reportgen.regress.builds import Baseline, Build, one_line, stored_precision
 from reportgen.regress.outcome import compare_outcome, compare_sets
 from reportgen.regress.types import Comparison, Outcome, RegressionError, RoleDifference, Tolerance
 from reportgen.techniques.base import registry
+from reportgen.techniques.embedding_map import neighbours_kept
 
 PICTURE_FORMATS = ("PNG", "GIF", "WEBP")
 
@@ -43,6 +44,7 @@ def _compare_artifact(baseline: Baseline, build: Build, old: Artifact, new: Arti
         # A GIF's per-frame palettes move in steps; a WebP has none, its frames move as pictures do.
         levels = tolerance.animation if ".gif" in (before.suffix, after.suffix) else tolerance.pixel
         differences.append(_compare_pictures(role, _frames(before), _frames(after), levels, tolerance.pixels))
+    technique = registry()[new.technique]
     old_raw, new_raw = baseline.raw(old), build.raw(new)
     unkept = [role for role in old.raw_roles() if role not in old_raw]
     for role in sorted(set(old.raw_roles()) | set(new_raw)):  # a role the baseline left out can still be gone
@@ -56,9 +58,13 @@ def _compare_artifact(baseline: Baseline, build: Build, old: Artifact, new: Arti
         if old_raw[role].shape == kept.shape and np.array_equal(old_raw[role], kept, equal_nan=True):
             continue
         identical = False
-        differences.append(_compare_raw(role, old_raw[role], kept, tolerance))
+        compared = _compare_neighbourhoods if role in technique.neighbourhoods else _compare_raw
+        differences.append(compared(role, old_raw[role], kept, tolerance))
     comparison = Comparison(old, new, identical, differences, unkept)
-    if comparison.moved and registry()[new.technique].optimises:
+    if comparison.moved and technique.neighbourhoods:
+        # Its pictures are drawn from the points: where the neighbourhoods hold, so does the map.
+        comparison.outcome = [d for d in differences if d.kind != "picture"]
+    if comparison.moved and technique.optimises:
         comparison.outcome = compare_outcome(old, new, lambda a, role: _frames(baseline.picture(a, role))[-1],
                                              lambda a, role: _frames(build.picture(a, role))[-1], old_raw, new_raw,
                                              tolerance)
@@ -104,6 +110,16 @@ def _compare_pictures(role: str, before: list[np.ndarray], after: list[np.ndarra
     worst = max(range(len(moved)), key=lambda index: (changed_by_frame[index], moved[index].sum()))
     return RoleDifference(role, "picture", changed_by_frame[worst] <= fraction, float(max(f.max() for f in moved)),
                           changed_by_frame[worst], frames=(before[worst], after[worst]))
+
+
+def _compare_neighbourhoods(role: str, before: np.ndarray, after: np.ndarray, tolerance: Tolerance) -> RoleDifference:
+    """An embedding's points (N x 2) by who is near whom, not where: its layout may turn and drift."""
+    if before.shape != after.shape:
+        return RoleDifference(role, "neighbours", False, 0, note=f"has shape {list(after.shape)}, was {list(before.shape)}")
+    if not np.isfinite(after).all():
+        return RoleDifference(role, "neighbours", False, 0, note="has NaN or infinity")
+    kept = neighbours_kept(before, after)
+    return RoleDifference(role, "neighbours", kept >= tolerance.neighbours, kept)
 
 
 def _compare_raw(role: str, before: np.ndarray, after: np.ndarray, tolerance: Tolerance) -> RoleDifference:

@@ -35,6 +35,11 @@ class Tolerance:
     # objective (relative to its mean magnitude), mean class probability, share of runs seen as their
     # class and their pictures' mean contrast and colourfulness (relative) may move by at most this.
     chaotic: float = 0.2
+    # Embeddings (a technique's ``neighbourhoods``): how many of each point's nearest neighbours are
+    # still near it, 1 all, 0 no more than chance, at least (``embedding_map.neighbours_kept``).
+    # Measured: maps of features moved by 1e-6 keep 0.96-1 where the inputs form groups, 0.4 where a
+    # model sees only noise; shuffled maps keep at most 0.17.
+    neighbours: float = 0.3
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -82,9 +87,10 @@ class RoleDifference:
     """How one file (picture, animation or raw array) of an artifact moved."""
 
     role: str
-    kind: str  # "picture", "raw", or for an optimisation's outcome "similarity", "features", "reached"
+    kind: str  # "picture", "raw", "neighbours", or for an optimisation's outcome "similarity", "features", "reached"
     within: bool
-    largest: float  # picture: levels; raw, reached: relative to the baseline's peak; similarity: SSIM; features: cosine
+    largest: float  # picture: levels; raw, reached: relative to the baseline's peak; similarity: SSIM; features: cosine;
+    # neighbours: the nearest neighbours kept above chance
     changed: float = 0.0  # picture: fraction of pixels beyond the pixel tolerance
     note: str = ""  # a loss: why it cannot be compared value by value (missing, shape, frames, NaN)
     frames: tuple[np.ndarray, np.ndarray] | None = None  # baseline and new frame where they differ most
@@ -99,6 +105,8 @@ class RoleDifference:
         if self.kind == "reached":
             scale = RELATIVE_TO.get(self.role, "")  # probabilities and shares: absolute
             return f"{self.role} reached {self.changed:.4g}, off by {self.largest:.3g}{scale}"
+        if self.kind == "neighbours":
+            return f"{self.role}: nearest neighbours kept {self.largest:.2f} (1: all, 0: no more than chance)"
         if self.kind == "raw":
             return f"{self.role} off by {self.largest:.3g} of its peak"
         return (f"{self.role}: {100 * self.changed:.2f}% of pixels off by more than the tolerance, "

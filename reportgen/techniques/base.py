@@ -72,6 +72,8 @@ class Technique:
     name: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str] = ""
+    # The classic it reproduces, with the paper ("Zeiler & Fergus 2014, ..."): the overview names it.
+    classic: ClassVar[str] = ""
     version: ClassVar[int] = 1
     Params: ClassVar[type]
     # What ``compute`` reports: its ``Result.meta`` type (a ``reportgen.core.meta.Meta``, or a union of
@@ -98,6 +100,13 @@ class Technique:
     # Styles (``meta.style``) whose single runs end at other optima under other CPU kernels
     # (measured): their regression check judges each run loosely and each set by its means.
     chaotic_styles: ClassVar[tuple[str, ...]] = ()
+    # Raw roles that hold points of an embedding (N x 2), whose layout turns, mirrors and drifts under
+    # other CPU kernels: the regression check compares which points are each point's nearest
+    # neighbours (``Tolerance.neighbours``), and where those hold, not the pictures drawn from them.
+    neighbourhoods: ClassVar[tuple[str, ...]] = ()
+    # The fewest inputs its artifacts say anything about (a map of the folder): ``plan`` skips the
+    # technique with one line below it; registry-wide tests give it that many.
+    min_inputs: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -139,6 +148,11 @@ class Technique:
         """The line under an artifact on an input's page (empty: none); HTML only as ``Markup``."""
         return ""
 
+    def input_note(self, artifact: "Artifact", own: "Sequence[Artifact]") -> str | Markup:
+        """A line this technique adds under an artifact of the technique it ``reads``, on that
+        artifact's input page, drawn from its own artifacts ``own`` (empty: none)."""
+        return ""
+
     def params_for(self, preset: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The Params of a preset with ``--set`` overrides applied (overrides already typed)."""
         values = dict(self.presets.get(preset, {}))
@@ -149,6 +163,12 @@ class Technique:
              context: Context = NO_CONTEXT) -> list[Request | Skip]:
         """A request per artifact (its ``args`` one of the technique's request types), or a ``skip``."""
         raise NotImplementedError
+
+    def gflop(self, params: Any, card: "ModelCard", requests: "Sequence[Request]") -> float:
+        """The counted GFLOP of computing ``requests`` (what ``plan`` sized; ``build --dry-run`` shows
+        it, reportgen/core/budget.py turns it into seconds): by default one forward per input image
+        they read, none for an artifact that reads no image (filters)."""
+        return card.gflops * len(images_read(requests))
 
     def skip(self, card: "ModelCard", variant: str, reason: str) -> Skip:
         """A variant this model cannot do (``variant`` empty: the whole technique), for ``plan`` to return."""
@@ -165,6 +185,12 @@ class Technique:
         """Yield a Result for every request. Batch freely; yield as soon as a result is ready.
         ``context.read``: the cache entry of a key from ``context.upstream``."""
         raise NotImplementedError
+
+
+def images_read(requests: "Sequence[Request]") -> set[str]:
+    """The pixel hashes of the input images ``requests`` read (their ``image`` and ``inputs``)."""
+    return {image.pixel_hash for request in requests
+            for image in (*([request.image] if request.image is not None else []), *request.inputs)}
 
 
 # --- parsing ``--set technique.param=value`` -------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 
 from reportgen.core.choices import check_choices
 from reportgen.core.meta import AscentRoles, ClassAscentMeta
-from reportgen.optim import REGULARISERS, STYLES, AscentParams, NaiveRun, RobustRun, fitted, run_of, sized
+from reportgen.optim import REGULARISERS, STYLES, AscentParams, NaiveRun, RobustRun, fitted, run_gflop, run_of, sized
 from reportgen.techniques import class_ascent_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Technique, register, not_keyed
 
@@ -56,6 +56,8 @@ class ClassAscent(Technique):
     """
     name = "class_ascent"
     title = "Class ascent (class models)"
+    classic = ("Simonyan, Vedaldi & Zisserman 2014, \u201cDeep inside convolutional networks\u201d (class models); "
+               "robust style: Olah, Mordvintsev & Schubert 2017, \u201cFeature visualization\u201d (Distill)")
     description = (
         "Starting from a plain image, gradient ascent changes the pixels until the model's score "
         "for a class is as high as it gets, optionally with a regulariser on the pixel values (L1, L2). The "
@@ -99,6 +101,9 @@ class ClassAscent(Technique):
                     run = run_of(params, regulariser, style)
                     requests.append(Request(f"{index}/{regulariser}/{style}", ClassRun(index, run), animated=True))
         return requests
+
+    def gflop(self, params, card, requests):
+        return sum(run_gflop(request.args.run, card) for request in requests)
 
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.optim.objectives import class_logit

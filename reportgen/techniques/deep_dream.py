@@ -142,6 +142,7 @@ class DeepDream(Technique):
     """
     name = "deep_dream"
     title = "Deep Dream"
+    classic = "Mordvintsev, Olah & Tyka 2015, \u201cInceptionism: going deeper into neural networks\u201d (DeepDream)"
     description = (
         "Gradient ascent on a real photo: the image is changed so that a deep layer (one filter, "
         "or the whole layer) responds more strongly, and what the layer looks for appears in it. "
@@ -201,6 +202,10 @@ class DeepDream(Technique):
                                             animated=isinstance(dream, OctaveDream) and dream.gif))
         return requests
 
+    def gflop(self, params, card, requests):
+        return sum(dream_gflop(r.args, card, r.args.method, working_size(r.image.size[::-1], r.args.working_side))
+                   for r in requests)
+
     def compute(self, params: Params, model: LoadedModel, requests: list[Request], progress: Progress,
                 context: Context = NO_CONTEXT) -> Iterator[tuple[Request, Result]]:
         groups: dict[tuple[str, tuple[int, int]], list[Request]] = {}
@@ -229,23 +234,30 @@ def sized_side(params: Params, card, shape: tuple[int, int]) -> int | None:
     """The working side of an image of ``shape`` (height, width): ``params.working_side``, or
     smaller where the dreams' counted cost passes ``budget_s`` (pixels go as the side squared), never
     below the model's input size: its units expect objects at the scale they were trained on."""
-    from reportgen.core.budget import BACKWARD, share
+    from reportgen.core.budget import share
 
     if params.working_side is None:
         return None
     size = working_size(shape, params.working_side)
-    pixels = 0
-    for method in params.methods:
-        if method == "simple":
-            pixels += params.steps * size[0] * size[1]
-        else:
-            octaves = octave_sizes(size, params.octaves, params.octave_scale, max(params.min_octave_side, card.min_size))
-            pixels += params.octave_steps * sum(height * width for height, width in octaves)
-    gflop = len(params.objectives) * pixels * BACKWARD * card.gflops / card.input_size ** 2
+    gflop = len(params.objectives) * sum(dream_gflop(params, card, method, size) for method in params.methods)
     fraction = share(params.budget_s, gflop)
     if fraction == 1.0:
         return params.working_side
     return min(params.working_side, max(card.input_size, round(params.working_side * math.sqrt(fraction))))
+
+
+def dream_gflop(settings: Any, card, method: str, size: tuple[int, int]) -> float:
+    """The counted GFLOP of one dream by ``method`` at working ``size`` (height, width): a forward
+    and the input's backward per step, scaled by the pixels of each step's picture. ``settings``: the
+    Params, or the request of one dream (either holds the method's step counts and octaves)."""
+    from reportgen.core.budget import BACKWARD
+
+    if method == "simple":
+        pixels = settings.steps * size[0] * size[1]
+    else:
+        octaves = octave_sizes(size, settings.octaves, settings.octave_scale, max(settings.min_octave_side, card.min_size))
+        pixels = settings.octave_steps * sum(height * width for height, width in octaves)
+    return pixels * BACKWARD * card.gflops / card.input_size ** 2
 
 
 def deep_layer(card) -> str:

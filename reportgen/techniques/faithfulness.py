@@ -5,7 +5,10 @@ noise) and ``centre`` (a centred Gaussian): a metric that does not put a method 
 nothing about it. One artifact per model.
 
 It reads the saliency technique's cached maps (made with saliency's own settings, computed first
-when not cached, also when saliency's page is not asked for): the metrics cost forward passes only.
+when not cached, also when saliency's page is not asked for): the metrics cost forward passes only,
+without gradients. Every frame of every map of a batch of images goes through the model in full
+batches; maps proportional to another (Grad-CAM and HiResCAM where the CAM layer feeds global
+average pooling) are scored once.
 
 Parameters: ``methods`` (saliency methods scored), ``steps`` (insertion and deletion fractions),
 ``road_fractions`` (both shrunk on a costly model to fit ``budget_s``: ``sized``),
@@ -16,8 +19,11 @@ similarity is saliency's last cascade stage (present when saliency's ``sanity`` 
 
 Meta: ``scores[METHOD][METRIC]`` (METHOD: each method, ``random``, ``centre``; METRIC:
 ``insertion``, ``deletion``, ``road_morf``, ``road_lerf``, ``randomisation`` when computed,
-``pointing`` when ``boxes.json`` gave boxes), ``curves[METHOD]`` (mean insertion and deletion
-curves), ``images``, ``pointing_images``, ``pointing_tolerance_px``, ``input_size``.
+``pointing`` when ``boxes.json`` gave boxes), ``per_image[METHOD][METRIC]`` (each image's, in the
+request's ``inputs`` order: the page's intervals and ranks are drawn from them), ``curves[METHOD]``
+(mean insertion and deletion curves), ``proportional`` (groups of methods whose maps are equal up to
+a positive factor on every image: scored once, their scores are equal), ``images``,
+``pointing_images``, ``pointing_tolerance_px``, ``input_size``.
 Roles: ``scores`` (methods x metrics, the raw numbers, in ``meta.methods`` x ``meta.metrics`` order).
 """
 from __future__ import annotations
@@ -78,13 +84,16 @@ class Scoring:
 class Faithfulness(Technique):
     name = "faithfulness"
     title = "Faithfulness"
+    classic = ("Petsiuk, Das & Saenko 2018 (insertion, deletion); Rong et al. 2022 (ROAD); "
+               "Adebayo et al. 2018, \u201cSanity checks for saliency maps\u201d; "
+               "Zhang et al. 2018 (pointing game)")
     description = (
         "How far each saliency map can be trusted, over all input images: insertion and deletion "
         "(Petsiuk et al. 2018), ROAD (Rong et al. 2022), cascading model randomisation (Adebayo et "
         "al. 2018) and, where boxes.json gives boxes, the pointing game, each method beside a "
         "random map and a centred Gaussian that know nothing of the model."
     )
-    version = 1
+    version = 2  # 2: per-image scores, proportional maps scored once, frames batched across maps
     Params = Params
     Meta = FaithfulnessMeta
     Roles = FaithfulnessRoles
@@ -93,6 +102,9 @@ class Faithfulness(Technique):
 
     def view(self, manifest, artifacts):
         return faithfulness_view.view(manifest, artifacts)
+
+    def input_note(self, artifact, own):
+        return faithfulness_view.input_note(artifact, own)
 
     def plan(self, params, card, images, context=NO_CONTEXT):
         check_choices("saliency methods", params.methods, METHODS)
@@ -109,9 +121,18 @@ class Faithfulness(Technique):
         reads = {m: [maps[(i.pixel_hash, m)] for i in ordered] for m in methods}
         return [Request("scores", scoring, inputs=tuple(ordered), reads=reads)]
 
+    def gflop(self, params, card, requests):
+        return sum(len(r.inputs) * forwards(r.args.steps, r.args.road_fractions, len(r.args.methods)) * card.gflops
+                   for r in requests)
+
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         for request in requests:
             yield request, _score(params, model, request, progress, context.read)
+
+
+def forwards(steps: int, road_fractions, methods: int) -> int:
+    """One image's forwards: every map, the two baselines' included, through both curves and ROAD."""
+    return (methods + len(BASELINE_MAPS)) * (2 * (steps + 1) + 2 * len(road_fractions))
 
 
 def sized(params: Params, card, methods: int) -> Params:
@@ -120,8 +141,7 @@ def sized(params: Params, card, methods: int) -> Params:
     two baselines' included, through both curves and ROAD) would pass ``budget_s``."""
     from reportgen.core.budget import scaled, share
 
-    forwards = (methods + len(BASELINE_MAPS)) * (2 * (params.steps + 1) + 2 * len(params.road_fractions))
-    fraction = share(params.budget_s, forwards * card.gflops)
+    fraction = share(params.budget_s, forwards(params.steps, params.road_fractions, methods) * card.gflops)
     if fraction == 1.0:
         return params
     fractions, count = params.road_fractions, scaled(len(params.road_fractions), fraction, 3)
@@ -131,7 +151,7 @@ def sized(params: Params, card, methods: int) -> Params:
 
 
 def _score(params, model, request, progress, read) -> Result:
-    from reportgen.attribution import cam, faithfulness as metrics, sanity
+    from reportgen.attribution import faithfulness as metrics
     from reportgen.core.budget import frames_per_forward
 
     scoring: Scoring = request.args
@@ -140,47 +160,112 @@ def _score(params, model, request, progress, read) -> Result:
     network = model.for_gradients()
     size = model.card.input_size
     tolerance = scoring.pointing_tolerance * size / 224
-    collected: dict[str, dict[str, list]] = {name: {} for name in names}
+    per_image: dict[str, dict[str, list]] = {name: {} for name in names}
+    together = {name: set(names) for name in names}  # the names whose maps were proportional on every image so far
     entries = list(enumerate(zip(request.inputs, scoring.boxes)))
     frames = frames_per_forward(4 * params.batch_size, model.card)
     for chunk in batched(entries, params.batch_size):
-        inputs = model.inputs([image.pixels for _, (image, _) in chunk])
-        height, width = inputs.shape[2:]
-        saliency = {m: [_entry(read, request.reads[m][index], m) for index, _ in chunk] for m in methods}
-        targets = torch.tensor([e.meta.class_index for e in saliency[methods[0]]], device=inputs.device)
-        importance = {m: _importance(cam, sanity, saliency[m], (height, width)).to(inputs.device) for m in methods}
-        seeds = [_noise_seed(scoring.seed, image.pixel_hash) for _, (image, _) in chunk]
-        importance["random"] = torch.stack([metrics.random_map(height, width, s) for s in seeds]).to(inputs.device)
-        importance["centre"] = metrics.centre_map(height, width).to(inputs.device).expand(len(chunk), height, width)
-        blur = metrics.blurred(inputs)
-        ends = metrics.target_probabilities(network, torch.cat([inputs, blur]), targets.repeat(2), frames).chunk(2)
+        with torch.inference_mode():
+            inputs = model.inputs([image.pixels for _, (image, _) in chunk])
+            saliency = {m: [_entry(read, request.reads[m][index], m) for index, _ in chunk] for m in methods}
+            importance = _importance_maps(saliency, inputs, scoring.seed, [image for _, (image, _) in chunk])
+            cam_feeds_pooling = _cam_feeds_pooling(saliency)
+            groups = metrics.proportional_groups(importance)
+            for group in groups:
+                for name in group:
+                    together[name] &= set(group)
+            targets = torch.tensor([e.meta.class_index for e in saliency[methods[0]]], device=inputs.device)
+            seeds = [_noise_seed(scoring.seed, image.pixel_hash) for _, (image, _) in chunk]
+            scored = _curves(network, inputs, {group[0]: importance[group[0]] for group in groups}, targets, seeds,
+                             scoring, frames)
+        for group in groups:
+            for name in group:
+                for key, values in scored[group[0]].items():
+                    per_image[name].setdefault(key, []).extend(values)
         for name in names:
-            scores = collected[name]
-            deletion = metrics.deletion_curves(network, inputs, importance[name], targets, scoring.steps, frames,
-                                               ends, blur)
-            insertion = metrics.insertion_curves(network, inputs, importance[name], targets, scoring.steps, frames,
-                                                 ends, blur)
-            scores.setdefault("deletion_curves", []).extend(deletion.double().cpu().numpy())
-            scores.setdefault("insertion_curves", []).extend(insertion.double().cpu().numpy())
-            for key, first in (("road_morf", True), ("road_lerf", False)):
-                curves = metrics.road_curves(network, inputs, importance[name], targets, first, seeds,
-                                             scoring.road_fractions, batch_size=frames)
-                scores.setdefault(key, []).extend(curves.mean(dim=1).double().cpu().numpy())
-            if name in saliency and all(e.meta.randomisation for e in saliency[name]):
-                scores.setdefault("randomisation", []).extend(e.meta.spearman for e in saliency[name])
-            elif name in BASELINE_MAPS and all(e.meta.randomisation for e in saliency[methods[0]]):
-                # A map made without the model is the same on the randomised one.
-                maps = importance[name].cpu().numpy()
-                scores.setdefault("randomisation", []).extend(sanity.spearman(m, m) for m in maps)
-            for row, (_, (image, boxes)) in enumerate(chunk):
-                if boxes:
-                    fitted = [(x0 * width / image.size[0], y0 * height / image.size[1],
-                               x1 * width / image.size[0], y1 * height / image.size[1]) for x0, y0, x1, y1 in boxes]
-                    hit = metrics.pointing_hit(importance[name][row].cpu().numpy(), fitted, tolerance)
-                    scores.setdefault("pointing", []).append(float(hit))
+            _sanity_and_pointing(per_image[name], name, saliency, importance[name], chunk, methods, tolerance)
         progress.tick(chunk[-1][0] + 1, len(entries))
+    proportional = tuple(dict.fromkeys(tuple(n for n in names if n in together[name]) for name in names
+                                       if len(together[name]) > 1))
     pointing_images = sum(1 for _, (_, boxes) in entries if boxes)
-    return _result(names, collected, len(entries), pointing_images, tolerance, size)
+    return _result(names, per_image, proportional, len(entries), pointing_images, tolerance, size, cam_feeds_pooling)
+
+
+def _cam_feeds_pooling(saliency) -> bool | None:
+    """Whether the CAM layer feeds global average pooling directly (saliency found no reason to warn
+    about the head, ``cam_head_note``); None when no method read a CAM layer."""
+    cams = [e.meta for entries in saliency.values() for e in entries[:1] if e.meta.cam_layer is not None]
+    return all(meta.cam_note is None for meta in cams) if cams else None
+
+
+def _importance_maps(saliency, inputs, seed, images) -> dict:
+    """Each method's and baseline's N x H x W importance at the input size."""
+    from reportgen.attribution import cam, faithfulness as metrics, sanity
+
+    height, width = inputs.shape[2:]
+    importance = {m: _importance(cam, sanity, maps, (height, width)).to(inputs.device) for m, maps in saliency.items()}
+    seeds = [_noise_seed(seed, image.pixel_hash) for image in images]
+    importance["random"] = torch.stack([metrics.random_map(height, width, s) for s in seeds]).to(inputs.device)
+    importance["centre"] = metrics.centre_map(height, width).to(inputs.device).expand(len(images), height, width)
+    return importance
+
+
+def _curves(network, inputs, importance, targets, seeds, scoring, frames) -> dict[str, dict[str, list]]:
+    """Per map: each image's insertion and deletion curve and its ROAD means, every frame of every
+    map through the model in full batches. The photo's and the blurred copy's probabilities (each
+    curve's ends) are measured once, and ROAD's noise drawn once per fraction and image."""
+    from reportgen.attribution import faithfulness as metrics
+
+    count = len(inputs)
+    blur = metrics.blurred(inputs)
+    moved = metrics.moved_counts(inputs.shape[2] * inputs.shape[3], scoring.steps)[1:-1]
+    jitter = metrics.road_noise(inputs, seeds, scoring.road_fractions)
+    forwards = metrics.Forwards(network, frames)
+    ends = forwards.add(torch.cat([inputs, blur]), targets.repeat(2))
+    slots = {}
+    for name, importance_map in importance.items():
+        most_first = metrics.importance_ranks(importance_map)
+        slots[name] = {
+            "deletion": forwards.add(metrics.transfer_frames(inputs, blur, most_first, moved),
+                                     targets.repeat_interleave(len(moved))),
+            "insertion": forwards.add(metrics.transfer_frames(blur, inputs, most_first, moved),
+                                      targets.repeat_interleave(len(moved))),
+            "road_morf": forwards.add(metrics.road_frames(inputs, most_first, jitter, scoring.road_fractions),
+                                      targets.repeat_interleave(len(scoring.road_fractions))),
+            "road_lerf": forwards.add(metrics.road_frames(inputs, metrics.importance_ranks(-importance_map), jitter,
+                                                          scoring.road_fractions),
+                                      targets.repeat_interleave(len(scoring.road_fractions))),
+        }
+    probabilities = forwards.results().double().cpu()
+    photo, blurred = probabilities[ends].chunk(2)
+    scored = {}
+    for name, slot in slots.items():
+        deletion = torch.cat([photo[:, None], probabilities[slot["deletion"]].view(count, -1), blurred[:, None]], dim=1)
+        insertion = torch.cat([blurred[:, None], probabilities[slot["insertion"]].view(count, -1), photo[:, None]], dim=1)
+        scored[name] = {"deletion_curves": list(deletion.numpy()), "insertion_curves": list(insertion.numpy()),
+                        "road_morf": list(probabilities[slot["road_morf"]].view(count, -1).mean(dim=1).numpy()),
+                        "road_lerf": list(probabilities[slot["road_lerf"]].view(count, -1).mean(dim=1).numpy())}
+    return scored
+
+
+def _sanity_and_pointing(scores, name, saliency, importance, chunk, methods, tolerance) -> None:
+    """The randomisation similarity (saliency's, where it made it) and the pointing game of one map
+    on the chunk's images, appended to ``scores``."""
+    from reportgen.attribution import faithfulness as metrics, sanity
+
+    if name in saliency and all(e.meta.randomisation for e in saliency[name]):
+        scores.setdefault("randomisation", []).extend(e.meta.spearman for e in saliency[name])
+    elif name in BASELINE_MAPS and all(e.meta.randomisation for e in saliency[methods[0]]):
+        # A map made without the model is the same on the randomised one.
+        scores.setdefault("randomisation", []).extend(sanity.spearman(m, m) for m in importance.cpu().numpy())
+    height, width = importance.shape[1:]
+    for row, (_, (image, boxes)) in enumerate(chunk):
+        hit = None
+        if boxes:
+            fitted = [(x0 * width / image.size[0], y0 * height / image.size[1],
+                       x1 * width / image.size[0], y1 * height / image.size[1]) for x0, y0, x1, y1 in boxes]
+            hit = float(metrics.pointing_hit(importance[row].cpu().numpy(), fitted, tolerance))
+        scores.setdefault("pointing", []).append(hit)
 
 
 class _Map:
@@ -206,31 +291,31 @@ def _importance(cam, sanity, maps, size):
     return sanity.importance(torch.stack([torch.from_numpy(m.entry.array(SaliencyRoles.ATTRIBUTION)) for m in maps]).float())
 
 
-def _result(names, collected, images, pointing_images, tolerance, size) -> Result:
-    metrics = [m for m in METRICS if m in ("insertion", "deletion", "road_morf", "road_lerf") or m in collected[names[0]]]
-    scores, curves = {}, {}
+def _result(names, per_image, proportional, images, pointing_images, tolerance, size, cam_feeds_pooling) -> Result:
+    from reportgen.attribution.faithfulness import area_under
+
+    pointing = any(v is not None for v in per_image[names[0]].get("pointing", []))
+    metrics = [m for m in METRICS if m in ("insertion", "deletion", "road_morf", "road_lerf")
+               or (m == "randomisation" and m in per_image[names[0]]) or (m == "pointing" and pointing)]
+    scores, curves, each = {}, {}, {}
     for name in names:
-        values = collected[name]
-        insertion = np.mean(values["insertion_curves"], axis=0)
-        deletion = np.mean(values["deletion_curves"], axis=0)
-        curves[name] = {"insertion": [round(float(v), 4) for v in insertion],
-                        "deletion": [round(float(v), 4) for v in deletion]}
-        row: dict[str, float | None] = {
-            "insertion": _area(insertion), "deletion": _area(deletion),  # = the mean of each image's area
-            "road_morf": float(np.mean(values["road_morf"])), "road_lerf": float(np.mean(values["road_lerf"]))}
-        if "randomisation" in values:
-            defined = [v for v in values["randomisation"] if v is not None]
-            row["randomisation"] = float(np.mean(defined)) if defined else None
-        if "pointing" in values:
-            row["pointing"] = float(np.mean(values["pointing"]))
-        scores[name] = {metric: (None if (value := row[metric]) is None else round(value, 6)) for metric in metrics}
+        values = per_image[name]
+        insertion, deletion = np.array(values["insertion_curves"]), np.array(values["deletion_curves"])
+        curves[name] = {"insertion": [round(float(v), 4) for v in insertion.mean(axis=0)],
+                        "deletion": [round(float(v), 4) for v in deletion.mean(axis=0)]}
+        rows = {"insertion": area_under(torch.from_numpy(insertion)).tolist(),
+                "deletion": area_under(torch.from_numpy(deletion)).tolist(),
+                **{metric: values[metric] for metric in metrics if metric in values}}
+        each[name] = {metric: [None if v is None else round(float(v), 6) for v in rows[metric]] for metric in metrics}
+        scores[name] = {metric: _mean(rows[metric]) for metric in metrics}
     table = np.array([[np.nan if scores[n][m] is None else scores[n][m] for m in metrics] for n in names], dtype=np.float32)
     meta = FaithfulnessMeta(methods=tuple(names), metrics=tuple(metrics), scores=scores, curves=curves, images=images,
-                            pointing_images=pointing_images, pointing_tolerance_px=round(tolerance, 3), input_size=size)
+                            pointing_images=pointing_images, pointing_tolerance_px=round(tolerance, 3), input_size=size,
+                            per_image=each, proportional=proportional, cam_feeds_pooling=cam_feeds_pooling)
     return Result(arrays={FaithfulnessRoles.SCORES: table}, meta=meta)
 
 
-def _area(curve: np.ndarray) -> float:
-    from reportgen.attribution.faithfulness import area_under
-
-    return float(area_under(torch.from_numpy(curve)[None])[0])
+def _mean(values) -> float | None:
+    """The mean over the images where the score is defined, rounded as stored; None where none is."""
+    defined = [float(v) for v in values if v is not None]
+    return round(float(np.mean(defined)), 6) if defined else None

@@ -11,6 +11,7 @@ from reportgen.gallery import formats
 from reportgen.core.artifacts import Artifact, Manifest, ModelInfo
 from reportgen.attribution.methods import METHODS
 from reportgen.core.meta import FaithfulnessMeta
+from reportgen.techniques import faithfulness_stats as stats
 from reportgen.techniques.shared_view import mean, meta_of
 
 
@@ -34,8 +35,16 @@ FAITHFULNESS_METRICS = {
 BASELINE_TITLES = {"random": "Random map (baseline)", "centre": "Centred Gaussian (baseline)"}
 BASELINES_NOTE = Markup(
     "The <em>random map</em> (seeded noise) and the <em>centred Gaussian</em> know nothing of the model: a method "
-    "that does not beat them on a metric is not shown to be faithful by it. A number marked &#10003; beats both "
-    "baselines; the best of each column is in bold.")
+    "that does not beat them on a metric is not shown to be faithful by it. A number marked &#10003; is ahead of "
+    "both baselines; a bold one has rank 1 on its metric (the best, or within noise of it).")
+RANKS_NOTE = Markup(
+    f"Each mean is followed by its {stats.CONFIDENCE * 100:.0f} % bootstrap interval over the images ({stats.RESAMPLES:,} "
+    "resamples of the images, seeded). One method is <em>ahead</em> of another on a metric only where a paired "
+    "bootstrap over the same images puts the interval of their mean difference wholly on one side of zero. A "
+    "method's rank on a metric is one more than the longest chain of methods, each ahead of the next, that ends "
+    "ahead of it: methods within noise of each other share a rank, and one ahead of another ranks above it. The "
+    "<em>Rank</em> column orders by the mean of these ranks over the metrics; equal means share a place. "
+    "Randomisation is ranked by each image's |&rho;|.")
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class MetricColumn:
     metric: str
     title: str
     higher_better: bool
+    images: int  # the images it is measured on (every method has a score there)
 
     @property
     def arrow(self) -> Markup:
@@ -67,12 +77,23 @@ class MetricColumn:
 @dataclass(frozen=True)
 class Score:
     value: float | None
-    best: bool  # the best value of the column
-    beats_baselines: bool  # better than both baselines (for a method; False for the baselines)
+    interval: stats.Interval | None  # of the mean over images
+    rank: int | None  # on this metric, shared within noise (``faithfulness_stats``)
+    beats_baselines: bool  # ahead of both baselines (for a method; False for the baselines)
+
+    @property
+    def best(self) -> bool:
+        return self.rank == 1
 
     @property
     def text(self) -> str:
         return "" if self.value is None else formats.score(self.value)
+
+    @property
+    def interval_text(self) -> str:
+        if self.interval is None or self.value is None:
+            return ""
+        return f"[{formats.score(self.interval.low)}, {formats.score(self.interval.high)}]"
 
 
 @dataclass(frozen=True)
@@ -80,10 +101,12 @@ class ScoredMethod:
     method: str
     title: str
     baseline: bool
-    rank: float  # mean rank over the columns (1 = best everywhere)
+    mean_rank: float  # mean of its ranks over the metrics
+    place: int  # its place in the table; equal mean ranks share one
     scores: list[Score]
     insertion: str  # SVG polyline points of the mean curves
     deletion: str
+    same_as: str  # the titles of the methods whose maps are proportional to its own ("" if none)
 
 
 @dataclass(frozen=True)
@@ -92,16 +115,29 @@ class FaithfulnessTable:
     artifact: Artifact
     metrics: list[MetricColumn]
     methods: list[ScoredMethod]
+    proportional: list[Markup]  # one note per group of methods identical by construction
+
+    @property
+    def images(self) -> int:
+        return meta_of(self.artifact, FaithfulnessMeta).images
 
     @property
     def about(self) -> str:
-        """Over how many images it was measured, and the pointing game's."""
+        """The table's caption: over how many images it was measured, and the pointing game's."""
         meta = meta_of(self.artifact, FaithfulnessMeta)
-        about = f"{meta.images} image(s)"
+        about = f"Means over {formats.count(meta.images, 'image')}, each with its 95 % bootstrap interval"
         if meta.pointing_images:
-            about += (f"; pointing game on {meta.pointing_images} image(s) with boxes, tolerance "
+            about += (f"; pointing game on {formats.count(meta.pointing_images, 'image')} with boxes, tolerance "
                       f"{meta.pointing_tolerance_px} px at {meta.input_size} px")
         return about + "."
+
+    @property
+    def indicative(self) -> str:
+        """The warning shown when there are too few images for the ranking to mean much."""
+        if self.images >= stats.INDICATIVE_BELOW:
+            return ""
+        return (f"With fewer than {stats.INDICATIVE_BELOW} images the intervals are wide and the bootstrap itself is "
+                "rough: this ranking is indicative only. Add images to the input folder for one to rely on.")
 
 
 def _polyline(values: Sequence[float], width: int = 120, height: int = 32) -> str:
@@ -109,38 +145,90 @@ def _polyline(values: Sequence[float], width: int = 120, height: int = 32) -> st
     return " ".join(f"{width * i / last:.1f},{height * (1 - v):.1f}" for i, v in enumerate(values))
 
 
-def _ranks(values: Sequence[float | None], higher_better: bool) -> list[float | None]:
-    """1 for the best value, ties sharing their mean rank; None stays None."""
-    known = sorted((-v if higher_better else v) for v in values if v is not None)
-    position: dict[float, list[int]] = {}
-    for index, value in enumerate(known):
-        position.setdefault(value, []).append(index + 1)
-    return [None if v is None else mean(position[-v if higher_better else v]) for v in values]
+def _title(name: str) -> str:
+    return BASELINE_TITLES.get(name) or (METHODS[name].title if name in METHODS else name)
+
+
+def _per_image(scored: FaithfulnessMeta, name: str, metric: str, ranked: bool) -> list[float | None]:
+    """A method's per-image scores on a metric (the mean alone where a build recorded none);
+    ``ranked``: the randomisation similarity as its size, which is what is ranked."""
+    values = scored.per_image.get(name, {}).get(metric, [scored.scores[name][metric]])
+    return [None if v is None else (abs(v) if ranked and metric == "randomisation" else v) for v in values]
+
+
+def _joined(titles: Sequence[str]) -> str:
+    return titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]}"
+
+
+def _places(mean_ranks: Sequence[float]) -> list[int]:
+    """1 for the lowest mean rank; equal mean ranks share a place, the next place skips them."""
+    return [1 + sum(other < mine for other in mean_ranks) for mine in mean_ranks]
+
+
+def proportional_notes(scored: FaithfulnessMeta) -> list[Markup]:
+    """Why some methods score exactly alike: their maps are equal up to a factor on every image;
+    by construction for CAMs where the CAM layer feeds global average pooling directly (saliency's
+    reading of the card)."""
+    notes = []
+    for group in scored.proportional:
+        titles = _joined([_title(name) for name in group])
+        note = Markup("<strong>{}</strong> give maps equal up to a constant factor on every image, so every metric "
+                      "scores them alike: they share each rank and are not ranked apart.").format(titles)
+        if scored.cam_feeds_pooling and all(name in METHODS and METHODS[name].uses_cam for name in group):
+            note += Markup(" This holds by construction here: the CAM layer feeds global average pooling directly, "
+                           "so each cell's gradient is the channel's mean gradient (Draelos &amp; Carin 2020, HiResCAM).")
+        notes.append(note)
+    return notes
 
 
 def faithfulness_table(model: ModelInfo, artifact: Artifact) -> FaithfulnessTable:
     scored = meta_of(artifact, FaithfulnessMeta)
     names, metrics = list(scored.methods), list(scored.metrics)
-    columns = {m: [scored.scores[n][m] for n in names] for m in metrics}
-    # A correlation far from zero either way says the map still follows the trained one's ranking.
-    judged = {m: [None if v is None else (abs(v) if m == "randomisation" else v) for v in columns[m]] for m in metrics}
-    ranks = {m: _ranks(judged[m], FAITHFULNESS_METRICS[m][1]) for m in metrics}
+    columns = {m: stats.column([_per_image(scored, n, m, True) for n in names], FAITHFULNESS_METRICS[m][1])
+               for m in metrics}
+    shown = {m: stats.column([_per_image(scored, n, m, False) for n in names], FAITHFULNESS_METRICS[m][1])
+             for m in metrics}
+    ranks = {m: columns[m].ranks() for m in metrics}
+    intervals = {m: shown[m].intervals() for m in metrics}
+    baselines = [names.index(b) for b in BASELINE_TITLES if b in names]
+    same = {name: group for group in scored.proportional for name in group}
     rows = []
     for row, name in enumerate(names):
-        scores = []
-        for metric in metrics:
-            value, higher = judged[metric][row], FAITHFULNESS_METRICS[metric][1]
-            baselines = [b for base in BASELINE_TITLES if (b := judged[metric][names.index(base)]) is not None]
-            beats = (name not in BASELINE_TITLES and value is not None and bool(baselines)
-                     and all((value > b) if higher else (value < b) for b in baselines))
-            scores.append(Score(columns[metric][row], ranks[metric][row] == min(r for r in ranks[metric] if r is not None), beats))
-        mean_rank = mean([rank for m in metrics if (rank := ranks[m][row]) is not None]) or 0.0
-        title = BASELINE_TITLES.get(name) or (METHODS[name].title if name in METHODS else name)
+        scores = [Score(scored.scores[name][m], intervals[m][row], ranks[m][row],
+                        name not in BASELINE_TITLES and bool(baselines)
+                        and all(columns[m].beats(row, b) for b in baselines)) for m in metrics]
         curves = scored.curves[name]
-        rows.append(ScoredMethod(name, title, name in BASELINE_TITLES, mean_rank, scores,
-                                 _polyline(curves["insertion"]), _polyline(curves["deletion"])))
-    rows.sort(key=lambda r: r.rank)
-    return FaithfulnessTable(model, artifact, [MetricColumn(m, *FAITHFULNESS_METRICS[m][:2]) for m in metrics], rows)
+        others = [_title(other) for other in same.get(name, ()) if other != name]
+        rows.append((name, scores, curves, _joined(others) if others else ""))
+    mean_ranks = [mean([float(s.rank) for s in scores if s.rank is not None]) or 0.0 for _, scores, _, _ in rows]
+    places = _places(mean_ranks)
+    methods = [ScoredMethod(name, _title(name), name in BASELINE_TITLES, mean_rank, place, scores,
+                            _polyline(curves["insertion"]), _polyline(curves["deletion"]), same_as)
+               for (name, scores, curves, same_as), mean_rank, place in zip(rows, mean_ranks, places)]
+    methods.sort(key=lambda r: r.mean_rank)
+    return FaithfulnessTable(model, artifact,
+                             [MetricColumn(m, *FAITHFULNESS_METRICS[m][:2], columns[m].images) for m in metrics],
+                             methods, proportional_notes(scored))
+
+
+def input_note(artifact: Artifact, own: Sequence[Artifact]) -> str:
+    """A saliency map's faithfulness scores on its own input, for that input's page."""
+    scored = next((a for a in own if a.model == artifact.model), None)
+    if scored is None or artifact.image_id is None:
+        return ""
+    meta = meta_of(scored, FaithfulnessMeta)
+    index = next((i for i, pixels in enumerate(scored.spec.get("inputs", ())) if pixels.startswith(artifact.image_id)), None)
+    values = meta.per_image.get(artifact.variant)
+    if index is None or not values:
+        return ""
+    parts = []
+    for metric in meta.metrics:
+        value = values[metric][index]
+        title, higher = FAITHFULNESS_METRICS[metric][:2]
+        if value is not None:
+            shown = ("hit" if value else "miss") if metric == "pointing" else formats.score(value)
+            parts.append(f"{title} {'↑' if higher else '↓'} {shown}")
+    return "faithfulness on this input: " + ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -148,9 +236,10 @@ class FaithfulnessView:
     tables: list[FaithfulnessTable]
     notes: list[MetricNote]
     baselines_note: Markup
+    ranks_note: Markup
 
 
 def view(manifest: Manifest, artifacts: Sequence[Artifact]) -> FaithfulnessView:
     tables = [faithfulness_table(model, mine[0]) for model in manifest.models
               if (mine := [a for a in artifacts if a.model == model.name])]
-    return FaithfulnessView(tables, metric_notes(), BASELINES_NOTE)
+    return FaithfulnessView(tables, metric_notes(), BASELINES_NOTE, RANKS_NOTE)

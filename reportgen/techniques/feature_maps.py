@@ -21,13 +21,19 @@ from reportgen.core.lazy import torch
 from reportgen.core.meta import FeatureMapRoles as Roles, FeatureMapsMeta
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, Unsupported, register, not_keyed, request_of
 from reportgen.techniques import feature_maps_view
-from reportgen.techniques.shared_view import ImageRow
+from reportgen.techniques.shared_view import rows_by_place
 
 # The classic VGG layers (indices into `features`): ReLU outputs after conv blocks 1, 2, 3, 5.
 CLASSIC_LAYERS = {
     "vgg16": ("features.1", "features.6", "features.15", "features.29"),
     "vgg19": ("features.1", "features.6", "features.17", "features.35"),
 }
+
+
+def map_layers(card) -> tuple[str, ...]:
+    """The layers shown when none is chosen: the classic ones (VGG), else four maps (> 1 x 1) from
+    early to late. Feature inversion reconstructs from the same ones, so the pages line up."""
+    return CLASSIC_LAYERS.get(card.name) or tuple(card.pick(4, ACTIVATIONS, min_side=2))
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class FeatureMaps(Technique):
     Roles = Roles
     name = "feature_maps"
     title = "Feature maps"
+    classic = ("Zeiler & Fergus 2014, \u201cVisualizing and understanding convolutional networks\u201d; "
+               "Yosinski et al. 2015, \u201cUnderstanding neural networks through deep visualization\u201d (activations)")
     description = (
         "One forward pass, and the outputs of intermediate layers shown directly: early layers "
         "respond to edges and colours, later ones to parts of objects. Each channel is scaled to "
@@ -71,9 +79,7 @@ class FeatureMaps(Technique):
     presets = {"quick": {"channels": 16, "columns": 4}}
 
     def layers_for(self, params: Params, card) -> tuple[str, ...]:
-        if params.layers:
-            return params.layers
-        return CLASSIC_LAYERS.get(card.name) or tuple(card.pick(4, ACTIVATIONS, min_side=2))
+        return params.layers or map_layers(card)
 
     def default_layers(self, params, card):
         return list(self.layers_for(params, card))
@@ -82,12 +88,7 @@ class FeatureMaps(Technique):
         return feature_maps_view.view(manifest, artifacts)
 
     def image_rows(self, shown, models):
-        """Each model's layers paired by their place (models have layers of their own names), early
-        to late; the cells then name their layer (``caption``)."""
-        per_model = [[a for a in shown if a.model == model.name] for model in models]
-        depth = max(len(mine) for mine in per_model)
-        return [ImageRow(f"layer {place + 1} of {depth}", [mine[place] if place < len(mine) else None for mine in per_model])
-                for place in range(depth)]
+        return rows_by_place(shown, models)
 
     def caption(self, artifact):
         return Markup("<code>{}</code>").format(artifact.variant)

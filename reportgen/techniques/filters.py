@@ -55,6 +55,7 @@ class Filters(Technique):
     """
     name = "filters"
     title = "Filters (convolution weights)"
+    classic = "Krizhevsky, Sutskever & Hinton 2012, fig. 3 (first-layer filters)"
     description = (
         "The raw weights of convolution filters. The first layer's filters act on colour and show "
         "edges and colour blobs; deeper filters act on feature maps and are shown through their "

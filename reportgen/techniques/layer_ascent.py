@@ -28,7 +28,7 @@ from reportgen.pictures import render
 from reportgen.core.choices import ParamError, check_choice, check_choices
 from reportgen.techniques.dataset_examples import ExamplesError, Mined, example_folder, mine
 from reportgen.core.meta import Example, LayerAscentRoles, ExamplesMeta, UnitMeta
-from reportgen.optim import REGULARISERS, STYLES, AscentParams, NaiveRun, RobustRun, fitted, run_of, sized
+from reportgen.optim import REGULARISERS, STYLES, AscentParams, NaiveRun, RobustRun, fitted, run_gflop, run_of, sized
 from reportgen.techniques import layer_ascent_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register, not_keyed, request_of
 
@@ -92,6 +92,8 @@ class LayerAscent(Technique):
     """
     name = "layer_ascent"
     title = "Layer ascent (what one unit responds to)"
+    classic = ("Erhan et al. 2009 (activation maximisation); Olah, Mordvintsev & Schubert 2017 (Distill); "
+               "dataset examples: Zeiler & Fergus 2014, Girshick et al. 2014")
     description = (
         "The same gradient ascent as the class models, but maximising the mean activation of one "
         "unit (one filter's channel) of an intermediate layer: what that unit responds to. Naive "
@@ -158,6 +160,12 @@ class LayerAscent(Technique):
                                           inputs=tuple(sorted(i.pixel_hash for i in images)))
                     requests.append(Request(variant, examples, inputs=tuple(images)))
         return requests
+
+    def gflop(self, params, card, requests):
+        runs = [request for request in requests if isinstance(request.args, UnitRun)]
+        examples = [request for request in requests if not isinstance(request.args, UnitRun)]
+        # a folder of examples is read once per unit; its image count is not known before it is read
+        return sum(run_gflop(request.args.run, card) for request in runs) + super().gflop(params, card, examples)
 
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.optim.objectives import layer_activation

@@ -32,6 +32,8 @@ class Predictions(Technique):
     gallery = False
     name = "predictions"
     title = "Predictions"
+    classic = ("Krizhevsky, Sutskever & Hinton 2012, \u201cImageNet classification with deep convolutional neural "
+               "networks\u201d (top-5 predictions)")
     description = "What each model sees in each image: its five most probable classes."
     version = 1
 

@@ -1,9 +1,9 @@
-"""Saliency maps: which pixels the class score is sensitive to, by seven methods of one family.
+"""Saliency maps: which pixels the class score is sensitive to, by every registered method.
 
 The three gradient rules (vanilla gradient, DeconvNet, guided backprop) differ only in how ReLUs pass
 gradients back, so they share one forward pass; Grad-CAM and guided Grad-CAM ride on the same pass;
-SmoothGrad and Integrated Gradients average vanilla gradients over noisy copies / a path from a
-baseline. Each map explains one class: the image's pinned label (labels.json) or the top-1
+SmoothGrad, Integrated Gradients and Gradient SHAP average vanilla gradients over noisy copies / a
+path from a baseline / sampled baselines; RISE and occlusion only run forwards on masked copies. Each map explains one class: the image's pinned label (labels.json) or the top-1
 prediction. Optional sanity metrics: the model-randomisation test (Adebayo et al. 2018) and the
 deletion score (Petsiuk et al. 2018).
 """
@@ -11,25 +11,26 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass, field, replace
+import traceback
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from reportgen.pictures import render
 from reportgen.core.batching import batched_by_image
-from reportgen.attribution.methods import METHODS, chosen, every_name
+from reportgen.attribution.methods import METHODS, SaliencyMethod, chosen, every_name
 from reportgen.core.choices import check_choice
+from reportgen.core.errors import first_line
 from reportgen.core.lazy import torch
 from reportgen.core.meta import RandomisationStage, SaliencyMeta, SaliencyRoles
 from reportgen.models import ModelError
 from reportgen.techniques import saliency_view
+from reportgen.techniques.cam_layers import cam_head_note, cam_layer_for
+from reportgen.techniques.saliency_sizing import forwards, planned, sized
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register, not_keyed, request_of
 from reportgen.gallery import formats
 
 IG_BASELINES = {"black": 0.0, "white": 1.0, "mean": None}  # pixel value; None = the dataset mean (0 after normalising)
-CLASSIC_CAM_LAYERS = {"vgg19": "features.35", "vgg16": "features.29"}  # the last convolution block's ReLU
-NOT_CAM_LAYERS = {"MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "SelectAdaptivePool2d",
-                  "Dropout", "Dropout2d", "Identity", "Flatten"}
 DISPLAY_SIDE = 320  # longer side of the shown pictures, at the input image's aspect ratio
 
 
@@ -41,6 +42,24 @@ class Params:
     smoothgrad_noise: float = 0.15  # noise spread as a fraction of the input's value range
     ig_steps: int = 8  # Gauss-Legendre points along the path
     ig_baseline: str = "black"  # black, white or mean (the dataset's mean colour)
+    gradshap_samples: int = 16  # Gradient SHAP's baselines (one per sample) and gradients
+    # Its noise on the input, as smoothgrad_noise; 0 (as Erion et al.'s expected gradients): none
+    gradshap_noise: float = 0.0
+    # RISE's masks; Petsiuk et al. used 4000 (full): fewer leave a grainier map
+    rise_masks: int = 1000
+    # A mask's grid of cells per side and the chance that a cell is kept: the paper's 7 x 7 (one
+    # cell per position of a 224 px CNN's last 7 x 7 map) and one half
+    rise_cells: int = 7
+    rise_keep: float = 0.5
+    # Occlusion's square and its step, pixels of the model's input (cut to its side): 32 px is one
+    # cell of the last 7 x 7 map of a 224 px CNN, about an object's part (Zeiler & Fergus hid an
+    # eye, a wheel); a step of half the square covers each pixel by four squares, whose mean
+    # smooths the grid's edges. Forwards per image: (224 / stride) squared, about.
+    occlusion_window: int = 32
+    occlusion_stride: int = 16
+    # Score-CAM's and Ablation-CAM's CAM-layer channels per image, one forward each (those with the
+    # largest total activation; the others weigh nothing); 0: every channel
+    cam_channels: int = 256
     sanity: bool = True  # randomisation test + deletion score
     randomisation_stages: int = 2  # cascade steps from the top layer down; the last randomises all; 0: none
     deletion_steps: int = 10  # 0: no deletion score
@@ -77,49 +96,33 @@ class SaliencyRequest:
     smoothgrad_noise: float | None = None
     ig_steps: int | None = None
     ig_baseline: str | None = None
+    gradshap_samples: int | None = None
+    gradshap_noise: float | None = None
+    rise_masks: int | None = None
+    rise_cells: int | None = None
+    rise_keep: float | None = None
+    occlusion_window: int | None = None
+    occlusion_stride: int | None = None
+    cam_channels: int | None = None
     seed: int | None = None
 
 
-REARRANGING = {"Permute", "Flatten", "Unflatten"}  # parameter-free reshuffles: never the layer a CAM explains
+NO_CAM_LAYER = "no layer with a feature map that the class score's gradient reaches"
 
 
-def cam_layer_for(params: Params, card) -> str | None:
-    """The Grad-CAM layer: the chosen one, else the classic one for VGG, else chosen by rule from the
-    card's probe (None when the model has no layer the rule accepts).
+class MethodFailed(Exception):
+    """Methods that raised on some images; the other methods' maps of those images were stored.
+    The first line names each method; the rest of the message holds their tracebacks."""
 
-    Convolutional networks: the last layer with a feature map (more than 1 x 1) that is not pooling
-    and that the class score's gradient reaches, widened to the outermost module ending with it
-    (``layer4`` rather than ``layer4.2.relu``). Networks with channels-last or token layers
-    (transformers): in the order layers finished in the probe, the last inner layer (not the
-    network's own stem, final norm or head) whose map the gradient reaches, skipping pooling,
-    reshuffles and containers that only pass a child's output on. That is Swin's last stage's last
-    block, and ViT's last block's input norm ``ln_1``: its output and everything after it carry
-    the class token alone to the head, so their patch tokens get no gradient."""
-    if params.cam_layer:
-        info = card.layer(params.cam_layer)
-        if info.layout is None or not info.spatial:
-            raise ModelError(f"{card.name} layer {info.name!r} ({info.type}) has no feature map for Grad-CAM")
-        return info.name
-    if card.name in CLASSIC_CAM_LAYERS:
-        return CLASSIC_CAM_LAYERS[card.name]
-    maps = [info for info in card.layers if info.spatial and min(info.spatial) > 1 and info.type not in NOT_CAM_LAYERS
-            and info.gradient]
-    if any(info.layout in ("nhwc", "tokens") for info in maps):
-        inner = [info for info in maps if "." in info.name and info.type not in REARRANGING and not info.relays
-                 and info.finish is not None]
-        return max(inner, key=lambda info: info.finish).name if inner else None
-    if not maps:
-        return None
-    chosen = maps[-1]
-    by_name = {info.name: info for info in card.layers}
-    name = chosen.name
-    while "." in name:
-        parent = by_name.get(name.rsplit(".", 1)[0])
-        descendants = [info.name for info in card.layers if info.name.startswith(f"{parent.name}.")] if parent else []
-        if not parent or (parent.channels, parent.spatial) != (chosen.channels, chosen.spatial) or descendants[-1] != chosen.name:
-            break
-        name = parent.name
-    return name
+
+def applicable(params: Params, card) -> tuple[list[SaliencyMethod], str | None, dict[str, str]]:
+    """The chosen methods the model can have, the CAM layer they read (None: none reads one), and
+    why each other chosen method does not apply (method -> reason, a plan-time skip)."""
+    methods = chosen(params.methods)
+    cam_layer = cam_layer_for(params, card) if any(m.uses_cam for m in methods) else None
+    reasons = {m.name: NO_CAM_LAYER for m in methods if m.uses_cam and cam_layer is None}
+    reasons.update((m.name, reason) for m in methods if m.name not in reasons and (reason := m.unsupported(card)))
+    return [m for m in methods if m.name not in reasons], cam_layer, reasons
 
 
 @register
@@ -128,29 +131,43 @@ class Saliency(Technique):
 
     Params: ``methods`` (names), ``cam_layer`` (empty: chosen by ``cam_layer_for``), SmoothGrad's
     ``smoothgrad_samples`` / ``smoothgrad_noise``, Integrated Gradients' ``ig_steps`` /
-    ``ig_baseline``, ``sanity`` with ``randomisation_stages`` / ``deletion_steps``, ``seed``,
-    ``batch_size``, ``budget_s`` (per image; ``sized`` shrinks the samples and steps to fit it). An artifact's key holds only the fields its method reads (``key_fields``).
+    ``ig_baseline``, Gradient SHAP's ``gradshap_samples`` / ``gradshap_noise``, Score-CAM's and
+    Ablation-CAM's ``cam_channels``, RISE's ``rise_masks`` / ``rise_cells`` / ``rise_keep``,
+    occlusion's ``occlusion_window`` / ``occlusion_stride``, ``sanity`` with
+    ``randomisation_stages`` / ``deletion_steps``, ``seed``, ``batch_size``, ``budget_s`` (per
+    image; ``sized`` shrinks the samples, steps, channels and masks to fit it). An artifact's key
+    holds only the fields its method reads (``key_fields``).
     Meta: ``SaliencyMeta``: the class explained (``class_index``, ``class_name``, ``class_source``,
     ``probability``), the model's top-1 (``top1_index``, ``top1_name``), and where they apply the
     CAM layer, the activations the ReLU rule missed, the IG completeness gap and the sanity metrics.
     Roles: ``color`` and ``gray`` pictures with an ``attribution`` array; Grad-CAM an ``overlay``
-    picture with a ``cam`` array (each method's ``renderings``).
+    picture with a ``cam`` array; the other heat maps (positional CAMs, rollouts, RISE, occlusion)
+    an ``overlay`` with an ``attribution`` array (each method's ``renderings``).
     """
     name = "saliency"
     title = "Saliency maps"
+    classic = ("Simonyan, Vedaldi & Zisserman 2014 (data gradients); Zeiler & Fergus 2014 (deconvnet); "
+               "Springenberg et al. 2015 (guided backprop); Selvaraju et al. 2017 (Grad-CAM); "
+               "Smilkov et al. 2017 (SmoothGrad); Sundararajan et al. 2017 (Integrated Gradients)")
     description = (
         "Which pixels the explained class's score is most sensitive to. Vanilla gradients, DeconvNet "
         "and guided backpropagation differ only in how ReLUs pass gradients back; Grad-CAM weights a "
-        "late feature map by its gradient; SmoothGrad averages gradients over noisy copies and "
-        "Integrated Gradients along a path from a baseline image."
+        "late feature map's channels by their gradient, the rest of the CAM family otherwise (Eigen-CAM "
+        "takes the map's first principal component, for no class in particular; Score-CAM and "
+        "Ablation-CAM weigh each channel by the class score of the input masked by it, or of the "
+        "network without it); SmoothGrad averages gradients over noisy copies, Integrated Gradients "
+        "along a path from a baseline image and Gradient SHAP from random baselines; RISE and "
+        "occlusion need no gradient: they watch the class's probability as parts of the input are hidden."
     )
     version = 3  # 3: matplotlib's exact jet for the CAM overlays
     Params = Params
     Meta = SaliencyMeta
     Roles = SaliencyRoles
     presets = {
-        "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "sanity": False, "budget_s": 0.0},
-        "full": {"smoothgrad_samples": 50, "ig_steps": 50, "randomisation_stages": 5, "deletion_steps": 32,
+        "quick": {"smoothgrad_samples": 4, "ig_steps": 4, "gradshap_samples": 4, "rise_masks": 256,
+                  "cam_channels": 64, "sanity": False, "budget_s": 0.0},
+        "full": {"smoothgrad_samples": 50, "ig_steps": 50, "gradshap_samples": 50, "rise_masks": 4000,
+                 "occlusion_stride": 8, "cam_channels": 0, "randomisation_stages": 5, "deletion_steps": 32,
                  "budget_s": 0.0},
     }
 
@@ -168,17 +185,10 @@ class Saliency(Technique):
         return f"explains {artifact.meta.class_name}, p = {formats.probability(artifact.meta.probability)}"
 
     def plan(self, params, card, images, context=NO_CONTEXT):
-        methods = chosen(params.methods)
+        methods, cam_layer, reasons = applicable(params, card)
         check_choice("IG baseline", params.ig_baseline, IG_BASELINES)
-        cam_layer = cam_layer_for(params, card) if any(m.uses_cam for m in methods) else None
-        requests = []
-        if cam_layer is None and any(m.uses_cam for m in methods):
-            reason = "no layer with a feature map that the class score's gradient reaches"
-            requests += [self.skip(card, m.name, reason) for m in methods if m.uses_cam]
-            methods = [m for m in methods if not m.uses_cam]
-        requests += [self.skip(card, m.name, m.unsupported(card)) for m in methods if m.unsupported(card)]
-        methods = [m for m in methods if not m.unsupported(card)]
-        params = sized(params, card, methods)
+        requests = [self.skip(card, name, reason) for name, reason in reasons.items()]
+        params = sized(params, card, methods, cam_layer)
         checks = request_of(SanityChecks, params) if params.sanity else None
         for image in images:
             target = _pinned_class(card, image)
@@ -190,31 +200,36 @@ class Saliency(Technique):
                 requests.append(Request(method.name, args, image))
         return requests
 
+    def gflop(self, params, card, requests):
+        per_image = {}  # image -> its requests
+        for request in requests:
+            per_image.setdefault(request.image.pixel_hash, []).append(request)
+        return sum(forwards(planned(params, [r.args for r in mine]), [METHODS[r.args.method] for r in mine],
+                            card.input_size) * card.gflops
+                   for mine in per_image.values())
+
     def compute(self, params, model, requests, progress, context=NO_CONTEXT):
         from reportgen.attribution import maps as attribution
-        from reportgen.core.budget import BACKWARD, batch_for, frames_per_forward
+        from reportgen.core.budget import frames_per_forward
         from reportgen.models.folding import fold_batch_norms
 
         params = planned(params, [request.args for request in requests])
         cam_layer = next((r.args.cam_layer for r in requests if r.args.cam_layer is not None), None)
-        cam_view = None
-        if cam_layer and model.card.layer(cam_layer).layout != "nchw":  # channels-last or tokens: read as maps
-            cam_view = functools.partial(model.layer_maps, cam_layer)
-        batch_size = batch_for(params.batch_size, BACKWARD * model.card.activation_mb)  # a VGG16's fit fewer
+        settings = maps_settings(params, model, cam_layer)
         frames = frames_per_forward(4 * params.batch_size, model.card)  # the deletion check's, without gradients
-        settings = attribution.Settings(cam_layer, params.smoothgrad_noise, params.smoothgrad_samples,
-                                        params.ig_steps, batch_size, cam_view)
+        keep = [cam_layer] if cam_layer else []
+        failed = {}  # method -> (what it first raised, how many images it lost)
         done = 0
-        for chunk, mine in batched_by_image(requests, batch_size):
+        for chunk, mine in batched_by_image(requests, settings.batch_size):
             position = {image.pixel_hash: index for index, image in enumerate(chunk)}
             methods = [name for name in METHODS if any(r.variant == name for r in mine)]
             pinned = [next(r.args.target for r in mine if r.image.pixel_hash == image.pixel_hash) for image in chunk]
             inputs = model.inputs([image.pixels for image in chunk])
             baseline = _baseline(model, params.ig_baseline)
             seeds = [_noise_seed(params.seed, image.pixel_hash) for image in chunk]
-            keep = [cam_layer] if cam_layer else []
+            maps = compute_maps(params, model, settings, inputs, pinned, methods, seeds)
+            methods = [name for name in methods if name not in maps.failures]
             network = model.for_gradients(keep)
-            maps = attribution.compute(network, inputs, pinned, methods, settings, baseline, seeds)
             checks = None
             if params.sanity:
                 fill = model.normalise(torch.zeros(1, 3, 1, 1, device=inputs.device)).flatten()
@@ -229,76 +244,64 @@ class Saliency(Technique):
                     model.module, inputs, maps, methods, settings, baseline, seeds, params.randomisation_stages,
                     params.seed, prepare=lambda randomised: fold_batch_norms(randomised, model.sample_input(), keep))
                 checks.deletion_auc = deletion
+                for name, error in checks.failures.items():
+                    maps.failures.setdefault(name, error)
+            for name, error in maps.failures.items():
+                first, lost = failed.get(name, (error, 0))
+                failed[name] = first, lost + sum(r.variant == name for r in mine)
             probabilities = maps.logits.softmax(dim=1)
             for request in mine:
-                index = position[request.image.pixel_hash]
-                yield request, _result(request, index, maps, probabilities, checks, model.card)
+                if request.variant not in maps.failures:
+                    index = position[request.image.pixel_hash]
+                    yield request, _result(request, index, maps, probabilities, checks, model.card)
                 done += 1
                 progress.tick(done, len(requests))
+        if failed:
+            raise MethodFailed(_failure_text(failed))
 
 
-SIZED = {"smoothgrad_samples": 4, "ig_steps": 4, "deletion_steps": 5}  # what the budget shrinks, to at least this
+def maps_settings(params: Params, model, cam_layer: str | None):
+    """The shared pass's settings (``attribution.maps.Settings``) for ``model``: a channels-last or
+    token CAM layer read as maps, and the batch fitted to the model's activations (a VGG16's fit
+    fewer)."""
+    from reportgen.attribution import maps as attribution
+    from reportgen.core.budget import BACKWARD, batch_for
+
+    cam_view = None
+    if cam_layer and model.card.layer(cam_layer).layout != "nchw":
+        cam_view = functools.partial(model.layer_maps, cam_layer)
+    batch_size = batch_for(params.batch_size, BACKWARD * model.card.activation_mb)
+    pixels = tuple(model.normalise(torch.full((1, 3, 1, 1), value, device=model.device)) for value in (0.0, 1.0))
+    return attribution.Settings(
+        cam_layer, params.smoothgrad_noise, params.smoothgrad_samples, params.ig_steps, batch_size, cam_view,
+        gradshap_samples=params.gradshap_samples, gradshap_noise=params.gradshap_noise, rise_masks=params.rise_masks,
+        rise_cells=params.rise_cells, rise_keep=params.rise_keep, occlusion_window=params.occlusion_window,
+        occlusion_stride=params.occlusion_stride, pixels=pixels, cam_channels=params.cam_channels)
 
 
-def sized(params: Params, card, methods) -> Params:
-    """``params`` with SmoothGrad's samples, Integrated Gradients' steps and the deletion steps
-    shrunk (by one share, each to its ``SIZED`` least) until one image's counted passes fit
-    ``budget_s``: the gradient rules' shared pass, SmoothGrad's and IG's passes (again on each
-    randomised model when the sanity metrics are on) and the deletion curves' forwards."""
-    from reportgen.core.budget import BACKWARD, scaled, share
+def compute_maps(params: Params, model, settings, inputs, pinned, methods, seeds):
+    """Every method's map of one batch of normalised ``inputs`` (``attribution.maps.compute`` on the
+    batch-norm-folded network): what the gallery stores and ``reportgen.explain`` returns."""
+    from reportgen.attribution import maps as attribution
 
-    names = {method.name for method in methods}
-    rules = {rule for method in methods for rule in method.rules}
-    gradients = max(1, len(rules)) + params.smoothgrad_samples * ("smoothgrad" in names) \
-        + params.ig_steps * ("integrated_gradients" in names)
-    forwards = BACKWARD * gradients
-    if params.sanity:
-        forwards = forwards * (1 + params.randomisation_stages) + len(methods) * (params.deletion_steps + 1) * (
-            params.deletion_steps > 0)
-    fraction = share(params.budget_s, forwards * card.gflops)
-    if fraction == 1.0:
-        return params
-    return replace(params,
-                   smoothgrad_samples=scaled(params.smoothgrad_samples, fraction, SIZED["smoothgrad_samples"]),
-                   ig_steps=scaled(params.ig_steps, fraction, SIZED["ig_steps"]),
-                   deletion_steps=scaled(params.deletion_steps, fraction, SIZED["deletion_steps"]))
+    network = model.for_gradients([settings.cam_layer] if settings.cam_layer else [])
+    return attribution.compute(network, inputs, pinned, methods, settings, _baseline(model, params.ig_baseline),
+                               seeds)
 
 
-def planned(params: Params, requests: "list[SaliencyRequest]") -> Params:
-    """``params`` with the values its plan sized (``sized``), as its requests carry them, so that
-    computing some of a plan's maps gives them the sizes the whole plan had."""
-    for request in requests:
-        if request.smoothgrad_samples is not None:
-            params = replace(params, smoothgrad_samples=request.smoothgrad_samples)
-        if request.ig_steps is not None:
-            params = replace(params, ig_steps=request.ig_steps)
-        if request.checks is not None:
-            params = replace(params, deletion_steps=request.checks.deletion_steps)
-    return params
+def method_files(method: SaliencyMethod, maps, index: int, photo: np.ndarray, display: tuple[int, int]):
+    """(raw arrays, pictures) of image ``index``'s map by ``method``, as the gallery stores them."""
+    attribution = maps.attributions[method.name][index].detach().double().cpu().numpy()
+    cam = maps.cam[index].detach().float().cpu().numpy() if maps.cam is not None else None
+    return method.files(attribution, cam, photo, display)
 
 
-POOLING = ("Pool",)  # a layer type containing this pools; to 1 x 1, it is one global average
-
-
-def cam_head_note(card, cam_layer: str) -> str | None:
-    """Why Grad-CAM may misplace what this model's head uses, or None when the head averages the
-    CAM layer's map globally (Grad-CAM's mean gradient then weighs every cell alike, as the head
-    does). Read from the probe: the first layer after the CAM layer whose output is no longer a
-    map of more than one cell."""
-    start = card.layer(cam_layer).finish
-    after = sorted((info for info in card.layers if info.finish is not None and start is not None and info.finish > start
-                    and not info.name.startswith(f"{cam_layer}.")), key=lambda info: info.finish)
-    for info in after:
-        if info.spatial and min(info.spatial) > 1 and info.layout is not None:
-            continue
-        if any(word in info.type for word in POOLING):
-            return None
-        if card.layer(cam_layer).layout == "tokens":
-            return ("the head reads the class token, not an average of this map: Grad-CAM's averaged gradient "
-                    "can misplace what it uses (attention rollout follows the class token)")
-        return (f"the head reads this map by position ({info.type} after it), not as one global average: "
-                "Grad-CAM's averaged gradient can misplace what it uses; HiResCAM and LayerCAM keep each cell's own")
-    return None
+def _failure_text(failed: dict[str, tuple[Exception, int]]) -> str:
+    """One line naming each failed method and how many images it lost, then their tracebacks."""
+    line = "; ".join(f"method {name} failed on {lost} image(s) ({type(error).__name__}: {first_line(error)})"
+                     for name, (error, lost) in failed.items())
+    tracebacks = ["".join(traceback.format_exception(error)) for error, _ in failed.values()]
+    return "\n".join([f"{line}; the other methods' maps are stored", *tracebacks])
 
 
 def _pinned_class(card, image) -> int | None:
@@ -346,11 +349,9 @@ def _result(request: Request, index: int, maps, probabilities, checks, card) -> 
         class_source="labels.json" if request.args.target is not None else "top-1 prediction",
         probability=round(float(probabilities[index, target]), 6), top1_index=top1, top1_name=card.category(top1),
         **facts)
-    display = _display_size(image.pixels)
+    display = display_size(image.pixels.shape[:2])
     photo = render.resize(np.ascontiguousarray(image.pixels), display)
-    attribution = maps.attributions[method.name][index].detach().double().cpu().numpy()
-    cam = maps.cam[index].detach().float().cpu().numpy() if maps.cam is not None else None
-    arrays, pictures = method.files(attribution, cam, photo, display)
+    arrays, pictures = method_files(method, maps, index, photo, display)
     return Result(arrays=arrays, images=pictures, meta=meta)
 
 
@@ -370,9 +371,10 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-def _display_size(pixels: np.ndarray) -> tuple[int, int]:
-    """(width, height) with the longer side DISPLAY_SIDE, at the input image's aspect ratio."""
-    height, width = pixels.shape[:2]
+def display_size(shape: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) with the longer side DISPLAY_SIDE, at the aspect ratio of an input of
+    ``shape`` (height, width)."""
+    height, width = shape
     scale = DISPLAY_SIDE / max(height, width)
     return max(1, round(width * scale)), max(1, round(height * scale))
 

@@ -66,6 +66,15 @@ class ImageRow:
     cells: list[Artifact | None]
 
 
+def rows_by_place(shown: Sequence[Artifact], models: Sequence[ModelInfo]) -> list[ImageRow]:
+    """An input page's rows of a per-layer technique: each model's layers paired by their place
+    (models have layers of their own names), early to late; the cells then name their layer."""
+    per_model = [[a for a in shown if a.model == model.name] for model in models]
+    depth = max(len(mine) for mine in per_model)
+    return [ImageRow(f"layer {place + 1} of {depth}", [mine[place] if place < len(mine) else None for mine in per_model])
+            for place in range(depth)]
+
+
 @dataclass(frozen=True)
 class Captioned:
     """An artifact in a table cell and the line under it (empty: none)."""

@@ -137,3 +137,29 @@ def test_baselines_know_nothing_of_the_picture():
     assert np.unravel_index(int(centre.argmax()), centre.shape) == (4, 5)
     assert torch.equal(F.random_map(8, 8, 5), F.random_map(8, 8, 5))
     assert not torch.equal(F.random_map(8, 8, 5), F.random_map(8, 8, 6))
+
+
+def test_the_batched_scoring_of_many_maps_gives_each_map_its_own_curves():
+    from types import SimpleNamespace
+
+    from reportgen.techniques.faithfulness import _curves
+
+    model, images, targets = PlantedBox(), pictures(), torch.zeros(3, dtype=torch.long)
+    maps = {"box": box_map(), "random": torch.stack([F.random_map(16, 16, seed) for seed in range(3)])}
+    scoring = SimpleNamespace(steps=6, road_fractions=(0.2, 0.6))
+    seeds = [4, 5, 6]
+    scored = _curves(model, images, maps, targets, seeds, scoring, frames=5)  # batches cut across maps
+    for name, importance in maps.items():
+        np.testing.assert_allclose(scored[name]["deletion_curves"], F.deletion_curves(model, images, importance, targets, 6),
+                                   atol=1e-6)
+        np.testing.assert_allclose(scored[name]["insertion_curves"],
+                                   F.insertion_curves(model, images, importance, targets, 6), atol=1e-6)
+        for key, first in (("road_morf", True), ("road_lerf", False)):
+            alone = F.road_curves(model, images, importance, targets, first, seeds, (0.2, 0.6)).mean(dim=1)
+            np.testing.assert_allclose(scored[name][key], alone, atol=1e-6)
+
+
+def test_maps_equal_up_to_a_positive_factor_are_grouped():
+    box = box_map()
+    groups = F.proportional_groups({"a": box, "b": 3 * box, "c": box.flip(-1), "d": box * 0.5 + 1e-9})
+    assert groups == [["a", "b", "d"], ["c"]]

@@ -12,7 +12,7 @@ from reportgen.attribution import cam
 from reportgen.models.hooks import hooks_left
 from reportgen.core.progress import Silent
 from reportgen.techniques.base import registry
-from reportgen.techniques.saliency import cam_head_note, cam_layer_for
+from reportgen.techniques.cam_layers import cam_head_note, cam_layer_for
 
 SALIENCY = registry()["saliency"]
 

@@ -2,20 +2,8 @@ import json
 
 import pytest
 
-from reportgen.core.artifacts import Artifact, File, ImageInfo, Manifest, ModelInfo, Section, UnknownName, find, select
-
-
-def artifact(variant="a", model="m", image=None, spec=None, **meta):
-    facts = dict(method=variant, class_index=1, class_name="one", class_source="top-1 prediction", probability=0.5,
-                 top1_index=1, top1_name="one", **meta)
-    return Artifact("saliency", variant, model, image, image and f"id-{image}", spec or {}, f"key-{variant}-{image}",
-                    {"color": "x/color.png", "attribution": "x/attribution.npy"}, facts)
-
-
-def manifest(*artifacts):
-    return Manifest("0.1.0", "quick", {"saliency": {"methods": ["guided"]}}, "pretrained", {"torch": "2"},
-                    ("saliency",), (Section("saliency", "Saliency maps", "what"),),
-                    (ModelInfo("m", "w", False, 32),), (ImageInfo("a.png", "id-a.png", 4, 3),), artifacts)
+from reportgen.core.artifacts import File, Manifest, UnknownName, find, select
+from helpers import artifact, manifest
 
 
 def test_find_and_select_match_fields_spec_and_meta():

@@ -222,3 +222,135 @@ def test_a_shared_check_is_seen_with_its_token_only_until_removed(tmp_path):
     assert cache.sees_shared_check(name, token) and not cache.sees_shared_check(name, token + "x")
     cache.remove_shared_check(name)
     assert not cache.sees_shared_check(name, token) and not list((tmp_path / "cache").iterdir())
+
+
+# --- last use and pruning ------------------------------------------------------------------------
+
+def _stored_at(cache, value: float, last_use: float, model: str = "tiny") -> str:
+    """An entry whose last use is ``last_use`` (epoch seconds)."""
+    import os
+
+    key = cache_key("t", 1, {"value": value}, MODEL, None)
+    entry = cache.put(key, result(value), {"model": model, "technique": "t"})
+    os.utime(entry.folder / "entry.json", (last_use, last_use))
+    return key
+
+
+def test_a_hit_records_its_use_and_a_look_does_not(cache):
+    key = _stored_at(cache, 1.0, last_use=1000.0)
+    assert cache.get(key, use=False) is not None
+    assert [s.last_use for s in cache.stored()] == [1000.0]
+    cache.get(key)
+    assert cache.stored()[0].last_use > 1000.0
+
+
+def test_stored_entries_know_their_size_model_and_technique(cache):
+    _stored_at(cache, 1.0, 1000.0, model="alpha")
+    _stored_at(cache, 2.0, 2000.0, model="beta")
+    stored = cache.stored()
+    assert [s.model for s in stored] == ["alpha", "beta"] and {s.technique for s in stored} == {"t"}
+    for item in stored:
+        assert item.size == sum(p.stat().st_size for p in item.folder.iterdir())
+
+
+def test_prune_older_than_removes_only_the_unused_ones(cache):
+    old = _stored_at(cache, 1.0, last_use=1000.0)
+    recent = _stored_at(cache, 2.0, last_use=9000.0)
+    pruned = cache.prune(older_than_s=5000, now=10000.0)
+    assert pruned.entries == 1 and pruned.bytes > 0
+    assert cache.get(old) is None and cache.get(recent) is not None
+
+
+def test_prune_max_size_removes_the_least_recently_used_first(cache):
+    keys = [_stored_at(cache, float(i), last_use=1000.0 * (i + 1)) for i in range(4)]  # keys[0] least recent
+    sizes = {s.key: s.size for s in cache.stored()}
+    cache.get(keys[0])  # used now: the most recent
+    budget = sizes[keys[0]] + sizes[keys[3]]
+    cache.prune(max_bytes=budget)
+    assert [k for k in keys if cache.get(k, use=False)] == [keys[0], keys[3]]
+    assert sum(s.size for s in cache.stored()) <= budget
+
+
+def test_prune_keeps_only_what_a_site_names(cache):
+    kept = _stored_at(cache, 1.0, 1000.0)
+    dropped = _stored_at(cache, 2.0, 1000.0)
+    cache.prune(keep={kept})
+    assert cache.get(kept) is not None and cache.get(dropped) is None
+
+
+def test_prune_never_removes_what_reportgen_did_not_write(cache):
+    key = _stored_at(cache, 1.0, last_use=1000.0)
+    folder = cache.get(key).folder
+    other_shard = "00" if not key.startswith("00") else "11"
+    theirs = [cache.root / "notes.txt", cache.root / "objects" / "mine.bin", folder.parent / "mine.bin",
+              cache.root / "json" / "their.json",
+              cache.root / "objects" / "zz" / ("f" * 64) / "entry.json",  # not a shard reportgen names
+              folder.parent / (other_shard + "0" * 62) / "entry.json"]  # a key outside its shard
+    for path in theirs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("keep")
+    cache.prune(older_than_s=0, max_bytes=0, keep=set())
+    assert cache.get(key) is None
+    assert all(path.read_text() == "keep" for path in theirs)
+
+
+def test_prune_refuses_a_folder_reportgen_did_not_make(tmp_path):
+    from reportgen.core.cache import CacheError
+
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    (folder / "data.npy").write_text("x")
+    with pytest.raises(CacheError, match="not a reportgen cache"):
+        Cache(folder).prune(max_bytes=0)
+    assert (folder / "data.npy").exists()
+
+
+def test_prune_older_than_removes_old_cards_too(cache):
+    import os
+
+    card = cache.card_file("card-tiny-random-0123456789abcdef")
+    card.parent.mkdir(parents=True, exist_ok=True)
+    card.write_text("{}")
+    os.utime(card, (1000.0, 1000.0))
+    assert cache.read_card(card.stem) == {}  # read: used now
+    cache.prune(older_than_s=5000)
+    assert card.exists()
+    os.utime(card, (1000.0, 1000.0))
+    cache.prune(older_than_s=5000)
+    assert not card.exists()
+
+
+def test_a_build_reading_while_another_prunes_sees_whole_entries_or_none(cache):
+    keys = [_stored_at(cache, float(i), last_use=1000.0) for i in range(20)]
+    seen, stop = [], threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            for key in keys:
+                entry = cache.get(key)
+                if entry is not None:
+                    try:
+                        seen.append(entry.array("raw").shape)
+                    except OSError:  # removed after the get: the build's copy fails, never a half entry
+                        pass
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        cache.prune(max_bytes=0)
+    finally:
+        stop.set()
+        thread.join()
+    assert set(seen) <= {(2, 3)} and not cache.stored()
+    assert not [p for p in (cache.root / "objects").rglob(".tmp-*")]
+
+
+def test_check_usable_makes_nothing_and_refuses_a_foreign_folder(tmp_path):
+    from reportgen.core.cache import CacheError
+
+    Cache(tmp_path / "missing").check_usable()
+    assert not (tmp_path / "missing").exists()
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "x").write_text("x")
+    with pytest.raises(CacheError, match="not a reportgen cache"):
+        Cache(tmp_path / "theirs").check_usable()

@@ -19,8 +19,8 @@ def test_a_bad_choice_names_itself_and_lists_the_valid_values():
 
 def test_every_bad_choice_of_planning_and_configuration_is_a_choice_error(tiny_card, images):
     saliency, filters = registry()["saliency"], registry()["filters"]
-    with pytest.raises(ChoiceError, match="valid: vanilla, deconvnet, guided"):
-        saliency.plan(dataclasses.replace(saliency.Params(), methods=("guided", "magic")), tiny_card, images)
+    with pytest.raises(ChoiceError, match="did you mean gradcam.*`reportgen list params saliency` lists all"):
+        saliency.plan(dataclasses.replace(saliency.Params(), methods=("guided", "gradcan")), tiny_card, images)
     with pytest.raises(ChoiceError, match="valid: black, white, mean"):
         saliency.plan(dataclasses.replace(saliency.Params(), ig_baseline="grey"), tiny_card, images)
     with pytest.raises(ChoiceError, match="features.0.weight"):

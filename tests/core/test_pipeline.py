@@ -111,11 +111,11 @@ def test_a_build_interrupted_midway_through_a_technique_resumes_with_only_the_re
 
     put, stores = Cache.put, []
 
-    def interrupted_at_the_fifteenth(self, key, result):
+    def interrupted_at_the_fifteenth(self, key, result, about=None):
         if len(stores) == 14:  # predictions' 10, then 4 of feature maps' 30
             raise KeyboardInterrupt
         stores.append(key)
-        return put(self, key, result)
+        return put(self, key, result, about)
 
     monkeypatch.setattr(Cache, "put", interrupted_at_the_fifteenth)
     with pytest.raises(KeyboardInterrupt):
@@ -125,3 +125,18 @@ def test_a_build_interrupted_midway_through_a_technique_resumes_with_only_the_re
     resumed = build(config(tmp_path), Silent())
     assert (resumed.computed, resumed.cached) == (10 * 3 - 4 + 2, 14)  # + the 2 filters
     assert len(computed) == 26 and not resumed.errors
+
+
+def test_each_model_is_loaded_once_also_when_a_technique_reads_another(tmp_path, inputs, monkeypatch):
+    """Faithfulness reads saliency's maps: it runs after them on the model already loaded."""
+    from reportgen.core import executors
+
+    loaded = []
+    load = executors.load
+    monkeypatch.setattr(executors, "load", lambda card, device: loaded.append(card.name) or load(card, device))
+    overrides = parse_overrides(["saliency.methods=vanilla,gradcam", "saliency.sanity=false",
+                                 "faithfulness.methods=vanilla,gradcam"], registry())
+    report = build(config(tmp_path, techniques=("filters", "faithfulness", "saliency"), overrides=overrides), Silent())
+    assert not report.errors
+    assert {a.technique for a in report.manifest.artifacts} >= {"filters", "saliency", "faithfulness"}
+    assert loaded == ["tiny"]

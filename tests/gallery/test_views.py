@@ -1,5 +1,7 @@
+import numpy as np
+
 from reportgen.techniques.base import registry
-from test_artifacts import artifact, manifest
+from helpers import artifact, manifest
 
 
 def test_saliency_averages_are_computed_in_python_over_the_images_that_have_one():
@@ -58,24 +60,71 @@ def test_deep_dream_groups_a_table_per_method_and_an_animation_row_only_where_th
     assert octaves.rows[0].cells.get("m", "a.png") is made[0] and octaves.rows[0].first == [made[0]]
 
 
-def test_faithfulness_ranks_methods_among_the_baselines_and_marks_what_beats_both():
+def _faithfulness(per_image, metrics, **facts):
     from reportgen.core.meta import FaithfulnessMeta
 
-    scores = {"gradcam": {"insertion": 0.6, "deletion": 0.2, "randomisation": -0.1},
-              "guided": {"insertion": 0.5, "deletion": 0.4, "randomisation": 0.9},
-              "random": {"insertion": 0.3, "deletion": 0.3, "randomisation": 1.0},
-              "centre": {"insertion": 0.55, "deletion": 0.35, "randomisation": 1.0}}
+    scores = {name: {m: float(np.mean([v for v in values[m] if v is not None])) for m in metrics}
+              for name, values in per_image.items()}
     curves = {name: {"insertion": (0.0, 1.0), "deletion": (1.0, 0.0)} for name in scores}
-    meta = FaithfulnessMeta(tuple(scores), ("insertion", "deletion", "randomisation"), scores, curves, 3, 0, 15.0, 224)
-    made = [_artifact("faithfulness", "scores", {}, meta)]
-    (table,) = registry()["faithfulness"].view(manifest(*made), made).tables
+    images = len(next(iter(per_image.values()))[metrics[0]])
+    meta = FaithfulnessMeta(tuple(scores), tuple(metrics), scores, curves, images, 0, 15.0, 224, per_image=per_image,
+                            **facts)
+    made = [_artifact("faithfulness", "scores", {"inputs": [f"{i:02d}{'0' * 62}" for i in range(images)]}, meta)]
+    return made, registry()["faithfulness"].view(manifest(*made), made)
+
+
+def test_faithfulness_ranks_methods_among_the_baselines_and_marks_what_beats_them_over_the_images():
+    rng = np.random.default_rng(0)
+
+    def around(mean, spread=0.02):
+        return list(mean + spread * rng.standard_normal(12))
+
+    per_image = {"gradcam": {"insertion": around(0.6), "deletion": around(0.2), "randomisation": around(-0.1)},
+                 "guided": {"insertion": around(0.5), "deletion": around(0.4), "randomisation": around(0.9)},
+                 "random": {"insertion": around(0.3), "deletion": around(0.3), "randomisation": [1.0] * 12},
+                 "centre": {"insertion": around(0.55), "deletion": around(0.35), "randomisation": [1.0] * 12}}
+    _, view = _faithfulness(per_image, ("insertion", "deletion", "randomisation"))
+    (table,) = view.tables
     assert [row.method for row in table.methods] == ["gradcam", "centre", "guided", "random"]
+    assert [row.place for row in table.methods] == [1, 2, 3, 3]  # guided and random: equal mean ranks
     gradcam, guided = table.methods[0], table.methods[2]
     assert [s.beats_baselines for s in gradcam.scores] == [True, True, True]  # |-0.1| beats 1.0
-    assert [s.best for s in gradcam.scores] == [True, True, True] and gradcam.scores[2].value == -0.1
+    assert [s.best for s in gradcam.scores] == [True, True, True] and gradcam.scores[2].value < 0
     assert [s.beats_baselines for s in guided.scores] == [False, False, True]
     assert not any(s.beats_baselines for s in table.methods[1].scores)  # a baseline never "beats" itself
     assert guided.insertion == "0.0,32.0 120.0,0.0"
+    for row in table.methods:
+        for score in row.scores:
+            assert score.interval.low <= score.value <= score.interval.high and score.interval_text
+    assert "12 images" in table.about and not table.indicative
+    assert "share a rank" in view.ranks_note
+
+
+def test_faithfulness_within_noise_shares_a_rank_and_few_images_are_indicative_only():
+    per_image = {"gradcam": {"insertion": [0.6, 0.2, 0.5]}, "hirescam": {"insertion": [0.6, 0.2, 0.5]},
+                 "guided": {"insertion": [0.2, 0.6, 0.45]}, "random": {"insertion": [0.1, 0.1, 0.1]},
+                 "centre": {"insertion": [0.15, 0.1, 0.2]}}
+    _, view = _faithfulness(per_image, ("insertion",), proportional=(("gradcam", "hirescam"),), cam_feeds_pooling=True)
+    (table,) = view.tables
+    rows = {row.method: row for row in table.methods}
+    assert rows["gradcam"].place == rows["hirescam"].place == rows["guided"].place == 1
+    assert rows["gradcam"].same_as == "HiResCAM" and rows["hirescam"].same_as == "Grad-CAM"
+    assert "3 images" in table.about and "indicative only" in table.indicative
+    (note,) = table.proportional
+    assert "Grad-CAM and HiResCAM" in note and "global average pooling" in note
+
+
+def test_the_faithfulness_scores_of_a_map_are_noted_on_its_input_page():
+    per_image = {"gradcam": {"insertion": [0.6, 0.2], "pointing": [1.0, None]},
+                 "random": {"insertion": [0.1, 0.1], "pointing": [0.0, None]}}
+    made, _ = _faithfulness(per_image, ("insertion", "pointing"))
+    saliency_map = _artifact("saliency", "gradcam", {}, {"method": "gradcam", "class_index": 1, "class_name": "cat",
+                                                           "class_source": "top-1 prediction", "probability": 0.5,
+                                                           "top1_index": 1, "top1_name": "cat"}, image="00")
+    note = registry()["faithfulness"].input_note(saliency_map, made)
+    assert note == "faithfulness on this input: Insertion ↑ 0.600, Pointing ↑ hit"
+    other = _artifact("saliency", "gradcam", {}, saliency_map.meta, image="01")
+    assert registry()["faithfulness"].input_note(other, made) == "faithfulness on this input: Insertion ↑ 0.200"
 
 
 def test_a_pager_links_the_first_last_and_nearby_pages_with_gaps_between():

@@ -61,7 +61,7 @@ def example(unread, tmp_path, monkeypatch):
 def test_the_example_plugin_is_found_at_start_up(example):
     found = base.registry()
     assert list(found)[-1] == "occlusion"
-    assert list(methods.METHODS)[-1] == "input_x_gradient"
+    assert list(methods.METHODS)[-1] == "squared_gradient"
     assert EXAMPLE / "reportgen_example" in site.template_folders()  # its page's template, beside its code
     listed = CliRunner().invoke(main, ["list", "params", "occlusion"])
     assert listed.exit_code == 0 and "patch (float) = 0.25" in listed.stdout, listed.output

@@ -85,7 +85,8 @@ def test_channels_last_layers_are_read_as_maps_at_their_stages_resolution(cache)
 
 
 def test_gradients_and_the_transformer_cam_layer_come_from_the_probe(cache):
-    from reportgen.techniques.saliency import Params, cam_layer_for
+    from reportgen.techniques.cam_layers import cam_layer_for
+    from reportgen.techniques.saliency import Params
 
     tokens = models.card_for("tiny_tokens", "pretrained", cache)
     # The last block passes only its class token on: its input norm is the last map with a gradient.

@@ -135,3 +135,27 @@ def test_keys_follow_the_maps_boxes_and_settings(cache):
     assert read_other.reads != first.reads and read_other.spec == first.spec  # keyed, not a parameter
     assert FAITHFULNESS.plan(dataclasses.replace(params, steps=30), card, images, Context(upstream))[0].spec != first.spec
     assert "batch_size" not in first.spec
+
+
+def test_the_page_says_why_proportional_maps_score_alike_and_each_input_page_shows_its_scores(tmp_path):
+    from reportgen.gallery.site import write_site
+
+    overrides = parse_overrides(["saliency.methods=smoothgrad,gradcam,hirescam", "saliency.sanity=false"], registry())
+    config = helpers.config(tmp_path, input_dir=inputs_folder(tmp_path / "inputs", 3), models=("red_squares",),
+                            techniques=("saliency", "faithfulness"), overrides=overrides)
+    report = build(config, Silent())
+    assert not report.errors
+    (artifact,) = [a for a in report.manifest.artifacts if a.technique == "faithfulness"]
+    # The CAM layer feeds global average pooling directly: Grad-CAM's and HiResCAM's maps are proportional.
+    assert artifact.meta.proportional == (("gradcam", "hirescam"),) and artifact.meta.cam_feeds_pooling
+    assert artifact.meta.per_image["gradcam"] == artifact.meta.per_image["hirescam"]
+    assert all(len(values) == 3 for values in artifact.meta.per_image["smoothgrad"].values())
+    write_site(report.manifest, config.cache_dir, report.images, config.out)
+    page = (config.out / "faithfulness.html").read_text()
+    assert "Grad-CAM and HiResCAM</strong> give maps equal up to a constant factor" in page
+    assert "global average pooling directly" in page and "3 images" in page and "indicative only" in page
+    first = report.manifest.images[0]
+    scores = artifact.meta.per_image["smoothgrad"]["insertion"][0]
+    input_page = (config.out / "images" / f"{first.id}.html").read_text()
+    assert input_page.count("faithfulness on this input") == 3  # one line under each method's map
+    assert f"Insertion ↑ {scores:.3f}" in input_page

@@ -14,8 +14,15 @@ from reportgen.models.hooks import hooks_left
 from reportgen.core.meta import load
 from reportgen.core.progress import Silent
 from reportgen.techniques.base import PRESETS, Context, registry
+from conftest import make_image
 
 TECHNIQUES = list(registry().values())
+
+
+@pytest.fixture
+def images(images, technique):
+    """The two inputs, and more where a technique needs more to make anything (``min_inputs``)."""
+    return images + [make_image(f"{n}.png", 40, 40, n) for n in range(len(images), technique.min_inputs)]
 
 
 def planned(technique, card, images, cache, preset="quick", model=None):
@@ -111,3 +118,9 @@ def test_spec_changes_when_a_parameter_changes(technique, tiny_card, images, cac
 def test_planning_never_imports_torch():
     script = "import sys; from reportgen.techniques.base import registry; registry(); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+@pytest.mark.parametrize("technique", TECHNIQUES, ids=lambda t: t.name)
+def test_states_the_classic_it_reproduces_with_the_paper(technique):
+    """The overview names it by each section (``Technique.classic``): authors and a year at least."""
+    assert technique.classic.strip() and any(str(year) in technique.classic for year in range(1980, 2040))

@@ -16,11 +16,13 @@ from reportgen.models import ModelError
 from reportgen.core.progress import Silent
 from reportgen.core.artifacts import Skip
 from reportgen.techniques.base import registry
-from reportgen.attribution.methods import colour_picture, gray_picture
-from reportgen.techniques.saliency import METHODS, cam_layer_for
+from reportgen.attribution.methods import LayerMapCAM, colour_picture, gray_picture
+from reportgen.techniques.cam_layers import cam_layer_for
+from reportgen.techniques.saliency import METHODS
 
 SALIENCY = registry()["saliency"]
-SMALL = SALIENCY.Params(smoothgrad_samples=3, ig_steps=3, randomisation_stages=2, deletion_steps=4)
+SMALL = SALIENCY.Params(smoothgrad_samples=3, ig_steps=3, gradshap_samples=3, rise_masks=16, occlusion_window=8,
+                        occlusion_stride=4, randomisation_stages=2, deletion_steps=4)
 
 
 ROLLOUTS = ("rollout", "gradient_rollout")  # transformer-only: skipped on the tiny CNN
@@ -48,7 +50,7 @@ def test_plans_one_artifact_per_image_and_method_keyed_only_by_what_it_depends_o
     assert changed[0].spec == requests[0].spec and changed[5].spec != requests[5].spec
     quick = planned(SALIENCY.params_for("quick"), tiny_card, images)
     assert all("deletion_steps" not in r.spec for r in quick)  # sanity off: its fields stay out of the keys
-    assert {r.variant for r in quick if "seed" in r.spec} == {"smoothgrad"}
+    assert {r.variant for r in quick if "seed" in r.spec} == {"smoothgrad", "gradient_shap", "rise"}
 
 
 def test_default_cam_layer_is_the_outermost_module_ending_with_the_last_feature_map(tiny_card):
@@ -67,9 +69,9 @@ def test_every_method_renders_at_the_images_aspect_with_its_raw_map(tiny, tiny_c
         assert all(abs(p.shape[1] / p.shape[0] - width / height) < 0.01 for p in pictures)
         if method == "gradcam":
             assert set(result.images) == {"overlay"} and result.arrays["cam"].shape == (16, 16)
-        elif method in ("hirescam", "layercam"):  # kept at the input's size: their maps are per cell
+        elif isinstance(METHODS[method], LayerMapCAM) or method in ("rise", "occlusion"):  # kept at the input's size
             assert set(result.images) == {"overlay"} and result.arrays["attribution"].shape == (1, 32, 32)
-            assert (result.arrays["attribution"] >= 0).all()
+            assert method == "occlusion" or (result.arrays["attribution"] >= 0).all()  # hiding a part can help
         else:
             assert set(result.images) == {"color", "gray"} and result.arrays["attribution"].shape == (3, 32, 32)
             assert np.isfinite(result.arrays["attribution"]).all() and np.abs(result.arrays["attribution"]).max() > 0
@@ -102,7 +104,8 @@ def test_pinned_labels_choose_the_class_explained(tiny, tiny_card, images):
 
 
 def test_an_images_maps_do_not_depend_on_its_batch(tiny, tiny_card, images):
-    params = dataclasses.replace(SMALL, methods=("guided", "smoothgrad", "integrated_gradients"), sanity=False)
+    params = dataclasses.replace(SMALL, methods=("guided", "smoothgrad", "integrated_gradients", "scorecam", "ablationcam"),
+                                 sanity=False, batch_size=3)  # Score-CAM's and Ablation-CAM's batches mix the images
     together = run(params, tiny, tiny_card, images)
     alone = run(params, tiny, tiny_card, images[1:])
     for key, result in alone.items():

@@ -1,2 +1,2 @@
-"""A reportgen plugin: the occlusion technique and the Input x Gradient saliency method, added to
+"""A reportgen plugin: the occlusion technique and the squared gradient saliency method, added to
 reportgen by the entry points in pyproject.toml."""

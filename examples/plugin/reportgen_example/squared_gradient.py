@@ -1,5 +1,5 @@
-"""Input x Gradient (Shrikumar et al. 2016): the vanilla gradient times the input, so a pixel
-counts by how far it is from the dataset's mean colour as well as by the score's sensitivity.
+"""The squared gradient: the vanilla gradient's square, so that a pixel counts by how much the
+score's sensitivity to it is, whichever way (SmoothGrad-Squared's map, without the noise).
 
 A saliency method is one ``SaliencyMethod`` subclass: the shared pass gives the gradient rules it
 names in ``rules``, ``attribute`` returns its map (N x C x H x W); its row on the saliency page
@@ -9,10 +9,10 @@ from __future__ import annotations
 from reportgen.attribution.methods import SaliencyMethod
 
 
-class InputXGradient(SaliencyMethod):
-    name = "input_x_gradient"
-    title = "Input x Gradient"
+class SquaredGradient(SaliencyMethod):
+    name = "squared_gradient"
+    title = "Squared gradient"
     rules = ("vanilla",)
 
     def attribute(self, batch):
-        return batch.shared.gradients["vanilla"] * batch.inputs
+        return batch.shared.gradients["vanilla"] ** 2
