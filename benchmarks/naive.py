@@ -130,10 +130,11 @@ def _gradient(module, x, target, rule=None, layer=None):
     return logits.detach(), target, grads, activation, override
 
 
-def _one_method(module, x, pinned, method, params, cam_layer, baseline, noise_seed):
-    """``Maps`` of one image for one saliency method, recomputing everything it needs."""
+def _one_method(module, x, pinned, method, params, cam_layer, baseline, noise_seed, settings):
+    """``Maps`` of one image for one saliency method, recomputing everything it needs. The seed's
+    methods are written out; the others run reportgen's method object on this one image alone."""
     from reportgen.attribution import cam, paths
-    from reportgen.attribution.maps import Maps
+    from reportgen.attribution.maps import Maps, compute
 
     if method in ("vanilla", "deconvnet", "guided"):
         logits, target, (gradient,), _, override = _gradient(module, x, pinned, method)
@@ -154,6 +155,8 @@ def _one_method(module, x, pinned, method, params, cam_layer, baseline, noise_se
             attribution = cam.guided_grad_cam(guided, heat)
         return Maps(logits, torch.tensor([target], device=x.device), {method: attribution}, cam=heat,
                     unguided_modules=len(override.unguided), functional_calls=override.functional_calls)
+    if method not in ("smoothgrad", "integrated_gradients"):
+        return compute(module, x, [pinned], [method], settings, baseline, [noise_seed])
     logits = module(x).detach()
     target = int(logits[0].argmax()) if pinned is None else int(pinned)
     targets = torch.tensor([target], device=x.device)
@@ -174,7 +177,7 @@ def _one_method(module, x, pinned, method, params, cam_layer, baseline, noise_se
     return maps
 
 
-def _sanity(module, x, maps, method, params, cam_layer, baseline, noise_seed, fill):
+def _sanity(module, x, maps, method, params, cam_layer, baseline, noise_seed, fill, settings):
     """Deletion curve (one forward per deletion step) and randomisation cascade for one map."""
     from reportgen.attribution import sanity
     from reportgen.attribution.maps import Sanity
@@ -186,7 +189,8 @@ def _sanity(module, x, maps, method, params, cam_layer, baseline, noise_seed, fi
         checks.deletion_auc[method] = [sanity.area_under(curves[0])]
     stages = sanity.cascading_randomisation(module, params.randomisation_stages, params.seed)
     for count, down_to, randomised in stages if params.randomisation_stages > 0 else ():
-        again = _one_method(randomised, x, int(maps.targets[0]), method, params, cam_layer, baseline, noise_seed)
+        again = _one_method(randomised, x, int(maps.targets[0]), method, params, cam_layer, baseline, noise_seed,
+                            settings)
         checks.stages.append((count, down_to))
         before, after = importance[0].detach().cpu().numpy(), again.importance(method)[0].detach().cpu().numpy()
         checks.randomisation.setdefault(method, []).append([sanity.spearman(before, after)])
@@ -197,17 +201,20 @@ def _sanity(module, x, maps, method, params, cam_layer, baseline, noise_seed, fi
 def saliency(params, model, requests):
     from reportgen.techniques import saliency as technique
 
+    params = technique.planned(params, [request.args for request in requests])  # the sizes the plan chose
     baseline = technique._baseline(model, params.ig_baseline)
     fill = model.normalise(torch.zeros(1, 3, 1, 1, device=model.device)).flatten()
     for request in requests:
         x = model.inputs([request.image.pixels])
         cam_layer = request.spec.get("cam_layer")
+        settings = technique.maps_settings(params, model, cam_layer)
         noise_seed = technique._noise_seed(params.seed, request.image.pixel_hash)
         maps = _one_method(model.module, x, request.spec.get("target"), request.variant, params, cam_layer, baseline,
-                           noise_seed)
+                           noise_seed, settings)
         checks = None
         if params.sanity:
-            checks = _sanity(model.module, x, maps, request.variant, params, cam_layer, baseline, noise_seed, fill)
+            checks = _sanity(model.module, x, maps, request.variant, params, cam_layer, baseline, noise_seed, fill,
+                             settings)
         yield request, technique._result(request, 0, maps, maps.logits.softmax(dim=1), checks, model.card)
 
 
@@ -291,3 +298,69 @@ def _dream(model, base01, layer, channel, schedule):
         dreamed = image().detach()
         detail = dreamed - octave_base
     return dreamed, np.asarray(trace, dtype=np.float32)
+
+
+# --- feature inversion and fooling images: one input (and one layer) at a time ----------------
+
+
+@runner("feature_inversion")
+def feature_inversion(params, model, requests):
+    """One input and one layer at a time: the whole network every step (the target's features too),
+    the weights' gradients computed with the image's."""
+    from reportgen.optim.objectives import total_variation
+    from reportgen.optim.styles import visualise
+
+    for request in requests:
+        inversion, layer = request.args, request.args.layer
+        with torch.no_grad():
+            _, outputs = full_forward(model.module, model.normalise(model.to_tensor([request.image.pixels])), [layer])
+        target = model.layer_maps(layer, outputs[layer])[0]
+
+        def score(images, layer=layer, target=target):
+            _, seen = full_forward(model.module, images, [layer])
+            maps = model.layer_maps(layer, seen[layer], (images.shape[-2], images.shape[-1]))
+            distance = torch.stack([(row - target).norm() / target.norm().clamp_min(1e-12) for row in maps])
+            return {"score": -distance, "distance": distance.detach()}
+
+        traces, _final = visualise(model, 1, score, total_variation([inversion.tv_weight]), inversion.run)
+        yield request, Result(arrays=dict(traces[0].history), images={"final": traces[0].frames[-1]})
+
+
+@runner("adversarial")
+def adversarial(params, model, requests):
+    """One input at a time, every budget tried in turn, each PGD step a ``loss.backward()`` through
+    the whole unfolded network (into the weights too)."""
+    from reportgen.techniques import adversarial as technique
+
+    for request in requests:
+        attack = request.args
+        photo = technique._uint8(model.to_tensor([request.image.pixels]))
+        before = technique.classify(model, photo)
+        original = int(before[0].argmax())
+        found = None
+        if attack.target is not None and technique._fooled(before[0], original, attack.target):
+            found = technique.Found(0, photo[0], before[0], True)
+        label = attack.target if attack.target is not None else original
+        for epsilon in attack.epsilons:
+            if found is not None and found.fooled:
+                break
+            picture = technique._uint8(_pgd(model, technique._pixels(photo, model.device), label, epsilon / 255, attack))
+            logits = technique.classify(model, picture)
+            found = technique.Found(epsilon, picture[0], logits[0], technique._fooled(logits[0], original, attack.target))
+        yield request, technique._result(model, attack, photo[0], before[0], found)
+
+
+def _pgd(model, photo, label, epsilon, attack):
+    """The technique's steps (PGD; FGSM: one step of the whole epsilon), by ``backward()``."""
+    size = epsilon if attack.step_ratio is None else attack.step_ratio * epsilon / attack.steps
+    direction = -1.0 if attack.target is not None else 1.0
+    low, high = (photo - epsilon).clamp(0, 1), (photo + epsilon).clamp(0, 1)
+    pixels = photo.clone()
+    for _ in range(attack.steps):
+        pixels = pixels.detach().requires_grad_(True)
+        logits = model.module(model.normalise(pixels))
+        loss = nn.functional.cross_entropy(logits, torch.tensor([label], device=photo.device), reduction="sum")
+        model.module.zero_grad(set_to_none=True)
+        loss.backward()
+        pixels = torch.minimum(torch.maximum(pixels.detach() + direction * size * pixels.grad.sign(), low), high)
+    return pixels.detach()

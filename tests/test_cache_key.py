@@ -155,11 +155,10 @@ def test_every_field_of_the_card_but_where_its_weights_lie_changes_the_model_ide
 
 
 
-def test_the_animation_format_changes_the_keys_of_the_artifacts_that_hold_an_animation_only(tmp_path, tiny_card,
+def test_the_animation_format_changes_the_keys_of_the_artifacts_that_hold_an_animation_only(tiny_card,
                                                                                           two_images):
     """--animation gif|webp: class and layer ascent's runs and octave dreams drawn as animations
     are written in it, so it enters their keys; every other artifact keeps its key and its cache entry."""
-    from reportgen.core.cache import Cache
     from reportgen.core.pipeline import _plan
 
     techniques = list(registry().values())
@@ -167,7 +166,7 @@ def test_the_animation_format_changes_the_keys_of_the_artifacts_that_hold_an_ani
     params["deep_dream"] = dataclasses.replace(params["deep_dream"], gif=True)
 
     def planned(animation):
-        plan, _ = _plan(techniques, params, tiny_card, two_images, Cache(tmp_path / animation, animation), "code")
+        plan, _ = _plan(techniques, params, tiny_card, two_images, lambda key: None, "code", animation)
         return {(p.technique.name, p.request.variant, p.request.image and p.request.image.name): p for p in plan}
 
     gif, webp = planned("gif"), planned("webp")

@@ -8,7 +8,7 @@ Score-CAM and Ablation-CAM need no gradient either but one forward per channel e
 input masked by the channel's map, or the network with the channel removed. Those forwards run in
 batches of ``Settings.batch_size`` (image and channel pairs, any image with any other), on at most
 ``Settings.cam_channels`` channels per image, those with the largest total activation (the budget
-shrinks the count, ``techniques.saliency_sizing.sized``); a channel not evaluated weighs nothing.
+shrinks the count, ``techniques.saliency_params.sized``); a channel not evaluated weighs nothing.
 Importing this module does not import torch.
 """
 from __future__ import annotations

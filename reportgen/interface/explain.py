@@ -154,7 +154,7 @@ def _methods(card: "ModelCard", methods, layer, preset, params):
     from reportgen.interface.overrides import typed_param
     from reportgen.techniques.base import PRESETS
     from reportgen.techniques.saliency import Params, Saliency, applicable
-    from reportgen.techniques.saliency_sizing import sized
+    from reportgen.techniques.saliency_params import sized
 
     check_choice("preset", preset, PRESETS)
     named = (methods,) if isinstance(methods, str) else tuple(methods) if methods is not None else None

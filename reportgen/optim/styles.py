@@ -29,7 +29,8 @@ from reportgen.optim.parameterisation import FourierImage, Parameterisation, Pix
 from reportgen.optim.transforms import TransformStack
 from reportgen.core.artifacts import Result
 from reportgen.core.batching import batched
-from reportgen.core.meta import AscentRoles, Meta
+from reportgen.core.meta import Meta
+from reportgen.core.ascent_meta import AscentRoles
 
 START_RANGE = (140 / 255, 180 / 255)  # the naive style's start: uniform grey-ish noise
 

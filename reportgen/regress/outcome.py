@@ -21,7 +21,7 @@ import numpy as np
 
 from reportgen.pictures import render
 from reportgen.core.artifacts import Artifact
-from reportgen.core.meta import ClassAscentMeta
+from reportgen.core.ascent_meta import ClassAscentMeta
 from reportgen.regress.types import Comparison, RoleDifference, SetCheck, Tolerance
 from reportgen.techniques.base import registry
 

@@ -18,7 +18,7 @@ from typing import TypeAlias
 import numpy as np
 
 from reportgen.core.choices import check_choices
-from reportgen.core.meta import AscentRoles, ClassAscentMeta
+from reportgen.core.ascent_meta import AscentRoles, ClassAscentMeta
 from reportgen.optim import REGULARISERS, STYLES, AscentParams, NaiveRun, RobustRun, fitted, run_gflop, run_of, sized
 from reportgen.techniques import class_ascent_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Technique, register, not_keyed

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from reportgen.gallery import formats
 from reportgen.core.artifacts import Artifact, Manifest, find, select
-from reportgen.core.meta import AscentRoles, ClassAscentMeta
+from reportgen.core.ascent_meta import AscentRoles, ClassAscentMeta
 from reportgen.techniques.shared_view import ModelColumn, meta_of, steps_taken
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from reportgen.pictures import render
 from reportgen.core.lazy import F, torch
 from reportgen.core.choices import ACTIVATIONS, ParamError, check_choices
-from reportgen.core.meta import DeepDreamMeta, DreamRoles
+from reportgen.core.ascent_meta import DeepDreamMeta, DreamRoles
 from reportgen.techniques import deep_dream_view
 from reportgen.techniques.base import NO_CONTEXT, Context, Request, Result, Technique, register, not_keyed, request_of
 

@@ -9,7 +9,7 @@ from markupsafe import Markup
 
 from reportgen.gallery import formats
 from reportgen.core.artifacts import Artifact, Manifest, find, select
-from reportgen.core.meta import DeepDreamMeta, DreamRoles
+from reportgen.core.ascent_meta import DeepDreamMeta, DreamRoles
 from reportgen.techniques.shared_view import Grid, meta_of
 
 

@@ -16,7 +16,7 @@ from typing import TypeAlias
 
 from reportgen.core.batching import batched_by_image
 from reportgen.core.choices import ParamError
-from reportgen.core.meta import InversionMeta, InversionRoles
+from reportgen.core.ascent_meta import InversionMeta, InversionRoles
 from reportgen.optim import RobustRun
 from reportgen.techniques import feature_inversion_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, Unsupported, register, not_keyed, request_of

@@ -9,7 +9,7 @@ from markupsafe import Markup
 
 from reportgen.gallery import formats
 from reportgen.core.artifacts import Artifact, Manifest
-from reportgen.core.meta import InversionMeta, InversionRoles
+from reportgen.core.ascent_meta import InversionMeta, InversionRoles
 from reportgen.techniques.shared_view import Grid, meta_of, steps_taken
 
 

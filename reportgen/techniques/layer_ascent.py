@@ -27,7 +27,7 @@ import numpy as np
 from reportgen.pictures import render
 from reportgen.core.choices import ParamError, check_choice, check_choices
 from reportgen.techniques.dataset_examples import ExamplesError, Mined, example_folder, mine
-from reportgen.core.meta import Example, LayerAscentRoles, ExamplesMeta, UnitMeta
+from reportgen.core.ascent_meta import Example, LayerAscentRoles, ExamplesMeta, UnitMeta
 from reportgen.optim import REGULARISERS, STYLES, AscentParams, NaiveRun, RobustRun, fitted, run_gflop, run_of, sized
 from reportgen.techniques import layer_ascent_view
 from reportgen.techniques.base import NO_CONTEXT, Request, Result, Technique, register, not_keyed, request_of

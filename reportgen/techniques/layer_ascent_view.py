@@ -7,7 +7,7 @@ from typing import Sequence
 
 from reportgen.gallery import formats
 from reportgen.core.artifacts import Artifact, File, Manifest, find, select
-from reportgen.core.meta import ExamplesMeta, LayerAscentRoles, UnitMeta
+from reportgen.core.ascent_meta import ExamplesMeta, LayerAscentRoles, UnitMeta
 from reportgen.techniques.shared_view import ModelColumn, Size, at_height, at_width, meta_of, slug, steps_taken
 
 

@@ -62,7 +62,7 @@ def test_its_maps_are_made_and_shown_on_the_saliency_and_faithfulness_pages(grad
     assert scored.meta.methods[-3:] == ("gradient_magnitude", "random", "centre")
     assert all(np.isfinite(scored.meta.scores["gradient_magnitude"][metric])
                for metric in ("insertion", "deletion", "road_morf", "road_lerf"))
-    assert f"<td>{TITLE}</td>" in (cfg.out / "faithfulness.html").read_text()
+    assert f"<td>{TITLE}" in (cfg.out / "faithfulness.html").read_text()  # a note may follow the title
 
 
 def test_list_params_offers_it(gradient_magnitude):

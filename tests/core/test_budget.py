@@ -92,7 +92,7 @@ def test_saliency_takes_fewer_samples_on_a_costly_model_and_computes_what_it_pla
 
 def test_saliency_fits_rise_and_occlusion_to_the_budget_apart_from_the_gradient_methods(tiny_card, images):
     from reportgen.attribution.methods import chosen
-    from reportgen.techniques.saliency_sizing import planned, sized
+    from reportgen.techniques.saliency_params import planned, sized
 
     technique = registry()["saliency"]
     params = dataclasses.replace(technique.params_for("standard"), methods=("smoothgrad", "rise", "occlusion"))
@@ -153,7 +153,7 @@ def test_the_counted_cost_follows_the_plans_sizing(tiny_card, images):
             one = _planned_cost(technique, unlimited, costly, images[:1])
             assert _planned_cost(technique, unlimited, costly, images) > one > 0, technique.name
 def test_score_and_ablation_cam_evaluate_at_most_the_layers_channels_and_fewer_on_a_costly_model(tiny_card, images):
-    from reportgen.techniques.saliency_sizing import planned
+    from reportgen.techniques.saliency_params import planned
 
     technique = registry()["saliency"]
     params = dataclasses.replace(technique.params_for("standard"), methods=("scorecam", "ablationcam"), sanity=False)

@@ -28,7 +28,7 @@ def _artifact(technique, variant, spec, meta, image=None, files=()):
 
 
 def test_class_ascent_groups_a_table_per_style_with_a_row_per_class_and_a_column_per_regulariser():
-    from reportgen.core.meta import ClassAscentMeta
+    from reportgen.core.ascent_meta import ClassAscentMeta
 
     made = [_artifact("class_ascent", f"{index}/{regulariser}/{style}",
                       {"class_index": index, "regulariser": regulariser, "style": style, "l1_weight": 0.5},
@@ -44,7 +44,7 @@ def test_class_ascent_groups_a_table_per_style_with_a_row_per_class_and_a_column
 
 
 def test_deep_dream_groups_a_table_per_method_and_an_animation_row_only_where_there_is_one():
-    from reportgen.core.meta import DeepDreamMeta, DreamRoles
+    from reportgen.core.ascent_meta import DeepDreamMeta, DreamRoles
 
     def dream(method, objective, files):
         meta = DeepDreamMeta("l", 1 if objective == "one_channel" else None, method, objective, "mean", (4, 4), 1, 2, 0.0, 1.0)

@@ -1,20 +1,93 @@
-"""How much work one image's saliency maps may do: every method's settings fitted to the model's
-size and the build's budget at plan time (``sized``), the passes they count (``forwards``: what
-``build --dry-run`` shows), and the sized values read back from a plan's requests (``planned``).
+"""What one image's saliency maps depend on (the technique's ``Params``, the request of one map) and
+how much work they may do: every method's settings fitted to the model's size and the build's
+budget at plan time (``sized``), the passes they count (``forwards``: what ``build --dry-run``
+shows), and the sized values read back from a plan's requests (``planned``).
 The gradient methods and the forward-only ones (RISE, occlusion, the per-channel CAMs) are sized
 apart, so that choosing one kind leaves the other's maps and cache entries as they were."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
 
-from reportgen.attribution.methods import SaliencyMethod
+from reportgen.attribution.methods import SaliencyMethod, every_name
 from reportgen.attribution.perturbation import window_starts
+from reportgen.core.artifacts import not_keyed
 from reportgen.core.choices import ParamError
 
-if TYPE_CHECKING:
-    from reportgen.techniques.saliency import Params, SaliencyRequest
+IG_BASELINES = {"black": 0.0, "white": 1.0, "mean": None}  # pixel value; None = the dataset mean (0 after normalising)
+
+
+@dataclass(frozen=True)
+class Params:
+    methods: tuple[str, ...] = field(default_factory=every_name)  # default: every registered method
+    cam_layer: str = ""  # empty: the classic one (VGG) or the last feature-map layer before global pooling
+    smoothgrad_samples: int = 8
+    smoothgrad_noise: float = 0.15  # noise spread as a fraction of the input's value range
+    ig_steps: int = 8  # Gauss-Legendre points along the path
+    ig_baseline: str = "black"  # black, white or mean (the dataset's mean colour)
+    gradshap_samples: int = 16  # Gradient SHAP's baselines (one per sample) and gradients
+    # Its noise on the input, as smoothgrad_noise; 0 (as Erion et al.'s expected gradients): none
+    gradshap_noise: float = 0.0
+    # RISE's masks; Petsiuk et al. used 4000 (full): fewer leave a grainier map
+    rise_masks: int = 1000
+    # A mask's grid of cells per side and the chance that a cell is kept: the paper's 7 x 7 (one
+    # cell per position of a 224 px CNN's last 7 x 7 map) and one half
+    rise_cells: int = 7
+    rise_keep: float = 0.5
+    # Occlusion's square and its step, pixels of the model's input (cut to its side): 32 px is one
+    # cell of the last 7 x 7 map of a 224 px CNN, about an object's part (Zeiler & Fergus hid an
+    # eye, a wheel); a step of half the square covers each pixel by four squares, whose mean
+    # smooths the grid's edges. Forwards per image: (224 / stride) squared, about.
+    occlusion_window: int = 32
+    occlusion_stride: int = 16
+    # Score-CAM's and Ablation-CAM's CAM-layer channels per image, one forward each (those with the
+    # largest total activation; the others weigh nothing); 0: every channel
+    cam_channels: int = 256
+    sanity: bool = True  # randomisation test + deletion score
+    randomisation_stages: int = 2  # cascade steps from the top layer down; the last randomises all; 0: none
+    deletion_steps: int = 10  # 0: no deletion score
+    seed: int = 0
+    batch_size: int = not_keyed(8, "how many go through the model at once")
+    # Seconds one image's maps may take on one model (reportgen/core/budget.py): SmoothGrad's samples and
+    # Integrated Gradients' steps (to 4 at the least) and the deletion steps (to 5) shrink until
+    # the counted passes fit; 0: no limit
+    budget_s: float = not_keyed(10.0, "the step counts it shrinks are keyed")
+
+
+@dataclass(frozen=True)
+class SanityChecks:
+    """What every map depends on when the sanity metrics are on."""
+
+    randomisation_stages: int
+    deletion_steps: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class SaliencyRequest:
+    """One image's map by one method: the class it explains (``target``: the pinned one; None: the
+    top-1 prediction), the sanity checks when on, and of the other settings only those the method
+    reads (its ``key_fields``; the CAM layer for a CAM), so that changing another method's setting
+    keeps its cache entries. Unread settings are None."""
+
+    method: str
+    sanity: bool
+    checks: SanityChecks | None = None
+    target: int | None = None
+    cam_layer: str | None = None
+    smoothgrad_samples: int | None = None
+    smoothgrad_noise: float | None = None
+    ig_steps: int | None = None
+    ig_baseline: str | None = None
+    gradshap_samples: int | None = None
+    gradshap_noise: float | None = None
+    rise_masks: int | None = None
+    rise_cells: int | None = None
+    rise_keep: float | None = None
+    occlusion_window: int | None = None
+    occlusion_stride: int | None = None
+    cam_channels: int | None = None
+    seed: int | None = None
 
 
 # What the budget shrinks, to at least this
