@@ -3,7 +3,7 @@
 # moved, appeared or vanished). `tests/baseline.sh --update` regenerates the baseline instead.
 #
 # The build's settings are in tests/baseline.toml. Kept small for the repository: raw arrays over
-# 16 KB are left out (their pictures are compared) and saliency runs four of its seven methods.
+# 16 KB are left out (their pictures are compared) and saliency runs five of its methods.
 # Optimisations whose steps amplify rounding past the pixel tolerances (robust filter
 # visualisations, single-scale dreams) are judged by what they reach; the robust class models, which
 # end at other optima under other kernels, by what the model sees in each and by their set's means

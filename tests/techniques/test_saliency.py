@@ -160,7 +160,8 @@ def test_gradcam_maximum_lies_on_the_cat(lite0, samples):
 
 def test_randomising_the_weights_changes_vanilla_and_gradcam_more_than_guided_backprop(lite0, samples):
     params = SALIENCY.Params(methods=("vanilla", "guided", "gradcam"), randomisation_stages=2, deletion_steps=0)
-    results = run(params, lite0, lite0.card, list(samples.values()))
+    photos = [samples[name] for name in ("cat", "coffee", "rocket")]  # the thresholds were measured on these
+    results = run(params, lite0, lite0.card, photos)
 
     def stage_means(method):
         stages = [r.meta.randomisation for (_, m), r in results.items() if m == method]
