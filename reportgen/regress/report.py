@@ -42,8 +42,8 @@ def write_report(outcome: Outcome, build: Build, baseline_dir: Path) -> Path:
                           "peak": difference.largest if difference.frames is not None and not difference.note else None,
                           "loss": bool(difference.note)})
         shown += [{"role": d.role, "text": d.describe(), "files": {}, "peak": None, "loss": False}
-                  for d in comparison.outcome]
-        moved.append({"artifact": comparison.current, "differences": shown, "by_outcome": bool(comparison.outcome),
+                  for d in comparison.outcome or []]
+        moved.append({"artifact": comparison.current, "differences": shown, "by_outcome": comparison.outcome is not None,
                       "losses": bool(comparison.losses)})
     site = build.manifest
     chrome = Chrome.of(site, Grid(()))

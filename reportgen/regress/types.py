@@ -120,7 +120,9 @@ class Comparison:
     identical: bool
     differences: list[RoleDifference] = field(default_factory=list)
     unkept: list[str] = field(default_factory=list)  # raw roles the baseline left out (--raw-limit)
-    outcome: list[RoleDifference] = field(default_factory=list)  # an optimisation judged by what it reached
+    # What it is judged by instead of every file, where that applies (None: every file): an
+    # optimisation by what it reached, an embedding map by its points and features, not its pictures
+    outcome: list[RoleDifference] | None = None
 
     @property
     def losses(self) -> list[RoleDifference]:
@@ -131,7 +133,7 @@ class Comparison:
     def failures(self) -> list[RoleDifference]:
         """Why it fails, if it does: every loss, then what an optimisation failed to reach (when it
         is judged by its outcome) or else every file beyond the tolerances."""
-        judged = self.outcome or self.differences
+        judged = self.differences if self.outcome is None else self.outcome
         return self.losses + [d for d in judged if not d.within and not d.note]
 
     @property

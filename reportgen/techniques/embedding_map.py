@@ -32,6 +32,10 @@ from reportgen.techniques.base import (NO_CONTEXT, Request, Result, Technique, U
 
 MIN_INPUTS = 5  # fewer points have no neighbourhoods to show
 NEIGHBOURS = 5  # k of the nearest-neighbour measures (label agreement, the regression check), at most
+# A map of fewer points has no neighbourhoods to judge: t-SNE places a handful of points freely (their
+# layout moves under another CPU's rounding), so the regression check compares the features they are
+# placed from instead.
+NEIGHBOURHOODS_FROM = 20
 FEWEST_ITERATIONS = 250  # scikit-learn's t-SNE runs at least this many (all of them with its early exaggeration)
 EXACT_UP_TO = 1000  # inputs: exact t-SNE (no Barnes-Hut approximation) up to this many
 ROOM = 1.3  # atlas cells per input: free cells keep the gaps between groups visible
