@@ -277,7 +277,7 @@ def _dream(model, base01, layer, channel, schedule):
     """The seed's dream loop for one image: the whole network every step, loss.backward() into
     the image (and into the weights, which require gradients), then the same update as reportgen's."""
     from reportgen.optim.transforms import Roll
-    from reportgen.techniques.deep_dream import octave_start, valid_range
+    from reportgen.optim.dream import octave_start, valid_range
 
     valid = valid_range(model, base01.device)
     roll = Roll(schedule.jitter)

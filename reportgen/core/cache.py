@@ -23,7 +23,6 @@ builds racing on the same key both end with one complete entry.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -39,6 +38,7 @@ import numpy as np
 
 from reportgen.core.artifacts import Result
 from reportgen.core.code_identity import code_identity
+from reportgen.core.entry_files import fsync_folder, write_result
 from reportgen.core.staging import sweep_abandoned, temporary_prefix
 
 ENTRY_FILE = "entry.json"
@@ -180,11 +180,11 @@ class Cache:
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=temporary_prefix("tmp"), dir=final.parent))
         try:
-            files = _write_result(staging, result, self.animation)
+            files = write_result(staging, result, self.animation)
             record = {"key": key, "files": files, "meta": result.meta.to_json() if result.meta else {},
                       "about": dict(about or {})}
             (staging / ENTRY_FILE).write_text(json.dumps(record, sort_keys=True, indent=1))
-            _fsync_folder(staging)
+            fsync_folder(staging)
             try:
                 os.rename(staging, final)
             except OSError:
@@ -375,32 +375,3 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()
     except OSError:  # not empty (a file someone put there: theirs to keep), or gone already
         pass
-
-
-def _write_result(folder: Path, result: Result, animation: str) -> dict[str, str]:
-    from reportgen.pictures import render  # keeps cache import light for the site renderer
-
-    roles = [*result.arrays, *result.images, *result.animations]
-    if len(set(roles)) != len(roles):
-        raise ValueError(f"a result names a role twice: {roles}")
-    files: dict[str, str] = {}
-    for role, array in result.arrays.items():
-        buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-        files[role] = _write(folder, f"{role}.npy", buffer.getvalue())
-    for role, picture in result.images.items():
-        files[role] = _write(folder, f"{role}.png", render.png_bytes(picture))
-    for role, frames in result.animations.items():
-        files[role] = _write(folder, f"{role}.{animation}", render.animation_bytes(frames, animation))
-    return files
-
-
-def _write(folder: Path, name: str, data: bytes) -> str:
-    (folder / name).write_bytes(data)
-    return name
-
-
-def _fsync_folder(folder: Path) -> None:
-    for path in folder.iterdir():
-        with open(path, "rb") as stream:
-            os.fsync(stream.fileno())

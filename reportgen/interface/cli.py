@@ -10,103 +10,20 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
 from reportgen import __version__
-from reportgen.core.choices import ANIMATIONS, DEVICES, EXECUTORS, PRESETS, WEIGHTS
+from reportgen.core.choices import ANIMATIONS, DEVICES, EXECUTORS, PRESETS
 from reportgen.interface import completion
-from reportgen.interface.config import CONFIG_FILE, SETTINGS_ORDER, default, default_text
+from reportgen.interface.config import SETTINGS_ORDER, default_text
+from reportgen.interface.options import (EXIT_FAILED, EXIT_SKIPPED, cache_dir_option, config_option, fail, note,
+                                         out_option, resolved_settings, verbosity, weights_option)
+from reportgen.interface.weights_commands import weights
 from reportgen.regress.types import Tolerance
 
-EXIT_FAILED, EXIT_UNUSABLE, EXIT_SKIPPED = 1, 2, 3
 # Each --tolerance with its default, read from Tolerance.
 TOLERANCES = ", ".join(f"{item.name}={item.default}" for item in dataclasses.fields(Tolerance))
-
-
-def _fail(message: str, code: int = EXIT_UNUSABLE) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def _note(message: str) -> None:
-    """A message for a person on stderr, dropped with -q."""
-    if not click.get_current_context().meta.get("reportgen.quiet"):
-        click.echo(message, err=True)
-
-
-def verbosity(command):
-    """-q / -v on a command: with -q only errors and the result, with -v also the ``reportgen``
-    logger's information (what was found, what was done), on stderr for the command's run."""
-    def chosen(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
-        ctx.meta[f"reportgen.{param.name}"] = value
-        if ctx.meta.get("reportgen.quiet") and ctx.meta.get("reportgen.verbose"):
-            raise click.UsageError("-q and -v exclude each other")
-        if param.name == "quiet" and not ctx.resilient_parsing:  # once per command
-            _log_to_stderr(ctx)
-        return value
-
-    command = click.option("-v", "--verbose", is_flag=True, callback=chosen, is_eager=True,
-                           help="Also say what was found and done.")(command)
-    return click.option("-q", "--quiet", is_flag=True, callback=chosen, is_eager=True,
-                        help="Only errors and the result (no progress or notes).")(command)
-
-
-def _log_to_stderr(ctx: click.Context) -> None:
-    """The ``reportgen`` logger's messages on stderr at the -q / -v level, until the command ends
-    (``build`` shows them through its progress instead)."""
-    if ctx.command.name == "build":
-        return
-    logger = logging.getLogger("reportgen")
-    handler, level = logging.StreamHandler(sys.stderr), logger.level
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.addFilter(lambda record: record.levelno >= _level(ctx))
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-
-    def restore() -> None:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-    ctx.call_on_close(restore)
-
-
-def _level(ctx: click.Context) -> int:
-    return (logging.ERROR if ctx.meta.get("reportgen.quiet") else
-            logging.INFO if ctx.meta.get("reportgen.verbose") else logging.WARNING)
-
-
-def config_option(command):
-    return click.option("--config", "config_file", type=click.Path(path_type=Path), envvar="REPORTGEN_CONFIG",
-                        show_envvar=True,
-                        help=f"Config file [default: ./{CONFIG_FILE}, or [tool.reportgen] in ./pyproject.toml].")(command)
-
-
-def cache_dir_option(command):
-    return click.option("--cache-dir", type=click.Path(path_type=Path), envvar="REPORTGEN_CACHE_DIR", show_envvar=True,
-                        help=f"Artifact cache [default: {default_text('cache_dir')}].")(command)
-
-
-def out_option(command):
-    return click.option("--out", type=click.Path(path_type=Path), envvar="REPORTGEN_OUT", show_envvar=True,
-                        help=f"Gallery folder [default: {default_text('out')}].")(command)
-
-
-def weights_option(command):
-    return click.option("--weights", type=click.Choice(WEIGHTS), envvar="REPORTGEN_WEIGHTS", show_envvar=True,
-                        help=f"random = untrained, seeded weights [default: {default_text('weights')}].")(command)
-
-
-def _settings(config_file: Path | None, **given) -> dict:
-    """The settings a command needs, resolved as every command resolves them (config.SETTINGS_ORDER)."""
-    from reportgen.core.choices import ParamError
-    from reportgen.interface.config import settings_for
-
-    try:
-        return settings_for(config_file, **given)
-    except ParamError as error:
-        _fail(str(error))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -114,6 +31,9 @@ def _settings(config_file: Path | None, **given) -> dict:
 @click.version_option(__version__, prog_name="reportgen")
 def main() -> None:
     """Explain convolutional networks in pictures: every classic visualisation, as a static gallery."""
+
+
+main.add_command(weights)
 
 
 @main.command(short_help="Run the techniques over a folder of images and write the gallery.", epilog=f"""\b
@@ -187,7 +107,7 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
     try:
         config = build_config(given, load_config(find_config(config_file)), registry(), settings)
     except ParamError as error:
-        _fail(str(error))
+        fail(str(error))
     if dry_run:
         _dry_run(config, output)
         return
@@ -197,7 +117,7 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
         try:
             check_reachable(config.ray_address)
         except ExecutorError as error:
-            _fail(str(error))
+            fail(str(error))
     progress = Silent() if quiet else Progress()
     logger, handler = logging.getLogger("reportgen"), ToProgress(progress)
     level = logger.level
@@ -206,9 +126,9 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
     try:
         gallery = build_with(config, progress)
     except (BuildError, SiteError) as error:
-        _fail(str(error))
+        fail(str(error))
     except KeyboardInterrupt:
-        _fail("interrupted; the cache keeps everything finished so far and the site was not touched", 130)
+        fail("interrupted; the cache keeps everything finished so far and the site was not touched", 130)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
@@ -236,19 +156,20 @@ def build(input_dir, config_file, models, techniques, out, cache_dir, preset, se
 
 def _dry_run(config, output: str) -> None:
     """Print what the build would do; exit 0 without weights or computing."""
-    from reportgen.core.pipeline import BuildError, dry_run
+    from reportgen.core.dry_run import dry_run
+    from reportgen.core.pipeline import BuildError
     from reportgen.interface.results import plan_json, plan_messages, plan_table
 
     try:
         plan = dry_run(config)
     except BuildError as error:
-        _fail(str(error))
+        fail(str(error))
     if output == "json":
         click.echo(plan_json(plan))
         return
     click.echo("\n".join(plan_table(plan)))
     for line in plan_messages(plan):
-        _note(line)
+        note(line)
     click.echo(plan.summary())
 
 
@@ -270,17 +191,17 @@ def list_(what: str, name: str | None, config_file: Path | None, cache_dir: Path
     (kind, output shape and layout, each technique's default picks); `params [TECHNIQUE]`: every
     --set field (type, choices, value per preset, meaning)."""
     if what == "layers":
-        _list_layers(name, _settings(config_file, cache_dir=cache_dir, preset=preset))
+        _list_layers(name, resolved_settings(config_file, cache_dir=cache_dir, preset=preset))
         return
     if what == "params":
         _list_params(name)
         return
     if name is not None:
-        _fail(f"`reportgen list {what}` takes no name")
+        fail(f"`reportgen list {what}` takes no name")
     if what == "models":
         from reportgen.models import available_models
 
-        _settings(config_file)  # the config file's declared models are listed too
+        resolved_settings(config_file)  # the config file's declared models are listed too
         names = available_models()
     else:
         from reportgen.techniques.base import registry
@@ -297,13 +218,13 @@ def _list_layers(model: str | None, settings: dict) -> None:
     from reportgen.techniques.base import registry
 
     if model is None:
-        _fail("`reportgen list layers` needs a model name (`reportgen list models` lists them)")
+        fail("`reportgen list layers` needs a model name (`reportgen list models` lists them)")
     try:  # the architecture's card: its layers are the same whatever the weights, and need no download
         cache = Cache(Path(settings["cache_dir"]))
         cache.claim()  # the card is kept there
         card = card_for(model, "random", cache)
     except (ParamError, ModelError, CacheError) as error:
-        _fail(str(error))
+        fail(str(error))
     click.echo("\n".join(layer_lines(card, registry(), settings["preset"])))
 
 
@@ -316,78 +237,8 @@ def _list_params(technique: str | None) -> None:
     try:
         chosen = [check_choice("technique", technique, techniques)] if technique else list(techniques)
     except ParamError as error:
-        _fail(str(error))
+        fail(str(error))
     click.echo("\n".join(line for name in chosen for line in param_lines(techniques[name])))
-
-
-@main.group(short_help="Download pretrained weights ahead of time, or list them.")
-def weights() -> None:
-    """Pretrained torchvision weights in $TORCH_HOME/hub/checkpoints (for builds without a network)."""
-
-
-@weights.command(name="list", short_help="Show which models' weights are present.")
-@click.argument("models", required=False, shell_complete=completion.models)
-@verbosity
-def weights_list(models: str | None, quiet: bool, verbose: bool) -> None:
-    """Show which models' weights are present (all torchvision classifiers, or MODELS a,b)."""
-    from reportgen.interface.config import split_names
-    from reportgen.models import available_models, checkpoints_dir, is_embedded
-    from reportgen.models.weights import checkpoint_for
-
-    names = split_names(models) or available_models()
-    _check_models(names)
-    _note(f"# {checkpoints_dir()}")
-    for name in names:
-        if is_embedded(name):
-            click.echo(f"embedded  {name}")
-            continue
-        checkpoint = checkpoint_for(name)
-        if checkpoint is None:
-            click.echo(f"none      {name}")
-        else:
-            click.echo(f"{'present' if checkpoint.present else 'missing':9} {name:20} {checkpoint.path.name}")
-
-
-@weights.command(name="fetch", short_help="Download models' weights, each checked against its hash.")
-@click.argument("models", required=False, envvar="REPORTGEN_MODELS", shell_complete=completion.models)
-@config_option
-@verbosity
-def weights_fetch(models: str | None, config_file: Path | None, quiet: bool, verbose: bool) -> None:
-    """Download MODELS' (a,b) weights ahead of time, each checked against the hash in its name
-    [default: the configured models]."""
-    from reportgen.interface.config import split_names
-    from reportgen.models import is_embedded
-    from reportgen.models.weights import WeightsError, checkpoint_for, fetch
-
-    names = split_names(_settings(config_file, models=models)["models"]) or default("models")
-    _check_models(names)
-    failed = 0
-    for name in names:
-        checkpoint = None if is_embedded(name) else checkpoint_for(name)
-        if checkpoint is None:
-            click.echo(f"{name}: nothing to download ({'embedded' if is_embedded(name) else 'no pretrained weights'})")
-            continue
-        was_there = checkpoint.present
-        try:
-            path = fetch(checkpoint, progress=not was_there and not quiet and sys.stderr.isatty())
-        except WeightsError as error:
-            click.echo(f"error: {error}", err=True)
-            failed += 1
-            continue
-        click.echo(f"{name}: {'already present' if was_there else 'downloaded'} {path}")
-    if failed:
-        sys.exit(EXIT_UNUSABLE)
-
-
-def _check_models(names) -> None:
-    from reportgen.core.choices import ParamError
-    from reportgen.models import check_name
-
-    try:
-        for name in names:
-            check_name(name)
-    except ParamError as error:
-        _fail(str(error))
 
 
 @main.command(short_help="Prune the artifact cache (by age, size or a site), or delete it.", epilog="""\b
@@ -413,13 +264,13 @@ def clean(config_file: Path | None, cache_dir: Path | None, older_than: str | No
     from reportgen.core.choices import ParamError
     from reportgen.interface.housekeeping import human_size, parse_age, parse_size, site_keys
 
-    cache_dir = Path(_settings(config_file, cache_dir=cache_dir)["cache_dir"])
+    cache_dir = Path(resolved_settings(config_file, cache_dir=cache_dir)["cache_dir"])
     cache = Cache(cache_dir)
     if older_than is None and max_size is None and not unused_by:
         try:
             removed = cache.clear()
         except CacheError as error:
-            _fail(str(error))
+            fail(str(error))
         if not removed:
             click.echo(f"no cache at {cache_dir}; nothing to remove")
         elif cache_dir.exists():
@@ -433,7 +284,7 @@ def clean(config_file: Path | None, cache_dir: Path | None, older_than: str | No
         keep = set().union(*(site_keys(site) for site in unused_by)) if unused_by else None
         pruned = cache.prune(older_than_s=age, max_bytes=size, keep=keep)
     except (ParamError, CacheError) as error:
-        _fail(str(error))
+        fail(str(error))
     click.echo(f"removed {pruned.entries} entries ({human_size(pruned.bytes)}) from {cache_dir}")
 
 
@@ -453,7 +304,7 @@ def cache_info(config_file: Path | None, cache_dir: Path | None, output: str, qu
     from reportgen.core.cache import Cache
     from reportgen.interface.housekeeping import info_json, info_lines, summarise
 
-    cache_dir = Path(_settings(config_file, cache_dir=cache_dir)["cache_dir"])
+    cache_dir = Path(resolved_settings(config_file, cache_dir=cache_dir)["cache_dir"])
     summary = summarise(Cache(cache_dir))
     click.echo(info_json(summary) if output == "json" else "\n".join(info_lines(summary)))
 
@@ -480,7 +331,7 @@ def check(baseline_dir: Path, config_file: Path | None, out: Path | None, cache_
     from reportgen.interface.api import update_baseline
     from reportgen.regress import RegressionError, check as run_check
 
-    settings = _settings(config_file, out=out, cache_dir=cache_dir)
+    settings = resolved_settings(config_file, out=out, cache_dir=cache_dir)
     out, cache_dir = Path(settings["out"]), Path(settings["cache_dir"])
     try:
         tolerance = Tolerance.parse(tolerances)  # a bad flag is an error with --update too
@@ -490,11 +341,11 @@ def check(baseline_dir: Path, config_file: Path | None, out: Path | None, cache_
             return
         outcome, report = run_check(baseline_dir, out, cache_dir, tolerance)
     except RegressionError as error:
-        _fail(str(error))
+        fail(str(error))
     if output == "text":
         for line in outcome.lines():
             click.echo(line, err=True)
-        _note(f"report: {report}")
+        note(f"report: {report}")
         click.echo(outcome.summary())
     else:
         from reportgen.regress.machine_readable import as_json, as_junit

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reportgen.core.pipeline import DryRun
+from reportgen.core.dry_run import DryRun
 
 
 def plan_table(plan: DryRun) -> list[str]:

@@ -3,7 +3,7 @@
 Four variants: the objective is one channel of a layer or the whole layer, and the method is
 ``simple`` (Adam on the image at its working size, loss = mean activation) or ``octaves`` (an
 image pyramid dreamed from coarse to fine, the detail carried up each octave, loss = L2 norm).
-Both methods walk one pyramid, ``dream_pyramid``, whose every octave is the ascent loop of
+Both methods walk one pyramid, ``optim.dream.dream_pyramid``, whose every octave is the ascent loop of
 optim/ascent.py: a photo parameterisation, a roll transform, the layer's activation as objective,
 and an optimiser; ``simple`` is a pyramid of one octave, without roll, whose optimiser is Adam.
 
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeAlias
 import numpy as np
 
 from reportgen.pictures import render
-from reportgen.core.lazy import F, torch
+from reportgen.core.lazy import torch
 from reportgen.core.choices import ACTIVATIONS, ParamError, check_choices
 from reportgen.core.ascent_meta import DeepDreamMeta, DreamRoles
 from reportgen.techniques import deep_dream_view
@@ -315,6 +315,8 @@ def _dream_chunk(model, chunk, size, schedule, tick):
     channels = [request.args.filter for request in chunk]
     score = dream_score(model, layer, channels, schedule.reduction)
     base = model.to_tensor([request.image.pixels for request in chunk], size)
+    from reportgen.optim.dream import dream_pyramid
+
     dreamed, frames, trace = dream_pyramid(model, base, score, schedule, tick)
     with torch.inference_mode():
         before = score(model.normalise(base))["score"]
@@ -346,58 +348,10 @@ def dream_score(model, layer: str, channels, reduction: str):
                             model.layer_maps)
 
 
-def dream_pyramid(model, base01, score, schedule: Schedule, tick):
-    """The octaves, coarse to fine, each one run of the ascent loop on a photo, rolled before every
-    step; the detail dreamed so far is carried up to the next. ``base01``: NCHW in [0, 1] at the
-    working size. Returns the dreamed image (normalised), the image after each octave, and the
-    objective before every step (steps x N)."""
-    from reportgen.optim.ascent import ascent
-    from reportgen.optim.transforms import Roll
-
-    valid = valid_range(model, base01.device)
-    roll = Roll(schedule.jitter)
-    generator = torch.Generator().manual_seed(schedule.seed)
-    frames, trace = [], []
-    dreamed = detail = None
-    for octave_size in schedule.sizes:
-        octave_base, image = octave_start(model, base01, octave_size, detail, valid)
-        optimiser = schedule.optimiser(image.parameters())
-        for step in ascent(image, score, optimiser, schedule.steps, roll, generator, measure_result=False):
-            trace.append(step.values["objective"].cpu().numpy())
-            tick(1)
-        dreamed = image().detach()
-        detail = dreamed - octave_base
-        frames.append(dreamed)
-    return dreamed, frames, np.stack(trace)
-
-
-def valid_range(model, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The normalised values of black and white: dreamed pixels stay between them."""
-    return (model.normalise(torch.zeros(1, 3, 1, 1, device=device)),
-            model.normalise(torch.ones(1, 3, 1, 1, device=device)))
-
-
-def octave_start(model, base01, size, detail, valid):
-    """An octave's normalised base image, and the photo it dreams on: the base plus the detail
-    carried up from the coarser octave, kept within ``valid`` (black, white)."""
-    from reportgen.optim.parameterisation import PhotoImage
-
-    octave_base = model.normalise(_resize(base01, size))
-    if detail is None:
-        detail = torch.zeros_like(octave_base)
-    elif detail.shape[-2:] != octave_base.shape[-2:]:
-        detail = F.interpolate(detail, size=size, mode="bilinear", align_corners=False)
-    return octave_base, PhotoImage(octave_base + detail, *valid)
-
-
-def _resize(batch, size: tuple[int, int]):
-    if tuple(batch.shape[-2:]) == tuple(size):
-        return batch
-    return F.interpolate(batch, size=size, mode="bilinear", align_corners=False, antialias=True)
-
-
 def _picture(model, normalised, size: tuple[int, int]) -> np.ndarray:
     """A normalised 1xCxhxw image -> uint8 HxWx3 at ``size`` (the input's own size)."""
+    from reportgen.optim.dream import resized
+
     with torch.inference_mode():
-        pixels = _resize(model.denormalise(normalised).clamp(0, 1), size)[0]
+        pixels = resized(model.denormalise(normalised).clamp(0, 1), size)[0]
     return render.to_uint8(pixels.permute(1, 2, 0).float().cpu().numpy())

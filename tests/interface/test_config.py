@@ -126,7 +126,8 @@ def test_the_repository_describes_its_showcase_and_baseline_in_config_files():
     assert showcase.models == ("efficientnet_lite0", "efficientnet_lite2") and showcase.out == root / "site"
     baseline = build_config({}, load_config(root / "tests" / "baseline.toml"), registry())
     assert baseline.preset == "quick" and baseline.input_dir.resolve() == root / "inputs"
-    assert baseline.overrides == {"saliency": {"methods": ("guided", "gradcam", "smoothgrad", "integrated_gradients")},
+    assert baseline.overrides == {"saliency": {"methods": ("guided", "gradcam", "smoothgrad", "integrated_gradients",
+                                                                "occlusion")},
                                   "class_ascent": {"robust_steps": 64, "robust_side": 128, "plateau_window": 0}}
     assert FileSettings().where("x") == "None: x"
 
