@@ -22,7 +22,7 @@ RUNNER = r'''
 import os, signal, sys
 sys.path.insert(0, TESTS)
 import conftest  # registers the tiny model
-from reportgen.core import cache
+from reportgen.core import cache, entry_files
 from reportgen.gallery import site
 point, count, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 # As on a terminal, whatever launched the tests: a background job inherits SIGINT ignored
@@ -47,7 +47,7 @@ def stop_after_moving_the_old_site():
     os.rename = wrapped
 
 if point == "entry-file":
-    stop_at(cache, "_write")
+    stop_at(entry_files, "_write")
 elif point == "entries":
     stop_at(cache.Cache, "put")
 elif point == "interrupt":
