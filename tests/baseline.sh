@@ -12,7 +12,11 @@
 # a GPU build against the same baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-work="${BASELINE_WORK:-$(mktemp -d)}"
+work="${BASELINE_WORK:-}"
+if [ -z "$work" ]; then  # a folder of its own, removed when the check passes (a failing one's report stays to be read)
+    work=$(mktemp -d)
+    trap 'status=$?; [ "$status" -ne 0 ] || rm -rf "$work"' EXIT
+fi
 reportgen=(${REPORTGEN:-reportgen})
 "${reportgen[@]}" build --config tests/baseline.toml --device "${DEVICE:-cpu}" \
     --out "$work/site" --cache-dir "$work/cache"
