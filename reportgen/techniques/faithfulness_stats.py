@@ -26,17 +26,16 @@ class Interval:
 
 @dataclass(frozen=True)
 class Column:
-    """One metric's scores, methods x images, over the images where every method has one."""
+    """One metric's scores, methods x images (NaN where a method has none on an image)."""
 
-    scores: np.ndarray
+    table: np.ndarray
     higher_better: bool
     seed: int = SEED
 
     @functools.cached_property
-    def draws(self) -> np.ndarray:
-        """RESAMPLES x images indices drawn with replacement, shared by every method (paired)."""
-        images = self.scores.shape[1]
-        return np.random.default_rng(self.seed).integers(0, images, size=(RESAMPLES, images))
+    def scores(self) -> np.ndarray:
+        """The scores on the images where every method has one: what the paired comparisons read."""
+        return self.table[:, ~np.isnan(self.table).any(axis=0)]
 
     @property
     def images(self) -> int:
@@ -44,11 +43,12 @@ class Column:
 
     def interval(self, values: np.ndarray) -> Interval:
         """The 95 % percentile-bootstrap interval of the mean of ``values`` (one per image)."""
-        low, high = _percentiles(values[self.draws].mean(axis=1))
+        low, high = _percentiles(values[_draws(len(values), self.seed)].mean(axis=1))
         return Interval(float(low), float(high))
 
     def intervals(self) -> list[Interval | None]:
-        return [self.interval(row) if self.images else None for row in self.scores]
+        """Each method's interval over the images where it has a score: those its mean is over."""
+        return [self.interval(row[~np.isnan(row)]) if not np.isnan(row).all() else None for row in self.table]
 
     def beats(self, better: int, worse: int) -> bool:
         """Whether method ``better`` is ahead of ``worse``: the 95 % interval of their mean difference,
@@ -58,7 +58,7 @@ class Column:
         difference = self.scores[better] - self.scores[worse]
         if not self.higher_better:
             difference = -difference
-        low, _ = _percentiles(difference[self.draws].mean(axis=1))
+        low, _ = _percentiles(difference[_draws(self.images, self.seed)].mean(axis=1))
         return bool(low > 0)
 
     def ranks(self) -> list[int]:
@@ -76,15 +76,21 @@ class Column:
         return [rank(method) for method in range(count)]
 
 
+@functools.lru_cache(maxsize=None)
+def _draws(images: int, seed: int) -> np.ndarray:
+    """RESAMPLES x images indices drawn with replacement: the same for every method of a column
+    (paired) and at every rebuild."""
+    return np.random.default_rng(seed).integers(0, images, size=(RESAMPLES, images))
+
+
 def _percentiles(means: np.ndarray) -> np.ndarray:
     tail = (1 - CONFIDENCE) / 2 * 100
     return np.percentile(means, [tail, 100 - tail])
 
 
 def column(per_image: Sequence[Sequence[float | None]], higher_better: bool, seed: int = SEED) -> Column:
-    """A metric's column from each method's per-image scores (None: not defined on that image),
-    kept to the images where every method has a score."""
+    """A metric's column from each method's per-image scores (None: not defined on that image)."""
     table = np.array([[np.nan if v is None else v for v in row] for row in per_image], dtype=np.float64)
     if table.ndim != 2:
         table = table.reshape(len(per_image), 0)
-    return Column(table[:, ~np.isnan(table).any(axis=0)], higher_better, seed)
+    return Column(table, higher_better, seed)
